@@ -1,0 +1,1 @@
+"""The embedded backend: procedurally generated buildings, a batched ray-cast renderer and grid geometry."""
