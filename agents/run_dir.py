@@ -1,0 +1,80 @@
+"""One folder per run: ``runs/<experiment>/<name>/`` with config.yaml, tb/, checkpoints/, results.json, videos/."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from agents.config_loader import ConfigFileError, to_yaml
+from envs.atomic_io import atomic_write_text
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run's folder; creating it never overwrites an existing run."""
+
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tb"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def results_path(self) -> Path:
+        return self.root / "results.json"
+
+    @property
+    def videos(self) -> Path:
+        return self.root / "videos"
+
+    @classmethod
+    def create(cls, runs_root: str | Path, experiment: str, name: str | None = None) -> "RunDir":
+        """Make a fresh run folder (timestamped unless ``name`` is given); refuses to reuse an existing one."""
+        stamp = name or time.strftime("%Y%m%d-%H%M%S")
+        root = Path(runs_root) / experiment / stamp
+        if root.exists() and any(root.iterdir()):
+            raise FileExistsError(
+                f"run folder {root} already exists and is not empty; pick another run.name or use --resume {root}"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        run = cls(root)
+        run.checkpoints.mkdir(exist_ok=True)
+        return run
+
+    @classmethod
+    def open(cls, root: str | Path) -> "RunDir":
+        """An existing run folder (for --resume, evaluation, --init-from); clear error if it is not one."""
+        run = cls(Path(root))
+        if not run.root.is_dir():
+            raise FileNotFoundError(f"run folder {run.root} does not exist; pass the folder a training script printed")
+        if not run.config_path.exists():
+            raise FileNotFoundError(f"{run.root} has no config.yaml, so it is not a sidetune-nav run folder")
+        return run
+
+    def write_config(self, cfg: DictConfig | dict[str, Any]) -> None:
+        """Write the resolved config atomically."""
+        atomic_write_text(self.config_path, to_yaml(cfg))
+
+    def read_config(self) -> DictConfig:
+        """The resolved config this run was started with."""
+        try:
+            return OmegaConf.load(self.config_path)  # type: ignore[return-value]
+        except Exception as err:
+            raise ConfigFileError(f"{self.config_path} is not readable YAML ({err}); the run folder is damaged") from None
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        """Write results.json atomically."""
+        atomic_write_text(self.results_path, json.dumps(results, indent=2, sort_keys=True, default=float))
