@@ -11,7 +11,8 @@ Conventions shared by every backend:
 - Images are channel-first: ``rgb`` is ``uint8[N, 3, H, W]``; ``depth`` is ``float32[N, 1, H, W]`` in
   metres (distance along the optical axis); ``normals`` is ``float32[N, 3, H, W]`` in the camera frame
   (x right, y up, z towards the camera), unit length.
-- Batched: every call handles all ``num_envs`` agents at once; per-agent arguments are arrays of length N.
+- Batched: every call handles all ``num_envs`` agents at once; per-agent arguments are arrays of length N
+  (``render`` may be asked for a subset, see its docstring).
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ class Backend(Protocol):
     def step(self, actions: np.ndarray) -> StepResult:
         """Apply MOVE_FORWARD / TURN_* for every agent (STOP leaves the agent where it is)."""
 
-    def render(self, sensors: tuple[str, ...] = ("rgb",)) -> dict[str, np.ndarray]:
-        """Render the requested sensors ('rgb', 'depth', 'normals') for all N agents."""
+    def render(self, sensors: tuple[str, ...] = ("rgb",), env_ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Render the requested sensors ('rgb', 'depth', 'normals') for all N agents, or only for agents
+        ``env_ids`` (int array of K ids; arrays then have K rows in that order), e.g. just the autoreset ones."""
 
     def poses(self) -> tuple[np.ndarray, np.ndarray]:
         """Current ``positions float64[N, 2]`` and ``headings float64[N]``."""

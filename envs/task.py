@@ -94,6 +94,8 @@ class PointNavTask:
         self.observation_space = observation_space(config)
         self.action_space = action_space(config)
         self._sensors = ("rgb",) + tuple(s for s in ("depth", "normals") if s in config.sensors)
+        # Backend.render takes env_ids (subset rendering on autoreset); a backend written before the protocol
+        # had it still works: the task then renders all envs and keeps the rows it needs.
         self._render_takes_env_ids = "env_ids" in inspect.signature(backend.render).parameters
         self._rng = np.random.default_rng(seed)
         n = self.num_envs
@@ -244,13 +246,12 @@ class PointNavTask:
 
     # ----- observations, infos, metrics ---------------------------------------------------------------
     def _render(self, env_ids: np.ndarray | None) -> dict[str, np.ndarray]:
-        """Camera images of all envs or of ``env_ids``; a backend whose ``render`` takes ``env_ids`` renders
-        only those (cheaper autoresets), others render all and we keep the rows."""
+        """Camera images of all envs, or only of ``env_ids`` (``Backend.render``'s subset rendering)."""
         if env_ids is None:
             return self.backend.render(self._sensors)
         if self._render_takes_env_ids:
             return self.backend.render(self._sensors, env_ids=env_ids)
-        return {key: value[env_ids] for key, value in self.backend.render(self._sensors).items()}
+        return {key: value[env_ids] for key, value in self.backend.render(self._sensors).items()}  # legacy backend
 
     def _observe(self, env_ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Fresh observation arrays for all N envs, or the rows of ``env_ids`` (never the backend's buffers)."""

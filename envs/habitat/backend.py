@@ -99,15 +99,19 @@ class HabitatBackend:
         return positions, headings
 
     # --- sensors --------------------------------------------------------------------------------------
-    def render(self, sensors: tuple[str, ...] = ("rgb",)) -> dict[str, np.ndarray]:
-        """Channel-first uint8 rgb ``[N, 3, H, W]``, float32 depth ``[N, 1, H, W]`` and normals ``[N, 3, H, W]``."""
+    def render(self, sensors: tuple[str, ...] = ("rgb",), env_ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Channel-first uint8 rgb ``[N, 3, H, W]``, float32 depth ``[N, 1, H, W]`` and normals ``[N, 3, H, W]``;
+        only the rows of ``env_ids`` (in that order) when given."""
         unknown = set(sensors) - {"rgb", "depth", "normals"}
         if unknown:
             raise ValueError(f"unknown sensors {sorted(unknown)}; choose from rgb, depth, normals")
         if {"depth", "normals"} & set(sensors) and not needs_depth(self.config):
             raise ValueError(f"sensors {sorted(sensors)} need a depth camera; add 'depth' or 'normals' to env.sensors")
+        ids = range(self.num_envs) if env_ids is None else np.asarray(env_ids, dtype=np.int64).reshape(-1).tolist()
+        for i in ids:
+            self._check_id(i)
         out: dict[str, list[np.ndarray]] = {name: [] for name in sensors}
-        for i in range(self.num_envs):
+        for i in ids:
             obs = self._sim(i).get_sensor_observations()  # habitat reuses these buffers: copy below
             if "rgb" in out:
                 out["rgb"].append(np.ascontiguousarray(np.asarray(obs[RGB_UUID])[..., :3].transpose(2, 0, 1)))
@@ -117,7 +121,7 @@ class HabitatBackend:
                     out["depth"].append(depth[None])
                 if "normals" in out:
                     out["normals"].append(normals_from_depth(depth, self.config.hfov_deg))
-        return {name: np.stack(frames) for name, frames in out.items()}
+        return {name: _stack(frames, name, self.config.resolution) for name, frames in out.items()}
 
     # --- geometry -------------------------------------------------------------------------------------
     def geodesic_distance(self) -> np.ndarray:
@@ -183,3 +187,11 @@ class HabitatBackend:
         if len(values) != self.num_envs:
             raise ValueError(f"{what} has {len(values)} entries; the backend has num_envs={self.num_envs}")
         return values
+
+
+def _stack(frames: list[np.ndarray], sensor: str, resolution: int) -> np.ndarray:
+    """Stack per-agent frames (an empty subset gives a 0-row array of the sensor's shape and dtype)."""
+    if frames:
+        return np.stack(frames)
+    channels, dtype = {"rgb": (3, np.uint8), "depth": (1, np.float32), "normals": (3, np.float32)}[sensor]
+    return np.zeros((0, channels, resolution, resolution), dtype)
