@@ -1,0 +1,66 @@
+"""Registry of base encoders: build an architecture, load named or local weights."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from policies.base_compact import CompactEncoder
+from policies.base_taskonomy import TaskonomyEncoder
+from policies.checkpoints import load_encoder_weights
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"taskonomy": TaskonomyEncoder, "compact": CompactEncoder}
+ARCH_ALIASES = {"resnet50": "taskonomy", "taskonomy_resnet50": "taskonomy"}
+SHIPPED_TASKS = ("curvature", "denoising")
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def canonical_arch(arch: str) -> str:
+    """'taskonomy' or 'compact' (aliases accepted); ValueError naming the choices otherwise."""
+    name = ARCH_ALIASES.get(arch, arch)
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown base architecture {arch!r}; choose one of {sorted(ARCHITECTURES)} (or 'resnet50')")
+    return name
+
+
+def build_base(arch: str) -> nn.Module:
+    """An untrained encoder of the given architecture (PyTorch default initialisation)."""
+    return ARCHITECTURES[canonical_arch(arch)]()
+
+
+def shipped_weights_path(task: str, arch: str) -> Path:
+    """Where the shipped weights for `task` on `arch` live: policies/weights/{task}_{arch}.pth."""
+    return WEIGHTS_DIR / f"{task}_{canonical_arch(arch)}.pth"
+
+
+def resolve_weights(name_or_path: str, arch: str) -> Path | None:
+    """Path of the weights for a base name ('curvature', 'denoising'), a local file, or None for 'random'."""
+    if name_or_path == "random":
+        return None
+    if name_or_path in SHIPPED_TASKS:
+        path = shipped_weights_path(name_or_path, arch)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no shipped weights for base {name_or_path!r} on arch {canonical_arch(arch)!r}: {path} is missing. "
+                f"Make them with `python scripts/pretrain_base.py --task {name_or_path} --arch {canonical_arch(arch)}`, "
+                f"or pass a local checkpoint path (e.g. a visualpriors {name_or_path}_encoder.dat for arch 'taskonomy'), "
+                f"or 'random' for an untrained base"
+            )
+        return path
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"base {name_or_path!r} is neither a known name ({', '.join(SHIPPED_TASKS)}, random) nor an existing file"
+        )
+    return path
+
+
+def load_base(name_or_path: str, arch: str = "compact") -> nn.Module:
+    """An encoder of `arch` with weights from a shipped name, a local checkpoint, or 'random'.
+
+    The result is not frozen; methods decide (see `policies.freeze.Frozen`)."""
+    base = build_base(arch)
+    path = resolve_weights(name_or_path, arch)
+    if path is not None:
+        load_encoder_weights(base, path)
+    return base

@@ -1,0 +1,116 @@
+"""Encoder checkpoints in the visualpriors layout (`{'state_dict': ...}`), loaded with clear errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's keys or shapes do not match the module it is loaded into."""
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a `{'state_dict': ...}` file (or a bare state dict) onto the CPU; strips a DataParallel 'module.' prefix."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"encoder checkpoint {str(path)!r} does not exist")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointMismatchError(
+            f"{str(path)!r} is not an encoder checkpoint: expected {{'state_dict': {{name: tensor}}}} "
+            f"(the visualpriors layout) or a bare {{name: tensor}} dict"
+        )
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def describe_mismatch(module: nn.Module, state: dict[str, torch.Tensor], limit: int = 8) -> str:
+    """Human-readable list of missing keys, unexpected keys and shape differences ('' when they match)."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)}, expected {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+
+    def listing(title: str, items: list[str]) -> str:
+        more = f" ... and {len(items) - limit} more" if len(items) > limit else ""
+        return f"{title} ({len(items)}): {', '.join(items[:limit])}{more}"
+
+    parts = [listing(t, i) for t, i in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", shapes)) if i]
+    return "; ".join(parts)
+
+
+def load_encoder_weights(module: nn.Module, path: str | Path) -> nn.Module:
+    """Load a checkpoint into `module`, requiring exactly the same keys and shapes; returns `module`."""
+    state = read_state_dict(path)
+    problem = describe_mismatch(module, state)
+    if problem:
+        raise CheckpointMismatchError(
+            f"checkpoint {str(path)!r} does not fit {type(module).__name__}: {problem}. "
+            f"Check that the checkpoint was written for this architecture (arch='{getattr(module, 'arch', '?')}')."
+        )
+    module.load_state_dict(state, strict=True)
+    return module
+
+
+def save_encoder_weights(module: nn.Module, path: str | Path) -> Path:
+    """Write `module`'s weights as `{'state_dict': ...}` (the visualpriors layout); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()}}, path)
+    return path
+
+
+# ------------------------------------------------------------------ metadata (additive: pretraining, issue 4)
+METADATA_KEYS = ("task", "arch", "resolution")
+
+
+def read_checkpoint_metadata(path: str | Path) -> dict:
+    """Top-level non-weight entries of a checkpoint (e.g. {'task', 'arch', 'resolution'}); {} for bare/visualpriors files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"encoder checkpoint {str(path)!r} does not exist")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        return {}
+    return {k: v for k, v in payload.items() if k != "state_dict" and not isinstance(v, (dict, torch.Tensor))}
+
+
+def check_checkpoint_metadata(path: str | Path, task: str | None = None, arch: str | None = None,
+                              resolution: int | None = None) -> dict:  # fmt: skip
+    """Raise CheckpointMismatchError when the checkpoint's metadata names another task or arch than requested,
+    or ValueError when `resolution` is a size no encoder can take; returns the metadata.
+
+    Checkpoints without metadata (official visualpriors files) pass: only what is recorded is checked. A
+    resolution other than the one trained at is allowed (the encoders are fully convolutional) with a warning.
+    """
+    from policies.contract import check_image_size  # local: keep this module's imports minimal
+
+    meta = read_checkpoint_metadata(path)
+    for key, wanted in (("task", task), ("arch", arch)):
+        have = meta.get(key)
+        if wanted is not None and have is not None and have != wanted:
+            raise CheckpointMismatchError(
+                f"checkpoint {str(path)!r} holds a {key} {have!r} encoder but {key} {wanted!r} was requested; "
+                f"pass a {wanted!r} checkpoint (policies/weights/{{task}}_{{arch}}.pth or `scripts/pretrain_base.py "
+                f"--{key} {wanted}`), or request {key} {have!r}"
+            )
+    if resolution is not None:
+        check_image_size(int(resolution), int(resolution), f"the {meta.get('arch', arch or 'requested')} base")
+        trained = meta.get("resolution")
+        if trained is not None and int(trained) != int(resolution):
+            import warnings
+
+            warnings.warn(
+                f"checkpoint {str(path)!r} was pretrained at {trained}x{trained} but is used at {resolution}x{resolution}; "
+                f"features may be off-scale (retrain with `scripts/pretrain_base.py --resolution {resolution}`)",
+                stacklevel=2,
+            )
+    return meta

@@ -1,0 +1,172 @@
+"""SB3 features extractor for Dict observations with an RGB image: the side-tuning policy's trunk.
+
+What the extractor receives: SB3's `preprocess_obs` casts observations to float and, when the policy's
+`normalize_images=True`, divides uint8 image spaces by 255. `policy_kwargs()` sets
+`normalize_images=False`, so image keys arrive as floats in [0, 255]; set `images_normalized=True` in the
+config if you keep SB3's division (then they arrive in [0, 1]). Either way they are mapped to [-1, 1].
+
+Per key:
+- `rgb_key` ([3k, H, W], k stacked frames): each frame -> method encoder -> [8, H/16, W/16]; frames
+  stacked on channels -> GroupNorm -> conv 4x4/2 -> ReLU -> flatten.
+- other 3-D Box keys (images such as the visited map): 3x3 max-pool (stride 1) -> conv 8/4 -> 4/2 -> 3/1.
+- 1-D Box keys (such as the goal vector): a two-layer MLP.
+All parts are concatenated and fused by a linear layer to `features_dim`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from policies.contract import FEATURE_CHANNELS, IMAGE_CHANNELS, feature_shape
+from policies.methods import MethodEncoder, PolicyConfig, build_encoder
+
+
+def _is_uint8_image(space: spaces.Box) -> bool:
+    return space.dtype == "uint8" and len(space.shape) == 3
+
+
+class ImageScaler(nn.Module):
+    """Map uint8-valued images to [-1, 1], from [0, 255] (or from [0, 1] when already normalized)."""
+
+    def __init__(self, images_normalized: bool):
+        super().__init__()
+        self.scale = 2.0 if images_normalized else 1.0 / 127.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale - 1.0
+
+
+class RGBTower(nn.Module):
+    """k stacked RGB frames [N, 3k, H, W] -> per-frame encoder -> stacked features -> conv head -> flat."""
+
+    def __init__(self, encoder: MethodEncoder, frames: int, height: int, width: int, head_channels: int):
+        super().__init__()
+        self.encoder, self.frames = encoder, frames
+        _, h, w = feature_shape(height, width)
+        kernel, stride = (4, 2) if min(h, w) >= 4 else (1, 1)
+        self.head = nn.Sequential(
+            nn.GroupNorm(frames, FEATURE_CHANNELS * frames),
+            nn.Conv2d(FEATURE_CHANNELS * frames, head_channels, kernel_size=kernel, stride=stride),
+            nn.ReLU(inplace=True),
+            nn.Flatten(),
+        )
+        self.out_dim = head_channels * ((h - kernel) // stride + 1) * ((w - kernel) // stride + 1)
+
+    def features(self, rgb: torch.Tensor) -> torch.Tensor:
+        """[N, 3k, H, W] in [-1, 1] -> stacked encoder features [N, 8k, H/16, W/16]."""
+        n, _, height, width = rgb.shape
+        per_frame = self.encoder(rgb.reshape(n * self.frames, IMAGE_CHANNELS, height, width))
+        return per_frame.reshape(n, self.frames * FEATURE_CHANNELS, *per_frame.shape[-2:])
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(rgb))
+
+
+def image_cnn(channels: int, height: int, width: int, key: str) -> tuple[nn.Module, int]:
+    """Small CNN for auxiliary images (the paper's map tower); returns it and its output size."""
+    if min(height, width) < 36:
+        raise ValueError(f"observation {key!r} is a {height}x{width} image; the map CNN needs at least 36x36")
+    cnn = nn.Sequential(
+        nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
+        nn.Conv2d(channels, 32, kernel_size=8, stride=4), nn.ReLU(inplace=True),
+        nn.Conv2d(32, 64, kernel_size=4, stride=2), nn.ReLU(inplace=True),
+        nn.Conv2d(64, 32, kernel_size=3, stride=1), nn.ReLU(inplace=True),
+        nn.Flatten(),
+    )
+    with torch.no_grad():
+        out_dim = cnn(torch.zeros(1, channels, height, width)).shape[1]
+    return cnn, out_dim
+
+
+class SideTuneExtractor(BaseFeaturesExtractor):
+    """Dict observation -> features; the RGB image goes through the configured method encoder.
+
+    Keyword arguments are the fields of `PolicyConfig`. `alphas()` reports α for logging;
+    `set_step(step)` drives α curricula. SB3's orthogonal init (ortho_init=True) reaches only the heads:
+    `apply` skips the method encoder, whose pretrained, copied or specially initialised weights must survive.
+    """
+
+    def __init__(self, observation_space: spaces.Dict, **policy_config: Any):
+        config = PolicyConfig.from_dict(policy_config)
+        super().__init__(observation_space, features_dim=config.features_dim)
+        self.config = config
+        if not isinstance(observation_space, spaces.Dict) or config.rgb_key not in observation_space.spaces:
+            keys = list(observation_space.spaces) if isinstance(observation_space, spaces.Dict) else observation_space
+            raise KeyError(f"rgb_key {config.rgb_key!r} is not in the observation space (keys: {keys}); set rgb_key")
+        rgb_space = observation_space[config.rgb_key]
+        if not isinstance(rgb_space, spaces.Box) or len(rgb_space.shape) != 3 or rgb_space.shape[0] % IMAGE_CHANNELS:
+            raise ValueError(
+                f"observation {config.rgb_key!r} must be a channel-first Box [3k, H, W] (k stacked RGB frames), "
+                f"got {rgb_space}"
+            )
+        channels, height, width = rgb_space.shape
+        self.rgb = RGBTower(build_encoder(config, (height, width)), channels // IMAGE_CHANNELS, height, width, config.head_channels)
+        self.scalers = nn.ModuleDict()
+        self.towers = nn.ModuleDict()
+        total = self.rgb.out_dim
+        for key, space in observation_space.spaces.items():
+            if key == config.rgb_key:
+                continue
+            if not isinstance(space, spaces.Box):
+                raise TypeError(f"observation {key!r} is a {type(space).__name__}; SideTuneExtractor handles Box spaces only")
+            if len(space.shape) == 3:
+                self.towers[key], out_dim = image_cnn(*space.shape, key=key)
+            elif len(space.shape) == 1:
+                hidden = config.vector_hidden
+                self.towers[key] = nn.Sequential(
+                    nn.Linear(space.shape[0], hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden), nn.ReLU(inplace=True)
+                )
+                out_dim = hidden
+            else:
+                raise ValueError(f"observation {key!r} has shape {space.shape}; expected [C, H, W] images or 1-D vectors")
+            if _is_uint8_image(space):
+                self.scalers[key] = ImageScaler(config.images_normalized)
+            total += out_dim
+        self.rgb_scaler = ImageScaler(config.images_normalized)
+        self.fuse = nn.Sequential(nn.Linear(total, config.features_dim), nn.ReLU(inplace=True))
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = [self.rgb(self.rgb_scaler(observations[self.config.rgb_key]))]
+        for key, tower in self.towers.items():
+            x = observations[key]
+            parts.append(tower(self.scalers[key](x) if key in self.scalers else x))
+        return self.fuse(torch.cat(parts, dim=1))
+
+    @property
+    def encoder(self) -> MethodEncoder:
+        """The per-frame method encoder (base, side, merge)."""
+        return self.rgb.encoder
+
+    def apply(self, fn) -> "SideTuneExtractor":
+        """Like nn.Module.apply, but never into the method encoder (protects it from SB3's ortho_init)."""
+        for child in self.children():
+            (child.head if child is self.rgb else child).apply(fn)
+        fn(self)
+        return self
+
+    def alphas(self) -> dict[str, float]:
+        """Current blending weights of the merge (empty when the method has no α)."""
+        return self.encoder.alphas()
+
+    def set_step(self, step: int) -> None:
+        """Advance α curricula to training step `step`."""
+        self.encoder.set_step(step)
+
+
+def policy_kwargs(config: PolicyConfig | dict[str, Any]) -> dict[str, Any]:
+    """`policy_kwargs` for `PPO('MultiInputPolicy', env, policy_kwargs=...)` with this extractor.
+
+    One extractor is shared by actor and critic (one copy of the base), and SB3's division by 255 is
+    switched off unless `images_normalized=True`."""
+    config = config if isinstance(config, PolicyConfig) else PolicyConfig.from_dict(dict(config))
+    return {
+        "features_extractor_class": SideTuneExtractor,
+        "features_extractor_kwargs": config.to_dict(),
+        "share_features_extractor": True,
+        "normalize_images": config.images_normalized,
+        "net_arch": list(config.net_arch),
+    }

@@ -1,0 +1,131 @@
+"""Method presets (features, finetune, scratch, sidetune, side-only) built from one config."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+from policies.bases import build_base, canonical_arch, load_base
+from policies.contract import check_image_size, feature_shape, probe_output_shape
+from policies.curriculum import make_schedule
+from policies.freeze import Frozen, set_trainable
+from policies.merge import AlphaBlend, Merge, build_merge
+from policies.side import build_side, initialise_side
+
+METHODS = ("features", "finetune", "scratch", "sidetune", "side-only")
+
+
+@dataclass
+class PolicyConfig:
+    """Everything needed to build a method encoder and the SB3 extractor around it."""
+
+    method: str = "sidetune"
+    base: str = "random"  # 'curvature' | 'denoising' | 'random' | path to a {'state_dict': ...} checkpoint
+    base_arch: str = "compact"  # 'compact' | 'taskonomy' (ResNet-50, alias 'resnet50')
+    side: str = "fcn5"  # 'fcn5' | 'copy' (the base's architecture) | 'compact' | 'taskonomy'
+    side_init: str = "xavier"  # 'xavier' | 'copy' | 'zero' | 'distill' | 'default'
+    side_weights: str | None = None  # distilled side checkpoint for side_init='distill'
+    merge: str = "alpha"  # 'alpha' | 'sum' | 'product' | 'film' | 'mlp' | 'concat'
+    alpha_init: float = 0.5
+    alpha_learned: bool = True
+    alpha_schedule: str | None = None  # None | 'stage' | 'hyperbolic' (needs alpha_learned=False)
+    alpha_switch_step: int | None = None
+    alpha_k: float | None = None
+    rgb_key: str = "rgb"
+    images_normalized: bool = False  # True if SB3 already divided images by 255 (normalize_images=True)
+    features_dim: int = 512
+    head_channels: int = 32
+    vector_hidden: int = 64
+    net_arch: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
+        self.base_arch = canonical_arch(self.base_arch)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "PolicyConfig":
+        """Build from a plain dict (e.g. a YAML section), rejecting unknown keys by name."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown policy config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def as_config(config: PolicyConfig | dict[str, Any]) -> PolicyConfig:
+    return config if isinstance(config, PolicyConfig) else PolicyConfig.from_dict(dict(config))
+
+
+class MethodEncoder(nn.Module):
+    """One frame [N, 3, H, W] in [-1, 1] -> [N, 8, H/16, W/16] through base, side and merge.
+
+    `base` (maybe `Frozen`) and `side` may each be None; with both, `merge` combines them."""
+
+    def __init__(self, method: str, base: nn.Module | None, side: nn.Module | None, merge: Merge | None):
+        super().__init__()
+        if base is None and side is None:
+            raise ValueError("a method encoder needs a base, a side network, or both")
+        if (base is not None and side is not None) != (merge is not None):
+            raise ValueError("a merge is needed exactly when there are both a base and a side network")
+        self.method = method
+        self.base, self.side, self.merge = base, side, merge
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.side is None:
+            return self.base(x)
+        if self.base is None:
+            return self.side(x)
+        return self.merge(self.base(x), self.side(x))
+
+    def alphas(self) -> dict[str, float]:
+        return self.merge.alphas() if self.merge is not None else {}
+
+    def set_step(self, step: int) -> None:
+        if self.merge is not None:
+            self.merge.set_step(step)
+
+
+def _build_merge(config: PolicyConfig) -> Merge:
+    if config.merge != "alpha":
+        return build_merge(config.merge)
+    schedule = None
+    if config.alpha_schedule is not None:
+        schedule = make_schedule(config.alpha_schedule, config.alpha_switch_step, config.alpha_k)
+    return AlphaBlend(alpha_init=config.alpha_init, learned=config.alpha_learned, schedule=schedule)
+
+
+def _check_contract(name: str, module: nn.Module, height: int, width: int) -> None:
+    got, expected = probe_output_shape(module, height, width), feature_shape(height, width)
+    if got != expected:
+        raise ValueError(
+            f"the {name} outputs {got} for a {height}x{width} image but the base contract is {expected} "
+            f"(8 channels at 1/16 resolution); pick a {name} with the same output contract"
+        )
+
+
+def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, int] = (128, 128)) -> MethodEncoder:
+    """Build the per-frame encoder of `config.method` for images of `image_size` (H, W)."""
+    config = as_config(config)
+    height, width = image_size
+    check_image_size(height, width, f"method {config.method!r}")
+    base = side = merge = None
+    if config.method in ("features", "sidetune"):
+        base = Frozen(load_base(config.base, config.base_arch))
+    elif config.method == "finetune":
+        base = set_trainable(load_base(config.base, config.base_arch), True)
+    elif config.method == "scratch":
+        base = build_base(config.base_arch)
+    if config.method in ("sidetune", "side-only"):
+        source = base if base is not None else (load_base(config.base, config.base_arch) if config.side_init == "copy" else None)
+        side = initialise_side(build_side(config.side, config.base_arch), config.side_init, source, config.side_weights)
+        _check_contract("side network", side, height, width)
+    if config.method == "sidetune":
+        merge = _build_merge(config)
+        _check_contract("base", base, height, width)
+    return MethodEncoder(config.method, base, side, merge)

@@ -1,0 +1,128 @@
+"""SB3 integration: MultiInputPolicy with ortho_init, shared encoder, frame stacks, save/load with α."""
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+from policies.base_compact import CompactEncoder
+from policies.callbacks import AlphaCallback
+from policies.checkpoints import save_encoder_weights
+from policies.extractor import SideTuneExtractor, policy_kwargs
+from policies.methods import PolicyConfig
+
+
+class TinyDictEnv(gym.Env):
+    """Random observations with the project's Dict layout (rgb, map, target), k stacked frames."""
+
+    def __init__(self, rgb_size=32, map_size=40, frames=1, rgb_key="rgb"):
+        self.observation_space = spaces.Dict({
+            rgb_key: spaces.Box(0, 255, (3 * frames, rgb_size, rgb_size), np.uint8),
+            "map": spaces.Box(0, 255, (3 * frames, map_size, map_size), np.uint8),
+            "target": spaces.Box(-np.inf, np.inf, (3 * frames,), np.float32),
+        })
+        self.action_space = spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), float(self.np_random.normal()), False, self.np_random.random() < 0.05, {}
+
+
+@pytest.fixture(scope="module")
+def base_checkpoint(tmp_path_factory):
+    torch.manual_seed(123)
+    return str(save_encoder_weights(CompactEncoder(), tmp_path_factory.mktemp("base") / "base.pth"))
+
+
+def make_ppo(config: PolicyConfig, env=None, **kwargs) -> PPO:
+    env = env or make_vec_env(TinyDictEnv, n_envs=2, seed=0)
+    return PPO("MultiInputPolicy", env, policy_kwargs=policy_kwargs(config), n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu", **kwargs)
+
+
+@pytest.mark.parametrize("method", ["sidetune", "finetune"])
+def test_ortho_init_keeps_pretrained_and_copied_weights(base_checkpoint, method):
+    checkpoint = torch.load(base_checkpoint, weights_only=True)["state_dict"]
+    config = PolicyConfig(method=method, base=base_checkpoint, side="copy", side_init="copy")
+    model = make_ppo(config)
+    assert model.policy.ortho_init
+    encoder = model.policy.features_extractor.encoder
+    base = encoder.base.module if method == "sidetune" else encoder.base
+    assert all(torch.equal(base.state_dict()[k], v) for k, v in checkpoint.items())
+    if method == "sidetune":
+        assert all(torch.equal(encoder.side.state_dict()[k], v) for k, v in checkpoint.items())
+    head = model.policy.features_extractor.fuse[0].weight  # heads still get SB3's orthogonal init
+    gram = head @ head.T if head.shape[0] <= head.shape[1] else head.T @ head
+    torch.testing.assert_close(gram, 2.0 * torch.eye(gram.shape[0]), atol=1e-4, rtol=0)
+
+
+def test_one_shared_encoder_and_one_copy_of_the_base(base_checkpoint):
+    model = make_ppo(PolicyConfig(base=base_checkpoint))
+    policy = model.policy
+    assert policy.pi_features_extractor is policy.vf_features_extractor is policy.features_extractor
+    n_base_tensors = len(policy.features_extractor.encoder.base.state_dict())
+    state = policy.state_dict(keep_vars=True)
+    base_storages = {v.data_ptr() for k, v in state.items() if ".encoder.base." in k and v.numel() > 0}
+    assert len([k for k in state if ".encoder.base." in k]) >= n_base_tensors  # reachable under several names
+    assert len(base_storages) <= n_base_tensors  # but stored once
+
+
+def test_training_keeps_the_frozen_base_and_moves_alpha_then_save_load_round_trips(base_checkpoint, tmp_path):
+    model = make_ppo(PolicyConfig(base=base_checkpoint, alpha_init=0.5), learning_rate=1e-2)
+    extractor = model.policy.features_extractor
+    base_before = {k: v.clone() for k, v in extractor.encoder.base.state_dict().items()}
+    model.learn(32)
+    assert all(torch.equal(base_before[k], v) for k, v in extractor.encoder.base.state_dict().items())
+    alpha = extractor.alphas()["alpha"]
+    assert alpha != 0.5 and 0.0 <= alpha <= 1.0
+    model.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip", device="cpu")
+    assert loaded.policy.features_extractor.alphas() == extractor.alphas()
+    original, restored = model.policy.state_dict(), loaded.policy.state_dict()
+    assert set(original) == set(restored)
+    assert all(torch.equal(original[k], restored[k]) for k in original)
+    obs = model.env.observation_space.sample()
+    assert model.predict(obs, deterministic=True)[0] == loaded.predict(obs, deterministic=True)[0]
+
+
+def test_alpha_callback_drives_the_stage_curriculum(base_checkpoint):
+    config = PolicyConfig(base=base_checkpoint, alpha_learned=False, alpha_schedule="stage", alpha_switch_step=16)
+    model = make_ppo(config)
+    assert model.policy.features_extractor.alphas() == {"alpha": 1.0}
+    model.learn(32, callback=AlphaCallback())
+    assert model.policy.features_extractor.alphas() == {"alpha": 0.0}
+
+
+def test_base_stays_in_eval_mode_under_policy_train(base_checkpoint):
+    model = make_ppo(PolicyConfig(base=base_checkpoint))
+    model.policy.set_training_mode(True)
+    encoder = model.policy.features_extractor.encoder
+    assert not any(m.training for m in encoder.base.modules())
+    assert encoder.side.training
+
+
+def test_frame_stack_other_keys_and_input_scaling():
+    env = TinyDictEnv(rgb_size=32, map_size=40, frames=2, rgb_key="camera")
+    extractor = SideTuneExtractor(env.observation_space, rgb_key="camera", method="features")
+    obs = {k: torch.as_tensor(np.stack([env.observation_space.sample()[k] for _ in range(3)])).float() for k in env.observation_space.spaces}
+    assert extractor(obs).shape == (3, 512)
+    stacked = extractor.rgb.features(extractor.rgb_scaler(obs["camera"]))
+    second_frame = extractor.encoder(obs["camera"][:, 3:6] / 127.5 - 1)
+    assert stacked.shape == (3, 16, 2, 2) and torch.allclose(stacked[:, 8:], second_frame, atol=1e-5)
+    normalized = SideTuneExtractor(env.observation_space, rgb_key="camera", method="features", images_normalized=True)
+    torch.testing.assert_close(normalized.rgb_scaler(obs["camera"] / 255.0), extractor.rgb_scaler(obs["camera"]))
+    assert extractor.rgb_scaler(torch.tensor([0.0, 255.0])).tolist() == [-1.0, 1.0]
+    with pytest.raises(KeyError, match="rgb_key 'rgb' is not in the observation space"):
+        SideTuneExtractor(env.observation_space)
+
+
+def test_paper_sized_observations_forward():
+    env = TinyDictEnv(rgb_size=128, map_size=84)
+    extractor = SideTuneExtractor(env.observation_space, method="sidetune")
+    obs = {k: torch.as_tensor(v).float()[None] for k, v in env.observation_space.sample().items()}
+    assert extractor(obs).shape == (1, 512)
+    assert extractor.encoder(torch.zeros(1, 3, 128, 128)).shape == (1, 8, 8, 8)
