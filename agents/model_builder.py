@@ -1,0 +1,121 @@
+"""Build, save and load the one SB3 model every trainer and the evaluator share.
+
+PPO trains it, behaviour cloning trains its policy with a supervised loss, and the evaluator loads either
+through the same `load_model`, so a BC checkpoint can be evaluated or fine-tuned with PPO unchanged.
+Checkpoints are SB3 ``.zip`` files written atomically under ``<run>/checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.config_loader import to_container
+from envs.atomic_io import atomic_path
+from policies.extractor import policy_kwargs as extractor_policy_kwargs
+from policies.methods import PolicyConfig
+
+CHECKPOINT_NAMES = ("best.zip", "last.zip")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, or made for another observation space."""
+
+
+def resolve_device(name: str = "auto") -> str:
+    """'auto' -> 'cuda' when available else 'cpu'; 'cuda' without CUDA is an error naming the fix."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but CUDA is not available; use --device cpu or auto")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ValueError(f"device {name!r} is unknown; use auto, cpu or cuda")
+    return name
+
+
+def policy_config_from(cfg: Mapping[str, Any]) -> PolicyConfig:
+    """The PolicyConfig of a run config's `policy:` section."""
+    return PolicyConfig.from_dict(dict(to_container(cfg).get("policy") or {}))
+
+
+def ppo_hyperparameters(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """SB3 PPO keyword arguments from the `ppo:` section (Adam eps goes to the optimizer)."""
+    values = dict(to_container(cfg).get("ppo") or {})
+    values.pop("total_frames", None)
+    adam_eps = values.pop("adam_eps", 1e-5)
+    return {"hyper": values, "optimizer_kwargs": {"eps": adam_eps}}
+
+
+def build_model(cfg: Mapping[str, Any], venv: VecEnv, device: str = "auto", tensorboard_log: str | None = None) -> PPO:
+    """A fresh PPO model whose policy uses the side-tuning extractor configured in `cfg`."""
+    params = ppo_hyperparameters(cfg)
+    kwargs = extractor_policy_kwargs(policy_config_from(cfg))
+    kwargs["optimizer_kwargs"] = params["optimizer_kwargs"]
+    seed = to_container(cfg).get("run", {}).get("seed")
+    return PPO(
+        "MultiInputPolicy",
+        venv,
+        policy_kwargs=kwargs,
+        device=resolve_device(device),
+        tensorboard_log=tensorboard_log,
+        seed=seed,
+        verbose=0,
+        **params["hyper"],
+    )
+
+
+def save_model(model: PPO, path: str | Path) -> Path:
+    """Save an SB3 model atomically (a crash never leaves a half-written zip)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        model.save(tmp.with_suffix(".zip"))
+        tmp.with_suffix(".zip").replace(tmp)
+    return path
+
+
+def find_checkpoint(run_or_file: str | Path, prefer: str = "best") -> Path:
+    """A checkpoint file: the path itself, or ``<run>/checkpoints/{best,last}.zip`` (preferring ``prefer``)."""
+    path = Path(run_or_file)
+    if path.is_file():
+        return path
+    folder = path / "checkpoints"
+    names = sorted(CHECKPOINT_NAMES, key=lambda n: n != f"{prefer}.zip")
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    raise CheckpointError(
+        f"no checkpoint in {path}: expected {folder}/best.zip or last.zip; train first, or pass a checkpoint file"
+    )
+
+
+def load_model(path: str | Path, device: str = "auto", env: VecEnv | None = None) -> PPO:
+    """Load an SB3 checkpoint; corrupt files and observation-space mismatches get clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated (not a zip); use another checkpoint of the run")
+    try:
+        model = PPO.load(path, env=None, device=resolve_device(device))
+    except Exception as err:  # SB3 raises many kinds here
+        raise CheckpointError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {err})") from None
+    if env is not None:
+        check_spaces(model, env, str(path))
+        model.set_env(env)
+    return model
+
+
+def check_spaces(model: PPO, env: VecEnv, where: str) -> None:
+    """Raise CheckpointError when the env's observation or action space differs from the model's."""
+    for name in ("observation_space", "action_space"):
+        have, want = getattr(env, name), getattr(model, name)
+        if have != want:
+            raise CheckpointError(
+                f"{where} was trained with {name} {want}, but this env gives {have}; use the run's own config "
+                f"(resolution, sensors, frame_stack, auto_stop) to evaluate or continue it"
+            )
