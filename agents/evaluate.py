@@ -24,13 +24,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from agents.config_loader import CONFIG_DIR, ConfigFileError, _read_yaml, to_container
 from agents.env_builder import env_config_from, make_vec_env, unwrap_task
-from agents.metrics import summarize_episodes
+from agents.metrics import run_summary, summarize_episodes
 from agents.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
 from envs.atomic_io import atomic_write_text
 from envs.episodes import Episode
 
 REFERENCE_POLICIES = ("random", "expert")
 EVAL_FILE = "eval.json"
+VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
 _EVAL_KEYS = ("split", "episodes_per_building", "num_envs", "deterministic", "seed", "videos", "video_fps",
               "checkpoint", "device")
 
@@ -89,7 +90,9 @@ def select_episodes(episodes: Sequence[Episode], per_building: int | None) -> li
     return chosen
 
 
-def _actor(policy: Any, venv: Any, task: Any, deterministic: bool, seed: int) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+def _actor(
+    policy: Any, venv: Any, task: Any, deterministic: bool, seed: int, source: str = "the policy"
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """A function obs -> actions for an SB3 model or a reference policy name."""
     if isinstance(policy, str):
         if policy == "expert":
@@ -101,7 +104,7 @@ def _actor(policy: Any, venv: Any, task: Any, deterministic: bool, seed: int) ->
         raise ValueError(f"policy {policy!r} is unknown; pass an SB3 model or one of {REFERENCE_POLICIES}")
     if not hasattr(policy, "predict"):
         raise TypeError(f"policy must be an SB3 model (with .predict) or one of {REFERENCE_POLICIES}, got {type(policy).__name__}")
-    check_spaces(policy, venv, "the policy")
+    check_spaces(policy, venv, source)
     return lambda obs: policy.predict(obs, deterministic=deterministic)[0]
 
 
@@ -208,6 +211,18 @@ def evaluate_policy(
         cfg, split=split, episodes_per_building=episodes_per_building, num_envs=num_envs, seed=seed,
         deterministic=deterministic, videos=videos,
     )
+    return _evaluate(policy, cfg, s, video_dir, progress, "the policy")
+
+
+def _evaluate(
+    policy: Any,
+    cfg: Mapping[str, Any],
+    s: Mapping[str, Any],
+    video_dir: str | Path | None,
+    progress: bool,
+    source: str,
+) -> dict[str, Any]:
+    """evaluate_policy with resolved settings; ``source`` names the policy in space-mismatch errors."""
     split, seed_i, det = str(s["split"]), int(s["seed"]), bool(s["deterministic"])
     n_videos = int(s["videos"])
     if n_videos and video_dir is None:
@@ -216,7 +231,7 @@ def evaluate_policy(
     venv = _make_eval_env(cfg, s)
     task = unwrap_task(venv)
     try:
-        act = _actor(policy, venv, task, det, seed_i)
+        act = _actor(policy, venv, task, det, seed_i, source)
         count = len(task.episodes)
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices):  # seeded sampling without disturbing the caller's RNG
@@ -293,7 +308,7 @@ def write_videos(
             task.restart()
             replay = iter(actions_of.get(index, []))
             path = folder / f"episode_{index:04d}_{row['building'].replace('/', '_')}_{row['episode_id']}.mp4"
-            info = record_episode(task, lambda obs: next(replay), path, fps=fps)
+            info = record_episode(task, lambda obs: next(replay), path, fps=fps, min_height=VIDEO_MIN_HEIGHT)
             written.append({
                 "path": str(path),
                 "episode_index": index,
@@ -335,39 +350,20 @@ def evaluate_run(
         raise FileNotFoundError(f"{path} does not exist; pass a run folder or a checkpoint file")
     run = RunDir.open(_run_folder_of(path))
     cfg = run.read_config()
-    s = eval_settings(cfg, split=split, seed=seed, videos=videos, checkpoint=checkpoint, device=device)
+    s = eval_settings(cfg, checkpoint=checkpoint, device=device)
     ckpt = find_checkpoint(path, prefer=str(s["checkpoint"]))
     model = load_model(ckpt, device=str(s["device"]))
-    result = evaluate_policy(
-        model, cfg, split=str(s["split"]), episodes_per_building=episodes_per_building, num_envs=num_envs,
-        seed=int(s["seed"]), deterministic=deterministic, videos=int(s["videos"]),
-        video_dir=video_dir or run.videos, progress=progress,
+    s = eval_settings(
+        cfg, split=split, episodes_per_building=episodes_per_building, num_envs=num_envs, seed=seed,
+        deterministic=deterministic, videos=videos, checkpoint=checkpoint, device=device,
     )
+    result = _evaluate(model, cfg, s, video_dir or run.videos, progress, f"checkpoint {ckpt}")
     result.update(run_summary(cfg))
     result["run_dir"] = str(run.root)
     result["checkpoint"] = str(ckpt)
     if write:
         atomic_write_text(run.root / EVAL_FILE, json.dumps(result, indent=2, sort_keys=True))
     return result
-
-
-def run_summary(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """What a results table groups by: trainer kind, method, base and data size (trajectories or frames)."""
-    c = to_container(cfg)
-    policy = c.get("policy") or {}
-    kind = "bc" if "bc" in c else "ppo" if "ppo" in c else "policy"
-    data = None
-    if kind == "bc":
-        data = (c.get("bc") or {}).get("trajectories")
-    elif kind == "ppo":
-        data = (c.get("ppo") or {}).get("total_frames")
-    return {
-        "kind": kind,
-        "method": policy.get("method"),
-        "base": policy.get("base"),
-        "data": data,
-        "run_seed": (c.get("run") or {}).get("seed"),
-    }
 
 
 __all__ = [

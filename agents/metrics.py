@@ -9,7 +9,7 @@ episodes always give the same interval (evaluation must be deterministic end to 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -90,3 +90,31 @@ def summarize_episodes(per_episode: Sequence[dict[str, Any]]) -> dict[str, dict[
         "reward": summarize_mean(column("reward")),
         "collisions": summarize_mean(column("collisions")),
     }
+
+
+def run_summary(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """What a results table groups by: trainer kind, method, base and data size (trajectories or frames)."""
+    c = cfg if isinstance(cfg, dict) else _plain(cfg)
+    policy = c.get("policy") or {}
+    kind = "bc" if "bc" in c else "ppo" if "ppo" in c else "policy"
+    data = None
+    if kind == "bc":
+        data = (c.get("bc") or {}).get("trajectories")
+    elif kind == "ppo":
+        data = (c.get("ppo") or {}).get("total_frames")
+    return {
+        "kind": kind,
+        "method": policy.get("method"),
+        "base": policy.get("base"),
+        "data": data,
+        "run_seed": (c.get("run") or {}).get("seed"),
+    }
+
+
+def _plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict of a DictConfig or mapping (without importing the config loader's dependencies)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg)

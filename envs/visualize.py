@@ -185,15 +185,26 @@ class EpisodeVideoWriter:
             self.abort()
 
 
+def _upscaled(obs: dict[str, np.ndarray], min_height: int) -> dict[str, np.ndarray]:
+    """The observation with its ``rgb`` image enlarged by an integer factor to at least ``min_height`` rows."""
+    height = obs["rgb"].shape[-2]
+    factor = -(-min_height // height) if min_height > height else 1
+    if factor == 1:
+        return obs
+    return {**obs, "rgb": np.repeat(np.repeat(obs["rgb"], factor, axis=-2), factor, axis=-1)}
+
+
 def record_episode(
     task: Any,
     policy: Any,
     path: str | os.PathLike,
     fps: float = 10.0,
     map_size: int = 256,
+    min_height: int = 0,
 ) -> dict[str, Any]:
     """Run env 0 of a one-env ``PointNavTask`` for one episode with ``policy(obs) -> action`` and write a
-    video; returns the episode's final info (metrics)."""
+    video; returns the episode's final info (metrics). ``min_height`` upscales small camera images (nearest
+    neighbour) in the video only, so low-resolution runs still give watchable videos."""
     if task.num_envs != 1:
         raise ValueError(f"record_episode needs a task with one env, got {task.num_envs}")
     obs = {k: v[0] for k, v in task.reset().items()}
@@ -204,7 +215,7 @@ def record_episode(
         for step in range(task.config.max_steps + 1):
             _, headings = task.backend.poses()
             view = top_down_map(task.visited_path(0), task.goal(0), float(headings[0]), walls, cell, map_size)
-            writer.add_frame(episode_frame(obs, info, step, view))
+            writer.add_frame(episode_frame(_upscaled(obs, min_height), info, step, view))
             if "success" in info:
                 break
             result = task.step(np.asarray([policy(obs)]), autoreset=False)

@@ -1,0 +1,169 @@
+"""Evaluate many runs and print one results table (scripts/evaluate.py's work, importable for tests).
+
+Runs are grouped by trainer kind, method, base and data size (BC trajectories or PPO frames); runs of
+one group that differ only in seed are aggregated by pooling their episodes (Wilson / bootstrap
+intervals over the pooled episodes; the spread across seeds is shown as the standard deviation of the
+per-run success rates). A run that cannot be evaluated becomes a FAILED row with the reason and never
+stops the others. Reference rows (random, expert) are evaluated with each distinct env config among
+the runs, so they share the runs' observations, action set and episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from agents.config_loader import to_container
+from agents.evaluate import EVAL_FILE, REFERENCE_POLICIES, evaluate_policy, evaluate_run, eval_settings
+from agents.metrics import run_summary, summarize_episodes
+
+
+def _failure(path: str, err: BaseException) -> dict[str, Any]:
+    """A FAILED entry for ``path`` with the error's type and message."""
+    return {"run": path, "status": "failed", "reason": f"{type(err).__name__}: {err}"}
+
+
+def _group_fields_of(path: Path) -> dict[str, Any]:
+    """Best-effort grouping fields of a run folder whose evaluation failed (from its config, if readable)."""
+    try:
+        from agents.run_dir import RunDir
+
+        folder = path.parent.parent if path.is_file() and path.parent.name == "checkpoints" else path
+        return run_summary(RunDir.open(folder).read_config())
+    except Exception:
+        return {}
+
+
+def evaluate_runs(
+    paths: Sequence[str | Path],
+    log: Callable[[str], None] = print,
+    **eval_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Evaluate each run folder or checkpoint (writing its eval.json); failures become entries with a reason."""
+    entries: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            result = evaluate_run(path, **eval_kwargs)
+            entries.append({"run": str(path), "status": "ok", "result": result})
+            log(f"{path}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f} -> {Path(result['run_dir']) / EVAL_FILE}")
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # one bad run must not stop the others
+            entry = _failure(str(path), err)
+            entry.update({k: v for k, v in _group_fields_of(Path(path)).items() if k in ("kind", "method", "base", "data")})
+            entries.append(entry)
+            log(f"{path}: FAILED ({entry['reason']})")
+    return entries
+
+
+def evaluate_references(
+    configs: Sequence[Mapping[str, Any]],
+    log: Callable[[str], None] = print,
+    **eval_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Random and expert entries for each distinct env setup among ``configs`` (env section + frame stack)."""
+    seen: dict[str, Mapping[str, Any]] = {}
+    for cfg in configs:
+        c = to_container(cfg)
+        key = json.dumps({"env": c.get("env"), "frame_stack": c.get("frame_stack", 1), "eval": c.get("eval")}, sort_keys=True)
+        seen.setdefault(key, cfg)
+    entries: list[dict[str, Any]] = []
+    for number, cfg in enumerate(seen.values(), start=1):
+        s = eval_settings(cfg, **{k: v for k, v in eval_kwargs.items() if k in ("split", "seed", "videos")})
+        kwargs = {k: v for k, v in eval_kwargs.items() if k in ("episodes_per_building", "num_envs", "deterministic", "progress")}
+        suffix = f" (env {number})" if len(seen) > 1 else ""
+        for name in REFERENCE_POLICIES:
+            label = f"{name}{suffix}"
+            try:
+                result = evaluate_policy(name, cfg, split=str(s["split"]), seed=int(s["seed"]), **kwargs)
+                entries.append({"run": label, "status": "ok", "result": {**result, "kind": "reference", "method": name}})
+                log(f"{label}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f}")
+            except Exception as err:
+                entries.append({**_failure(label, err), "kind": "reference", "method": name})
+                log(f"{label}: FAILED ({type(err).__name__}: {err})")
+    return entries
+
+
+def group_label(fields: Mapping[str, Any]) -> str:
+    """'ppo sidetune base=curvature data=100000' style label of a group."""
+    kind, method = fields.get("kind") or "?", fields.get("method") or "?"
+    if kind == "reference":
+        return f"reference {method}"
+    data = fields.get("data")
+    unit = {"bc": " traj", "ppo": " frames"}.get(str(kind), "")
+    return f"{kind} {method} base={fields.get('base')}" + (f" data={data}{unit}" if data is not None else "")
+
+
+def aggregate(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows: one per group of successful runs (seeds pooled), then one per failed run."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    order: list[str] = []
+    for entry in entries:
+        if entry["status"] != "ok":
+            continue
+        label = group_label(entry["result"])
+        if label not in groups:
+            groups[label] = []
+            order.append(label)
+        groups[label].append(entry)
+    rows: list[dict[str, Any]] = []
+    for label in order:
+        members = groups[label]
+        pooled = [ep for m in members for ep in m["result"]["per_episode"]]
+        rates = [m["result"]["success"]["mean"] for m in members]
+        rows.append({
+            "group": label,
+            "status": "ok",
+            "runs": len(members),
+            "run_paths": [m["run"] for m in members],
+            "episodes": len(pooled),
+            "seed_std_success": float(np.std(rates, ddof=1)) if len(rates) > 1 else None,
+            **summarize_episodes(pooled),
+        })
+    for entry in entries:
+        if entry["status"] != "ok":
+            rows.append({"group": group_label(entry) if entry.get("method") else entry["run"], "status": "failed",
+                         "runs": 1, "run_paths": [entry["run"]], "reason": entry["reason"]})
+    return rows
+
+
+def _fmt(block: Mapping[str, Any] | None, digits: int = 2, percent: bool = False) -> str:
+    """'mean [lo, hi]' of a summary block (as percentages when ``percent``)."""
+    if not block or block.get("mean") is None or (isinstance(block["mean"], float) and math.isnan(block["mean"])):
+        return "-"
+    k = 100.0 if percent else 1.0
+    lo, hi = block["ci95"]
+    if lo is None or hi is None:
+        return f"{block['mean'] * k:.{digits}f}"
+    return f"{block['mean'] * k:.{digits}f} [{lo * k:.{digits}f}, {hi * k:.{digits}f}]"
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], markdown: bool = False) -> str:
+    """A fixed-width text (or Markdown) table of aggregated rows; failed runs are listed with their reason."""
+    header = ["group", "runs", "episodes", "success % [95% CI]", "SPL [95% CI]", "final dist m [95% CI]", "reward [95% CI]"]
+    lines: list[list[str]] = []
+    failures: list[str] = []
+    for row in rows:
+        if row["status"] == "ok":
+            lines.append([
+                row["group"], str(row["runs"]), str(row["episodes"]), _fmt(row["success"], 1, percent=True),
+                _fmt(row["spl"], 3), _fmt(row["distance_to_goal"], 2), _fmt(row["reward"], 2),
+            ])
+        else:
+            lines.append([row["group"], "1", "-", "FAILED", "", "", ""])
+            failures.append(f"FAILED {row['run_paths'][0]}: {row['reason']}")
+    if markdown:
+        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(line) + " |" for line in lines]
+    else:
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+
+        def render(cells: Sequence[str]) -> str:
+            return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+        out = [render(header), render(["-" * w for w in widths])] + [render(line) for line in lines]
+    return "\n".join(out + ([""] + failures if failures else []))

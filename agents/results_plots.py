@@ -1,0 +1,225 @@
+"""Figures from whatever runs exist: BC success/SPL vs trajectories (paper Fig. 3c) and PPO curves (Fig. 3d).
+
+Inputs per run folder: ``config.yaml`` (``policy.method``, ``policy.base``, ``bc.trajectories``), and
+either ``eval.json`` (scripts/evaluate.py; preferred, it is the full held-out set) or ``results.json``
+(the trainer's own final evaluation) for BC points, and ``eval_history.json`` (a list of
+``{"frames", "success", "spl", "reward"}`` written by the PPO trainer) for PPO curves. Seeds of one
+method and base are averaged; error bars / bands are the spread across seeds (min to max), or the run's
+95% interval when there is one seed. Writes PNG and SVG.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+PPO_HISTORY = "eval_history.json"
+PPO_METRICS = (("reward", "episode reward"), ("success", "success rate"), ("spl", "SPL"))
+BC_METRICS = (("success", "success rate"), ("spl", "SPL"))
+
+
+def find_run_folders(paths: Iterable[str | Path]) -> list[Path]:
+    """Run folders (holding config.yaml) at or below each path, sorted and without duplicates."""
+    found: set[Path] = set()
+    for path in map(Path, paths):
+        if (path / "config.yaml").is_file():
+            found.add(path)
+        elif path.is_dir():
+            found.update(p.parent for p in path.rglob("config.yaml"))
+    return sorted(found)
+
+
+def _read_json(path: Path) -> Any:
+    """Parsed JSON of ``path``, or None when missing or unreadable (a run still being written)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _config(run: Path) -> dict[str, Any]:
+    """The run's config.yaml as a plain dict ({} when unreadable)."""
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_container(OmegaConf.load(run / "config.yaml"), resolve=True)  # type: ignore[return-value]
+    except Exception:
+        return {}
+
+
+def _metric(result: Mapping[str, Any] | None, key: str) -> tuple[float, tuple[float, float] | None] | None:
+    """(mean, ci95 or None) of ``key`` in an eval result: ``{"key": {"mean", "ci95"}}`` or ``{"key": float}``,
+    also under an ``eval``/``final_eval``/``heldout`` sub-dict."""
+    if not isinstance(result, Mapping):
+        return None
+    value = result.get(key)
+    if isinstance(value, Mapping) and value.get("mean") is not None:
+        ci = value.get("ci95")
+        return float(value["mean"]), (tuple(ci) if ci and None not in ci else None)  # type: ignore[return-value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), None
+    for sub in ("eval", "final_eval", "heldout"):
+        if isinstance(result.get(sub), Mapping):
+            found = _metric(result[sub], key)
+            if found:
+                return found
+    return None
+
+
+def _label(method: Any, base: Any, bases: set[Any]) -> str:
+    """'sidetune' or 'sidetune (curvature)' when several bases are plotted."""
+    return f"{method} ({base})" if len(bases) > 1 else str(method)
+
+
+def collect_bc_points(runs: Sequence[Path]) -> dict[tuple[str, str], dict[int, list[dict[str, Any]]]]:
+    """(method, base) -> trajectories -> per-seed {metric: (mean, ci)} from BC runs with results."""
+    points: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        cfg = _config(run)
+        trajectories = (cfg.get("bc") or {}).get("trajectories")
+        if trajectories is None:
+            continue
+        policy = cfg.get("policy") or {}
+        for name in ("eval.json", "results.json"):
+            result = _read_json(run / name)
+            metrics = {key: _metric(result, key) for key, _ in BC_METRICS}
+            if all(metrics.values()):
+                points[(str(policy.get("method")), str(policy.get("base")))][int(trajectories)].append(metrics)
+                break
+    return points
+
+
+def collect_ppo_curves(runs: Sequence[Path]) -> dict[tuple[str, str], list[list[dict[str, float]]]]:
+    """(method, base) -> one eval history per seed, sorted by frames."""
+    curves: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
+    for run in runs:
+        history = _read_json(run / PPO_HISTORY)
+        if not isinstance(history, list) or not history:
+            continue
+        rows = sorted((r for r in history if isinstance(r, Mapping) and "frames" in r), key=lambda r: r["frames"])
+        if rows:
+            policy = _config(run).get("policy") or {}
+            curves[(str(policy.get("method")), str(policy.get("base")))].append(rows)
+    return curves
+
+
+def _spread(values: list[float], ci: tuple[float, float] | None) -> tuple[float, float]:
+    """(lower, upper) error around the mean: min..max across seeds, or the 95% interval of a single run."""
+    mean = float(np.mean(values))
+    if len(values) > 1:
+        return mean - min(values), max(values) - mean
+    if ci is not None:
+        return max(0.0, mean - ci[0]), max(0.0, ci[1] - mean)
+    return 0.0, 0.0
+
+
+def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
+    """Write ``stem``.png and ``stem``.svg into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
+    for path in paths:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return paths
+
+
+def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]], out_dir: Path) -> list[Path]:
+    """Success and SPL vs number of expert trajectories, one line per method (Fig. 3c style)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bases = {base for _, base in points}
+    fig, axes = plt.subplots(1, len(BC_METRICS), figsize=(5.2 * len(BC_METRICS), 3.8))
+    for (method, base), by_size in sorted(points.items()):
+        sizes = sorted(by_size)
+        for ax, (key, title) in zip(axes, BC_METRICS):
+            means, lower, upper = [], [], []
+            for size in sizes:
+                seeds = by_size[size]
+                values = [s[key][0] for s in seeds]
+                lo, hi = _spread(values, seeds[0][key][1] if len(seeds) == 1 else None)
+                means.append(float(np.mean(values)))
+                lower.append(lo)
+                upper.append(hi)
+            ax.errorbar(sizes, means, yerr=[lower, upper], marker="o", capsize=3, label=_label(method, base, bases))
+    for ax, (_, title) in zip(axes, BC_METRICS):
+        ax.set_xscale("log")
+        ax.set_xlabel("expert trajectories")
+        ax.set_ylabel(title)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Behaviour cloning on held-out buildings")
+    paths = _save(fig, out_dir, "bc_vs_trajectories")
+    plt.close(fig)
+    return paths
+
+
+def plot_ppo(curves: Mapping[tuple[str, str], list[list[dict[str, float]]]], out_dir: Path) -> list[Path]:
+    """Held-out reward, success and SPL vs frames, one line per method, band = min..max over seeds (Fig. 3d)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bases = {base for _, base in curves}
+    fig, axes = plt.subplots(1, len(PPO_METRICS), figsize=(5.0 * len(PPO_METRICS), 3.8))
+    for (method, base), seeds in sorted(curves.items()):
+        frames = np.unique(np.concatenate([[r["frames"] for r in rows] for rows in seeds]).astype(np.float64))
+        end = min(rows[-1]["frames"] for rows in seeds)  # average only where every seed has data
+        frames = frames[frames <= end]
+        for ax, (key, _) in zip(axes, PPO_METRICS):
+            stacked = []
+            for rows in seeds:
+                xs = [r["frames"] for r in rows if r.get(key) is not None and math.isfinite(float(r[key]))]
+                ys = [float(r[key]) for r in rows if r.get(key) is not None and math.isfinite(float(r[key]))]
+                if xs:
+                    stacked.append(np.interp(frames, xs, ys))
+            if not stacked:
+                continue
+            values = np.vstack(stacked)
+            (line,) = ax.plot(frames, values.mean(axis=0), label=f"{_label(method, base, bases)} (n={len(stacked)})")
+            if len(stacked) > 1:
+                ax.fill_between(frames, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
+    for ax, (_, title) in zip(axes, PPO_METRICS):
+        ax.set_xlabel("frames")
+        ax.set_ylabel(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("PPO on held-out buildings")
+    paths = _save(fig, out_dir, "ppo_curves")
+    plt.close(fig)
+    return paths
+
+
+def plot_results(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, Any]:
+    """Find runs under ``paths``, draw the figures their results allow, and say what was drawn and skipped."""
+    paths = list(paths)
+    runs = find_run_folders(paths)
+    out = Path(out_dir)
+    points, curves = collect_bc_points(runs), collect_ppo_curves(runs)
+    written: list[Path] = []
+    skipped: list[str] = []
+    if points:
+        written += plot_bc(points, out)
+    else:
+        skipped.append("BC figure: no run with bc.trajectories in config.yaml and an eval.json/results.json")
+    if curves:
+        written += plot_ppo(curves, out)
+    else:
+        skipped.append(f"PPO figure: no run with a non-empty {PPO_HISTORY}")
+    if not written:
+        raise FileNotFoundError(f"no plottable results in {len(runs)} run folder(s) under {[str(p) for p in paths]}: " + "; ".join(skipped))
+    return {
+        "runs": len(runs),
+        "bc_runs": sum(len(v) for by_size in points.values() for v in by_size.values()),
+        "ppo_runs": sum(len(v) for v in curves.values()),
+        "written": [str(p) for p in written],
+        "skipped": skipped,
+    }

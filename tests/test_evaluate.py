@@ -1,0 +1,223 @@
+"""Held-out evaluation: each episode once, reference policies, determinism, eval.json, failures, plots, videos."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from agents.env_builder import make_vec_env, unwrap_task
+from agents.eval_report import aggregate, evaluate_runs, format_table
+from agents.evaluate import CheckpointError, default_config, evaluate_policy, evaluate_run, select_episodes
+from agents.metrics import bootstrap_interval, summarize_success, wilson_interval
+from agents.model_builder import build_model, save_model
+from agents.results_plots import collect_bc_points, plot_results
+from agents.run_dir import RunDir
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ["env.resolution=32", "policy.base=random", "policy.method=features", "policy.features_dim=64", "eval.num_envs=5"]
+
+
+def _script(name: str):
+    """Import scripts/<name>.py as a module (scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return default_config(SMALL)
+
+
+@pytest.fixture(scope="module")
+def model(cfg):
+    venv = make_vec_env(cfg, 1, "heldout", 0)
+    try:
+        return build_model(cfg, venv, device="cpu")
+    finally:
+        venv.close()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, cfg, model):
+    """A PPO-style run folder with an (untrained) checkpoint."""
+    run = RunDir.create(tmp_path_factory.mktemp("runs"), "ppo", "seed0")
+    run_cfg = cfg.copy()
+    run_cfg.ppo = {"n_steps": 16, "total_frames": 1000}
+    run.write_config(run_cfg)
+    save_model(model, run.checkpoints / "best.zip")
+    return run.root
+
+
+def test_wilson_and_bootstrap_intervals():
+    lo, hi = wilson_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(0, 10)[1] == pytest.approx(0.2775, abs=1e-4)
+    assert wilson_interval(10, 10) == (pytest.approx(0.7225, abs=1e-4), 1.0)
+    assert summarize_success([1, 0, 1, 1])["mean"] == 0.75
+    values = np.random.default_rng(3).exponential(size=200)
+    a, b = bootstrap_interval(values), bootstrap_interval(values)
+    assert a == b and a[0] < values.mean() < a[1]
+    assert a[1] - a[0] < 4 * values.std() / np.sqrt(200) + 1e-9
+
+
+def test_select_episodes_takes_the_first_k_of_each_building(cfg):
+    venv = make_vec_env(cfg, 1, "heldout", 0, sampling="sequential")
+    episodes = unwrap_task(venv).episodes
+    venv.close()
+    chosen = select_episodes(episodes, 2)
+    buildings = list(dict.fromkeys(e.scene_id for e in episodes))
+    assert len(buildings) == 14 and len(chosen) == 28
+    for b in buildings:
+        assert [e for e in chosen if e.scene_id == b] == [e for e in episodes if e.scene_id == b][:2]
+    assert select_episodes(episodes, None) == list(episodes)
+
+
+def test_each_episode_counted_once_whatever_the_batch(cfg):
+    expected = [e.episode_id for e in select_episodes(unwrap_task(make_vec_env(cfg, 1, "heldout", 0)).episodes, 2)]
+    batched = evaluate_policy("expert", cfg, episodes_per_building=2, num_envs=5, progress=False)
+    single = evaluate_policy("expert", cfg, episodes_per_building=2, num_envs=1, progress=False)
+    assert batched["episodes"] == 28 == len(batched["per_episode"])
+    assert [ep["episode_id"] for ep in batched["per_episode"]] == expected
+    assert [ep["episode_index"] for ep in batched["per_episode"]] == list(range(28))
+    # 28 episodes on 5 envs: envs run past the set (autoreset) and those episodes must be ignored,
+    # so the batched numbers equal one-env numbers episode by episode.
+    assert batched["env_steps"] > sum(ep["steps"] for ep in batched["per_episode"])
+    assert batched["per_episode"] == single["per_episode"]
+    assert json.loads(json.dumps(batched)) == batched  # strict JSON
+
+
+def test_expert_succeeds_and_random_does_not(cfg):
+    expert = evaluate_policy("expert", cfg, episodes_per_building=1, progress=False)
+    random = evaluate_policy("random", cfg, episodes_per_building=1, progress=False)
+    assert expert["success"]["mean"] >= 0.95 and expert["spl"]["mean"] > 0.9
+    assert expert["success"]["ci95"][1] == 1.0 and expert["distance_to_goal"]["mean"] < 0.2
+    assert random["success"]["mean"] <= 0.15 and random["episodes"] == 14
+    assert random["success"]["ci95"][0] == 0.0 or random["success"]["mean"] > 0
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(cfg, model):
+    torch.manual_seed(123)
+    untouched = torch.rand(3)
+    torch.manual_seed(123)
+    a = evaluate_policy(model, cfg, episodes_per_building=1, seed=7, progress=False)
+    assert torch.equal(torch.rand(3), untouched)  # the caller's RNG stream is not disturbed
+    b = evaluate_policy(model, cfg, episodes_per_building=1, seed=7, progress=False)
+    c = evaluate_policy(model, cfg, episodes_per_building=1, seed=8, progress=False)
+    strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    assert strip(a) == strip(b)
+    assert a["per_episode"] != c["per_episode"]  # actions are sampled (deterministic: false)
+    assert a["deterministic"] is False and a["seed"] == 7
+
+
+def test_evaluate_run_writes_eval_json_atomically(run_dir, monkeypatch):
+    result = evaluate_run(run_dir, episodes_per_building=1, progress=False)
+    saved = json.loads((run_dir / "eval.json").read_text())
+    assert saved == result and saved["episodes"] == 14 and saved["checkpoint"].endswith("best.zip")
+    assert saved["kind"] == "ppo" and saved["method"] == "features" and saved["data"] == 1000
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".eval.json")]
+
+    import envs.atomic_io
+
+    def crash(fd):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(envs.atomic_io.os, "fsync", crash)
+    with pytest.raises(OSError, match="simulated"):
+        evaluate_run(run_dir, episodes_per_building=1, seed=3, progress=False)
+    assert json.loads((run_dir / "eval.json").read_text()) == saved  # the old file is intact
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".eval.json")]
+
+
+def test_checkpoint_from_another_observation_space_is_a_clear_error(run_dir, tmp_path):
+    other = RunDir.create(tmp_path, "ppo", "res64")
+    cfg = RunDir.open(run_dir).read_config()
+    cfg.env.resolution = 64
+    other.write_config(cfg)
+    shutil.copy(run_dir / "checkpoints" / "best.zip", other.checkpoints / "best.zip")
+    with pytest.raises(CheckpointError, match=r"best\.zip was trained with observation_space .*resolution"):
+        evaluate_run(other.root, episodes_per_building=1, progress=False)
+    assert not (other.root / "eval.json").exists()
+
+
+def test_bad_runs_are_reported_and_do_not_stop_the_others(run_dir, tmp_path, capsys):
+    empty = RunDir.create(tmp_path, "bc", "no-ckpt")
+    empty.write_config(RunDir.open(run_dir).read_config())
+    corrupt = RunDir.create(tmp_path, "bc", "corrupt")
+    corrupt.write_config(RunDir.open(run_dir).read_config())
+    (corrupt.checkpoints / "best.zip").write_bytes(b"not a zip")
+    paths = [empty.root, run_dir, corrupt.root, tmp_path / "missing"]
+    entries = evaluate_runs(paths, log=lambda line: None, episodes_per_building=1, progress=False)
+    assert [e["status"] for e in entries] == ["failed", "ok", "failed", "failed"]
+    assert "no checkpoint" in entries[0]["reason"] and "corrupt" in entries[2]["reason"]
+    assert "does not exist" in entries[3]["reason"]
+    table = format_table(aggregate(entries))
+    assert "ppo features base=random data=1000 frames" in table and table.count("FAILED") == 6  # 3 rows + 3 reasons
+
+    code = _script("evaluate").main([str(empty.root), str(run_dir), "--reference", "--episodes-per-building", "1", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 1 and "reference expert" in out and "reference random" in out and "no checkpoint" in out
+    expert_line = next(line for line in out.splitlines() if line.startswith("reference expert"))
+    assert "100.0 [" in expert_line
+
+
+def test_videos_show_the_evaluated_episodes(cfg, tmp_path):
+    result = evaluate_policy("expert", cfg, episodes_per_building=1, videos=2, video_dir=tmp_path, progress=False)
+    assert len(result["videos"]) == 2 and all(v["reproduced"] for v in result["videos"])
+    first = result["videos"][0]
+    capture = cv2.VideoCapture(first["path"])
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == result["per_episode"][0]["steps"] + 1  # the start frame plus one per step
+    assert frames[0].shape[0] >= 256 and frames[0].shape[1] == 3 * frames[0].shape[0]  # RGB | map | top-down
+    with pytest.raises(ValueError, match="video_dir"):
+        evaluate_policy("random", cfg, episodes_per_building=1, videos=1, progress=False)
+
+
+def _fake_run(root: Path, name: str, config: dict, files: dict) -> Path:
+    run = RunDir.create(root, "fake", name)
+    run.write_config(config)
+    for file_name, content in files.items():
+        (run.root / file_name).write_text(json.dumps(content))
+    return run.root
+
+
+def test_plot_results_from_fabricated_runs(tmp_path):
+    for method, base_rate in (("sidetune", 0.3), ("features", 0.2)):
+        for size in (49, 490, 4900):
+            for seed in (0, 1):
+                rate = base_rate + 0.1 * np.log10(size / 49) + 0.02 * seed
+                _fake_run(tmp_path, f"bc-{method}-{size}-{seed}",
+                          {"policy": {"method": method, "base": "curvature"}, "bc": {"trajectories": size}, "run": {"seed": seed}},
+                          {"eval.json": {"success": {"mean": rate, "ci95": [rate - 0.1, rate + 0.1]}, "spl": {"mean": rate / 2, "ci95": [0, 1]}}})
+        for seed in (0, 1):
+            history = [{"frames": f, "success": f / 1e5, "spl": f / 2e5, "reward": f / 1e4 + seed} for f in (0, 25_000, 50_000, 100_000)]
+            _fake_run(tmp_path, f"ppo-{method}-{seed}", {"policy": {"method": method, "base": "curvature"}, "ppo": {}},
+                      {"eval_history.json": history})
+    _fake_run(tmp_path, "bc-still-running", {"policy": {"method": "scratch"}, "bc": {"trajectories": 49}}, {})
+    points = collect_bc_points(sorted(p.parent for p in tmp_path.rglob("config.yaml")))
+    assert set(points) == {("sidetune", "curvature"), ("features", "curvature")}
+    assert [s["success"][0] for s in points[("sidetune", "curvature")][490]] == pytest.approx([0.4, 0.42])
+
+    out = tmp_path / "plots"
+    code = _script("plot_results").main([str(tmp_path), "--out", str(out)])
+    assert code == 0
+    for stem in ("bc_vs_trajectories", "ppo_curves"):
+        assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"<svg" in (out / f"{stem}.svg").read_bytes()[:2000]
+    only_ppo = plot_results([p for p in tmp_path.glob("fake/ppo-*")], tmp_path / "ppo-only")
+    assert [Path(p).name for p in only_ppo["written"]] == ["ppo_curves.png", "ppo_curves.svg"] and only_ppo["skipped"]
+    with pytest.raises(FileNotFoundError, match="no plottable results"):
+        plot_results([tmp_path / "fake" / "bc-still-running"], tmp_path / "none")
