@@ -25,6 +25,9 @@ from policies.contract import FEATURE_CHANNELS, IMAGE_CHANNELS, feature_shape
 from policies.methods import MethodEncoder, PolicyConfig, build_encoder
 
 
+BASE_FEATURES_KEY = "base_features"  # optional extractor input: precomputed frozen-base features [N, 8k, h, w]
+
+
 def _is_uint8_image(space: spaces.Box) -> bool:
     return space.dtype == "uint8" and len(space.shape) == 3
 
@@ -56,14 +59,24 @@ class RGBTower(nn.Module):
         )
         self.out_dim = head_channels * ((h - kernel) // stride + 1) * ((w - kernel) // stride + 1)
 
-    def features(self, rgb: torch.Tensor) -> torch.Tensor:
-        """[N, 3k, H, W] in [-1, 1] -> stacked encoder features [N, 8k, H/16, W/16]."""
-        n, _, height, width = rgb.shape
-        per_frame = self.encoder(rgb.reshape(n * self.frames, IMAGE_CHANNELS, height, width))
+    def features(self, rgb: torch.Tensor | None, base_features: torch.Tensor | None = None) -> torch.Tensor:
+        """[N, 3k, H, W] in [-1, 1] -> stacked encoder features [N, 8k, H/16, W/16]. `base_features`
+        [N, 8k, H/16, W/16] are the frozen base's outputs for these frames (a feature cache); `rgb` may then
+        be None when the method has no side network."""
+        frames = None
+        if rgb is not None:
+            n, _, height, width = rgb.shape
+            frames = rgb.reshape(n * self.frames, IMAGE_CHANNELS, height, width)
+        if base_features is None:
+            per_frame = self.encoder(frames)
+        else:
+            n = base_features.shape[0]
+            base = base_features.reshape(n * self.frames, FEATURE_CHANNELS, *base_features.shape[-2:])
+            per_frame = self.encoder(frames, base_features=base)
         return per_frame.reshape(n, self.frames * FEATURE_CHANNELS, *per_frame.shape[-2:])
 
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(rgb))
+    def forward(self, rgb: torch.Tensor | None, base_features: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(rgb, base_features))
 
 
 def image_cnn(channels: int, height: int, width: int, key: str) -> tuple[nn.Module, int]:
@@ -130,7 +143,11 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         self.fuse = nn.Sequential(nn.Linear(total, config.features_dim), nn.ReLU(inplace=True))
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        parts = [self.rgb(self.rgb_scaler(observations[self.config.rgb_key]))]
+        """Fused features; an optional `BASE_FEATURES_KEY` entry (the frozen base's stacked outputs, e.g. from
+        behaviour cloning's feature cache) replaces the base's forward pass and the RGB key may then be absent."""
+        rgb = observations.get(self.config.rgb_key)
+        rgb = None if rgb is None else self.rgb_scaler(rgb)
+        parts = [self.rgb(rgb, observations.get(BASE_FEATURES_KEY))]
         for key, tower in self.towers.items():
             x = observations[key]
             parts.append(tower(self.scalers[key](x) if key in self.scalers else x))

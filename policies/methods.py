@@ -76,7 +76,25 @@ class MethodEncoder(nn.Module):
         self.method = method
         self.base, self.side, self.merge = base, side, merge
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def base_frozen(self) -> bool:
+        """True when the base is a `Frozen` module, so its features can be precomputed (feature cache)."""
+        return isinstance(self.base, Frozen)
+
+    def forward(self, x: torch.Tensor | None, base_features: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode frames `x`; `base_features` (the frozen base's output for `x`, e.g. from a feature cache)
+        replaces the base's forward pass, so `x` may be None when no side network needs the pixels."""
+        if base_features is not None:
+            if not self.base_frozen:
+                raise ValueError(
+                    f"precomputed base features are only valid for a frozen base (methods features, sidetune); "
+                    f"method {self.method!r} trains or lacks its base"
+                )
+            if self.side is None:
+                return base_features
+            if x is None:
+                raise ValueError("the side network needs the RGB frames even when the base features are cached")
+            return self.merge(base_features, self.side(x))
         if self.side is None:
             return self.base(x)
         if self.base is None:

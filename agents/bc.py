@@ -1,0 +1,450 @@
+"""Behaviour cloning: train the PPO model's policy on shortest-path-expert actions (cross-entropy).
+
+The model is the one SB3 PPO model every trainer shares (`agents.model_builder.build_model`, same extractor
+and method encoder), so a BC checkpoint (``<run>/checkpoints/{best,last}.zip``) is evaluated by
+`agents.evaluate` and fine-tuned by ``train_ppo.py --init-from RUN_DIR`` unchanged. Only the actor path
+(extractor -> actor MLP -> action logits) gets gradients; the value head keeps its initialisation.
+
+Data: the first N trajectories of the fixed pool (`agents.trajectories`), split into training and
+validation trajectories; observations are rebuilt per batch (`agents.bc_data`). With a frozen base the
+base features come from the feature cache (`agents.feature_cache`). Early stopping on validation loss
+picks ``best.zip``; the end of training evaluates it on the held-out buildings -> ``results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from agents.bc_data import ObservationBuilder
+from agents.config_loader import to_container
+from agents.env_builder import env_config_from, frame_stack_of, make_vec_env
+from agents.feature_cache import FeatureCache
+from agents.model_builder import build_model, load_model, resolve_device, save_model
+from agents.run_dir import RunDir
+from agents.trajectories import TrajectoryPool, TrajectoryPoolError, TrajectorySet, default_pool_dir, generate_pool
+from envs.atomic_io import atomic_path
+from envs.config import EnvConfig
+from policies.extractor import BASE_FEATURES_KEY
+from policies.freeze import unwrap
+
+STATE_FILE = "bc_state.pt"
+AUGMENTATIONS = ("none", "color")
+
+
+def bc_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The `bc:` section with the epoch count resolved from the schedule when `epochs` is null."""
+    s = dict(to_container(cfg).get("bc") or {})
+    n = int(s["trajectories"])
+    if s.get("epochs") is None:
+        schedule = sorted((int(a), int(b)) for a, b in s["epochs_schedule"])
+        s["epochs"] = next((e for t, e in reversed(schedule) if n >= t), schedule[0][1])
+    if s["augment"] not in AUGMENTATIONS:
+        raise ValueError(f"bc.augment={s['augment']!r} is unknown; use one of {AUGMENTATIONS}")
+    if not 0.0 <= float(s["val_fraction"]) < 1.0:
+        raise ValueError(f"bc.val_fraction={s['val_fraction']} must be in [0, 1)")
+    return s
+
+
+def pool_dir_of(cfg: Mapping[str, Any], env_cfg: EnvConfig) -> Path:
+    """The pool folder: `bc.pool_dir`, or the default for the backend, resolution and seed."""
+    s = to_container(cfg)["bc"]
+    return Path(s["pool_dir"]) if s.get("pool_dir") else default_pool_dir(env_cfg, int(s["pool_seed"]))
+
+
+def open_pool(cfg: Mapping[str, Any], env_cfg: EnvConfig, n: int, generate: bool, progress: bool = True) -> TrajectoryPool:
+    """The run's pool holding at least ``n`` trajectories (made or extended only when ``generate``)."""
+    s = to_container(cfg)["bc"]
+    root = pool_dir_of(cfg, env_cfg)
+    have = TrajectoryPool(root).num_trajectories if (root / "manifest.json").exists() else 0
+    if have < n and generate:
+        bar = _bar(n, progress, "expert trajectories", "traj")
+        bar.update(have)
+
+        def report(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        generate_pool(env_cfg, root, n, int(s["pool_seed"]), int(s["shard_size"]), int(s["generate_envs"]), s["storage"], report)
+        bar.close()
+    if not (root / "manifest.json").exists():
+        raise TrajectoryPoolError(
+            f"no trajectory pool at {root}; make it with `python scripts/make_trajectories.py --trajectories {n} "
+            f"--pool-dir {root} --seed {s['pool_seed']}` plus this run's env.* overrides, or pass --generate to bc.py"
+        )
+    pool = TrajectoryPool(root)
+    pool.check_compatible(env_cfg)
+    return pool
+
+
+def split_trajectories(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation trajectory ids (disjoint; a seeded shuffle; at least one of each when count >= 2)."""
+    order = np.random.default_rng(np.random.SeedSequence([seed, 1234])).permutation(count)
+    n_val = int(round(val_fraction * count))
+    if val_fraction > 0 and count >= 2:
+        n_val = min(max(n_val, 1), count - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def steps_of(data: TrajectorySet, trajectories: np.ndarray) -> np.ndarray:
+    """All step indices of the given trajectories."""
+    if len(trajectories) == 0:
+        return np.zeros(0, np.int64)
+    return np.concatenate([np.arange(data.offsets[t], data.offsets[t + 1]) for t in trajectories]).astype(np.int64)
+
+
+def policy_logits(policy: Any, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Action logits of an SB3 ActorCriticPolicy for float observation tensors (optionally with cached base
+    features): the same path as ``policy.get_distribution`` (extractor -> actor MLP -> action_net)."""
+    features = policy.features_extractor(dict(obs))
+    latent_pi = policy.mlp_extractor.forward_actor(features)
+    return policy.action_net(latent_pi)
+
+
+def color_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per-image brightness (x0.8-1.2) and offset (+-20) jitter of uint8 frames (the only augmentation)."""
+    gain = rng.uniform(0.8, 1.2, size=(len(rgb), 1, 1, 1))
+    offset = rng.uniform(-20.0, 20.0, size=(len(rgb), 1, 1, 1))
+    return np.clip(rgb.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class BCContext:
+    """Everything one BC run works on: data, observation builder, model, optimizer, cache."""
+
+    cfg: Any
+    settings: dict[str, Any]
+    env_cfg: EnvConfig
+    pool: TrajectoryPool
+    data: TrajectorySet
+    builder: ObservationBuilder
+    model: Any
+    optimizer: torch.optim.Optimizer
+    params: list[torch.nn.Parameter]
+    train_steps: np.ndarray
+    val_steps: np.ndarray
+    train_trajectories: np.ndarray
+    val_trajectories: np.ndarray
+    device: str
+    cache: FeatureCache | None = None
+    global_step: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def policy(self) -> Any:
+        return self.model.policy
+
+    @property
+    def extractor(self) -> Any:
+        return self.model.policy.features_extractor
+
+    @property
+    def needs_rgb(self) -> bool:
+        """Whether batches need frames: always without a cache; with it only for a side network."""
+        return self.cache is None or self.extractor.encoder.side is not None
+
+
+def make_optimizer(model: Any, settings: Mapping[str, Any]) -> tuple[torch.optim.Optimizer, list[torch.nn.Parameter]]:
+    """Adam over the trainable policy parameters; weight decay on all but α (REFERENCE.md)."""
+    decay, no_decay = [], []
+    for name, p in model.policy.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if name.endswith("merge.logit") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": float(settings["weight_decay"])}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return torch.optim.Adam(groups, lr=float(settings["learning_rate"])), decay + no_decay
+
+
+def build_context(cfg: Any, progress: bool = True, generate: bool | None = None) -> BCContext:
+    """Load the trajectories, build the model and optimizer (no cache yet) for the config ``cfg``."""
+    s = bc_settings(cfg)
+    seed = int(to_container(cfg).get("run", {}).get("seed", 0))
+    if s.get("threads"):
+        torch.set_num_threads(int(s["threads"]))
+    torch.manual_seed(seed)
+    env_cfg = env_config_from(cfg, split="train")
+    n = int(s["trajectories"])
+    pool = open_pool(cfg, env_cfg, n, bool(s["generate"] if generate is None else generate), progress)
+    data = pool.load(n, auto_stop=env_cfg.auto_stop, env_cfg=env_cfg)
+    pool.verify_frames(env_cfg)
+    builder = ObservationBuilder(data, env_cfg, frame_stack_of(cfg))
+    train_t, val_t = split_trajectories(n, float(s["val_fraction"]), seed)
+    device = resolve_device(str(to_container(cfg)["run"].get("device", "auto")))
+    venv = make_vec_env(cfg, 1, "train", seed)
+    model = build_model(cfg, venv, device=device)
+    venv.close()
+    n_actions = int(model.action_space.n)
+    if data.actions.max(initial=0) >= n_actions or data.actions.min(initial=0) < 0:
+        raise ValueError(f"expert actions do not fit the model's {n_actions} actions; check env.auto_stop")
+    optimizer, params = make_optimizer(model, s)
+    return BCContext(
+        cfg=cfg, settings=s, env_cfg=env_cfg, pool=pool, data=data, builder=builder, model=model, optimizer=optimizer,
+        params=params, train_steps=steps_of(data, train_t), val_steps=steps_of(data, val_t), train_trajectories=train_t,
+        val_trajectories=val_t, device=device,
+    )  # fmt: skip
+
+
+def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
+    """Build or open the feature cache of the frozen base for ctx's data; BC batches then use it."""
+    encoder = ctx.extractor.encoder
+    if not encoder.base_frozen:
+        raise ValueError(f"method {encoder.method!r} has no frozen base, so there is nothing to cache")
+    if ctx.settings["augment"] != "none":
+        raise ValueError("bc.augment changes the frames, so cached base features would not match them; set bc.feature_cache=false or bc.augment=none")
+    s = ctx.settings
+    root = Path(s["cache_dir"]) if s.get("cache_dir") else ctx.pool.root / "feature_cache"
+    identity = {
+        "pool": [e["sha256"] for e in ctx.pool.manifest["shards"] if e["first"] < int(s["trajectories"])],
+        "trajectories": int(s["trajectories"]), "auto_stop": ctx.env_cfg.auto_stop, "steps": ctx.data.num_steps,
+        "render": [ctx.env_cfg.resolution, ctx.env_cfg.hfov_deg, ctx.env_cfg.camera_height],
+    }  # fmt: skip
+    ctx.cache = FeatureCache.build_or_open(
+        unwrap(encoder.base), ctx.extractor.rgb_scaler, ctx.builder, root, identity, device=ctx.device, progress=progress
+    )
+    return ctx.cache
+
+
+def batch_tensors(ctx: BCContext, steps: np.ndarray, rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Observation tensors of ``steps`` as the policy's extractor takes them (float; cached features added)."""
+    obs = ctx.builder.batch(steps, with_rgb=ctx.needs_rgb)
+    if rng is not None and ctx.settings["augment"] == "color" and "rgb" in obs:
+        obs["rgb"] = color_jitter(obs["rgb"], rng)
+    out = {k: torch.as_tensor(v, device=ctx.device).float() for k, v in obs.items()}
+    if ctx.cache is not None:
+        source, valid = ctx.builder.stacked_steps(steps)
+        out[BASE_FEATURES_KEY] = torch.as_tensor(ctx.cache.lookup(source, valid), device=ctx.device)
+    return out
+
+
+def train_epoch(ctx: BCContext, epoch: int, progress: bool = True, max_batches: int | None = None) -> dict[str, float]:
+    """One pass over the training steps in a seeded order; returns mean loss, accuracy, entropy, seconds."""
+    s = ctx.settings
+    rng = np.random.default_rng(np.random.SeedSequence([int(to_container(ctx.cfg)["run"]["seed"]), epoch]))
+    order = rng.permutation(ctx.train_steps)
+    batch = int(s["batch_size"])
+    n_batches = math.ceil(len(order) / batch)
+    if max_batches:
+        n_batches = min(n_batches, int(max_batches))
+    ctx.policy.set_training_mode(True)
+    totals = {"loss": 0.0, "accuracy": 0.0, "entropy": 0.0}
+    count = 0
+    started = time.perf_counter()
+    bar = _bar(n_batches, progress, f"epoch {epoch + 1}", "batch")
+    for b in range(n_batches):
+        idx = order[b * batch : (b + 1) * batch]
+        obs = batch_tensors(ctx, idx, rng)
+        target = torch.as_tensor(ctx.data.actions[idx], device=ctx.device)
+        logits = policy_logits(ctx.policy, obs)
+        ce = F.cross_entropy(logits, target)
+        entropy = torch.distributions.Categorical(logits=logits).entropy().mean()
+        loss = ce - float(s["entropy_coef"]) * entropy
+        ctx.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(ctx.params, float(s["grad_clip"]))
+        ctx.optimizer.step()
+        ctx.global_step += 1
+        ctx.extractor.set_step(ctx.global_step)
+        k = len(idx)
+        totals["loss"] += float(ce.detach()) * k
+        totals["accuracy"] += float((logits.argmax(1) == target).float().sum())
+        totals["entropy"] += float(entropy.detach()) * k
+        count += k
+        bar.update(1)
+        bar.set_postfix(loss=f"{totals['loss'] / count:.3f}", acc=f"{totals['accuracy'] / count:.2f}")
+    bar.close()
+    out = {key: value / max(count, 1) for key, value in totals.items()}
+    out.update(seconds=time.perf_counter() - started, frames=count)
+    return out
+
+
+@torch.no_grad()
+def validate(ctx: BCContext, max_batches: int | None = None) -> dict[str, float]:
+    """Mean cross-entropy and accuracy over the validation steps (eval mode, fixed order)."""
+    if len(ctx.val_steps) == 0:
+        return {"loss": float("nan"), "accuracy": float("nan")}
+    ctx.policy.set_training_mode(False)
+    batch = max(int(ctx.settings["batch_size"]), 256)
+    loss = acc = 0.0
+    count = 0
+    for b, lo in enumerate(range(0, len(ctx.val_steps), batch)):
+        if max_batches and b >= int(max_batches):
+            break
+        idx = ctx.val_steps[lo : lo + batch]
+        target = torch.as_tensor(ctx.data.actions[idx], device=ctx.device)
+        logits = policy_logits(ctx.policy, batch_tensors(ctx, idx))
+        loss += float(F.cross_entropy(logits, target, reduction="sum"))
+        acc += float((logits.argmax(1) == target).float().sum())
+        count += len(idx)
+    return {"loss": loss / count, "accuracy": acc / count}
+
+
+def _save_state(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> None:
+    """Atomically write the trainer state (optimizer, epoch, early-stopping bookkeeping) for --resume."""
+    with atomic_path(run.checkpoints / STATE_FILE) as tmp:
+        torch.save({"optimizer": ctx.optimizer.state_dict(), "global_step": ctx.global_step, **state}, tmp)
+
+
+def heldout_eval(model: Any, cfg: Any, episodes_per_building: int | None, progress: bool) -> dict[str, Any]:
+    """Held-out success/SPL through the shared evaluator (agents.evaluate)."""
+    from agents.evaluate import evaluate_policy
+
+    e = to_container(cfg).get("eval", {})
+    return evaluate_policy(
+        model, cfg, split=e.get("split", "heldout"), episodes_per_building=episodes_per_building,
+        seed=int(e.get("seed", 0)), progress=progress,
+    )  # fmt: skip
+
+
+def train_bc(cfg: Any, run: RunDir, resumed: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) a BC run in ``run``; write checkpoints, TensorBoard, results.json; return results."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    wall = time.perf_counter()
+    ctx = build_context(cfg, progress)
+    s = ctx.settings
+    if s["feature_cache"] and ctx.extractor.encoder.base_frozen and s["augment"] == "none":
+        attach_cache(ctx, progress)
+    state: dict[str, Any] = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": []}
+    if resumed:
+        state = _resume(ctx, run, state)
+    writer = SummaryWriter(str(run.tensorboard))
+    epochs, patience = int(s["epochs"]), int(s["patience"])
+    stopped_early = False
+    if progress:
+        print(f"BC: {ctx.data.num_trajectories} trajectories ({len(ctx.train_steps)} training / {len(ctx.val_steps)} validation "
+              f"frames), method {ctx.extractor.encoder.method}, {epochs} epochs, cache {'on' if ctx.cache else 'off'}")  # fmt: skip
+    for epoch in range(int(state["epoch"]), epochs):
+        if state["bad_epochs"] >= patience > 0:
+            stopped_early = True
+            break
+        tr = train_epoch(ctx, epoch, progress, s.get("max_batches_per_epoch"))
+        va = validate(ctx, s.get("max_batches_per_epoch"))
+        alphas = ctx.extractor.alphas()
+        row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"], "val_loss": va["loss"],
+               "val_accuracy": va["accuracy"], "epoch_seconds": tr["seconds"], **alphas}  # fmt: skip
+        for key, value in (("train/loss", tr["loss"]), ("train/accuracy", tr["accuracy"]), ("train/entropy", tr["entropy"]),
+                           ("val/loss", va["loss"]), ("val/accuracy", va["accuracy"]), ("time/epoch_seconds", tr["seconds"]),
+                           ("time/frames_per_second", tr["frames"] / max(tr["seconds"], 1e-9))):  # fmt: skip
+            writer.add_scalar(key, value, epoch + 1)
+        for name, value in alphas.items():
+            writer.add_scalar(f"policy/{name}", value, epoch + 1)
+        improved = not math.isnan(va["loss"]) and va["loss"] < state["best_val_loss"]
+        if math.isnan(va["loss"]):
+            improved = True  # no validation data: the last epoch is the best one
+        save_model(ctx.model, run.checkpoints / "last.zip")
+        if improved:
+            state.update(best_val_loss=va["loss"], best_epoch=epoch + 1, bad_epochs=0)
+            save_model(ctx.model, run.checkpoints / "best.zip")
+        else:
+            state["bad_epochs"] += 1
+        every = int(s.get("eval_every") or 0)
+        if every and (epoch + 1) % every == 0 and epoch + 1 < epochs:
+            ev = heldout_eval(ctx.model, cfg, s.get("eval_episodes_per_building"), progress)
+            writer.add_scalar("eval/success", _mean(ev, "success"), epoch + 1)
+            writer.add_scalar("eval/spl", _mean(ev, "spl"), epoch + 1)
+            row.update(eval_success=_mean(ev, "success"), eval_spl=_mean(ev, "spl"))
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        _save_state(ctx, run, state)
+        writer.flush()
+        if progress:
+            print(f"epoch {epoch + 1}/{epochs}: train loss {tr['loss']:.4f} acc {tr['accuracy']:.3f} | val loss "
+                  f"{va['loss']:.4f} acc {va['accuracy']:.3f} | {tr['seconds']:.1f}s" + (f" | alpha {alphas['alpha']:.3f}" if "alpha" in alphas else ""))  # fmt: skip
+    train_seconds = time.perf_counter() - wall
+    best = load_model(run.checkpoints / "best.zip", device=ctx.device)
+    e = to_container(cfg).get("eval", {})
+    ev = heldout_eval(best, cfg, e.get("episodes_per_building"), progress)
+    writer.add_scalar("eval/success", _mean(ev, "success"), int(state["epoch"]))
+    writer.add_scalar("eval/spl", _mean(ev, "spl"), int(state["epoch"]))
+    writer.close()
+    results = {
+        "kind": "bc",
+        "method": ctx.extractor.encoder.method,
+        "base": to_container(cfg)["policy"]["base"],
+        "trajectories": ctx.data.num_trajectories,
+        "frames": ctx.data.num_steps,
+        "train_frames": int(len(ctx.train_steps)),
+        "val_frames": int(len(ctx.val_steps)),
+        "epochs_run": int(state["epoch"]),
+        "epochs_planned": epochs,
+        "stopped_early": stopped_early or (state["bad_epochs"] >= patience > 0 and state["epoch"] < epochs),
+        "best_epoch": int(state["best_epoch"]),
+        "best_val_loss": float(state["best_val_loss"]),
+        "feature_cache": ctx.cache is not None,
+        "alpha": best.policy.features_extractor.alphas().get("alpha"),
+        "history": state["history"],
+        "train_seconds": train_seconds,
+        "wall_seconds": time.perf_counter() - wall,
+        "checkpoint": str(run.checkpoints / "best.zip"),
+        "heldout": ev,
+        "success": _mean(ev, "success"),
+        "spl": _mean(ev, "spl"),
+    }
+    run.write_results(results)
+    return results
+
+
+def _mean(result: Mapping[str, Any], key: str) -> float:
+    """The mean of an evaluator summary entry ({'mean': ..., 'ci95': ...}) or a plain number."""
+    value = result[key]
+    return float(value["mean"] if isinstance(value, Mapping) else value)
+
+
+def _resume(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> dict[str, Any]:
+    """Restore model weights, optimizer and bookkeeping from ``run``'s last checkpoint."""
+    last, state_file = run.checkpoints / "last.zip", run.checkpoints / STATE_FILE
+    if not last.is_file() or not state_file.is_file():
+        raise FileNotFoundError(f"--resume {run.root}: no last.zip and {STATE_FILE} in {run.checkpoints}; the run never finished an epoch")
+    loaded = load_model(last, device=ctx.device)
+    ctx.model.policy.load_state_dict(loaded.policy.state_dict())
+    saved = torch.load(state_file, map_location=ctx.device, weights_only=False)
+    ctx.optimizer.load_state_dict(saved.pop("optimizer"))
+    ctx.global_step = int(saved.pop("global_step"))
+    ctx.extractor.set_step(ctx.global_step)
+    state.update(saved)
+    return state
+
+
+def benchmark_cache(cfg: Any, progress: bool = True) -> dict[str, Any]:
+    """Time one training epoch without and then with the feature cache on the same data and model."""
+    ctx = build_context(cfg, progress)
+    max_batches = ctx.settings.get("max_batches_per_epoch")
+    ctx.cache = None
+    plain = train_epoch(ctx, 0, progress, max_batches)
+    started = time.perf_counter()
+    cache = attach_cache(ctx, progress)
+    build = time.perf_counter() - started
+    cached = train_epoch(ctx, 1, progress, max_batches)
+    return {
+        "method": ctx.extractor.encoder.method,
+        "trajectories": ctx.data.num_trajectories,
+        "train_frames": plain["frames"],
+        "epoch_seconds_without_cache": plain["seconds"],
+        "epoch_seconds_with_cache": cached["seconds"],
+        "speedup": plain["seconds"] / max(cached["seconds"], 1e-9),
+        "cache_build_seconds": build,
+        "cache_bytes": cache.nbytes,
+        "cache_folder": str(cache.folder),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _bar(total: int, enabled: bool, desc: str, unit: str) -> Any:
+    """A tqdm progress bar (silent when disabled)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=False)
+
+
+def results_summary(results: Mapping[str, Any]) -> str:
+    """One line for the console."""
+    return json.dumps({k: results[k] for k in ("method", "trajectories", "epochs_run", "best_val_loss", "success", "spl")})
