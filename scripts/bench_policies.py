@@ -2,8 +2,9 @@
 
     python scripts/bench_policies.py --archs compact taskonomy --sizes 128 256 --batch 32 --threads 2
 
-Prints a Markdown table (paste into docs/benchmarks.md). Bases are random-initialised: speed does not
-depend on the weights.
+Prints a Markdown table (paste into docs/benchmarks.md) with each preset's forward speed as a ratio of the
+`features` preset's, measured in the same run (the machine is noisy; ratios are steadier than frames/s).
+Bases are random-initialised: speed does not depend on the weights.
 """
 from __future__ import annotations
 
@@ -65,14 +66,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} threads, batch {args.batch}")
-    print("| base arch | image | method | trainable params | forward frames/s | forward+backward frames/s |")
-    print("|---|---|---|---:|---:|---:|")
+    print("| base arch | image | method | trainable params | forward frames/s | forward vs features | forward+backward frames/s |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    methods = ["features"] + [m for m in args.methods if m != "features"]  # the baseline first
     for arch in args.archs:
         for size in args.sizes:
-            for method in args.methods:
+            baseline = None
+            for method in methods:
                 fwd, fwd_bwd, trainable = bench(method, arch, size, args.batch, args.repeats, args.min_seconds)
+                baseline = baseline or fwd
                 train = "— (frozen: = forward)" if fwd_bwd != fwd_bwd else f"{fwd_bwd:,.0f}"
-                print(f"| {arch} | {size}² | {method} | {trainable:,} | {fwd:,.0f} | {train} |", flush=True)
+                print(f"| {arch} | {size}² | {method} | {trainable:,} | {fwd:,.0f} | {fwd / baseline:.2f}x | {train} |", flush=True)
 
 
 if __name__ == "__main__":
