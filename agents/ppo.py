@@ -1,0 +1,211 @@
+"""PPO training of the side-tuning policy (SB3 PPO, ``MultiInputPolicy`` + ``SideTuneExtractor``).
+
+``run_ppo(cfg, resume=...)`` is the one entry point (scripts/train_ppo.py is a thin CLI over it):
+everything that can be wrong with the input (method, base, backend, resolution, a resume folder without a
+checkpoint or with another config, an ``init_from`` run with other spaces) is checked *before* a run
+folder is created or touched. Training uses the shared env pipeline (agents/env_builder.py), the shared
+model build/save/load (agents/model_builder.py) and the shared evaluator (agents/evaluate.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from omegaconf import DictConfig
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.logger import configure as configure_logger
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.cli import config_differences, open_run
+from agents.config_loader import ConfigFileError, to_container
+from agents.env_builder import make_vec_env
+from agents.model_builder import (
+    CheckpointError,
+    build_model,
+    check_spaces,
+    find_checkpoint,
+    load_model,
+    resolve_device,
+)
+from agents.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback
+from agents.run_dir import RunDir
+from policies.callbacks import AlphaCallback
+
+TRAIN_KEYS = (
+    "num_envs", "checkpoint_every", "eval_every", "eval_episodes_per_building", "eval_at_start",
+    "final_eval", "init_from", "threads", "progress_bar",
+)
+BACKENDS = ("embedded", "habitat")
+
+
+def train_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The validated `train:` section (trainer settings that are not SB3 PPO arguments)."""
+    c = to_container(cfg)
+    train = dict(c.get("train") or {})
+    unknown = sorted(set(train) - set(TRAIN_KEYS))
+    if unknown:
+        raise ConfigFileError(f"train: unknown keys {unknown}; valid keys are {list(TRAIN_KEYS)}")
+    missing = [key for key in TRAIN_KEYS if key not in train]
+    if missing:
+        raise ConfigFileError(f"train: missing keys {missing}; start from configs/ppo.yaml")
+    if int(train["num_envs"]) < 1:
+        raise ValueError(f"train.num_envs={train['num_envs']} must be >= 1")
+    for key in ("checkpoint_every", "eval_every"):
+        if int(train[key]) < 0:
+            raise ValueError(f"train.{key}={train[key]} must be >= 0 frames (0 turns it off)")
+    ppo = dict(c.get("ppo") or {})
+    if int(ppo.get("total_frames", -1)) < 0:
+        raise ValueError(f"ppo.total_frames={ppo.get('total_frames')} must be >= 0")
+    rollout = int(ppo.get("n_steps", 2048)) * int(train["num_envs"])
+    batch = int(ppo.get("batch_size", 64))
+    if batch < 2 or batch > rollout:
+        raise ValueError(
+            f"ppo.batch_size={batch} must be between 2 and the rollout size ppo.n_steps x train.num_envs = {rollout}"
+        )
+    backend = (c.get("env") or {}).get("backend")
+    if backend not in BACKENDS:
+        raise ValueError(f"env.backend={backend!r} is unknown; choose one of {BACKENDS}")
+    return train
+
+
+def _set_threads(threads: int | None) -> None:
+    """Pin torch's intra-op threads when the config asks (null keeps torch's default: all cores)."""
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def init_policy_from(model: PPO, source: str | Path, venv: VecEnv, cfg: Mapping[str, Any], device: str) -> Path:
+    """Copy the policy weights of another run's checkpoint (e.g. behaviour cloning) into ``model``.
+
+    The source must have the same observation and action spaces and the same policy architecture; the
+    optimizer starts fresh. Returns the checkpoint used."""
+    ckpt = find_checkpoint(source, prefer="best")
+    loaded = load_model(ckpt, device=device)
+    check_spaces(loaded, venv, f"--init-from {ckpt}")
+    theirs, ours = loaded.policy.state_dict(), model.policy.state_dict()
+    mismatched = sorted(
+        set(theirs) ^ set(ours) | {k for k in set(theirs) & set(ours) if theirs[k].shape != ours[k].shape}
+    )
+    if mismatched:
+        hint = ""
+        source_run = Path(source) if Path(source).is_dir() else ckpt.parent.parent
+        if (source_run / "config.yaml").is_file():
+            saved = RunDir.open(source_run).read_config()
+            diffs = config_differences(to_container(saved).get("policy") or {}, to_container(cfg).get("policy") or {}, "policy.")
+            if diffs:
+                hint = f"; the policy configs differ: {'; '.join(diffs[:6])}"
+        raise CheckpointError(
+            f"--init-from {ckpt}: its policy has another architecture ({len(mismatched)} mismatched tensors, "
+            f"e.g. {mismatched[:3]}){hint}; train with the same policy: settings as that run"
+        )
+    model.policy.load_state_dict(theirs)
+    return ckpt
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    """A JSON file's content, or ``default`` when it is absent."""
+    return json.loads(path.read_text()) if path.is_file() else default
+
+
+def _make_evaluator(cfg: Mapping[str, Any], episodes_per_building: int | None) -> Any:
+    """``model -> result`` over the held-out subset used for periodic evaluation (agents/evaluate.py)."""
+    from agents.evaluate import eval_settings, evaluate_policy
+
+    s = eval_settings(cfg)
+
+    def evaluate(model: PPO) -> dict[str, Any]:
+        return evaluate_policy(
+            model, cfg, split=str(s["split"]), episodes_per_building=episodes_per_building,
+            seed=int(s["seed"]), deterministic=bool(s["deterministic"]), progress=False,
+        )
+
+    return evaluate
+
+
+def run_ppo(cfg: DictConfig, resume: str | None = None, progress: bool | None = None, announce: bool = True) -> tuple[RunDir, dict[str, Any]]:
+    """Train (or resume) PPO as ``cfg`` says; returns the run folder and the final results (results.json)."""
+    resumed_run: RunDir | None = None
+    if resume:
+        resumed_run, cfg, _ = open_run(cfg, resume)  # checks the config; writes nothing
+        checkpoint = find_checkpoint(resumed_run.root, prefer="last")
+    settings = train_settings(cfg)
+    c = to_container(cfg)
+    _set_threads(settings["threads"])
+    device = resolve_device(str(c.get("run", {}).get("device", "auto")))
+    seed = int(c.get("run", {}).get("seed") or 0)
+    total = int(c["ppo"]["total_frames"])
+    venv = make_vec_env(cfg, int(settings["num_envs"]), "train", seed)
+    try:
+        if resumed_run is not None:
+            model = load_model(checkpoint, device=device, env=venv)
+            if model.n_steps != int(c["ppo"]["n_steps"]) or model.n_envs != venv.num_envs:
+                raise CheckpointError(f"{checkpoint} was trained with another rollout shape; resume with the run's config")
+            venv.seed(seed + model.num_timesteps)  # new episode draws, not a replay of the first ones
+            run = resumed_run
+        else:
+            model = build_model(cfg, venv, device=device)
+            if settings["init_from"]:
+                init_policy_from(model, settings["init_from"], venv, cfg, device)
+            run, cfg, _ = open_run(cfg, None)  # only now: every input has been checked
+        if announce:
+            print(f"run folder: {run.root}", flush=True)
+        return run, _train(model, cfg, run, settings, total, resumed_run is not None, progress)
+    finally:
+        venv.close()
+
+
+def _train(model: PPO, cfg: DictConfig, run: RunDir, settings: dict[str, Any], total: int, resumed: bool, progress: bool | None) -> dict[str, Any]:
+    """The training loop proper (callbacks, learn, final checkpoint and evaluation)."""
+    start_frames = int(model.num_timesteps)
+    model.set_logger(configure_logger(str(run.tensorboard), ["tensorboard"]))
+    history = [row for row in _read_json(run.root / "eval_history.json", []) if row["frames"] <= start_frames]
+    best = _read_json(run.checkpoints / "best.json", None) if resumed else None
+    evaluator = _make_evaluator(cfg, settings["eval_episodes_per_building"]) if int(settings["eval_every"]) > 0 else None
+    checkpoints = EvalCheckpointCallback(
+        run.root, int(settings["checkpoint_every"]), int(settings["eval_every"]), evaluator,
+        eval_at_start=bool(settings["eval_at_start"]), start_frames=start_frames, history=history, best=best,
+    )
+    stats = EpisodeStatsCallback(excluded_seconds=lambda: checkpoints.eval_seconds)
+    show = bool(settings["progress_bar"]) if progress is None else progress
+    bar = ProgressCallback(total, stats, enabled=show)
+    started = time.perf_counter()
+    remaining = max(0, total - start_frames)
+    if remaining > 0:
+        model.learn(
+            remaining, callback=CallbackList([AlphaCallback(), stats, bar, checkpoints]),
+            reset_num_timesteps=not resumed, log_interval=1,
+        )
+    elif not checkpoints.checkpoint_path("last").exists():
+        checkpoints.init_callback(model)
+        checkpoints.save("last")
+    wall = time.perf_counter() - started
+    trained = int(model.num_timesteps) - start_frames
+    results: dict[str, Any] = {
+        "frames": int(model.num_timesteps),
+        "frames_this_session": trained,
+        "wall_seconds_this_session": round(wall, 1),
+        "eval_seconds_this_session": round(checkpoints.eval_seconds, 1),
+        "frames_per_second": round(trained / max(1e-9, wall - checkpoints.eval_seconds), 1) if trained else None,
+        "alphas": model.policy.features_extractor.alphas(),
+        "best": checkpoints.best,
+        "eval_history": "eval_history.json",
+    }
+    if settings["final_eval"]:
+        from agents.evaluate import evaluate_policy, eval_settings, run_summary
+
+        s = eval_settings(cfg)
+        final = evaluate_policy(
+            model, cfg, split=str(s["split"]), seed=int(s["seed"]), deterministic=bool(s["deterministic"]),
+            progress=bool(show),
+        )
+        results.update(run_summary(cfg))
+        results["policy_evaluated"] = "last (the final policy)"
+        results.update({k: v for k, v in final.items() if k not in ("policy",)})
+    run.write_results(results)
+    return results
+

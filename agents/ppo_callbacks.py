@@ -1,0 +1,205 @@
+"""SB3 callbacks of the PPO trainer: episode metrics and frames/s to TensorBoard, a tqdm bar, periodic
+held-out evaluation with best/last checkpoints, and ``eval_history.json``.
+
+Checkpoints and evaluations happen at the start of a rollout: there the policy, the optimizer and
+``num_timesteps`` agree exactly (every collected frame has been trained on), so a resumed run continues
+from a consistent state and a SIGKILL loses at most one checkpoint interval (plus one rollout).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from agents.model_builder import save_model
+from envs.atomic_io import atomic_write_text
+
+EPISODE_KEYS = ("success", "spl", "distance_to_goal", "episode_reward", "steps", "collisions")
+EVAL_TAGS = ("success", "spl", "reward", "distance_to_goal")
+
+
+class EpisodeStatsCallback(BaseCallback):
+    """Log the task's per-episode metrics (success, SPL, distance to goal, reward, length, collisions),
+    averaged over the last ``window`` finished training episodes, under ``episode/`` each rollout; and the
+    end-to-end frames/s of the last iteration (rollout + update, evaluation time excluded) under ``time/``."""
+
+    def __init__(self, window: int = 100, excluded_seconds: Callable[[], float] | None = None):
+        super().__init__()
+        self.window = window
+        self.recent: dict[str, deque[float]] = {key: deque(maxlen=window) for key in EPISODE_KEYS}
+        self.episodes = 0
+        self.excluded_seconds = excluded_seconds or (lambda: 0.0)
+        self._mark: tuple[int, float, float] | None = None
+        self.last_fps = math.nan
+
+    def _on_step(self) -> bool:
+        dones, infos = self.locals["dones"], self.locals["infos"]
+        for env_id in np.flatnonzero(dones):
+            info = infos[env_id]
+            if "success" not in info:
+                continue
+            self.episodes += 1
+            for key in EPISODE_KEYS:
+                if key in info:
+                    self.recent[key].append(float(info[key]))
+        return True
+
+    def _on_rollout_start(self) -> None:
+        now, excluded = time.perf_counter(), self.excluded_seconds()
+        if self._mark is not None:
+            frames, then, excluded_then = self._mark
+            seconds = (now - then) - (excluded - excluded_then)
+            if self.num_timesteps > frames and seconds > 0:
+                self.last_fps = (self.num_timesteps - frames) / seconds
+                self.logger.record("time/frames_per_second", self.last_fps)
+        self._mark = (self.num_timesteps, now, excluded)
+
+    def _on_rollout_end(self) -> None:
+        self.logger.record("episode/count", self.episodes)
+        for key, values in self.recent.items():
+            if values:
+                name = "reward" if key == "episode_reward" else "length" if key == "steps" else key
+                self.logger.record(f"episode/{name}", float(np.mean(values)))
+
+    def mean(self, key: str) -> float:
+        """Mean of ``key`` over the recent window (nan before the first episode)."""
+        values = self.recent.get(key)
+        return float(np.mean(values)) if values else math.nan
+
+
+class ProgressCallback(BaseCallback):
+    """A tqdm bar over the run's frames (resumed runs start where they left off): fps, ETA, recent success."""
+
+    def __init__(self, total_frames: int, stats: EpisodeStatsCallback | None = None, enabled: bool = True):
+        super().__init__()
+        self.total_frames, self.stats, self.enabled = total_frames, stats, enabled
+        self.bar: Any = None
+        self._shown = 0
+
+    def _on_training_start(self) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        self._shown = self.num_timesteps
+        self.bar = tqdm(
+            total=self.total_frames, initial=self._shown, unit="frame", unit_scale=True, desc="ppo",
+            dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0, smoothing=0.05,
+        )
+
+    def _on_step(self) -> bool:
+        if self.bar is not None:
+            self.bar.update(self.num_timesteps - self._shown)
+            self._shown = self.num_timesteps
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.bar is not None and self.stats is not None and self.stats.episodes:
+            self.bar.set_postfix(success=f"{self.stats.mean('success'):.2f}", spl=f"{self.stats.mean('spl'):.2f}", refresh=False)
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class EvalCheckpointCallback(BaseCallback):
+    """Every ``checkpoint_every`` frames write ``last.zip``; every ``eval_every`` frames evaluate on the fixed
+    held-out subset (``evaluate(model) -> result dict`` from agents/evaluate.py), append to
+    ``eval_history.json``, log ``eval/*`` and keep ``best.zip`` (highest success, then SPL).
+
+    Both checks run at rollout starts, so the real intervals are rounded up to whole rollouts."""
+
+    def __init__(
+        self,
+        run_root: Path,
+        checkpoint_every: int,
+        eval_every: int,
+        evaluate: Callable[[Any], dict[str, Any]] | None,
+        eval_at_start: bool = True,
+        start_frames: int = 0,
+        history: list[dict[str, Any]] | None = None,
+        best: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.root = Path(run_root)
+        self.checkpoint_every, self.eval_every = int(checkpoint_every), int(eval_every)
+        self.evaluate, self.eval_at_start = evaluate, eval_at_start
+        self.history: list[dict[str, Any]] = list(history or [])
+        self.best = best
+        self.eval_seconds = 0.0
+        self._last_ckpt = start_frames
+        self._last_eval = max((row["frames"] for row in self.history), default=None)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        frames = self.num_timesteps
+        if self.evaluate is not None and self.eval_every > 0 and self._eval_due(frames):
+            self.evaluate_now()
+        if self.checkpoint_every > 0 and (frames - self._last_ckpt >= self.checkpoint_every or not self.checkpoint_path("last").exists()):
+            self.save("last")
+
+    def _eval_due(self, frames: int) -> bool:
+        if self._last_eval is None:
+            return self.eval_at_start or frames >= self.eval_every
+        return frames - self._last_eval >= self.eval_every
+
+    def _on_training_end(self) -> None:
+        frames = self.num_timesteps
+        if self.evaluate is not None and self.eval_every > 0 and (self._last_eval is None or frames > self._last_eval):
+            self.evaluate_now()
+        self.save("last")
+
+    def checkpoint_path(self, name: str) -> Path:
+        return self.checkpoints / f"{name}.zip"
+
+    def save(self, name: str) -> Path:
+        """Write ``checkpoints/<name>.zip`` atomically (the policy, optimizer state and frame counter)."""
+        path = save_model(self.model, self.checkpoint_path(name))
+        if name == "last":
+            self._last_ckpt = self.num_timesteps
+        return path
+
+    def evaluate_now(self) -> dict[str, Any]:
+        """Evaluate the current policy on the held-out subset; log, record and maybe save it as best."""
+        started = time.perf_counter()
+        result = self.evaluate(self.model)  # type: ignore[misc]
+        seconds = time.perf_counter() - started
+        self.eval_seconds += seconds
+        row = {
+            "frames": int(self.num_timesteps),
+            "success": float(result["success"]["mean"]),
+            "spl": float(result["spl"]["mean"]),
+            "reward": float(result["reward"]["mean"]),
+            "distance_to_goal": float(result["distance_to_goal"]["mean"]),
+            "success_ci95": list(result["success"].get("ci95") or []),
+            "episodes": int(result["episodes"]),
+            "seconds": round(seconds, 2),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        self.history.append(row)
+        self._last_eval = row["frames"]
+        atomic_write_text(self.root / "eval_history.json", json.dumps(self.history, indent=2))
+        for tag in EVAL_TAGS:
+            self.logger.record(f"eval/{tag}", row[tag])
+        self.logger.record("eval/seconds", seconds)
+        self.logger.dump(step=row["frames"])
+        if self.best is None or (row["success"], row["spl"]) > (self.best["success"], self.best["spl"]):
+            self.best = {key: row[key] for key in ("frames", "success", "spl", "reward")}
+            self.save("best")
+            atomic_write_text(self.checkpoints / "best.json", json.dumps(self.best, indent=2))
+        return row

@@ -1,0 +1,185 @@
+"""PPO trainer: real short runs (tiny settings) for the run folder, frozen base, resume, init-from and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import agents.ppo_callbacks as ppo_callbacks
+from agents.cli import base_parser, open_run, resolve_config
+from agents.config_loader import ConfigFileError
+from agents.env_builder import make_vec_env
+from agents.model_builder import CheckpointError, build_model, load_model
+from agents.ppo import run_ppo
+from agents.run_dir import RunDir
+from policies.base_compact import CompactEncoder
+from policies.checkpoints import read_state_dict, save_encoder_weights
+from policies.freeze import unwrap
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = [
+    "env.resolution=32", "env.max_steps=20", "train.num_envs=2", "ppo.n_steps=16", "ppo.batch_size=16",
+    "ppo.n_epochs=1", "train.checkpoint_every=32", "train.eval_every=0", "train.final_eval=false",
+    "train.progress_bar=false", "eval.num_envs=14", "policy.features_dim=64", "run.device=cpu",
+]
+
+
+def tiny_config(tmp_path: Path, *overrides: str):
+    """The CPU preset shrunk to seconds: 32 px, 2 envs, 16-step rollouts, 20-step episodes."""
+    args = base_parser("test").parse_args([f"run.runs_root={tmp_path / 'runs'}", *TINY, *overrides])
+    return resolve_config(args, "ppo.yaml")
+
+
+@pytest.fixture(scope="module")
+def base_file(tmp_path_factory) -> str:
+    """A compact base checkpoint with non-trivial BatchNorm statistics (so eval mode matters)."""
+    torch.manual_seed(1)
+    base = CompactEncoder()
+    with torch.no_grad():
+        for m in base.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return str(save_encoder_weights(base, tmp_path_factory.mktemp("base") / "base.pth"))
+
+
+def folder_snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes (to prove nothing was written)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_path, base_file):
+    cfg = tiny_config(
+        tmp_path, f"policy.base={base_file}", "ppo.total_frames=64", "train.eval_every=32",
+        "train.eval_episodes_per_building=1", "train.final_eval=true", "eval.episodes_per_building=1",
+    )
+    run, results = run_ppo(cfg, announce=False)
+    model = load_model(run.checkpoints / "last.zip", device="cpu")
+    encoder = model.policy.features_extractor.encoder
+    after = unwrap(encoder.base).state_dict()
+    before = read_state_dict(base_file)
+    assert set(after) == set(before)
+    for key, value in before.items():  # weights and BatchNorm buffers, bit for bit
+        assert torch.equal(after[key], value), key
+    assert model.num_timesteps == 64 == results["frames"]
+    initial = build_model(cfg, make_vec_env(cfg, 2, "train", 0), device="cpu")  # same seed: the run's initial weights
+    start_side = initial.policy.features_extractor.encoder.side.state_dict()
+    assert any(not torch.equal(v, start_side[k]) for k, v in encoder.side.state_dict().items())  # the side did train
+    history = json.loads((run.root / "eval_history.json").read_text())
+    assert [row["frames"] for row in history] == [0, 32, 64]
+    assert all({"frames", "success", "spl", "reward"} <= set(row) for row in history)
+    saved = json.loads(run.results_path.read_text())
+    assert saved["episodes"] == 14 and 0.0 <= saved["success"]["mean"] <= 1.0 and saved["kind"] == "ppo"
+    assert "alpha" in saved["alphas"] and list(run.tensorboard.glob("events.out.tfevents.*"))
+    tags = _tensorboard_tags(run.tensorboard)
+    for tag in ("eval/success", "eval/spl", "time/frames_per_second", "policy/alpha", "train/loss"):
+        assert tag in tags, (tag, sorted(tags))
+
+
+def _tensorboard_tags(folder: Path) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    return set(acc.Tags()["scalars"])
+
+
+def test_interrupted_run_resumes_frames_and_optimizer_state(tmp_path, monkeypatch):
+    cfg = tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=128")
+
+    original = ppo_callbacks.EpisodeStatsCallback._on_step
+
+    def killed_after_80_frames(self):
+        if self.num_timesteps >= 80:
+            raise KeyboardInterrupt  # the process dies mid-rollout, after the 64-frame checkpoint
+        return original(self)
+
+    monkeypatch.setattr(ppo_callbacks.EpisodeStatsCallback, "_on_step", killed_after_80_frames)
+    with pytest.raises(KeyboardInterrupt):
+        run_ppo(cfg, announce=False)
+    monkeypatch.setattr(ppo_callbacks.EpisodeStatsCallback, "_on_step", original)
+    run_root = next((tmp_path / "runs" / "ppo").iterdir())
+    checkpoint = load_model(run_root / "checkpoints" / "last.zip", device="cpu")
+    assert checkpoint.num_timesteps == 64  # at most one checkpoint interval (32 frames) + one rollout lost
+    steps_before = max(int(s["step"]) for s in checkpoint.policy.optimizer.state_dict()["state"].values())
+    assert steps_before == 4  # 2 updates x (32 frames / batch 16) x 1 epoch
+
+    run, results = run_ppo(tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=128"), resume=str(run_root), announce=False)
+    assert run.root == run_root and results["frames"] == 128 and results["frames_this_session"] == 64
+    resumed = load_model(run_root / "checkpoints" / "last.zip", device="cpu")
+    steps_after = max(int(s["step"]) for s in resumed.policy.optimizer.state_dict()["state"].values())
+    assert resumed.num_timesteps == 128 and steps_after == steps_before + 4  # Adam continued, not restarted
+
+
+def test_init_from_copies_another_runs_policy_and_checks_it(tmp_path):
+    first, _ = run_ppo(tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=32", "run.name=a"), announce=False)
+    second, _ = run_ppo(
+        tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=0", "run.name=b", "run.seed=5", f"train.init_from={first.root}"),
+        announce=False,
+    )
+    a = load_model(first.checkpoints / "last.zip", device="cpu").policy.state_dict()
+    b = load_model(second.checkpoints / "last.zip", device="cpu").policy.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    runs_before = sorted(p.name for p in (tmp_path / "runs" / "ppo").iterdir())
+    with pytest.raises(CheckpointError, match="policy.head_channels"):
+        run_ppo(tiny_config(tmp_path, "policy.base=random", "policy.head_channels=8", f"train.init_from={first.root}"), announce=False)
+    with pytest.raises(CheckpointError, match="action_space"):
+        run_ppo(tiny_config(tmp_path, "policy.base=random", "env.auto_stop=false", f"train.init_from={first.root}"), announce=False)
+    assert sorted(p.name for p in (tmp_path / "runs" / "ppo").iterdir()) == runs_before  # no folder for failed runs
+
+
+@pytest.mark.parametrize(
+    "override, error, match",
+    [
+        ("policy.method=sidetuned", ValueError, "unknown method"),
+        ("env.backend=mujoco", ValueError, "backend"),
+        ("policy.base=no_such_base", FileNotFoundError, "neither a known name"),
+        ("env.resolution=40", ValueError, "16"),
+        ("ppo.batch_size=64", ValueError, "rollout size"),
+    ],
+)
+def test_bad_input_fails_before_a_run_folder_exists(tmp_path, override, error, match):
+    with pytest.raises(error, match=match):
+        run_ppo(tiny_config(tmp_path, "policy.base=random", override), announce=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_base_of_another_architecture_is_refused(tmp_path, base_file):
+    with pytest.raises(ValueError, match="does not fit"):
+        run_ppo(tiny_config(tmp_path, f"policy.base={base_file}", "policy.base_arch=taskonomy"), announce=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_resume_without_checkpoint_or_with_another_config_touches_nothing(tmp_path):
+    cfg = tiny_config(tmp_path, "policy.base=random", "run.name=x")
+    run, _, _ = open_run(cfg, None)  # a run folder whose training never wrote a checkpoint
+    before = folder_snapshot(run.root)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        run_ppo(cfg, resume=str(run.root), announce=False)
+    with pytest.raises(ConfigFileError, match="ppo.n_steps"):
+        run_ppo(tiny_config(tmp_path, "policy.base=random", "ppo.n_steps=32"), resume=str(run.root), announce=False)
+    with pytest.raises(FileNotFoundError):
+        run_ppo(cfg, resume=str(tmp_path / "nowhere"), announce=False)
+    assert folder_snapshot(run.root) == before and RunDir.open(run.root).read_config().ppo.n_steps == 16
+
+
+def test_cli_prints_clear_errors_and_the_resolved_config(tmp_path):
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    script = [sys.executable, str(ROOT / "scripts" / "train_ppo.py")]
+    bad = subprocess.run([*script, "--base", "nonsense", f"run.runs_root={tmp_path}"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "nonsense" in bad.stderr
+    assert not any(tmp_path.iterdir())
+    shown = subprocess.run(
+        [*script, "--base", "random", "--method", "features", "--num-envs", "3", "--frames", "999", "--print-config"],
+        capture_output=True, text=True, env=env, cwd=ROOT,
+    )
+    assert shown.returncode == 0, shown.stderr
+    for line in ("method: features", "base: random", "num_envs: 3", "total_frames: 999", "auto_stop: true"):
+        assert line in shown.stdout
