@@ -1,0 +1,56 @@
+"""Behaviour cloning of the shortest-path expert: ``python scripts/bc.py --trajectories 4900`` (see docs/bc.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agents.cli import base_parser, open_run, print_config, resolve_config, run_main  # noqa: E402
+from agents.run_dir import RunDir  # noqa: E402
+from policies.methods import METHODS  # noqa: E402
+
+FLAGS = {
+    "trajectories": "bc.trajectories", "method": "policy.method", "base": "policy.base", "merge": "policy.merge",
+    "epochs": "bc.epochs", "backend": "env.backend", "pool_dir": "bc.pool_dir",
+}  # fmt: skip
+
+
+def main() -> None:
+    """Parse flags, resolve the config (a resumed run's own config.yaml under the flags), train, evaluate."""
+    parser = base_parser(__doc__)
+    parser.add_argument("--trajectories", type=int, default=None, help="bc.trajectories: the first N of the pool")
+    parser.add_argument("--method", default=None, choices=list(METHODS), help="policy.method")
+    parser.add_argument("--base", default=None, help="policy.base: curvature | denoising | random | PATH")
+    parser.add_argument("--merge", default=None, choices=["alpha", "sum", "product", "film", "mlp", "concat"], help="policy.merge")
+    parser.add_argument("--epochs", type=int, default=None, help="bc.epochs (default: from bc.epochs_schedule)")
+    parser.add_argument("--backend", default=None, choices=["embedded", "habitat"], help="env.backend")
+    parser.add_argument("--pool-dir", dest="pool_dir", default=None, help="bc.pool_dir")
+    parser.add_argument("--generate", action="store_true", help="make or extend the trajectory pool if it is too small")
+    parser.add_argument("--benchmark-cache", action="store_true", help="time one epoch without and with the feature cache; no run folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args()
+    if args.resume and args.config is None:
+        args.config = str(RunDir.open(args.resume).config_path)
+    cfg = resolve_config(args, "bc.yaml", FLAGS)
+    if args.generate:
+        cfg.bc.generate = True
+    if args.print_config:
+        print_config(cfg)
+        return
+    from agents.bc import benchmark_cache, results_summary, train_bc
+
+    if args.benchmark_cache:
+        print(json.dumps(benchmark_cache(cfg, progress=not args.no_progress), indent=1))
+        return
+    run, cfg, resumed = open_run(cfg, args.resume)
+    print(f"run folder: {run.root}")
+    results = train_bc(cfg, run, resumed=resumed, progress=not args.no_progress)
+    print(results_summary(results))
+    print(f"run folder: {run.root}")
+
+
+if __name__ == "__main__":
+    run_main(main)
