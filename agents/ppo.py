@@ -32,13 +32,13 @@ from agents.model_builder import (
     load_model,
     resolve_device,
 )
-from agents.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback
+from agents.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
 from agents.run_dir import RunDir
 from policies.callbacks import AlphaCallback
 
 TRAIN_KEYS = (
     "num_envs", "checkpoint_every", "eval_every", "eval_episodes_per_building", "eval_at_start",
-    "final_eval", "init_from", "threads", "progress_bar",
+    "final_eval", "init_from", "threads", "progress_bar", "max_minutes",
 )
 BACKENDS = ("embedded", "habitat")
 
@@ -58,6 +58,8 @@ def train_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("checkpoint_every", "eval_every"):
         if int(train[key]) < 0:
             raise ValueError(f"train.{key}={train[key]} must be >= 0 frames (0 turns it off)")
+    if train["max_minutes"] is not None and float(train["max_minutes"]) <= 0:
+        raise ValueError(f"train.max_minutes={train['max_minutes']} must be > 0 (or null for no limit)")
     ppo = dict(c.get("ppo") or {})
     if int(ppo.get("total_frames", -1)) < 0:
         raise ValueError(f"ppo.total_frames={ppo.get('total_frames')} must be >= 0")
@@ -171,13 +173,16 @@ def _train(model: PPO, cfg: DictConfig, run: RunDir, settings: dict[str, Any], t
         eval_at_start=bool(settings["eval_at_start"]), start_frames=start_frames, history=history, best=best,
     )
     stats = EpisodeStatsCallback(excluded_seconds=lambda: checkpoints.eval_seconds)
+    callbacks = [AlphaCallback(), stats]
+    if settings["max_minutes"] is not None:
+        callbacks.append(WallClockLimit(float(settings["max_minutes"]) * 60.0))
     show = bool(settings["progress_bar"]) if progress is None else progress
     bar = ProgressCallback(total, stats, enabled=show)
     started = time.perf_counter()
     remaining = max(0, total - start_frames)
     if remaining > 0:
         model.learn(
-            remaining, callback=CallbackList([AlphaCallback(), stats, bar, checkpoints]),
+            remaining, callback=CallbackList([*callbacks, bar, checkpoints]),
             reset_num_timesteps=not resumed, log_interval=1,
         )
     elif not checkpoints.checkpoint_path("last").exists():
@@ -185,8 +190,11 @@ def _train(model: PPO, cfg: DictConfig, run: RunDir, settings: dict[str, Any], t
         checkpoints.save("last")
     wall = time.perf_counter() - started
     trained = int(model.num_timesteps) - start_frames
+    stopped = next((cb for cb in callbacks if isinstance(cb, WallClockLimit) and cb.stopped), None)
     results: dict[str, Any] = {
         "frames": int(model.num_timesteps),
+        "target_frames": total,
+        "stopped_by_time_limit": stopped is not None,
         "frames_this_session": trained,
         "wall_seconds_this_session": round(wall, 1),
         "eval_seconds_this_session": round(checkpoints.eval_seconds, 1),

@@ -136,6 +136,7 @@ class EvalCheckpointCallback(BaseCallback):
         self.history: list[dict[str, Any]] = list(history or [])
         self.best = best
         self.eval_seconds = 0.0
+        self._updates_at_eval: int | None = None
         self._last_ckpt = start_frames
         self._last_eval = max((row["frames"] for row in self.history), default=None)
 
@@ -160,7 +161,8 @@ class EvalCheckpointCallback(BaseCallback):
 
     def _on_training_end(self) -> None:
         frames = self.num_timesteps
-        if self.evaluate is not None and self.eval_every > 0 and (self._last_eval is None or frames > self._last_eval):
+        updated = getattr(self.model, "_n_updates", None) != self._updates_at_eval  # same weights: nothing new to evaluate
+        if self.evaluate is not None and self.eval_every > 0 and (self._last_eval is None or (frames > self._last_eval and updated)):
             self.evaluate_now()
         self.save("last")
 
@@ -193,6 +195,7 @@ class EvalCheckpointCallback(BaseCallback):
         }
         self.history.append(row)
         self._last_eval = row["frames"]
+        self._updates_at_eval = getattr(self.model, "_n_updates", None)
         atomic_write_text(self.root / "eval_history.json", json.dumps(self.history, indent=2))
         for tag in EVAL_TAGS:
             self.logger.record(f"eval/{tag}", row[tag])
@@ -203,3 +206,30 @@ class EvalCheckpointCallback(BaseCallback):
             self.save("best")
             atomic_write_text(self.checkpoints / "best.json", json.dumps(self.best, indent=2))
         return row
+
+
+class WallClockLimit(BaseCallback):
+    """Stop training after ``seconds`` of wall time (this session); the trainer then checkpoints and evaluates.
+
+    The check is made on the first step of a rollout, so the stop comes right after a PPO update (the frame
+    counter then includes only that one batched step, ``num_envs`` frames, beyond the trained ones). A run
+    stopped this way is shorter than ``ppo.total_frames``; ``--resume`` continues it."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.stopped = seconds, False
+        self._start = time.perf_counter()
+        self._first_step = False
+
+    def _on_training_start(self) -> None:
+        self._start = time.perf_counter()
+
+    def _on_rollout_start(self) -> None:
+        self._first_step = True
+
+    def _on_step(self) -> bool:
+        first, self._first_step = self._first_step, False
+        if first and time.perf_counter() - self._start > self.seconds:
+            self.stopped = True
+            return False
+        return True
