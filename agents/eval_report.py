@@ -20,6 +20,9 @@ import numpy as np
 from agents.config_loader import to_container
 from agents.evaluate import EVAL_FILE, REFERENCE_POLICIES, evaluate_policy, evaluate_run, eval_settings
 from agents.metrics import run_summary, summarize_episodes
+from agents.run_dir import RunDir
+
+SEED_ONLY_SECTIONS = ("run", "eval")  # runs whose configs differ only here are seeds of one group
 
 
 def _failure(path: str, err: BaseException) -> dict[str, Any]:
@@ -30,8 +33,6 @@ def _failure(path: str, err: BaseException) -> dict[str, Any]:
 def _group_fields_of(path: Path) -> dict[str, Any]:
     """Best-effort grouping fields of a run folder whose evaluation failed (from its config, if readable)."""
     try:
-        from agents.run_dir import RunDir
-
         folder = path.parent.parent if path.is_file() and path.parent.name == "checkpoints" else path
         return run_summary(RunDir.open(folder).read_config())
     except Exception:
@@ -48,7 +49,8 @@ def evaluate_runs(
     for path in paths:
         try:
             result = evaluate_run(path, **eval_kwargs)
-            entries.append({"run": str(path), "status": "ok", "result": result})
+            config = to_container(RunDir.open(result["run_dir"]).read_config())
+            entries.append({"run": str(path), "status": "ok", "result": result, "config": config})
             log(f"{path}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f} -> {Path(result['run_dir']) / EVAL_FILE}")
         except KeyboardInterrupt:
             raise
@@ -80,7 +82,8 @@ def evaluate_references(
             label = f"{name}{suffix}"
             try:
                 result = evaluate_policy(name, cfg, split=str(s["split"]), seed=int(s["seed"]), **kwargs)
-                entries.append({"run": label, "status": "ok", "result": {**result, "kind": "reference", "method": name}})
+                entries.append({"run": label, "status": "ok", "result": {**result, "kind": "reference", "method": name},
+                                "config": {"env": to_container(cfg).get("env"), "frame_stack": to_container(cfg).get("frame_stack", 1)}})
                 log(f"{label}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f}")
             except Exception as err:
                 entries.append({**_failure(label, err), "kind": "reference", "method": name})
@@ -98,14 +101,48 @@ def group_label(fields: Mapping[str, Any]) -> str:
     return f"{kind} {method} base={fields.get('base')}" + (f" data={data}{unit}" if data is not None else "")
 
 
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a.b': value} of a nested dict."""
+    if not isinstance(tree, Mapping):
+        return {prefix.rstrip("."): tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}{key}."))
+    return out
+
+
+def _fingerprint(entry: Mapping[str, Any]) -> str:
+    """The entry's config without its seed-only sections (reference rows: their env setup)."""
+    config = {k: v for k, v in (entry.get("config") or {}).items() if k not in SEED_ONLY_SECTIONS}
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def _labels(entries: Sequence[dict[str, Any]]) -> list[str]:
+    """Group label of each successful entry; runs that share a label but differ in config beyond the seed
+    get the differing keys appended, so they are never pooled."""
+    base = [group_label(e["result"]) for e in entries]
+    prints = [_fingerprint(e) for e in entries]
+    labels = list(base)
+    for label in set(base):
+        distinct = list(dict.fromkeys(p for b, p in zip(base, prints) if b == label))
+        if len(distinct) < 2:
+            continue
+        flats = [_flat(json.loads(p)) for p in distinct]
+        keys = sorted(k for k in set().union(*flats) if len({json.dumps(f.get(k), default=str) for f in flats}) > 1)
+        for i, (b, p) in enumerate(zip(base, prints)):
+            if b == label:
+                flat = flats[distinct.index(p)]
+                shown = ", ".join(f"{k}={flat.get(k)}" for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
+                labels[i] = f"{label} [{shown}]"
+    return labels
+
+
 def aggregate(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Table rows: one per group of successful runs (seeds pooled), then one per failed run."""
     groups: dict[str, list[dict[str, Any]]] = {}
     order: list[str] = []
-    for entry in entries:
-        if entry["status"] != "ok":
-            continue
-        label = group_label(entry["result"])
+    ok = [e for e in entries if e["status"] == "ok"]
+    for entry, label in zip(ok, _labels(ok)):
         if label not in groups:
             groups[label] = []
             order.append(label)

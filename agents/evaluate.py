@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from omegaconf import DictConfig, OmegaConf
 
 from agents.config_loader import CONFIG_DIR, ConfigFileError, _read_yaml, to_container
@@ -90,22 +91,65 @@ def select_episodes(episodes: Sequence[Episode], per_building: int | None) -> li
     return chosen
 
 
+class EpisodeStreams:
+    """One random stream per evaluated episode, seeded by (seed, episode index).
+
+    Sampled actions are drawn from the stream of the episode an env is in, so an episode's outcome depends
+    only on the policy, the seed and the episode -- not on how many envs were batched or which env ran it.
+    """
+
+    def __init__(self, seed: int, task: Any) -> None:
+        self.seed = int(seed)
+        self.task = task
+        self._streams: dict[int, np.random.Generator] = {}
+
+    def uniforms(self) -> np.ndarray:
+        """One U[0, 1) draw per env, each from its current episode's stream."""
+        out = np.empty(self.task.num_envs)
+        for env_id, index in enumerate(self.task.episode_indices()):
+            stream = self._streams.get(int(index))
+            if stream is None:
+                stream = self._streams[int(index)] = np.random.default_rng([self.seed, int(index)])
+            out[env_id] = stream.random()
+        return out
+
+    def sample(self, probs: np.ndarray) -> np.ndarray:
+        """Categorical samples ``int64[N]`` from per-env action probabilities ``[N, A]`` (inverse CDF)."""
+        cdf = np.cumsum(np.asarray(probs, dtype=np.float64), axis=1)
+        u = self.uniforms()[:, None] * cdf[:, -1:]
+        return np.minimum((u >= cdf).sum(axis=1), probs.shape[1] - 1).astype(np.int64)
+
+
 def _actor(
     policy: Any, venv: Any, task: Any, deterministic: bool, seed: int, source: str = "the policy"
 ) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """A function obs -> actions for an SB3 model or a reference policy name."""
+    """A function obs -> actions for an SB3 model or a reference policy name (see EpisodeStreams)."""
+    streams = EpisodeStreams(seed, task)
     if isinstance(policy, str):
         if policy == "expert":
             return lambda obs: task.expert_actions()
         if policy == "random":
-            rng = np.random.default_rng(seed)
             n = int(venv.action_space.n)
-            return lambda obs: rng.integers(0, n, size=venv.num_envs)
+            return lambda obs: streams.sample(np.full((venv.num_envs, n), 1.0 / n))
         raise ValueError(f"policy {policy!r} is unknown; pass an SB3 model or one of {REFERENCE_POLICIES}")
-    if not hasattr(policy, "predict"):
-        raise TypeError(f"policy must be an SB3 model (with .predict) or one of {REFERENCE_POLICIES}, got {type(policy).__name__}")
+    net = getattr(policy, "policy", None)
+    if net is None or not hasattr(net, "get_distribution"):
+        raise TypeError(f"policy must be an SB3 model (PPO/BaseAlgorithm) or one of {REFERENCE_POLICIES}, got {type(policy).__name__}")
     check_spaces(policy, venv, source)
-    return lambda obs: policy.predict(obs, deterministic=deterministic)[0]
+    if not isinstance(venv.action_space, spaces.Discrete):
+        raise ValueError(f"the evaluator samples discrete actions; {source} has action space {venv.action_space}")
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        net.set_training_mode(False)  # as SB3's predict does
+        with torch.no_grad():
+            tensor, _ = net.obs_to_tensor(obs)
+            dist = net.get_distribution(tensor)
+            if deterministic:
+                return dist.mode().cpu().numpy().astype(np.int64)
+            probs = dist.distribution.probs.cpu().numpy()
+        return streams.sample(probs)
+
+    return act
 
 
 def _episode_record(info: dict[str, Any]) -> dict[str, Any]:
@@ -233,10 +277,7 @@ def _evaluate(
     try:
         act = _actor(policy, venv, task, det, seed_i, source)
         count = len(task.episodes)
-        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices):  # seeded sampling without disturbing the caller's RNG
-            torch.manual_seed(seed_i)
-            per_episode, actions_of, batched_steps = run_episode_set(venv, act, count, n_videos, progress)
+        per_episode, actions_of, batched_steps = run_episode_set(venv, act, count, n_videos, progress)
         episodes = list(task.episodes)
         env_steps = batched_steps * venv.num_envs
     finally:

@@ -116,6 +116,13 @@ def test_same_seed_same_numbers_other_seed_other_numbers(cfg, model):
     assert strip(a) == strip(b)
     assert a["per_episode"] != c["per_episode"]  # actions are sampled (deterministic: false)
     assert a["deterministic"] is False and a["seed"] == 7
+    # each episode draws from its own (seed, episode) stream: batching does not change sampled outcomes
+    one_env = evaluate_policy(model, cfg, episodes_per_building=1, seed=7, num_envs=1, progress=False)
+    assert one_env["per_episode"] == a["per_episode"] and a["num_envs"] == 5
+    short = cfg.copy()
+    short.env.max_steps = 20  # an untrained argmax policy may never stop
+    argmax = [evaluate_policy(model, short, episodes_per_building=1, deterministic=True, seed=s, progress=False) for s in (1, 2)]
+    assert argmax[0]["deterministic"] is True and argmax[0]["per_episode"] == argmax[1]["per_episode"]  # seed unused
 
 
 def test_evaluate_run_writes_eval_json_atomically(run_dir, monkeypatch):
@@ -221,3 +228,24 @@ def test_plot_results_from_fabricated_runs(tmp_path):
     assert [Path(p).name for p in only_ppo["written"]] == ["ppo_curves.png", "ppo_curves.svg"] and only_ppo["skipped"]
     with pytest.raises(FileNotFoundError, match="no plottable results"):
         plot_results([tmp_path / "fake" / "bc-still-running"], tmp_path / "none")
+
+
+def _entry(success: list[float], seed: int, auto_stop: bool) -> dict:
+    per_episode = [{"success": s, "spl": s, "distance_to_goal": 1 - s, "reward": 10 * s, "collisions": 0} for s in success]
+    result = {"kind": "bc", "method": "sidetune", "base": "curvature", "data": 49, "per_episode": per_episode,
+              "success": summarize_success(success)}
+    config = {"env": {"auto_stop": auto_stop}, "policy": {"method": "sidetune"}, "run": {"seed": seed}, "eval": {"seed": 0}}
+    return {"run": f"r{seed}{auto_stop}", "status": "ok", "result": result, "config": config}
+
+
+def test_seeds_are_pooled_but_other_config_differences_are_not():
+    rows = aggregate([_entry([1, 0], 0, False), _entry([1, 1], 1, False), _entry([0, 0], 0, True)])
+    assert [r["group"] for r in rows] == [
+        "bc sidetune base=curvature data=49 traj [env.auto_stop=False]",
+        "bc sidetune base=curvature data=49 traj [env.auto_stop=True]",
+    ]
+    pooled = rows[0]
+    assert pooled["runs"] == 2 and pooled["episodes"] == 4 and pooled["success"]["mean"] == 0.75
+    assert pooled["seed_std_success"] == pytest.approx(np.std([0.5, 1.0], ddof=1))
+    assert rows[1]["runs"] == 1 and rows[1]["success"]["mean"] == 0.0
+    assert aggregate([_entry([1], 0, False), _entry([0], 1, False)])[0]["group"] == "bc sidetune base=curvature data=49 traj"
