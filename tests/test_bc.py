@@ -176,7 +176,7 @@ def test_train_bc_writes_checkpoints_results_and_loads(tmp, pool):
     results = train_bc(cfg, run, progress=False)
     assert results["feature_cache"] and results["trajectories"] == 8 and results["epochs_run"] == 2
     saved = json.loads(run.results_path.read_text())
-    assert saved["heldout"]["episodes"] == 14 and 0.0 <= saved["spl"] <= saved["success"] <= 1.0
+    assert saved["heldout"]["episodes"] == 14 and 0.0 <= saved["spl"]["mean"] <= saved["success"]["mean"] <= 1.0
     assert (run.checkpoints / "last.zip").is_file() and (run.checkpoints / "bc_state.pt").is_file()
     venv = make_vec_env(cfg, 1, "heldout", 0)
     model = load_model(run.checkpoints / "best.zip", device="cpu", env=venv)  # the PPO / evaluator loading path
