@@ -147,7 +147,7 @@ def run_ppo(cfg: DictConfig, resume: str | None = None, progress: bool | None = 
             model = load_model(checkpoint, device=device, env=venv)
             if model.n_steps != int(c["ppo"]["n_steps"]) or model.n_envs != venv.num_envs:
                 raise CheckpointError(f"{checkpoint} was trained with another rollout shape; resume with the run's config")
-            venv.seed(seed + model.num_timesteps)  # new episode draws, not a replay of the first ones
+            model.set_random_seed(seed + model.num_timesteps)  # new episodes and action noise, not a replay of the first ones
             run = resumed_run
         else:
             model = build_model(cfg, venv, device=device)

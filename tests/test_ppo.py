@@ -118,6 +118,14 @@ def test_interrupted_run_resumes_frames_and_optimizer_state(tmp_path, monkeypatc
     assert resumed.num_timesteps == 128 and steps_after == steps_before + 4  # Adam continued, not restarted
 
 
+def test_wall_clock_limit_stops_after_an_update_with_a_checkpoint(tmp_path):
+    cfg = tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=100000", "train.max_minutes=0.0001")
+    run, results = run_ppo(cfg, announce=False)
+    assert results["stopped_by_time_limit"] and results["target_frames"] == 100000
+    assert results["frames"] % 32 == 2  # stopped on the first step of a rollout (2 envs), right after an update
+    assert load_model(run.checkpoints / "last.zip", device="cpu").num_timesteps == results["frames"]
+
+
 def test_init_from_copies_another_runs_policy_and_checks_it(tmp_path):
     first, _ = run_ppo(tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=32", "run.name=a"), announce=False)
     second, _ = run_ppo(
