@@ -57,6 +57,7 @@ def evaluate_runs(
         except Exception as err:  # one bad run must not stop the others
             entry = _failure(str(path), err)
             entry.update({k: v for k, v in _group_fields_of(Path(path)).items() if k in ("kind", "method", "base", "data")})
+            entry["would_group"] = group_label(entry) if entry.get("method") else None
             entries.append(entry)
             log(f"{path}: FAILED ({entry['reason']})")
     return entries
@@ -163,7 +164,7 @@ def aggregate(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         })
     for entry in entries:
         if entry["status"] != "ok":
-            rows.append({"group": group_label(entry) if entry.get("method") else entry["run"], "status": "failed",
+            rows.append({"group": entry["run"], "status": "failed", "would_group": entry.get("would_group"),
                          "runs": 1, "run_paths": [entry["run"]], "reason": entry["reason"]})
     return rows
 
@@ -192,7 +193,8 @@ def format_table(rows: Sequence[Mapping[str, Any]], markdown: bool = False) -> s
             ])
         else:
             lines.append([row["group"], "1", "-", "FAILED", "", "", ""])
-            failures.append(f"FAILED {row['run_paths'][0]}: {row['reason']}")
+            group = f" ({row['would_group']})" if row.get("would_group") else ""
+            failures.append(f"FAILED {row['run_paths'][0]}{group}: {row['reason']}")
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(line) + " |" for line in lines]

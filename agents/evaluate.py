@@ -4,7 +4,8 @@
 building of the split, in file order -- through the same observation pipeline the trainers use
 (``agents.env_builder.make_vec_env`` with sequential hand-out), batched over ``num_envs`` envs, and counts
 each episode exactly once: the vector env autoresets finished envs, and an env handed an episode beyond
-the set keeps stepping but its results are ignored. Success gets a Wilson interval, the other metrics a
+the set keeps stepping but its results are ignored. Sampled actions come from one random stream per
+episode (``EpisodeStreams``), so results do not depend on the batch size. Success gets a Wilson interval, the other metrics a
 percentile bootstrap (agents/metrics.py). ``evaluate_run`` loads a run folder's config and checkpoint,
 evaluates, and writes ``eval.json`` atomically beside them. Nothing here is backend-specific: the
 Habitat backend is evaluated by the same code (see docs/evaluation.md).
