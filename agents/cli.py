@@ -21,8 +21,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     """An ArgumentParser with the flags every trainer takes; scripts add their own on top."""
     parser = argparse.ArgumentParser(
         description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        epilog="Any config field can be set as key=value, e.g. ppo.n_steps=256 env.resolution=64.",
+        epilog="Any config field can be set as key=value, e.g. ppo.n_steps=256 env.resolution=64; "
+        "--print-config shows them all with their values.",
     )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     parser.add_argument("--config", default=None, help="YAML file layered over the defaults")
