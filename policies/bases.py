@@ -7,7 +7,7 @@ from torch import nn
 
 from policies.base_compact import CompactEncoder
 from policies.base_taskonomy import TaskonomyEncoder
-from policies.checkpoints import load_encoder_weights
+from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"taskonomy": TaskonomyEncoder, "compact": CompactEncoder}
 ARCH_ALIASES = {"resnet50": "taskonomy", "taskonomy_resnet50": "taskonomy"}
@@ -55,12 +55,17 @@ def resolve_weights(name_or_path: str, arch: str) -> Path | None:
     return path
 
 
-def load_base(name_or_path: str, arch: str = "compact") -> nn.Module:
+def load_base(name_or_path: str, arch: str = "compact", task: str | None = None, resolution: int | None = None) -> nn.Module:
     """An encoder of `arch` with weights from a shipped name, a local checkpoint, or 'random'.
 
-    The result is not frozen; methods decide (see `policies.freeze.Frozen`)."""
+    Checkpoints written by `scripts/pretrain_base.py` record their task, arch and resolution: a shipped name
+    must hold that task, `task` (if given) is checked for a local file, the arch always, and `resolution` (if
+    given) must be a size the encoder takes (a different pretraining resolution only warns; see
+    `check_checkpoint_metadata`). The result is not frozen; methods decide (see `policies.freeze.Frozen`)."""
     base = build_base(arch)
     path = resolve_weights(name_or_path, arch)
     if path is not None:
+        wanted_task = name_or_path if name_or_path in SHIPPED_TASKS else task
+        check_checkpoint_metadata(path, task=wanted_task, arch=canonical_arch(arch), resolution=resolution)
         load_encoder_weights(base, path)
     return base

@@ -1,0 +1,96 @@
+"""Pretraining images rendered from the embedded simulator at random navigable poses, deterministic from a seed.
+
+The training set comes from the catalogue's **training** buildings only; the evaluation set from the
+**held-out** buildings, used for evaluation and pictures only (never for a gradient step). Poses: a building
+drawn uniformly from the split, a navigable cell (agent radius from the config) uniformly in it, a uniform
+point inside that cell and a uniform heading. Everything is kept in memory (uint8 images, int8 curvature
+targets with -128 marking invalid pixels: about 80 KB per 128x128 image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.pretraining.curvature import curvature_targets
+from envs.config import EnvConfig
+from envs.embedded.catalogue import building_names, get_building, get_nav_grid
+from envs.embedded.renderer import Renderer
+
+TASKS = ("curvature", "denoising")
+INVALID = -128  # int8 curvature code of a masked pixel
+CHUNK = 64  # images rendered (and labelled) per call, bounding temporary memory
+
+
+@dataclass
+class PretrainSet:
+    """Rendered images and, for curvature, encoded targets; ``buildings`` names the source of each image."""
+
+    rgb: np.ndarray  # uint8[N,3,H,W]
+    curvature: np.ndarray | None  # int8[N,2,H,W]: round(127 * tanh(s k)); INVALID where masked
+    buildings: list[str]
+    split: str
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.rgb)
+
+
+def check_task(task: str) -> str:
+    """Return ``task`` or raise a ValueError listing the pretraining tasks."""
+    if task not in TASKS:
+        raise ValueError(f"unknown pretraining task {task!r}; choose one of {TASKS}")
+    return task
+
+
+def sample_poses(names: list[str], count: int, rng: np.random.Generator, config: EnvConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(building index int64[count], position float64[count,2], heading float64[count]) at navigable points."""
+    idx = rng.integers(0, len(names), count)
+    pos = np.empty((count, 2))
+    for b in np.unique(idx):
+        nav = get_nav_grid(names[b], config)
+        cells = np.argwhere(nav.navigable)
+        rows = np.flatnonzero(idx == b)
+        ij = cells[rng.integers(0, len(cells), len(rows))]
+        # stay 10 % of a cell inside so float rounding never leaves the navigable cell
+        pos[rows, 0] = (ij[:, 1] + rng.uniform(0.1, 0.9, len(rows))) * nav.cell_size
+        pos[rows, 1] = (ij[:, 0] + rng.uniform(0.1, 0.9, len(rows))) * nav.cell_size
+    return idx, pos, rng.uniform(-np.pi, np.pi, count)
+
+
+def render_set(task: str, split: str, num_images: int, resolution: int, seed: int, config: EnvConfig | None = None,
+               progress: bool = False) -> PretrainSet:  # fmt: skip
+    """Render ``num_images`` images (and curvature targets when ``task == 'curvature'``) from ``split`` buildings."""
+    check_task(task)
+    if num_images < 1:
+        raise ValueError(f"num_images={num_images} must be >= 1")
+    config = config or EnvConfig()
+    names = building_names(split, config)
+    renderer = Renderer([get_building(n, config) for n in names], int(resolution), config.hfov_deg, config.camera_height)
+    stream = 0 if split == "train" else 1  # different pose streams per split even with the same seed
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), stream, 0x9E7]))
+    idx, pos, head = sample_poses(names, num_images, rng, config)
+    rgb = np.empty((num_images, 3, resolution, resolution), np.uint8)
+    curv = np.empty((num_images, 2, resolution, resolution), np.int8) if task == "curvature" else None
+    sensors = ("rgb", "depth", "normals") if curv is not None else ("rgb",)
+    starts = range(0, num_images, CHUNK)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"render {split} {task}", unit="chunk")
+    for s in starts:
+        sl = slice(s, min(s + CHUNK, num_images))
+        out = renderer.render(idx[sl], pos[sl], head[sl], sensors)
+        rgb[sl] = out["rgb"]
+        if curv is not None:
+            target, valid = curvature_targets(out["depth"], out["normals"], renderer.camera.focal)
+            code = np.round(target * 127).astype(np.int8)
+            curv[sl] = np.where(valid[:, None], code, np.int8(INVALID))
+    return PretrainSet(rgb=rgb, curvature=curv, buildings=[names[i] for i in idx], split=split, seed=int(seed))
+
+
+def decode_curvature(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 codes [...,2,H,W] -> (targets float32 in [-1, 1], mask float32 [...,1,H,W] with 1 where valid)."""
+    valid = (codes != INVALID).all(axis=-3, keepdims=True)
+    return np.where(valid, codes.astype(np.float32) / 127.0, 0.0).astype(np.float32), valid.astype(np.float32)

@@ -1,0 +1,113 @@
+"""The docs picture: held-out inputs, targets and decoder outputs for both tasks, and the training loss curves.
+
+Usage: python -m agents.pretraining.figure [--out docs/img/pretraining.png] [--images 4] [--seed 7]
+Reads policies/weights/{curvature,denoising}_compact.pth with their .decoder.pth and .json beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.pretraining.dataset import decode_curvature, render_set
+from agents.pretraining.decoder import Decoder
+from agents.pretraining.noise import corrupt
+from agents.pretraining.train import side_paths
+from envs.atomic_io import atomic_path
+from policies.bases import load_base, shipped_weights_path
+
+
+def load_pair(task: str, arch: str = "compact", path: str | Path | None = None) -> tuple[torch.nn.Module, Decoder, dict]:
+    """(encoder, decoder, provenance) of a pretraining run, both modules in eval mode."""
+    path = Path(path) if path else shipped_weights_path(task, arch)
+    encoder = load_base(str(path), arch, task=task).eval()
+    decoder_path, json_path = side_paths(path)
+    payload = torch.load(decoder_path, map_location="cpu", weights_only=True)
+    decoder = Decoder(int(payload["out_channels"]))
+    decoder.load_state_dict(payload["state_dict"])
+    return encoder, decoder.eval(), json.loads(json_path.read_text())
+
+
+def _image(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """[3,H,W] in [-1, 1] -> HxWx3 in [0, 1] for imshow."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.clip((x.transpose(1, 2, 0) + 1) / 2, 0, 1)
+
+
+@torch.no_grad()
+def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "compact",
+                paths: dict[str, str | Path] | None = None) -> Path:  # fmt: skip
+    """Draw the picture for the shipped curvature and denoising encoders (or `paths[task]`); returns the PNG path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = {task: Path(p) for task, p in (paths or {}).items()}
+    curv_enc, curv_dec, curv_prov = load_pair("curvature", arch, paths.get("curvature"))
+    den_enc, den_dec, den_prov = load_pair("denoising", arch, paths.get("denoising"))
+    resolution = int(curv_prov["resolution"])
+    data = render_set("curvature", "heldout", images, resolution, seed)
+    clean = torch.from_numpy(data.rgb).float() / 127.5 - 1
+    target, mask = decode_curvature(data.curvature)
+    pred_curv = curv_dec(curv_enc(clean)).numpy()
+    noisy = corrupt(clean, torch.Generator().manual_seed(seed))
+    pred_den = den_dec(den_enc(noisy)).clamp(-1, 1)
+
+    columns = ["held-out input", "target k1", "decoded k1", "target k2", "decoded k2",
+               "noisy input", "target (clean)", "decoded"]  # fmt: skip
+    fig = plt.figure(figsize=(2.0 * len(columns), 2.0 * images + 3.2))
+    grid = fig.add_gridspec(images + 1, len(columns), height_ratios=[1] * images + [1.5], hspace=0.25, wspace=0.05)
+    cmap = matplotlib.colormaps["coolwarm"].copy()
+    cmap.set_bad("black")
+    shade = dict(cmap=cmap, vmin=-1, vmax=1)
+    for r in range(images):
+        masked = lambda a: np.ma.masked_where(mask[r, 0] == 0, a)  # noqa: E731  (black: no label)
+        panels = [_image(clean[r]), masked(target[r, 0]), pred_curv[r, 0], masked(target[r, 1]), pred_curv[r, 1],
+                  _image(noisy[r]), _image(clean[r]), _image(pred_den[r])]  # fmt: skip
+        for c, panel in enumerate(panels):
+            ax = fig.add_subplot(grid[r, c])
+            ax.imshow(panel, **(shade if panel.ndim == 2 else {}))
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title(columns[c], fontsize=9)
+            if c == 0:
+                ax.set_ylabel(data.buildings[r], fontsize=8)
+    for k, (task, prov) in enumerate((("curvature", curv_prov), ("denoising", den_prov))):
+        ax = fig.add_subplot(grid[images, 4 * k : 4 * k + 4])
+        steps, loss = np.array(prov["loss_curve"]).T
+        ax.plot(steps, loss, label="training loss (batch mean)")
+        ax.axhline(prov["heldout_loss"], color="C2", ls="--", label=f"held-out model {prov['heldout_loss']:.4f}")
+        trivial = "zero curvature" if task == "curvature" else "mean image"
+        ax.axhline(prov["trivial_loss"], color="C3", ls=":", label=f"held-out {trivial} {prov['trivial_loss']:.4f}")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(f"{task}: {prov['loss']} ({prov['arch']}, {prov['resolution']}², {prov['train_images']} training images)",
+                     fontsize=9)  # fmt: skip
+        ax.legend(fontsize=7)
+    fig.suptitle("Pretraining on embedded-simulator images; examples from held-out buildings "
+                 "(curvature: tanh(0.25 m·k), red convex, blue concave, black = occlusion edge, unlabelled)", fontsize=10)  # fmt: skip
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+
+def main() -> None:
+    """CLI: draw the picture and print where it went."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs/img/pretraining.png")
+    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=7, help="pose and noise seed of the held-out examples")
+    parser.add_argument("--arch", default="compact")
+    args = parser.parse_args()
+    print(f"wrote {make_figure(args.out, args.images, args.seed, args.arch)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Pretrain a base encoder (with a throwaway decoder) for curvature or denoising on embedded-simulator images.
+
+Writes three files next to each other (all atomically):
+- ``out_path`` (e.g. ``policies/weights/curvature_compact.pth``): the encoder in the layout the base loader
+  reads, ``{'state_dict': ...}``, plus metadata keys ``task``, ``arch``, ``resolution``;
+- ``<stem>.decoder.pth``: the decoder (for pictures and further analysis, not needed by policies);
+- ``<stem>.json``: provenance (seeds, sizes, steps, time), the training loss curve, and the held-out loss
+  next to trivial predictors' losses (zero curvature; the training mean image, and the noisy input itself,
+  for denoising).
+
+Losses: masked mean squared error on the encoded curvature targets (see ``curvature.py``); mean absolute
+error on the clean image in [-1, 1] for denoising (the losses the paper's distillation used per task).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.pretraining.curvature import smoothing_window
+from agents.pretraining.dataset import PretrainSet, check_task, decode_curvature, render_set
+from agents.pretraining.decoder import Decoder
+from agents.pretraining.noise import corrupt
+from envs.atomic_io import atomic_path, atomic_write_text
+from envs.config import EnvConfig
+from policies.bases import build_base, canonical_arch
+from policies.checkpoints import save_encoder_weights
+from policies.contract import check_image_size
+
+OUT_CHANNELS = {"curvature": 2, "denoising": 3}
+LEARNING_RATE = 1e-3
+FINAL_LR_FRACTION = 0.05  # cosine decay to this fraction of the learning rate
+EVAL_BATCH = 64
+
+
+@dataclass
+class PretrainResult:
+    """What a pretraining run produced: the trained modules (eval mode), the metrics and the files written."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+    metrics: dict
+    paths: dict[str, Path]
+
+
+def side_paths(out_path: str | Path) -> tuple[Path, Path]:
+    """(decoder path, provenance JSON path) that go with an encoder checkpoint path."""
+    out = Path(out_path)
+    stem = out.with_suffix("")
+    return stem.with_name(stem.name + ".decoder.pth"), out.with_suffix(".json")
+
+
+def _to_unit(rgb: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float in [-1, 1] (the encoders' input range)."""
+    return torch.as_tensor(rgb).float() / 127.5 - 1.0
+
+
+def make_batch(task: str, data: PretrainSet, rows: np.ndarray, generator: torch.Generator | None,
+               flip: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """(input, target, mask or None) for the images ``rows``; ``flip`` bool[B] mirrors images left-right."""
+    rgb = data.rgb[rows]
+    codes = data.curvature[rows] if task == "curvature" else None
+    if flip is not None and flip.any():  # principal curvatures and pixel noise are mirror-invariant
+        rgb[flip] = rgb[flip][..., ::-1]
+        if codes is not None:
+            codes[flip] = codes[flip][..., ::-1]
+    clean = _to_unit(rgb)
+    if task == "curvature":
+        target_np, mask_np = decode_curvature(codes)
+        return clean, torch.from_numpy(target_np), torch.from_numpy(mask_np)
+    return corrupt(clean, generator), clean, None
+
+
+def task_loss(task: str, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Masked MSE (curvature) or L1 (denoising), averaged over valid pixels and channels."""
+    if task == "curvature":
+        err = (pred - target) ** 2 * mask
+        return err.sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
+    return (pred - target).abs().mean()
+
+
+@torch.no_grad()
+def evaluate(task: str, encoder, decoder, data: PretrainSet, mean_image: torch.Tensor, seed: int) -> dict[str, float]:
+    """Held-out loss of encoder+decoder and of trivial predictors (same corruption for all, from ``seed``)."""
+    encoder.eval(), decoder.eval()
+    gen = torch.Generator().manual_seed(seed)
+    sums = {"model": 0.0, "trivial": 0.0, "identity": 0.0}
+    weight = 0.0
+    for s in range(0, len(data), EVAL_BATCH):
+        rows = np.arange(s, min(s + EVAL_BATCH, len(data)))
+        x, target, mask = make_batch(task, data, rows, gen)
+        pred = decoder(encoder(x))
+        trivial = torch.zeros_like(target) if task == "curvature" else mean_image.expand_as(target)
+        w = float(mask.sum()) if mask is not None else float(len(rows))
+        sums["model"] += float(task_loss(task, pred, target, mask)) * w
+        sums["trivial"] += float(task_loss(task, trivial, target, mask)) * w
+        if task == "denoising":
+            sums["identity"] += float(task_loss(task, x, target, mask)) * w
+        weight += w
+    encoder.train(), decoder.train()
+    out = {"heldout_loss": sums["model"] / weight, "trivial_loss": sums["trivial"] / weight}
+    if task == "denoising":
+        out["identity_loss"] = sums["identity"] / weight  # the noisy input itself: a strong non-learned baseline
+    return out
+
+
+def _save(encoder, decoder, out_path: Path, meta: dict, provenance: dict) -> None:
+    """Encoder (loader layout + metadata), decoder and provenance JSON, each written atomically."""
+    decoder_path, json_path = side_paths(out_path)
+    with atomic_path(out_path) as tmp:
+        save_encoder_weights(encoder, tmp)  # the canonical {'state_dict': ...} layout
+        payload = torch.load(tmp, map_location="cpu", weights_only=True)
+        torch.save({**payload, **meta}, tmp)
+    with atomic_path(decoder_path) as tmp:
+        torch.save({"state_dict": decoder.state_dict(), "out_channels": decoder.out_channels, **meta}, tmp)
+    atomic_write_text(json_path, json.dumps(provenance, indent=2) + "\n")
+
+
+def pretrain_base(task: str, arch: str, resolution: int, num_images: int, steps: int, batch_size: int, seed: int,
+                  out_path: str | Path, progress: bool = True, heldout_images: int = 256, log_every: int = 25,
+                  config: EnvConfig | None = None, learning_rate: float = LEARNING_RATE,
+                  extra_provenance: dict | None = None) -> PretrainResult:  # fmt: skip
+    """Render, train encoder + decoder with Adam, evaluate on held-out buildings, write files atomically."""
+    check_task(task)
+    arch = canonical_arch(arch)
+    check_image_size(int(resolution), int(resolution), f"pretraining the {arch} base")
+    if steps < 1 or batch_size < 1 or num_images < 1 or heldout_images < 1 or log_every < 1:
+        raise ValueError(
+            f"steps={steps}, batch_size={batch_size}, images={num_images}, heldout_images={heldout_images} and "
+            f"log_every={log_every} must all be >= 1"
+        )
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate={learning_rate} must be > 0")
+    config = config or EnvConfig(resolution=max(32, int(resolution)))
+    started = time.perf_counter()
+    train = render_set(task, "train", num_images, resolution, seed, config, progress)
+    heldout = render_set(task, "heldout", heldout_images, resolution, seed, config, progress)
+    render_s = time.perf_counter() - started
+
+    torch.manual_seed(seed)
+    encoder, decoder = build_base(arch), Decoder(OUT_CHANNELS[task])
+    params = list(encoder.parameters()) + list(decoder.parameters())
+    opt = torch.optim.Adam(params, lr=learning_rate)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0)))
+    )
+    mean_image = _to_unit(train.rgb.mean(axis=0, dtype=np.float64).round())[None]  # trivial denoiser
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    curve, window = [], []
+    bar = range(steps)
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(bar, desc=f"pretrain {task} {arch}", unit="step")
+    train_start = time.perf_counter()
+    for step in bar:
+        rows = rng.integers(0, len(train), batch_size)
+        x, target, mask = make_batch(task, train, rows, gen, rng.random(batch_size) < 0.5)
+        loss = task_loss(task, decoder(encoder(x)), target, mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        window.append(float(loss.detach()))
+        if len(window) == log_every or step == steps - 1:
+            curve.append([step + 1, float(np.mean(window))])
+            window = []
+            if progress:
+                bar.set_postfix(loss=f"{curve[-1][1]:.4f}")
+    train_s = time.perf_counter() - train_start
+    metrics = evaluate(task, encoder, decoder, heldout, mean_image, seed + 1)
+    metrics.update(train_loss=curve[-1][1], steps=steps, steps_per_s=steps / train_s)
+    meta = {"task": task, "arch": arch, "resolution": int(resolution)}
+    provenance = {
+        **meta,
+        "data_seed": int(seed),
+        "catalogue_seed": int(config.catalogue_seed),
+        "train_images": int(num_images),
+        "train_buildings": len(set(train.buildings)),
+        "heldout_images": int(heldout_images),
+        "heldout_buildings": sorted(set(heldout.buildings)),
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "loss": (f"masked MSE on tanh(0.25 m * k), {smoothing_window(resolution)}x{smoothing_window(resolution)} window mean"
+                 if task == "curvature" else "L1 on the clean image in [-1, 1]"),  # fmt: skip
+        "render_seconds": round(render_s, 1),
+        "train_seconds": round(train_s, 1),
+        **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()},
+        "loss_curve": [[s, round(v, 6)] for s, v in curve],
+        **(extra_provenance or {}),
+    }
+    _save(encoder, decoder, Path(out_path), meta, provenance)
+    decoder_path, json_path = side_paths(out_path)
+    paths = {"encoder": Path(out_path), "decoder": decoder_path, "provenance": json_path}
+    return PretrainResult(encoder.eval(), decoder.eval(), metrics, paths)

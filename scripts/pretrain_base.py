@@ -1,0 +1,79 @@
+"""Pretrain a base encoder for curvature or denoising on embedded-simulator images and write it as a base checkpoint.
+
+Usage: python scripts/pretrain_base.py --task {curvature,denoising} --arch {compact,taskonomy} [--config FILE] [key=value ...]
+
+Images come from the training buildings only; the held-out buildings give the evaluation. Writes
+policies/weights/{task}_{arch}.pth (the layout `policies.bases.load_base` reads), a .json of provenance and a
+.decoder.pth beside it (see docs/pretraining.md). Sizes and steps: configs/pretrain.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from omegaconf import OmegaConf  # noqa: E402
+
+from agents.config_loader import ConfigFileError, load_config  # noqa: E402
+from agents.pretraining.dataset import TASKS, check_task  # noqa: E402
+from agents.pretraining.train import PretrainResult, pretrain_base  # noqa: E402
+from envs.config import EnvConfig  # noqa: E402
+from policies.contract import check_image_size  # noqa: E402
+from policies.bases import ARCH_ALIASES, ARCHITECTURES, canonical_arch, shipped_weights_path  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags; unknown --task/--arch values are rejected by argparse with the choices."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=TASKS, help="pretraining task (sets pretrain.task)")
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), help="encoder architecture (sets pretrain.arch)")
+    parser.add_argument("--out", help="encoder checkpoint path (default policies/weights/{task}_{arch}.pth)")
+    parser.add_argument("--config", help="YAML file over configs/pretrain.yaml")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. pretrain.steps=200")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> PretrainResult | None:
+    """Resolve the config, pretrain, print where the files went; returns the run's result (None: --print-config)."""
+    args = parse_args(argv)
+    flags = {"pretrain.task": args.task, "pretrain.arch": args.arch, "pretrain.out": args.out}
+    try:
+        cfg = load_config("pretrain.yaml", args.config, flags, args.overrides)
+        p = cfg.pretrain
+        task, arch = check_task(str(p.task)), canonical_arch(str(p.arch))
+        check_image_size(int(p.resolution), int(p.resolution), f"pretraining the {arch} base")
+        env = EnvConfig.from_dict(OmegaConf.to_container(cfg.env, resolve=True))
+    except (ConfigFileError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    if args.print_config:
+        print(OmegaConf.to_yaml(cfg))
+        return None
+    if p.threads:
+        import torch
+
+        torch.set_num_threads(int(p.threads))
+    out = Path(p.out) if p.out else shipped_weights_path(task, arch)
+    command = "python scripts/pretrain_base.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    result = pretrain_base(
+        task, arch, int(p.resolution), int(p.train_images), int(p.steps), int(p.batch_size), int(p.seed), out,
+        progress=not args.no_progress, heldout_images=int(p.heldout_images), log_every=int(p.log_every), config=env,
+        learning_rate=float(p.learning_rate),
+        extra_provenance={"command": command, "config": OmegaConf.to_container(cfg.pretrain, resolve=True),
+                          "env": {k: getattr(env, k) for k in ("catalogue_seed", "hfov_deg", "camera_height", "agent_radius")}},
+    )
+    metrics = result.metrics
+    print(
+        f"{task}/{arch}: held-out loss {metrics['heldout_loss']:.4f} vs trivial {metrics['trivial_loss']:.4f} "
+        f"(train loss {metrics['train_loss']:.4f}, {metrics['steps']} steps, {metrics['steps_per_s']:.2f} steps/s)"
+    )
+    print(f"wrote {out}\n      {result.paths['provenance']}\n      {result.paths['decoder']}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
