@@ -131,6 +131,8 @@ def test_evaluate_run_writes_eval_json_atomically(run_dir, monkeypatch):
     assert saved == result and saved["episodes"] == 14 and saved["checkpoint"].endswith("best.zip")
     assert saved["kind"] == "ppo" and saved["method"] == "features" and saved["data"] == 1000
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".eval.json")]
+    by_file = evaluate_run(run_dir / "checkpoints" / "best.zip", episodes_per_building=1, progress=False, write=False)
+    assert by_file["run_dir"] == str(run_dir) and by_file["per_episode"] == saved["per_episode"]
 
     import envs.atomic_io
 
