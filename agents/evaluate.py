@@ -34,8 +34,6 @@ from envs.episodes import Episode
 REFERENCE_POLICIES = ("random", "expert")
 EVAL_FILE = "eval.json"
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
-_EVAL_KEYS = ("split", "episodes_per_building", "num_envs", "deterministic", "seed", "videos", "video_fps",
-              "checkpoint", "device")
 
 
 def eval_defaults() -> dict[str, Any]:
@@ -47,9 +45,9 @@ def eval_settings(cfg: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
     """Resolved eval settings: configs/eval.yaml < the run config's `eval:` < non-None keyword overrides."""
     settings = eval_defaults()
     section = to_container(cfg).get("eval") or {}
-    unknown = set(section) - set(_EVAL_KEYS)
+    unknown = set(section) - set(settings)  # the keys of configs/eval.yaml are the valid ones
     if unknown:
-        raise ConfigFileError(f"eval: unknown keys {sorted(unknown)}; valid keys are {list(_EVAL_KEYS)}")
+        raise ConfigFileError(f"eval: unknown keys {sorted(unknown)}; valid keys are {sorted(settings)}")
     settings.update(section)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     k = settings["episodes_per_building"]
