@@ -54,13 +54,13 @@ def main() -> int:
     rows: list[dict] = []
     for n in args.trajectories:
         for method in args.methods:
-            if args.deadline and time.strftime("%H:%M", time.gmtime()) >= args.deadline:
-                print(f"deadline {args.deadline} UTC passed: not starting {method}-{n}", flush=True)
-                continue
             name = f"{method}-{n}"
             run = folder / name
             results_path = run / "results.json"
             if not results_path.exists():
+                if args.deadline and time.strftime("%H:%M", time.gmtime()) >= args.deadline:
+                    print(f"deadline {args.deadline} UTC passed: not starting {name}", flush=True)
+                    continue
                 if run.exists():
                     print(f"{name}: incomplete folder {run} left from an earlier attempt; not overwriting it", flush=True)
                     continue
