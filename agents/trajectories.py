@@ -42,8 +42,8 @@ STORAGES = ("poses", "frames")
 FINGERPRINT_FIELDS = (
     "backend", "resolution", "hfov_deg", "camera_height", "catalogue_seed", "num_train_buildings",
     "num_heldout_buildings", "agent_radius", "forward_step", "turn_angle_deg", "success_distance", "max_steps",
-    "render_device", "episodes_dir", "habitat_data_path",
-)  # fmt: skip
+    "episodes_dir", "habitat_data_path",
+)  # fmt: skip  (not render_device: verify_frames checks that the renderer in use draws the pool's frames)
 
 
 class TrajectoryPoolError(ValueError):
@@ -222,8 +222,9 @@ def _write_shard(root: Path, number: int, runs: list[ExpertRun], names: list[str
 
     lengths = np.array([len(r.actions) for r in runs], np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    index = {name: k for k, name in enumerate(names)}
     scene = [building_of(r.episode) if env_cfg.backend == "embedded" else r.episode.scene_id for r in runs]
+    names.extend(dict.fromkeys(s for s in scene if s not in names))  # Habitat: scenes are listed as met
+    index = {name: k for k, name in enumerate(names)}
     arrays = {
         "offsets": offsets,
         "positions": np.concatenate([r.positions for r in runs]),
