@@ -321,9 +321,8 @@ def train_bc(cfg: Any, run: RunDir, resumed: bool = False, progress: bool = True
     writer = SummaryWriter(str(run.tensorboard))
     epochs, patience = int(s["epochs"]), int(s["patience"])
     stopped_early = False
-    if progress:
-        print(f"BC: {ctx.data.num_trajectories} trajectories ({len(ctx.train_steps)} training / {len(ctx.val_steps)} validation "
-              f"frames), method {ctx.extractor.encoder.method}, {epochs} epochs, cache {'on' if ctx.cache else 'off'}")  # fmt: skip
+    print(f"BC: {ctx.data.num_trajectories} trajectories ({len(ctx.train_steps)} training / {len(ctx.val_steps)} validation "
+          f"frames), method {ctx.extractor.encoder.method}, {epochs} epochs, cache {'on' if ctx.cache else 'off'}")  # fmt: skip
     for epoch in range(int(state["epoch"]), epochs):
         if state["bad_epochs"] >= patience > 0:
             stopped_early = True
@@ -358,9 +357,8 @@ def train_bc(cfg: Any, run: RunDir, resumed: bool = False, progress: bool = True
         state["epoch"] = epoch + 1
         _save_state(ctx, run, state)
         writer.flush()
-        if progress:
-            print(f"epoch {epoch + 1}/{epochs}: train loss {tr['loss']:.4f} acc {tr['accuracy']:.3f} | val loss "
-                  f"{va['loss']:.4f} acc {va['accuracy']:.3f} | {tr['seconds']:.1f}s" + (f" | alpha {alphas['alpha']:.3f}" if "alpha" in alphas else ""))  # fmt: skip
+        print(f"epoch {epoch + 1}/{epochs}: train loss {tr['loss']:.4f} acc {tr['accuracy']:.3f} | val loss "
+              f"{va['loss']:.4f} acc {va['accuracy']:.3f} | {tr['seconds']:.1f}s" + (f" | alpha {alphas['alpha']:.3f}" if "alpha" in alphas else ""))  # fmt: skip
     train_seconds = time.perf_counter() - wall
     best = load_model(run.checkpoints / "best.zip", device=ctx.device)
     e = to_container(cfg).get("eval", {})

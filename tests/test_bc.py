@@ -184,3 +184,28 @@ def test_train_bc_writes_checkpoints_results_and_loads(tmp, pool):
     assert list(run.tensorboard.iterdir())
     again = train_bc(cfg, run, resumed=True, progress=False)  # resume of a finished run trains no more epochs
     assert again["epochs_run"] == 2 and len(again["history"]) == 2
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp, pool, monkeypatch):
+    import agents.bc as bc
+
+    cfg = bc_config(tmp, "policy.method=features", "bc.epochs=3", "bc.patience=0", "eval.episodes_per_building=1")
+    straight = RunDir.create(tmp / "runs", "bc", "straight")
+    reference = train_bc(cfg, straight, progress=False)["history"]
+    real_epoch = bc.train_epoch
+
+    def dying_epoch(ctx, epoch, *args, **kwargs):
+        if epoch == 2:
+            raise KeyboardInterrupt  # killed during the third epoch
+        return real_epoch(ctx, epoch, *args, **kwargs)
+
+    broken = RunDir.create(tmp / "runs", "bc", "broken")
+    monkeypatch.setattr(bc, "train_epoch", dying_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_bc(cfg, broken, progress=False)
+    assert not broken.results_path.exists() and (broken.checkpoints / "last.zip").is_file()
+    monkeypatch.setattr(bc, "train_epoch", real_epoch)
+    resumed = train_bc(cfg, broken, resumed=True, progress=False)["history"]
+    assert [h["epoch"] for h in resumed] == [1, 2, 3]
+    for a, b in zip(resumed, reference):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6) and a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)
