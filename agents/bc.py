@@ -68,6 +68,7 @@ def open_pool(cfg: Mapping[str, Any], env_cfg: EnvConfig, n: int, generate: bool
     root = pool_dir_of(cfg, env_cfg)
     have = TrajectoryPool(root).num_trajectories if (root / "manifest.json").exists() else 0
     if have < n and generate:
+        print(f"trajectory pool {root} holds {have} trajectories, fewer than {n}: generating the rest (bc.generate=true)")
         bar = _bar(n, progress, "expert trajectories", "traj")
         bar.update(have)
 
@@ -79,10 +80,21 @@ def open_pool(cfg: Mapping[str, Any], env_cfg: EnvConfig, n: int, generate: bool
     if not (root / "manifest.json").exists():
         raise TrajectoryPoolError(
             f"no trajectory pool at {root}; make it with `python scripts/make_trajectories.py --trajectories {n} "
-            f"--pool-dir {root} --seed {s['pool_seed']}` plus this run's env.* overrides, or pass --generate to bc.py"
+            f"--pool-dir {root} --seed {s['pool_seed']}` plus this run's env.* overrides, or set bc.generate=true"
         )
     pool = TrajectoryPool(root)
     pool.check_compatible(env_cfg)
+    return pool
+
+
+def check_pool(cfg: Mapping[str, Any], progress: bool = True) -> TrajectoryPool:
+    """Open (making or extending when `bc.generate`) the run's pool and read its first N trajectories, so bad
+    input fails before a run folder is created."""
+    s = bc_settings(cfg)
+    env_cfg = env_config_from(cfg, split="train")
+    pool = open_pool(cfg, env_cfg, int(s["trajectories"]), bool(s["generate"]), progress)
+    pool.load(int(s["trajectories"]), auto_stop=env_cfg.auto_stop, env_cfg=env_cfg)
+    pool.verify_frames(env_cfg)
     return pool
 
 

@@ -454,7 +454,7 @@ class TrajectoryPool:
             raise TrajectoryPoolError(
                 f"--trajectories {n} is more than the {self.num_trajectories} trajectories in pool {self.root}; extend it "
                 f"with `python scripts/make_trajectories.py --trajectories {n} --pool-dir {self.root} --seed {self.manifest['seed']}` "
-                f"plus the env.* overrides of this run (or pass --generate to bc.py)"
+                f"plus the env.* overrides of this run (or run bc.py with bc.generate=true, its default)"
             )
         parts: dict[str, list[np.ndarray]] = {k: [] for k in ("lengths", "positions", "headings", "actions", "goals", "buildings", "start", "rows")}
         ids: list[str] = []

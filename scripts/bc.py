@@ -28,23 +28,25 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="bc.epochs (default: from bc.epochs_schedule)")
     parser.add_argument("--backend", default=None, choices=["embedded", "habitat"], help="env.backend")
     parser.add_argument("--pool-dir", dest="pool_dir", default=None, help="bc.pool_dir")
-    parser.add_argument("--generate", action="store_true", help="make or extend the trajectory pool if it is too small")
+    parser.add_argument("--no-generate", dest="no_generate", action="store_true", help="fail (bc.generate=false) instead of making or extending a too-small pool")
     parser.add_argument("--benchmark-cache", action="store_true", help="time one epoch without and with the feature cache; no run folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args()
     if args.resume and args.config is None:
         args.config = str(RunDir.open(args.resume).config_path)
     cfg = resolve_config(args, "bc.yaml", FLAGS)
-    if args.generate:
-        cfg.bc.generate = True
+    if args.no_generate:
+        cfg.bc.generate = False
     if args.print_config:
         print_config(cfg)
         return
-    from agents.bc import benchmark_cache, results_summary, train_bc
+    from agents.bc import benchmark_cache, check_pool, results_summary, train_bc
 
     if args.benchmark_cache:
         print(json.dumps(benchmark_cache(cfg, progress=not args.no_progress), indent=1))
         return
+    if not args.resume:
+        check_pool(cfg, progress=not args.no_progress)  # bad data fails before a run folder exists
     run, cfg, resumed = open_run(cfg, args.resume)
     print(f"run folder: {run.root}")
     results = train_bc(cfg, run, resumed=resumed, progress=not args.no_progress)
