@@ -136,6 +136,9 @@ def run_ppo(cfg: DictConfig, resume: str | None = None, progress: bool | None = 
         resumed_run, cfg, _ = open_run(cfg, resume)  # checks the config; writes nothing
         checkpoint = find_checkpoint(resumed_run.root, prefer="last")
     settings = train_settings(cfg)
+    from agents.evaluate import eval_settings
+
+    eval_settings(cfg, episodes_per_building=settings["eval_episodes_per_building"])  # eval: errors before any folder
     c = to_container(cfg)
     _set_threads(settings["threads"])
     device = resolve_device(str(c.get("run", {}).get("device", "auto")))

@@ -151,6 +151,7 @@ def test_init_from_copies_another_runs_policy_and_checks_it(tmp_path):
         ("policy.base=no_such_base", FileNotFoundError, "neither a known name"),
         ("env.resolution=40", ValueError, "16"),
         ("ppo.batch_size=64", ValueError, "rollout size"),
+        ("train.eval_episodes_per_building=0", ValueError, "episodes_per_building"),
     ],
 )
 def test_bad_input_fails_before_a_run_folder_exists(tmp_path, override, error, match):
