@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> PretrainResult | None:
     result = pretrain_base(
         task, arch, int(p.resolution), int(p.train_images), int(p.steps), int(p.batch_size), int(p.seed), out,
         progress=not args.no_progress, heldout_images=int(p.heldout_images), log_every=int(p.log_every), config=env,
-        learning_rate=float(p.learning_rate),
+        learning_rate=float(p.learning_rate), init_from=p.init_from,
         extra_provenance={"command": command, "config": OmegaConf.to_container(cfg.pretrain, resolve=True),
                           "env": {k: getattr(env, k) for k in ("catalogue_seed", "hfov_deg", "camera_height", "agent_radius")}},
     )

@@ -43,6 +43,7 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
                 paths: dict[str, str | Path] | None = None) -> Path:  # fmt: skip
     """Draw the picture for the shipped curvature and denoising encoders (or `paths[task]`); returns the PNG path."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -84,7 +85,13 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
         ax.axhline(prov["heldout_loss"], color="C2", ls="--", label=f"held-out model {prov['heldout_loss']:.4f}")
         trivial = "zero curvature" if task == "curvature" else "mean image"
         ax.axhline(prov["trivial_loss"], color="C3", ls=":", label=f"held-out {trivial} {prov['trivial_loss']:.4f}")
+        init = prov.get("init_from")
+        if init:  # a continued run: the learning-rate schedule and the data seed restart here
+            ax.axvline(init.get("total_steps") or init["steps"], color="grey", lw=0.8, label="continued (new images)")
         ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.set_xlabel("step")
         ax.set_title(f"{task}: {prov['loss']} ({prov['arch']}, {prov['resolution']}², {prov['train_images']} training images)",
                      fontsize=9)  # fmt: skip

@@ -31,7 +31,7 @@ from agents.pretraining.noise import corrupt
 from envs.atomic_io import atomic_path, atomic_write_text
 from envs.config import EnvConfig
 from policies.bases import build_base, canonical_arch
-from policies.checkpoints import save_encoder_weights
+from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights, save_encoder_weights
 from policies.contract import check_image_size
 
 OUT_CHANNELS = {"curvature": 2, "denoising": 3}
@@ -123,11 +123,25 @@ def _save(encoder, decoder, out_path: Path, meta: dict, provenance: dict) -> Non
     atomic_write_text(json_path, json.dumps(provenance, indent=2) + "\n")
 
 
+def load_run(task: str, arch: str, path: str | Path, encoder: nn.Module, decoder: nn.Module) -> dict:
+    """Load a previous run's encoder and decoder (same task and arch) into the modules; returns its provenance."""
+    check_checkpoint_metadata(path, task=task, arch=arch)
+    load_encoder_weights(encoder, path)
+    decoder_path, json_path = side_paths(path)
+    if not decoder_path.is_file():
+        raise FileNotFoundError(f"cannot continue from {str(path)!r}: its decoder {str(decoder_path)!r} is missing")
+    decoder.load_state_dict(torch.load(decoder_path, map_location="cpu", weights_only=True)["state_dict"])
+    return json.loads(json_path.read_text()) if json_path.is_file() else {}
+
+
 def pretrain_base(task: str, arch: str, resolution: int, num_images: int, steps: int, batch_size: int, seed: int,
                   out_path: str | Path, progress: bool = True, heldout_images: int = 256, log_every: int = 25,
                   config: EnvConfig | None = None, learning_rate: float = LEARNING_RATE,
-                  extra_provenance: dict | None = None) -> PretrainResult:  # fmt: skip
-    """Render, train encoder + decoder with Adam, evaluate on held-out buildings, write files atomically."""
+                  extra_provenance: dict | None = None, init_from: str | Path | None = None) -> PretrainResult:  # fmt: skip
+    """Render, train encoder + decoder with Adam, evaluate on held-out buildings, write files atomically.
+
+    `init_from`: continue from a previous run's files (encoder + decoder) instead of a random initialisation;
+    its loss curve is prepended and its summary recorded (use another `seed` to see new images)."""
     check_task(task)
     arch = canonical_arch(arch)
     check_image_size(int(resolution), int(resolution), f"pretraining the {arch} base")
@@ -146,6 +160,8 @@ def pretrain_base(task: str, arch: str, resolution: int, num_images: int, steps:
 
     torch.manual_seed(seed)
     encoder, decoder = build_base(arch), Decoder(OUT_CHANNELS[task])
+    previous = load_run(task, arch, init_from, encoder, decoder) if init_from is not None else None
+    offset = int(previous.get("total_steps", previous.get("steps", 0))) if previous else 0
     params = list(encoder.parameters()) + list(decoder.parameters())
     opt = torch.optim.Adam(params, lr=learning_rate)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -171,7 +187,7 @@ def pretrain_base(task: str, arch: str, resolution: int, num_images: int, steps:
         sched.step()
         window.append(float(loss.detach()))
         if len(window) == log_every or step == steps - 1:
-            curve.append([step + 1, float(np.mean(window))])
+            curve.append([offset + step + 1, float(np.mean(window))])
             window = []
             if progress:
                 bar.set_postfix(loss=f"{curve[-1][1]:.4f}")
@@ -194,7 +210,12 @@ def pretrain_base(task: str, arch: str, resolution: int, num_images: int, steps:
         "render_seconds": round(render_s, 1),
         "train_seconds": round(train_s, 1),
         **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()},
-        "loss_curve": [[s, round(v, 6)] for s, v in curve],
+        "total_steps": offset + steps,
+        "init_from": None if init_from is None else {
+            "path": str(init_from),
+            **{k: previous.get(k) for k in ("data_seed", "train_images", "steps", "total_steps", "heldout_loss", "trivial_loss")},
+        },
+        "loss_curve": (previous.get("loss_curve", []) if previous else []) + [[s, round(v, 6)] for s, v in curve],
         **(extra_provenance or {}),
     }
     _save(encoder, decoder, Path(out_path), meta, provenance)
