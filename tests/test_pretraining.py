@@ -242,6 +242,14 @@ def test_tiny_run_writes_a_checkpoint_load_base_reads_bit_for_bit(tiny_run):
     assert tiny_run.paths["decoder"].is_file()
 
 
+def test_same_seed_gives_the_same_encoder(tiny_run, tmp_path):
+    again = pretrain_base("curvature", "compact", 32, num_images=16, steps=4, batch_size=4, seed=0, out_path=tmp_path / "c.pth",
+                          progress=False, heldout_images=8, log_every=2)  # fmt: skip
+    for key, value in tiny_run.encoder.state_dict().items():
+        assert torch.equal(value, again.encoder.state_dict()[key]), key
+    assert again.metrics["heldout_loss"] == tiny_run.metrics["heldout_loss"]
+
+
 def test_a_run_continues_from_a_previous_one(tiny_run, tmp_path):
     first = json.loads(tiny_run.paths["provenance"].read_text())
     more = pretrain_base("curvature", "compact", 32, num_images=8, steps=2, batch_size=4, seed=1, out_path=tmp_path / "c.pth",

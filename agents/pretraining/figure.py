@@ -62,7 +62,7 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
     columns = ["held-out input", "target k1", "decoded k1", "target k2", "decoded k2",
                "noisy input", "target (clean)", "decoded"]  # fmt: skip
     fig = plt.figure(figsize=(2.0 * len(columns), 2.0 * images + 3.2))
-    grid = fig.add_gridspec(images + 1, len(columns), height_ratios=[1] * images + [1.5], hspace=0.25, wspace=0.05)
+    grid = fig.add_gridspec(images + 1, len(columns), height_ratios=[1] * images + [1.6], hspace=0.35, wspace=0.05)
     cmap = matplotlib.colormaps["coolwarm"].copy()
     cmap.set_bad("black")
     shade = dict(cmap=cmap, vmin=-1, vmax=1)
@@ -93,9 +93,10 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
         ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.set_xlabel("step")
-        ax.set_title(f"{task}: {prov['loss']} ({prov['arch']}, {prov['resolution']}², {prov['train_images']} training images)",
+        images_seen = prov["train_images"] + (init.get("train_images") or 0 if init else 0)
+        ax.set_title(f"{task}: {prov['loss']}\n({prov['arch']}, {prov['resolution']}², {images_seen} training-building images)",
                      fontsize=9)  # fmt: skip
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper right", framealpha=1.0)
     fig.suptitle("Pretraining on embedded-simulator images; examples from held-out buildings "
                  "(curvature: tanh(0.25 m·k), red convex, blue concave, black = occlusion edge, unlabelled)", fontsize=10)  # fmt: skip
     out = Path(out)
