@@ -1,4 +1,4 @@
-"""End-to-end PPO training frames/s per method and resolution on this machine (docs/benchmarks_ppo.md).
+"""End-to-end PPO training frames/s per method and resolution on this machine (docs/benchmarks.md (PPO section)).
 
 For each (resolution, method): build the CPU preset's env and model (configs/ppo.yaml, a random base of
 the compact architecture: weights do not change the cost), run one warm-up iteration, then time
