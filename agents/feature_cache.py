@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from agents.bc_data import ObservationBuilder
-from envs.atomic_io import atomic_path, atomic_write_text
+from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
 
 CACHE_VERSION = 1
 
@@ -37,14 +37,6 @@ def module_digest(module: nn.Module) -> str:
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 
@@ -97,7 +89,7 @@ class FeatureCache:
             del out
         bar.close()
         zero = probe[0].cpu().numpy().astype(np.float16)
-        meta = {"key": key_doc, "shape": list(shape), "zero_features": zero.tolist(), "sha256": _sha256(feat_path),
+        meta = {"key": key_doc, "shape": list(shape), "zero_features": zero.tolist(), "sha256": file_sha256(feat_path),
                 "build_seconds": time.perf_counter() - start}  # fmt: skip
         atomic_write_text(meta_path, json.dumps(meta))
         return cls._open(folder, meta_path, feat_path, key_doc)
@@ -110,7 +102,7 @@ class FeatureCache:
             raise FeatureCacheError(f"feature cache {folder} is damaged ({err}); delete the folder to rebuild it") from None
         if json.loads(json.dumps(key_doc, default=str)) != meta.get("key"):
             raise FeatureCacheError(f"feature cache {folder} was made for other data or weights; delete the folder to rebuild it")
-        if not feat_path.is_file() or _sha256(feat_path) != meta["sha256"]:
+        if not feat_path.is_file() or file_sha256(feat_path) != meta["sha256"]:
             raise FeatureCacheError(f"feature cache {feat_path} is missing, corrupt or truncated; delete {folder} to rebuild it")
         features = np.load(feat_path, mmap_mode="r")
         if list(features.shape) != meta["shape"]:

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from envs.atomic_io import atomic_path, atomic_write_text
+from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
 from envs.backend import Action
 from envs.config import EnvConfig
 from envs.episodes import Episode
@@ -73,14 +73,6 @@ def env_fingerprint(env_cfg: EnvConfig) -> dict[str, Any]:
     out["episodes"] = values["episodes"]
     out["buildings"] = sorted(env_cfg.buildings) if env_cfg.buildings else None
     return out
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def frame_digest(frame: np.ndarray) -> str:
@@ -242,13 +234,13 @@ def _write_shard(root: Path, number: int, runs: list[ExpertRun], names: list[str
     with atomic_path(root / shard) as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
-    entry: dict[str, Any] = {"file": shard, "count": len(runs), "steps": int(offsets[-1]), "sha256": _sha256(root / shard)}
+    entry: dict[str, Any] = {"file": shard, "count": len(runs), "steps": int(offsets[-1]), "sha256": file_sha256(root / shard)}
     if runs and runs[0].frames is not None:
         frames_file = f"shard_{number:05d}.rgb.npy"
         with atomic_path(root / frames_file) as tmp:
             with open(tmp, "wb") as handle:
                 np.save(handle, np.concatenate([r.frames for r in runs]))
-        entry.update(frames_file=frames_file, frames_sha256=_sha256(root / frames_file))
+        entry.update(frames_file=frames_file, frames_sha256=file_sha256(root / frames_file))
     return entry
 
 
@@ -415,7 +407,7 @@ class TrajectoryPool:
         path = self.root / name
         if not path.is_file():
             raise TrajectoryPoolError(f"shard {path} is missing; the pool is incomplete: regenerate it (delete {self.root})")
-        if _sha256(path) != sha:
+        if file_sha256(path) != sha:
             raise TrajectoryPoolError(
                 f"shard {path} is corrupt or truncated (its SHA-256 does not match the manifest); "
                 f"delete {self.root} and regenerate the pool"
