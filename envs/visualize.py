@@ -185,6 +185,21 @@ class EpisodeVideoWriter:
             self.abort()
 
 
+def read_video(path: str | os.PathLike) -> list[np.ndarray]:
+    """All frames of a video file as HWC RGB ``uint8`` arrays (to check or post-process what was written)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
+    return frames
+
+
 def _upscaled(obs: dict[str, np.ndarray], min_height: int) -> dict[str, np.ndarray]:
     """The observation with its ``rgb`` image enlarged by an integer factor to at least ``min_height`` rows."""
     height = obs["rgb"].shape[-2]

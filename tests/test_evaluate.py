@@ -7,7 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -19,6 +18,7 @@ from agents.metrics import bootstrap_interval, summarize_success, wilson_interva
 from agents.model_builder import build_model, save_model
 from agents.results_plots import collect_bc_points, plot_results
 from agents.run_dir import RunDir
+from envs.visualize import read_video
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["env.resolution=32", "policy.base=random", "policy.method=features", "policy.features_dim=64", "eval.num_envs=5"]
@@ -182,13 +182,7 @@ def test_videos_show_the_evaluated_episodes(cfg, tmp_path):
     result = evaluate_policy("expert", cfg, episodes_per_building=1, videos=2, video_dir=tmp_path, progress=False)
     assert len(result["videos"]) == 2 and all(v["reproduced"] for v in result["videos"])
     first = result["videos"][0]
-    capture = cv2.VideoCapture(first["path"])
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames = read_video(first["path"])
     assert len(frames) == result["per_episode"][0]["steps"] + 1  # the start frame plus one per step
     assert frames[0].shape[0] >= 256 and frames[0].shape[1] == 3 * frames[0].shape[0]  # RGB | map | top-down
     with pytest.raises(ValueError, match="video_dir"):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from envs.config import EnvConfig
 from envs.task import PointNavTask
 from envs.testing import FakeBackend, fake_episode
-from envs.visualize import EpisodeVideoWriter, GOAL_COLOUR, START_COLOUR, record_episode, top_down_map
+from envs.visualize import EpisodeVideoWriter, GOAL_COLOUR, START_COLOUR, read_video, record_episode, top_down_map
 
 
 def test_record_episode_writes_a_readable_video(tmp_path):
@@ -19,14 +18,7 @@ def test_record_episode_writes_a_readable_video(tmp_path):
     info = record_episode(task, lambda obs: 1, path)  # always forward: truncated after 12 steps
     assert info["steps"] == 12 and path.exists()
     assert not [p for p in path.parent.iterdir() if p.name != "episode.mp4"]  # temp file renamed away
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    frames = read_video(path)
     assert len(frames) == 13  # the start plus one frame per step
     assert frames[0].shape == (64, 3 * 64, 3)  # first-person | visited map | top-down
 
