@@ -28,10 +28,11 @@ from agents.config_loader import CONFIG_DIR, ConfigFileError, _read_yaml, to_con
 from agents.env_builder import env_config_from, make_vec_env, unwrap_task
 from agents.metrics import run_summary, summarize_episodes
 from agents.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
+from agents.reference_policies import REFERENCE_POLICIES, reference_actor
 from envs.atomic_io import atomic_write_text
+from envs.config import EpisodeConfig
 from envs.episodes import Episode
 
-REFERENCE_POLICIES = ("random", "expert")
 EVAL_FILE = "eval.json"
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
 
@@ -125,12 +126,7 @@ def _actor(
     """A function obs -> actions for an SB3 model or a reference policy name (see EpisodeStreams)."""
     streams = EpisodeStreams(seed, task)
     if isinstance(policy, str):
-        if policy == "expert":
-            return lambda obs: task.expert_actions()
-        if policy == "random":
-            n = int(venv.action_space.n)
-            return lambda obs: streams.sample(np.full((venv.num_envs, n), 1.0 / n))
-        raise ValueError(f"policy {policy!r} is unknown; pass an SB3 model or one of {REFERENCE_POLICIES}")
+        return reference_actor(policy, task, int(venv.action_space.n), streams.sample)
     net = getattr(policy, "policy", None)
     if net is None or not hasattr(net, "get_distribution"):
         raise TypeError(f"policy must be an SB3 model (PPO/BaseAlgorithm) or one of {REFERENCE_POLICIES}, got {type(policy).__name__}")
@@ -303,10 +299,25 @@ def _evaluate(
     return _jsonable(result)
 
 
+def with_heldout_episodes(cfg: Mapping[str, Any], split: str, per_building: int | None) -> Mapping[str, Any]:
+    """``cfg`` whose generated held-out set has at least ``per_building`` episodes per building.
+
+    A run trained with fewer (e.g. the former default of 20) is evaluated on the same set as every other
+    run: episodes are drawn per building from one stream, so a larger set only appends episodes, and every
+    run evaluated with the same ``episodes_per_building`` gets the same episode ids (needed for pairing).
+    """
+    env = to_container(cfg).get("env") or {}
+    have = int((env.get("episodes") or {}).get("per_building_heldout", EpisodeConfig.per_building_heldout))
+    if split != "heldout" or per_building is None or env.get("backend", "embedded") != "embedded" or env.get("episodes_dir") or int(per_building) <= have:
+        return cfg
+    return OmegaConf.merge(cfg, {"env": {"episodes": {"per_building_heldout": int(per_building)}}})
+
+
 def _make_eval_env(cfg: Mapping[str, Any], s: Mapping[str, Any]) -> Any:
     """The training pipeline's vec env over the selected episodes, handed out in order."""
     split, seed = str(s["split"]), int(s["seed"])
     per_building = s["episodes_per_building"]
+    cfg = with_heldout_episodes(cfg, split, per_building)
     venv = make_vec_env(cfg, int(s["num_envs"]), split, seed, sampling="sequential")
     task = unwrap_task(venv)
     task.episodes = select_episodes(task.episodes, None if per_building is None else int(per_building))

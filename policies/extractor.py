@@ -148,6 +148,8 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         rgb = observations.get(self.config.rgb_key)
         rgb = None if rgb is None else self.rgb_scaler(rgb)
         parts = [self.rgb(rgb, observations.get(BASE_FEATURES_KEY))]
+        if self.config.blind:  # the blind reference: same network, the image contributes nothing
+            parts[0] = torch.zeros_like(parts[0])
         for key, tower in self.towers.items():
             x = observations[key]
             parts.append(tower(self.scalers[key](x) if key in self.scalers else x))

@@ -39,6 +39,7 @@ class PolicyConfig:
     head_channels: int = 32
     vector_hidden: int = 64
     net_arch: list[int] = field(default_factory=list)
+    blind: bool = False  # reference row: the RGB path's features are zeroed (map and goal only)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
