@@ -106,3 +106,36 @@ def test_compare_methods_per_data_size_and_best_other() -> None:
     text = format_comparisons(rows, "success")
     assert "sidetune - features" in text and "best other" in text and "excludes 0" in text
     assert format_comparisons(rows, "success", markdown=True).count("\n") == len(rows) + 1
+
+
+def _entry(method: str, base: str, data: int, seed: int, success: np.ndarray, buildings: int = 14) -> dict:
+    """An evaluated BC run as agents.eval_report sees it."""
+    per_episode = [{"episode_id": str(i), "building": f"b{i % buildings}", "start_distance": 1.0 + i / 100,
+                    "success": float(s), "spl": 0.5 * float(s), "reward": 10.0 * float(s)} for i, s in enumerate(success)]  # fmt: skip
+    config = {"policy": {"method": method, "base": base}, "bc": {"trajectories": data}, "run": {"seed": seed}}
+    result = {"kind": "bc", "method": method, "base": base, "data": data, "run_seed": seed, "per_episode": per_episode}
+    return {"run": f"runs/bc/{method}-{base}-{data}-seed{seed}", "status": "ok", "result": result, "config": config}
+
+
+def test_compare_groups_pairs_runs_by_episode_and_keeps_to_the_targets_base() -> None:
+    from agents.eval_report import compare_groups
+
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.1, 0.9, 420)
+    draw = lambda shift: (rng.random(420) < np.clip(p + shift, 0, 1)).astype(float)  # noqa: E731
+    entries = [_entry("sidetune", "curvature", 49, s, draw(0.15)) for s in range(3)]
+    entries += [_entry("features", "curvature", 49, s, draw(0.0)) for s in range(3)]
+    entries += [_entry("features", "random", 49, s, draw(-0.1)) for s in range(2)]
+    entries += [_entry("features", "denoising", 49, s, draw(0.3)) for s in range(2)]  # another base: not compared
+    entries += [_entry("features", "curvature", 490, 0, draw(0.0))]  # no sidetune at 490: no row
+    rows = compare_groups(entries, "sidetune", "success", resamples=1000)
+    assert [(c.data, c.other, c.best_other) for c in rows] == [
+        (49, "bc features base=curvature", True), (49, "bc features base=random", False)]
+    best = rows[0].difference
+    assert (best.seeds_a, best.seeds_b, best.episodes) == (3, 3, 420) and best.excludes_zero()
+    assert abs(best.mean - 0.15) < 0.06
+    assert compare_groups(entries, "sidetune", "reward", resamples=1000)[0].difference.mean == pytest.approx(10 * best.mean)
+
+    moved = _entry("features", "curvature", 49, 9, draw(0.0), buildings=13)  # same ids, other episodes
+    with pytest.raises(PairingError, match="features-curvature-49-seed9: episode id"):
+        compare_groups(entries + [moved], "sidetune", "success", resamples=1000)
