@@ -7,12 +7,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from policies.bases import build_base, canonical_arch, load_base
+from policies.bases import SHIPPED_TASKS, build_base, canonical_arch, load_base
 from policies.contract import check_image_size, feature_shape, probe_output_shape
 from policies.curriculum import make_schedule
 from policies.freeze import Frozen, set_trainable
 from policies.merge import AlphaBlend, Merge, build_merge
-from policies.side import build_side, initialise_side, shipped_side_weights
+from policies.side import build_side, initialise_side, shipped_side_weights, side_weights_path
 
 METHODS = ("features", "finetune", "scratch", "sidetune", "side-only")
 
@@ -25,7 +25,7 @@ class PolicyConfig:
     base: str = "random"  # 'curvature' | 'denoising' | 'random' | path to a {'state_dict': ...} checkpoint
     base_arch: str = "compact"  # 'compact' | 'taskonomy' (ResNet-50, alias 'resnet50')
     side: str = "fcn5"  # 'fcn5' | 'copy' (the base's architecture) | 'compact' | 'taskonomy'
-    side_init: str = "xavier"  # 'xavier' | 'copy' | 'zero' | 'distill' | 'default'
+    side_init: str = "xavier"  # 'auto' | 'distill' | 'xavier' | 'copy' | 'zero' | 'default'
     side_weights: str | None = None  # distilled side checkpoint for side_init='distill'
     merge: str = "alpha"  # 'alpha' | 'sum' | 'product' | 'film' | 'mlp' | 'concat'
     alpha_init: float = 0.5
@@ -81,6 +81,7 @@ class MethodEncoder(nn.Module):
         if (base is not None and side is not None) != (merge is not None):
             raise ValueError("a merge is needed exactly when there are both a base and a side network")
         self.method = method
+        self.side_init: str | None = None  # what the side network started from, set by build_encoder
         self.base, self.side, self.merge = base, side, merge
 
     @property
@@ -155,12 +156,19 @@ def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, 
         base = build_base(config.base_arch)
     if config.method in ("sidetune", "side-only"):
         source = base if base is not None else (pretrained() if config.side_init == "copy" else None)
-        weights = config.side_weights
-        if config.side_init == "distill" and weights is None:
+        how, weights = config.side_init, config.side_weights
+        if how == "auto":  # the shipped side distilled from this base where there is one, else Xavier
+            shipped = side_weights_path(config.side, config.base, config.base_arch, height)
+            how = "distill" if weights is not None or (config.base in SHIPPED_TASKS and shipped.is_file()) else "xavier"
+        if how == "distill" and weights is None:
             weights = shipped_side_weights(config.side, config.base, config.base_arch, height)
-        side = initialise_side(build_side(config.side, config.base_arch), config.side_init, source, weights)
+        side = initialise_side(build_side(config.side, config.base_arch), how, source, weights)
+        side_init = f"distill ({weights})" if how == "distill" else how
         _check_contract("side network", side, height, width)
     if config.method == "sidetune":
         merge = _build_merge(config)
         _check_contract("base", base, height, width)
-    return MethodEncoder(config.method, base, side, merge)
+    encoder = MethodEncoder(config.method, base, side, merge)
+    if side is not None:
+        encoder.side_init = side_init  # side_init 'auto' resolved, for logs and results
+    return encoder

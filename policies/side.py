@@ -72,7 +72,7 @@ class ZeroOutputSide(nn.Module):
 
 
 SIDE_KINDS = ("fcn5", "fcn5_small", "copy", "compact", "taskonomy")
-SIDE_INITS = ("xavier", "copy", "zero", "distill", "default")
+SIDE_INITS = ("auto", "distill", "xavier", "copy", "zero", "default")  # 'auto' is resolved by policies.methods.build_encoder
 
 
 def build_side(kind: str, base_arch: str) -> nn.Module:

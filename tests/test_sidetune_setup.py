@@ -37,6 +37,14 @@ def test_shipped_distilled_side_starts_close_to_its_base(base):
     assert error < 0.5 and error < 0.25 * error_at_init  # far closer to the base than a fresh side or the mean
 
 
+def test_auto_side_init_distils_from_shipped_bases_and_says_what_it_did():
+    auto = dict(method="sidetune", side="fcn5_small", side_init="auto")
+    assert build_encoder(PolicyConfig(base="random", **auto), (32, 32)).side_init == "xavier"
+    assert build_encoder(PolicyConfig(base="curvature", **auto), (128, 128)).side_init.startswith("distill (")
+    with pytest.raises(ValueError, match="only the shipped bases"):
+        build_encoder(PolicyConfig(method="sidetune", base="random", side_init="distill"), (32, 32))
+
+
 def test_a_base_runs_only_at_its_pretraining_resolution(tmp_path):
     path = save_encoder_weights(build_base("compact"), tmp_path / "b.pth")
     payload = torch.load(path, weights_only=True)
@@ -61,11 +69,11 @@ def test_alpha_has_its_own_learning_rate_and_no_weight_decay_even_under_a_schedu
     group = optimizer.alpha_group()
     assert group is not None and [is_alpha(p) for p in group["params"]] == [True] and group["weight_decay"] == 0.0
     logit = group["params"][0]
-    before = float(logit)
+    before = logit.detach().item()
     model.learn(32)  # SB3 resets every group's lr to the schedule's value before each update
     assert group["lr"] == 0.05
     # Adam's first step moves each parameter by about lr: α's logit by ~0.05, not by ~1e-4
-    assert abs(float(logit) - before) > 0.01
+    assert abs(logit.detach().item() - before) > 0.01
     net = optimizer.param_groups[0]
     assert net["lr"] < 1e-4 and not any(is_alpha(p) for p in net["params"])
 
