@@ -19,8 +19,8 @@ for seed in 0 1 2; do
   for variant in A-current B-paper C-narrow; do
     for base in curvature random; do
       # shellcheck disable=SC2086
-      "$PY" scripts/experiments/bc_grid.py --experiment "head_pilot/$variant-$base" --methods features --trajectories 49 \
-        --seeds "$seed" policy.base="$base" $COMMON ${VARIANTS[$variant]} "$@"
+      "$PY" scripts/experiments/bc_grid.py --experiment="head_pilot/$variant-$base" --methods=features --trajectories=49 \
+        --seeds="$seed" policy.base="$base" $COMMON ${VARIANTS[$variant]} "$@"
     done
   done
 done
