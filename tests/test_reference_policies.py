@@ -15,7 +15,7 @@ from agents.metrics import run_summary
 from agents.model_builder import build_model
 from agents.reference_policies import REFERENCE_POLICIES, TRAINED_REFERENCES, goal_only_actions
 
-SMALL = ["env.resolution=32", "policy.features_dim=64", "eval.num_envs=7"]
+SMALL = ["env.resolution=32", "policy.features_dim=64", "eval.num_envs=7", "policy.base=random"]  # shipped bases: 128² only
 
 
 def _target(phi_deg: float, rho: float) -> list[float]:
@@ -53,9 +53,9 @@ def test_heldout_set_has_30_per_building_identical_for_every_run_config() -> Non
     assert with_heldout_episodes(old, "train", 30) is old and with_heldout_episodes(cfg, "heldout", 30) is cfg
 
 
-@pytest.mark.parametrize("name", sorted(TRAINED_REFERENCES))
-def test_trained_references_build_and_run(name: str) -> None:
-    cfg = default_config(SMALL + list(TRAINED_REFERENCES[name]))
+@pytest.mark.parametrize("name, extra", [("blind", []), ("blind", ["policy.tile_goal=true"]), ("features-random-base", [])])
+def test_trained_references_build_and_run(name: str, extra: list[str]) -> None:
+    cfg = default_config(SMALL + list(TRAINED_REFERENCES[name]) + extra)
     venv = make_vec_env(cfg, 2, "heldout", 0)
     try:
         model = build_model(cfg, venv, device="cpu")
@@ -67,7 +67,7 @@ def test_trained_references_build_and_run(name: str) -> None:
     other = dict(tensor, rgb=torch.randint_like(tensor["rgb"], 0, 256))
     with torch.no_grad():
         same_image, new_image = extractor(tensor), extractor(other)
-    if name == "blind":  # the image must not matter; the map and goal still do
+    if name == "blind":  # the image must not matter; the map and goal (its own tower, or tiled into the head) still do
         assert torch.equal(same_image, new_image)
         moved = dict(tensor, target=tensor["target"] + 1.0)
         with torch.no_grad():
