@@ -26,6 +26,7 @@ from agents.stats import Comparison, PairingError, compare_methods
 
 SEED_ONLY_SECTIONS = ("run", "eval")  # runs whose configs differ only here are seeds of one group
 COMPARED_METRICS = ("success", "spl", "reward")  # per-episode metrics of the paired comparisons
+BASE_FREE_METHODS = ("scratch", "blind")  # methods whose result does not depend on policy.base (compared with every target)
 
 
 def _failure(path: str, err: BaseException) -> dict[str, Any]:
@@ -221,7 +222,7 @@ def _method_name(fields: Mapping[str, Any], label: str) -> str:
 def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str = "success", **bootstrap: Any) -> list[Comparison]:
     """Groups of method ``target`` minus every other trained group of the same kind and data size.
 
-    Others are groups on the target's base or on a random base (blind, features on a random base, scratch);
+    Others are groups on the target's base or on a random base, and the base-free methods (scratch, blind);
     seeds are the runs of a group, paired with the target by episode id (agents/stats.py). PairingError if
     two runs name the same episode id for different episodes (evaluated on different episode sets).
     """
@@ -249,7 +250,10 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
         targets = [n for n, _ in kind_table if fields_of[n].get("method") == target]
         for t in dict.fromkeys(targets):
             base = fields_of[t].get("base")
-            keep = {k: v for k, v in kind_table.items()
-                    if k[0] == t or (fields_of[k[0]].get("method") != target and fields_of[k[0]].get("base") in (base, "random"))}  # fmt: skip
+            def compared(name: str) -> bool:
+                f = fields_of[name]
+                return f.get("method") != target and (f.get("base") in (base, "random") or f.get("method") in BASE_FREE_METHODS)
+
+            keep = {k: v for k, v in kind_table.items() if k[0] == t or compared(k[0])}
             out += compare_methods(keep, t, **bootstrap)
     return out

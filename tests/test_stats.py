@@ -127,10 +127,11 @@ def test_compare_groups_pairs_runs_by_episode_and_keeps_to_the_targets_base() ->
     entries += [_entry("features", "curvature", 49, s, draw(0.0)) for s in range(3)]
     entries += [_entry("features", "random", 49, s, draw(-0.1)) for s in range(2)]
     entries += [_entry("features", "denoising", 49, s, draw(0.3)) for s in range(2)]  # another base: not compared
+    entries += [_entry("scratch", "denoising", 49, s, draw(-0.2)) for s in range(2)]  # base-free: compared
     entries += [_entry("features", "curvature", 490, 0, draw(0.0))]  # no sidetune at 490: no row
     rows = compare_groups(entries, "sidetune", "success", resamples=1000)
     assert [(c.data, c.other, c.best_other) for c in rows] == [
-        (49, "bc features base=curvature", True), (49, "bc features base=random", False)]
+        (49, "bc features base=curvature", True), (49, "bc features base=random", False), (49, "bc scratch base=denoising", False)]
     best = rows[0].difference
     assert (best.seeds_a, best.seeds_b, best.episodes) == (3, 3, 420) and best.excludes_zero()
     assert abs(best.mean - 0.15) < 0.06
