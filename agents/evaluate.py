@@ -307,8 +307,9 @@ def with_heldout_episodes(cfg: Mapping[str, Any], split: str, per_building: int 
     run evaluated with the same ``episodes_per_building`` gets the same episode ids (needed for pairing).
     """
     env = to_container(cfg).get("env") or {}
+    generated = env.get("backend", "embedded") == "embedded" and not env.get("episodes_dir")  # not read from files
     have = int((env.get("episodes") or {}).get("per_building_heldout", EpisodeConfig.per_building_heldout))
-    if split != "heldout" or per_building is None or env.get("backend", "embedded") != "embedded" or env.get("episodes_dir") or int(per_building) <= have:
+    if split != "heldout" or per_building is None or not generated or int(per_building) <= have:
         return cfg
     return OmegaConf.merge(cfg, {"env": {"episodes": {"per_building_heldout": int(per_building)}}})
 
