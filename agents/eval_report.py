@@ -220,11 +220,13 @@ def _method_name(fields: Mapping[str, Any], label: str) -> str:
 
 
 def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str = "success", **bootstrap: Any) -> list[Comparison]:
-    """Groups of method ``target`` minus every other trained group of the same kind and data size.
+    """Groups of ``target`` minus every other trained group of the same kind and data size.
 
-    Others are groups on the target's base or on a random base, and the base-free methods (scratch, blind);
-    seeds are the runs of a group, paired with the target by episode id (agents/stats.py). PairingError if
-    two runs name the same episode id for different episodes (evaluated on different episode sets).
+    ``target`` is a method ('sidetune': one comparison set per base) or a method and base ('features
+    base=curvature', e.g. against features on a random base). Others are groups on the target's base or on
+    a random base, and the base-free methods (scratch, blind); seeds are the runs of a group, paired with the
+    target by episode id (agents/stats.py). PairingError if two runs name the same episode id for different
+    episodes (evaluated on different episode sets).
     """
     if metric not in COMPARED_METRICS:
         raise ValueError(f"metric {metric!r} is not compared; choose one of {COMPARED_METRICS}")
@@ -246,13 +248,16 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
                 )
         runs[entry["run"]] = {ep["episode_id"]: float(ep[metric]) for ep in r["per_episode"]}
     out: list[Comparison] = []
+    def is_target(name: str) -> bool:
+        return fields_of[name].get("method") == target or name.split(" ", 1)[1] == target
+
     for kind_table in table.values():
-        targets = [n for n, _ in kind_table if fields_of[n].get("method") == target]
-        for t in dict.fromkeys(targets):
+        for t in dict.fromkeys(n for n, _ in kind_table if is_target(n)):
             base = fields_of[t].get("base")
+
             def compared(name: str) -> bool:
                 f = fields_of[name]
-                return f.get("method") != target and (f.get("base") in (base, "random") or f.get("method") in BASE_FREE_METHODS)
+                return not is_target(name) and (f.get("base") in (base, "random") or f.get("method") in BASE_FREE_METHODS)
 
             keep = {k: v for k, v in kind_table.items() if k[0] == t or compared(k[0])}
             out += compare_methods(keep, t, **bootstrap)

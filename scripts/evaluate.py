@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     parser.add_argument("--reference", action="store_true", help="add random, expert and goal-only rows")
     parser.add_argument("--compare", default="sidetune", metavar="METHOD",
-                        help="method compared with every other at each data size (paired bootstrap; default sidetune)")
+                        help="method (or 'method base=NAME') compared with every other at each data size (paired bootstrap; default sidetune)")
     parser.add_argument("--set", action="append", default=[], metavar="key=value",
                         help="config overrides for reference rows when no run could be evaluated (e.g. env.resolution=64)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the table rows as JSON")

@@ -137,6 +137,13 @@ def test_compare_groups_pairs_runs_by_episode_and_keeps_to_the_targets_base() ->
     assert abs(best.mean - 0.15) < 0.06
     assert compare_groups(entries, "sidetune", "reward", resamples=1000)[0].difference.mean == pytest.approx(10 * best.mean)
 
+    prior = compare_groups(entries, "features base=curvature", "success", resamples=1000)  # the head pilot's gap
+    assert {c.target for c in prior} == {"bc features base=curvature"}
+    by_other = {c.other: c for c in prior if c.data == 49}
+    assert set(by_other) == {"bc sidetune base=curvature", "bc features base=random", "bc scratch base=denoising"}
+    assert by_other["bc features base=random"].difference.mean == pytest.approx(0.1, abs=0.06)
+    assert by_other["bc sidetune base=curvature"].best_other
+
     moved = _entry("features", "curvature", 49, 9, draw(0.0), buildings=13)  # same ids, other episodes
     with pytest.raises(PairingError, match="features-curvature-49-seed9: episode id"):
         compare_groups(entries + [moved], "sidetune", "success", resamples=1000)
