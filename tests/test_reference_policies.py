@@ -14,6 +14,8 @@ from agents.evaluate import default_config, evaluate_policy, with_heldout_episod
 from agents.metrics import run_summary
 from agents.model_builder import build_model
 from agents.reference_policies import REFERENCE_POLICIES, TRAINED_REFERENCES, goal_only_actions
+from agents.trajectories import env_fingerprint
+from envs.config import EnvConfig
 
 SMALL = ["env.resolution=32", "policy.features_dim=64", "eval.num_envs=7", "policy.base=random"]  # shipped bases: 128² only
 
@@ -51,6 +53,9 @@ def test_heldout_set_has_30_per_building_identical_for_every_run_config() -> Non
     per_building = {b: sum(e.scene_id == b for e in sets[0]) for b in {e.scene_id for e in sets[0]}}
     assert len(per_building) == 14 and set(per_building.values()) == {30}
     assert with_heldout_episodes(old, "train", 30) is old and with_heldout_episodes(cfg, "heldout", 30) is cfg
+    fewer = EnvConfig.from_dict({"episodes": {"per_building_heldout": 20}})  # trajectory pools made before stay valid
+    assert env_fingerprint(fewer) == env_fingerprint(EnvConfig())
+    assert env_fingerprint(EnvConfig.from_dict({"episodes": {"per_building_train": 20}})) != env_fingerprint(EnvConfig())
 
 
 @pytest.mark.parametrize("name, extra", [("blind", []), ("blind", ["policy.tile_goal=true"]), ("features-random-base", [])])
