@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from agents.env_builder import make_vec_env, unwrap_task
-from agents.evaluate import default_config, evaluate_policy, with_heldout_episodes
+from agents.evaluate import evaluate_policy, reference_config, with_heldout_episodes
 from agents.metrics import run_summary
 from agents.model_builder import build_model
 from agents.reference_policies import REFERENCE_POLICIES, TRAINED_REFERENCES, goal_only_actions
@@ -34,16 +34,16 @@ def test_goal_only_turns_toward_the_goal_then_walks_and_stops() -> None:
 
 
 def test_goal_only_beats_random_and_stays_below_the_expert() -> None:
-    cfg = default_config(SMALL + ["env.auto_stop=true"])
+    cfg = reference_config(SMALL + ["env.auto_stop=true"])
     rates = {name: evaluate_policy(name, cfg, episodes_per_building=2, progress=False)["success"]["mean"] for name in REFERENCE_POLICIES}
     assert rates["expert"] == 1.0
     assert rates["random"] < rates["goal-only"] < 1.0
 
 
 def test_heldout_set_has_30_per_building_identical_for_every_run_config() -> None:
-    cfg = default_config(SMALL)
-    old = default_config(SMALL + ["env.episodes.per_building_heldout=20"])  # a run trained before the change
-    other = default_config(["env.resolution=64", "env.auto_stop=true", "policy.method=sidetune", "frame_stack=2"])
+    cfg = reference_config(SMALL)
+    old = reference_config(SMALL + ["env.episodes.per_building_heldout=20"])  # a run trained before the change
+    other = reference_config(["env.resolution=64", "env.auto_stop=true", "policy.method=sidetune", "policy.base=random", "frame_stack=2"])
     sets = []
     for c in (cfg, with_heldout_episodes(old, "heldout", 30), other):
         venv = make_vec_env(c, 1, "heldout", 0, sampling="sequential")
@@ -60,7 +60,7 @@ def test_heldout_set_has_30_per_building_identical_for_every_run_config() -> Non
 
 @pytest.mark.parametrize("name, extra", [("blind", []), ("blind", ["policy.tile_goal=true"]), ("features-random-base", [])])
 def test_trained_references_build_and_run(name: str, extra: list[str]) -> None:
-    cfg = default_config(SMALL + list(TRAINED_REFERENCES[name]) + extra)
+    cfg = reference_config(SMALL + list(TRAINED_REFERENCES[name]) + extra)
     venv = make_vec_env(cfg, 2, "heldout", 0)
     try:
         model = build_model(cfg, venv, device="cpu")
@@ -77,8 +77,8 @@ def test_trained_references_build_and_run(name: str, extra: list[str]) -> None:
         moved = dict(tensor, target=tensor["target"] + 1.0)
         with torch.no_grad():
             assert not torch.equal(extractor(moved), same_image)
-        assert run_summary(cfg)["method"] == "blind"
+        assert run_summary(cfg.to_dict())["method"] == "blind"
     else:  # features on a random, frozen base: the image matters, the base never trains
         assert not torch.equal(same_image, new_image)
-        assert extractor.encoder.method == "features" and run_summary(cfg)["base"] == "random"
+        assert extractor.encoder.method == "features" and run_summary(cfg.to_dict())["base"] == "random"
         assert not any(p.requires_grad for p in extractor.encoder.parameters())
