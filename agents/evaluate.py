@@ -1,4 +1,4 @@
-"""The one held-out evaluation path for every policy (PPO, BC, random and expert reference rows).
+"""The one held-out evaluation path for every policy (PPO, BC, and the fixed reference rows of agents/reference_policies.py).
 
 ``evaluate_policy`` runs a fixed episode set -- the first ``episodes_per_building`` episodes of every
 building of the split, in file order -- through the same observation pipeline the trainers use
@@ -186,9 +186,10 @@ def evaluate_policy(
     progress: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Evaluate an SB3 model or 'random'/'expert' on the fixed held-out episode set; a JSON-able result.
+    """Evaluate an SB3 model or a reference policy name (agents/reference_policies.py) on the fixed held-out
+    episode set; a JSON-able result.
 
-    ``settings`` defaults to the config's `eval:` section (configs/eval.yaml: 10 episodes per building,
+    ``settings`` defaults to the config's `eval:` section (configs/eval.yaml: 30 episodes per building,
     14 envs, sampled actions); keyword ``overrides`` (split, episodes_per_building, num_envs, seed,
     deterministic, videos) replace its fields. The same policy, config and seed give the same numbers.
     With ``videos=K`` the first K episodes are replayed into MP4s under ``video_dir``.
