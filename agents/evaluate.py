@@ -1,4 +1,4 @@
-"""The one held-out evaluation path for every policy (PPO, BC, and the fixed reference rows of agents/reference_policies.py).
+"""The one held-out evaluation path for every policy (PPO, BC, and the reference rows of reference_policies.py).
 
 ``evaluate_policy`` runs a fixed episode set -- the first ``episodes_per_building`` episodes of every
 building of the split, in file order -- through the same observation pipeline the trainers use
