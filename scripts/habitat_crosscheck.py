@@ -1,0 +1,145 @@
+"""Cross-check the Habitat backend against the embedded one on the same buildings and episodes.
+
+Usage: python scripts/habitat_crosscheck.py EXPORT [--train-per-building K] [--num-envs N] [--json FILE]
+EXPORT is the folder written by scripts/export_habitat_scenes.py. Prints (Markdown, for docs/habitat.md):
+1. geodesic distances of every held-out episode and K episodes per training building: habitat's navmesh
+   (pathfinder.find_path with ShortestPath) vs the embedded grid's, as relative differences;
+2. the held-out episode set evaluated with the expert on both backends (habitat's GreedyGeodesicFollower vs
+   the embedded grid expert), through the same evaluator, and per-episode agreement.
+Needs habitat-sim; slow (minutes): a script, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from agents.evaluate import default_config, evaluate_policy
+from envs.config import EnvConfig
+from envs.habitat.availability import BackendUnavailableError, require_habitat_sim
+from envs.habitat.episodes import load_habitat_episodes, scene_name
+from envs.habitat.scene_export import EPISODES_SUBDIR, SCENES_SUBDIR
+
+
+def habitat_overrides(export: Path) -> list[str]:
+    """Config overrides that put a run config on the exported buildings (Habitat backend)."""
+    return [
+        "env.backend=habitat",
+        f"env.habitat_data_path={export / EPISODES_SUBDIR}",
+        f"env.habitat_scenes_dir={export / SCENES_SUBDIR}",
+    ]
+
+
+def geodesic_rows(config: EnvConfig, split: str, per_building: int | None) -> list[dict]:
+    """Per episode: the embedded geodesic (stored in the episode) and habitat's navmesh geodesic."""
+    from envs.habitat.backend import HabitatBackend
+
+    episodes = load_habitat_episodes(config, split)
+    chosen, taken = [], {}
+    for ep in episodes:
+        name = scene_name(ep.scene_id)
+        if per_building is None or taken.get(name, 0) < per_building:
+            taken[name] = taken.get(name, 0) + 1
+            chosen.append(ep)
+    backend = HabitatBackend(config, num_envs=1)
+    rows = []
+    try:
+        for ep in chosen:
+            backend.reset(np.array([0]), [ep])
+            habitat = float(backend.geodesic_distance()[0])
+            euclid = float(np.linalg.norm(np.subtract(ep.start_xy, ep.goal_xy)))
+            rows.append({"split": split, "building": scene_name(ep.scene_id), "episode_id": ep.episode_id,
+                         "embedded": ep.geodesic_distance, "habitat": habitat, "euclidean": euclid})
+    finally:
+        backend.close()
+    return rows
+
+
+def geodesic_table(rows: list[dict]) -> str:
+    """Markdown: the distribution of (habitat - embedded) / embedded per split and overall."""
+    lines = ["| episodes | unreachable on navmesh | median | mean | 5th pct | 95th pct | min | max | abs > 5% |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for label, subset in (("train sample", [r for r in rows if r["split"] == "train"]),
+                          ("held-out (val)", [r for r in rows if r["split"] == "val"]), ("all", rows)):
+        if not subset:
+            continue
+        finite = [r for r in subset if np.isfinite(r["habitat"])]
+        rel = np.array([(r["habitat"] - r["embedded"]) / r["embedded"] for r in finite])
+        lines.append(
+            f"| {label}: {len(subset)} | {len(subset) - len(finite)} | {np.median(rel):+.3f} | {rel.mean():+.3f} | "
+            f"{np.percentile(rel, 5):+.3f} | {np.percentile(rel, 95):+.3f} | {rel.min():+.3f} | {rel.max():+.3f} | "
+            f"{np.mean(np.abs(rel) > 0.05):.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def expert_rows(export: Path, num_envs: int, resolution: int) -> dict[str, dict]:
+    """The expert on the held-out set through the evaluator, on each backend."""
+    out = {}
+    for backend, extra in (("embedded", []), ("habitat", habitat_overrides(export))):
+        cfg = default_config([f"env.resolution={resolution}", *extra])
+        started = time.perf_counter()
+        result = evaluate_policy("expert", cfg, split="heldout", episodes_per_building=None, num_envs=num_envs,
+                                 seed=0, deterministic=True, progress=False)
+        result["wall_s"] = time.perf_counter() - started
+        out[backend] = result
+    return out
+
+
+def expert_table(results: dict[str, dict]) -> str:
+    """Markdown: success, SPL, final distance and steps per backend, and per-episode agreement."""
+    lines = ["| backend | episodes | success | SPL | final distance m | mean steps | wall s |", "|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        steps = np.mean([ep["steps"] for ep in r["per_episode"]])
+        lines.append(f"| {name} | {r['episodes']} | {r['success']['mean']:.3f} | {r['spl']['mean']:.3f} | "
+                     f"{r['distance_to_goal']['mean']:.3f} | {steps:.1f} | {r['wall_s']:.0f} |")
+    a, b = results["embedded"]["per_episode"], results["habitat"]["per_episode"]
+    same = sum(x["success"] == y["success"] for x, y in zip(a, b))
+    ratio = np.array([y["steps"] / max(x["steps"], 1) for x, y in zip(a, b)])
+    lines.append("")
+    lines.append(f"Per episode: same success on {same}/{len(a)}; habitat/embedded expert steps: median {np.median(ratio):.2f}, "
+                 f"5th-95th pct {np.percentile(ratio, 5):.2f}-{np.percentile(ratio, 95):.2f}.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("export", type=Path, help="folder written by scripts/export_habitat_scenes.py")
+    parser.add_argument("--train-per-building", type=int, default=5, help="training episodes per building for the geodesic check")
+    parser.add_argument("--num-envs", type=int, default=2, help="agents (one habitat-sim simulator each) for the expert runs")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--json", type=Path, help="also write every row as JSON")
+    args = parser.parse_args(argv)
+    if not (args.export / EPISODES_SUBDIR).is_dir():
+        print(f"error: export: {args.export / EPISODES_SUBDIR} does not exist (run scripts/export_habitat_scenes.py {args.export})", file=sys.stderr)
+        return 2
+    try:
+        require_habitat_sim()
+    except BackendUnavailableError as err:
+        print(f"error: habitat-sim: {err}", file=sys.stderr)
+        return 2
+    config = EnvConfig(backend="habitat", resolution=args.resolution, habitat_data_path=str(args.export / EPISODES_SUBDIR),
+                       habitat_scenes_dir=str(args.export / SCENES_SUBDIR))
+    started = time.perf_counter()
+    rows = geodesic_rows(config, "val", None) + geodesic_rows(config, "train", args.train_per_building)
+    print(f"## Geodesic distance: habitat navmesh vs embedded grid ({time.perf_counter() - started:.0f} s)\n")
+    print(geodesic_table(rows))
+    worst = sorted((r for r in rows if np.isfinite(r["habitat"])), key=lambda r: -abs(r["habitat"] - r["embedded"]) / r["embedded"])[:5]
+    print("\nLargest relative differences: " + "; ".join(
+        f"{r['building']} #{r['episode_id']} {r['embedded']:.2f} m vs {r['habitat']:.2f} m" for r in worst))
+    results = expert_rows(args.export, args.num_envs, args.resolution)
+    print("\n## The held-out episode set, expert on both backends\n")
+    print(expert_table(results))
+    if args.json:
+        payload = {"geodesic": rows, "expert": {k: {kk: vv for kk, vv in v.items()} for k, v in results.items()}}
+        args.json.write_text(json.dumps(payload, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
