@@ -1,11 +1,16 @@
 """Cross-check the Habitat backend against the embedded one on the same buildings and episodes.
 
 Usage: python scripts/habitat_crosscheck.py EXPORT [--train-per-building K] [--num-envs N] [--json FILE]
+           [--runs RUN ...] [--habitat-lab FILE] [--skip geodesic expert]
 EXPORT is the folder written by scripts/export_habitat_scenes.py. Prints (Markdown, for docs/habitat.md):
 1. geodesic distances of every held-out episode and K episodes per training building: habitat's navmesh
    (pathfinder.find_path with ShortestPath) vs the embedded grid's, as relative differences;
 2. the held-out episode set evaluated with the expert on both backends (habitat's GreedyGeodesicFollower vs
-   the embedded grid expert), through the same evaluator, and per-episode agreement.
+   the embedded grid expert), through the same evaluator, and per-episode agreement;
+3. with --runs: sim-to-sim, each run (trained on the embedded backend) evaluated on both backends with its own
+   config and episodes (export them with `export_habitat_scenes.py EXPORT --config RUN/config.yaml`);
+4. with --habitat-lab: habitat-lab's own PointNav measures (scripts/habitat_lab_check.py's JSON) against the
+   toolkit's Habitat task replaying the same actions on the same episodes.
 Needs habitat-sim; slow (minutes): a script, not a test.
 """
 
@@ -13,13 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from agents.evaluate import default_config, evaluate_policy
+from omegaconf import OmegaConf
+
+from agents.eval_report import aggregate, format_table
+from agents.evaluate import default_config, eval_settings, evaluate_policy
+from agents.metrics import run_summary
+from agents.model_builder import find_checkpoint, load_model
+from agents.run_dir import RunDir
 from envs.config import EnvConfig
 from envs.habitat.availability import BackendUnavailableError, require_habitat_sim
 from envs.habitat.episodes import load_habitat_episodes, scene_name
@@ -107,6 +119,65 @@ def expert_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def sim_to_sim(runs: list[Path], export: Path, num_envs: int) -> list[dict]:
+    """Evaluator entries of each run on its own backend (embedded) and on the exported buildings (habitat)."""
+    entries = []
+    for path in runs:
+        cfg = RunDir.open(path).read_config()
+        model = load_model(find_checkpoint(path, prefer="best"), device="cpu")
+        s = eval_settings(cfg)
+        for backend, overrides in (("embedded", []), ("habitat", habitat_overrides(export))):
+            run_cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides)) if overrides else cfg
+            started = time.perf_counter()
+            result = evaluate_policy(model, run_cfg, split="heldout", episodes_per_building=s["episodes_per_building"],
+                                     num_envs=num_envs, seed=int(s["seed"]), deterministic=s["deterministic"], progress=False)
+            result.update(run_summary(cfg))
+            result["wall_s"] = time.perf_counter() - started
+            entries.append({"run": str(path), "status": "ok", "result": result, "config": OmegaConf.to_container(cfg)})
+    return entries
+
+
+def habitat_lab_rows(lab_json: Path, config: EnvConfig) -> list[dict]:
+    """habitat-lab's measures per episode beside the toolkit's, replaying habitat-lab's expert actions."""
+    from envs.factory import make_task
+
+    lab = json.loads(lab_json.read_text())["episodes"]
+    task = make_task(config, 1, split="heldout", seed=0, sampling="sequential")
+    by_id = {ep.episode_id: ep for ep in task.episodes}
+    rows = []
+    try:
+        for record in lab:
+            task.episodes = [by_id[str(record["episode_id"])]]
+            task.restart()
+            task.reset()
+            start = float(task.backend.geodesic_distance()[0])
+            info = None
+            for action in record["actions"]:
+                step = task.step(np.array([action]), autoreset=False)
+                if step.done[0]:
+                    info = step.infos[0]
+                    break
+            rows.append({"episode_id": record["episode_id"], "lab": record, "ours": {
+                "start_distance": start, "distance_to_goal": float(info["distance_to_goal"]) if info else math.nan,
+                "success": float(info["success"]) if info else math.nan, "spl": float(info["spl"]) if info else math.nan}})
+    finally:
+        task.close()
+    return rows
+
+
+def habitat_lab_table(rows: list[dict]) -> str:
+    """Markdown: mean measures on both sides and the largest per-episode differences."""
+    keys = ("start_distance", "distance_to_goal", "success", "spl")
+    lines = ["| measure | habitat-lab | toolkit (habitat backend) | max abs per-episode difference | episodes that differ by > 0.01 |",
+             "|---|---|---|---|---|"]
+    for key in keys:
+        lab = np.array([r["lab"][key] for r in rows])
+        ours = np.array([r["ours"][key] for r in rows])
+        diff = np.abs(lab - ours)
+        lines.append(f"| {key} | {lab.mean():.4f} | {ours.mean():.4f} | {np.nanmax(diff):.4f} | {int(np.sum(diff > 0.01))} / {len(rows)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("export", type=Path, help="folder written by scripts/export_habitat_scenes.py")
@@ -114,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-envs", type=int, default=2, help="agents (one habitat-sim simulator each) for the expert runs")
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--json", type=Path, help="also write every row as JSON")
+    parser.add_argument("--runs", nargs="+", type=Path, default=[], help="run folders to evaluate on both backends")
+    parser.add_argument("--habitat-lab", dest="habitat_lab", type=Path, help="JSON of scripts/habitat_lab_check.py")
+    parser.add_argument("--skip", nargs="+", choices=["geodesic", "expert"], default=[], help="sections not to run")
     args = parser.parse_args(argv)
     if not (args.export / EPISODES_SUBDIR).is_dir():
         print(f"error: export: {args.export / EPISODES_SUBDIR} does not exist (run scripts/export_habitat_scenes.py {args.export})", file=sys.stderr)
@@ -125,18 +199,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = EnvConfig(backend="habitat", resolution=args.resolution, habitat_data_path=str(args.export / EPISODES_SUBDIR),
                        habitat_scenes_dir=str(args.export / SCENES_SUBDIR))
-    started = time.perf_counter()
-    rows = geodesic_rows(config, "val", None) + geodesic_rows(config, "train", args.train_per_building)
-    print(f"## Geodesic distance: habitat navmesh vs embedded grid ({time.perf_counter() - started:.0f} s)\n")
-    print(geodesic_table(rows))
-    worst = sorted((r for r in rows if np.isfinite(r["habitat"])), key=lambda r: -abs(r["habitat"] - r["embedded"]) / r["embedded"])[:5]
-    print("\nLargest relative differences: " + "; ".join(
-        f"{r['building']} #{r['episode_id']} {r['embedded']:.2f} m vs {r['habitat']:.2f} m" for r in worst))
-    results = expert_rows(args.export, args.num_envs, args.resolution)
-    print("\n## The held-out episode set, expert on both backends\n")
-    print(expert_table(results))
+    payload: dict = {}
+    if "geodesic" not in args.skip:
+        started = time.perf_counter()
+        rows = payload["geodesic"] = geodesic_rows(config, "val", None) + geodesic_rows(config, "train", args.train_per_building)
+        print(f"## Geodesic distance: habitat navmesh vs embedded grid ({time.perf_counter() - started:.0f} s)\n")
+        print(geodesic_table(rows))
+        worst = sorted((r for r in rows if np.isfinite(r["habitat"])), key=lambda r: -abs(r["habitat"] - r["embedded"]) / r["embedded"])[:5]
+        print("\nLargest relative differences: " + "; ".join(
+            f"{r['building']} #{r['episode_id']} {r['embedded']:.2f} m vs {r['habitat']:.2f} m" for r in worst))
+    if "expert" not in args.skip:
+        results = payload["expert"] = expert_rows(args.export, args.num_envs, args.resolution)
+        print("\n## The held-out episode set, expert on both backends\n")
+        print(expert_table(results))
+    if args.runs:
+        entries = sim_to_sim(args.runs, args.export, args.num_envs)
+        payload["sim_to_sim"] = [{k: v for k, v in e["result"].items() if k != "per_episode"} for e in entries]
+        print("\n## Sim-to-sim: trained on the embedded backend, evaluated on both\n")
+        print(format_table(aggregate(entries), markdown=True))
+        print("\nwall s: " + ", ".join(f"{e['result']['backend']} {e['result']['wall_s']:.0f}" for e in entries))
+    if args.habitat_lab:
+        lab_rows = payload["habitat_lab"] = habitat_lab_rows(args.habitat_lab, config)
+        print(f"\n## habitat-lab's PointNav measures vs the toolkit's, same episodes and actions ({len(lab_rows)} episodes)\n")
+        print(habitat_lab_table(lab_rows))
     if args.json:
-        payload = {"geodesic": rows, "expert": {k: {kk: vv for kk, vv in v.items()} for k, v in results.items()}}
         args.json.write_text(json.dumps(payload, indent=1, default=str))
     return 0
 

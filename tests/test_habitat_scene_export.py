@@ -90,6 +90,10 @@ def test_export_dataset_writes_habitats_layout_and_round_trips_episodes(tmp_path
     loaded = load_habitat_episodes(cfg, "heldout")  # heldout -> val; every scene file checked
     assert all(ep.scene_id.startswith("embedded/") and ep.scene_id.endswith(".glb") for ep in loaded)
     assert to_embedded_episodes(loaded) == episodes
+    import gzip
+
+    record = json.loads(gzip.decompress((folders["data_path"] / "val" / "val.json.gz").read_bytes()))["episodes"][0]
+    assert Path(record["scene_dataset_config"]) == folders["scenes_dir"] / "embedded" / DATASET_CONFIG  # habitat-lab reads it
 
 
 def test_export_script_rejects_unknown_buildings_and_writes_nothing(tmp_path):

@@ -249,7 +249,9 @@ def export_dataset(out_dir: str | os.PathLike, config: EnvConfig, episodes: dict
     names = sorted({building_of(ep) for split_episodes in episodes.values() for ep in split_episodes})
     for name in names:
         export_building(get_building(name, config), scenes)
+    dataset_config = {"scene_dataset_config": str(scenes / DATASET_NAME / DATASET_CONFIG)}  # habitat-lab loads the
+    # stage with the config its episode names (relative to the working directory, like HM3D's episodes)
     for split, split_episodes in episodes.items():
         folder = habitat_split_name(split)
-        save_episodes(data / folder / f"{folder}.json.gz", to_habitat_episodes(split_episodes))
+        save_episodes(data / folder / f"{folder}.json.gz", to_habitat_episodes(split_episodes), extra=dataset_config)
     return {"scenes_dir": scenes, "data_path": data}
