@@ -11,12 +11,15 @@ EXPORT is the folder written by scripts/export_habitat_scenes.py. Prints (Markdo
    config and episodes (export them with `export_habitat_scenes.py EXPORT --config RUN/config.yaml`);
 4. with --habitat-lab: habitat-lab's own PointNav measures (scripts/habitat_lab_check.py's JSON) against the
    toolkit's Habitat task replaying the same actions on the same episodes.
+5. with --bench: env-steps/s of the task (step + render + observations, one agent, random moves) on one
+   held-out building, embedded vs Habitat, at 64² and 128², timed alternately in this process.
 Needs habitat-sim; slow (minutes): a script, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -178,6 +181,34 @@ def habitat_lab_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def bench(config: EnvConfig, building: str, seconds: float) -> str:
+    """Markdown: env-steps/s of both backends on ``building`` at 64 and 128 px (best of 3 alternating rounds)."""
+    from envs.factory import make_task
+
+    lines = ["| resolution | embedded steps/s | habitat steps/s | embedded / habitat |", "|---|---|---|---|"]
+    for res in (64, 128):
+        tasks = {}
+        for backend in ("embedded", "habitat"):
+            cfg = dataclasses.replace(config, backend=backend, resolution=res, buildings=[building], split="heldout")
+            tasks[backend] = make_task(cfg, 1, split="heldout", seed=0)
+            tasks[backend].reset()
+        rng = np.random.default_rng(0)
+        best = {name: 0.0 for name in tasks}
+        try:
+            for _ in range(3):
+                for name, task in tasks.items():
+                    steps, started = 0, time.perf_counter()
+                    while time.perf_counter() - started < seconds:
+                        task.step(rng.integers(1, 4, size=1))
+                        steps += 1
+                    best[name] = max(best[name], steps / (time.perf_counter() - started))
+        finally:
+            for task in reversed(list(tasks.values())):
+                task.close()
+        lines.append(f"| {res} | {best['embedded']:.0f} | {best['habitat']:.0f} | {best['embedded'] / best['habitat']:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("export", type=Path, help="folder written by scripts/export_habitat_scenes.py")
@@ -187,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every row as JSON")
     parser.add_argument("--runs", nargs="+", type=Path, default=[], help="run folders to evaluate on both backends")
     parser.add_argument("--habitat-lab", dest="habitat_lab", type=Path, help="JSON of scripts/habitat_lab_check.py")
+    parser.add_argument("--bench", action="store_true", help="time both backends on one held-out building")
     parser.add_argument("--skip", nargs="+", choices=["geodesic", "expert"], default=[], help="sections not to run")
     args = parser.parse_args(argv)
     if not (args.export / EPISODES_SUBDIR).is_dir():
@@ -222,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         lab_rows = payload["habitat_lab"] = habitat_lab_rows(args.habitat_lab, config)
         print(f"\n## habitat-lab's PointNav measures vs the toolkit's, same episodes and actions ({len(lab_rows)} episodes)\n")
         print(habitat_lab_table(lab_rows))
+    if args.bench:
+        building = scene_name(load_habitat_episodes(config, "val")[0].scene_id)
+        print(f"\n## Env-steps/s on {building}: embedded vs Habitat (1 agent, random moves)\n")
+        print(bench(config, building, seconds=3.0))
     if args.json:
         args.json.write_text(json.dumps(payload, indent=1, default=str))
     return 0
