@@ -78,6 +78,8 @@ def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_
     saved = json.loads(run.results_path.read_text())
     assert saved["episodes"] == 14 and 0.0 <= saved["success"]["mean"] <= 1.0 and saved["kind"] == "ppo"
     assert "alpha" in saved["alphas"] and list(run.tensorboard.glob("events.out.tfevents.*"))
+    trajectory = saved["alpha_trajectory"]  # α per rollout (2 envs x 16 steps), in frames as the α schedules
+    assert [frames for frames, _ in trajectory] == [32, 64] and trajectory[0][1]["alpha"] == pytest.approx(0.5)
     tags = _tensorboard_tags(run.tensorboard)
     for tag in ("eval/success", "eval/spl", "time/frames_per_second", "policy/alpha", "train/loss"):
         assert tag in tags, (tag, sorted(tags))
@@ -146,11 +148,11 @@ def test_init_from_copies_another_runs_policy_and_checks_it(tmp_path):
 @pytest.mark.parametrize(
     "override, error, match",
     [
-        ("policy.method=sidetuned", ValueError, "unknown method"),
-        ("env.backend=mujoco", ValueError, "backend"),
-        ("policy.base=no_such_base", FileNotFoundError, "neither a known name"),
+        ("policy.method=sidetuned", ValueError, "policy.method: 'sidetuned' is unknown"),
+        ("env.backend=mujoco", ValueError, "env.backend"),
+        ("policy.base=no_such_base", ValueError, "policy.base: 'no_such_base' is neither a shipped base"),
         ("env.resolution=40", ValueError, "16"),
-        ("ppo.batch_size=64", ValueError, "rollout size"),
+        ("ppo.batch_size=64", ValueError, "rollout"),
         ("train.eval_episodes_per_building=0", ValueError, "episodes_per_building"),
     ],
 )
