@@ -17,7 +17,6 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from agents.env_builder import env_config_from
 from envs.config import EnvConfig
 from envs.embedded.catalogue import building_names
 from envs.embedded.episode_gen import building_of, load_or_generate_episodes
@@ -31,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--buildings", nargs="+", help="only these buildings (names from either split)")
     args = parser.parse_args(argv)
     try:  # the file's env: section over the defaults (configs/env.yaml = EnvConfig's defaults)
-        config = env_config_from(OmegaConf.load(args.config)) if args.config else EnvConfig()
+        config = EnvConfig.from_dict(OmegaConf.to_container(OmegaConf.load(args.config)).get("env")) if args.config else EnvConfig()
     except (OSError, ValueError) as err:
         print(f"error: --config: {err} (pass a YAML file with an env: section)", file=sys.stderr)
         return 2

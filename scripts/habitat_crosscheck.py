@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from omegaconf import OmegaConf
-
+from agents.cli import read_run_config
 from agents.eval_report import aggregate, format_table
-from agents.evaluate import default_config, eval_settings, evaluate_policy
+from agents.evaluate import evaluate_policy, reference_config
 from agents.metrics import run_summary
 from agents.model_builder import find_checkpoint, load_model
 from agents.run_dir import RunDir
@@ -97,10 +96,9 @@ def expert_rows(export: Path, num_envs: int, resolution: int) -> dict[str, dict]
     """The expert on the held-out set through the evaluator, on each backend."""
     out = {}
     for backend, extra in (("embedded", []), ("habitat", habitat_overrides(export))):
-        cfg = default_config([f"env.resolution={resolution}", *extra])
+        cfg = reference_config([f"env.resolution={resolution}", *extra])
         started = time.perf_counter()
-        result = evaluate_policy("expert", cfg, split="heldout", episodes_per_building=None, num_envs=num_envs,
-                                 seed=0, deterministic=True, progress=False)
+        result = evaluate_policy("expert", cfg, split="heldout", num_envs=num_envs, seed=0, deterministic=True, progress=False)
         result["wall_s"] = time.perf_counter() - started
         out[backend] = result
     return out
@@ -126,17 +124,16 @@ def sim_to_sim(runs: list[Path], export: Path, num_envs: int) -> list[dict]:
     """Evaluator entries of each run on its own backend (embedded) and on the exported buildings (habitat)."""
     entries = []
     for path in runs:
-        cfg = RunDir.open(path).read_config()
+        cfg = read_run_config(RunDir.open(path))
         model = load_model(find_checkpoint(path, prefer="best"), device="cpu")
-        s = eval_settings(cfg)
-        for backend, overrides in (("embedded", []), ("habitat", habitat_overrides(export))):
-            run_cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides)) if overrides else cfg
+        on_habitat = dataclasses.replace(cfg.env, backend="habitat", habitat_data_path=str(export / EPISODES_SUBDIR),
+                                         habitat_scenes_dir=str(export / SCENES_SUBDIR))
+        for run_cfg in (cfg, dataclasses.replace(cfg, env=on_habitat)):
             started = time.perf_counter()
-            result = evaluate_policy(model, run_cfg, split="heldout", episodes_per_building=s["episodes_per_building"],
-                                     num_envs=num_envs, seed=int(s["seed"]), deterministic=s["deterministic"], progress=False)
-            result.update(run_summary(cfg))
+            result = evaluate_policy(model, run_cfg, split="heldout", num_envs=num_envs, progress=False)
+            result.update(run_summary(cfg.to_dict()))
             result["wall_s"] = time.perf_counter() - started
-            entries.append({"run": str(path), "status": "ok", "result": result, "config": OmegaConf.to_container(cfg)})
+            entries.append({"run": str(path), "status": "ok", "result": result, "config": cfg.to_dict()})
     return entries
 
 
