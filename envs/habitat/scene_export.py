@@ -110,8 +110,7 @@ def _add_walls(parts: _Parts, b: Building) -> None:
         exposed = solid & ~neighbour
         shade = _wall_shade(nx, ny)
         if nx != 0:  # faces at constant x: runs go along y (down the columns)
-            runs = [(j, s, e, m) for (j, s, e, m) in _runs(exposed.T, b.walls.T)]
-            for j, s, e, m in runs:
+            for j, s, e, m in _runs(exposed.T, b.walls.T):
                 x = (j + (1 if nx > 0 else 0)) * cell
                 y0, y1 = s * cell, e * cell
                 ya, yb = (y0, y1) if nx > 0 else (y1, y0)  # counter-clockwise seen from outside

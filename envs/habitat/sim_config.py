@@ -78,7 +78,7 @@ def build_configuration(habitat_sim: ModuleType, config: EnvConfig, scene_path: 
     sim_cfg.random_seed = int(seed)
     sim_cfg.allow_sliding = True  # like habitat-lab's default and the embedded backend: slide along walls
     sim_cfg.enable_physics = False  # PointNav moves the agent on the navmesh; no dynamics needed
-    sim_cfg.load_semantic_mesh = False  # no semantic sensor; else it looks for <scene>.scn and logs an error
+    sim_cfg.load_semantic_mesh = False  # PointNav has no semantic sensor
     navmesh = habitat_sim.nav.NavMeshSettings()
     navmesh.set_defaults()
     navmesh.agent_radius = float(config.agent_radius)
