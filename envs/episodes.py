@@ -122,9 +122,10 @@ def quaternion_to_heading(q: Iterable[float]) -> float:
     return math.atan2(math.sin(heading), math.cos(heading))
 
 
-def save_episodes(path: str | os.PathLike, episodes: Iterable[Episode]) -> Path:
-    """Write episodes as PointNav v1 ``.json.gz`` atomically; returns the path."""
-    payload = {"episodes": [ep.to_json() for ep in episodes]}
+def save_episodes(path: str | os.PathLike, episodes: Iterable[Episode], extra: dict[str, Any] | None = None) -> Path:
+    """Write episodes as PointNav v1 ``.json.gz`` atomically (``extra`` keys added to every record, e.g. habitat-lab's
+    ``scene_dataset_config``); returns the path."""
+    payload = {"episodes": [{**ep.to_json(), **(extra or {})} for ep in episodes]}
     data = gzip.compress(json.dumps(payload).encode("utf-8"), mtime=0)
     atomic_write_bytes(path, data)
     return Path(path)

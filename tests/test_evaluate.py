@@ -248,3 +248,18 @@ def test_seeds_are_pooled_but_other_config_differences_are_not():
     assert pooled["seed_std_success"] == pytest.approx(np.std([0.5, 1.0], ddof=1))
     assert rows[1]["runs"] == 1 and rows[1]["success"]["mean"] == 0.0
     assert aggregate([_entry([1], 0, False), _entry([0], 1, False)])[0]["group"] == "bc sidetune base=curvature data=49 traj"
+
+
+def test_table_has_a_backend_column_and_keeps_backends_apart():
+    """One run evaluated on both simulators (sim-to-sim) gives one row per backend, never a pooled row."""
+    def entry(backend: str, success: float) -> dict:
+        episode = {"success": success, "spl": success, "distance_to_goal": 1.0 - success, "reward": 0.0, "collisions": 0.0}
+        result = {"kind": "bc", "method": "features", "base": "curvature", "data": 490, "backend": backend,
+                  "success": {"mean": success}, "per_episode": [episode] * 4}
+        return {"run": "runs/bc/a", "status": "ok", "result": result, "config": {"env": {"backend": "embedded"}}}
+
+    rows = aggregate([entry("embedded", 1.0), entry("habitat", 0.0)])
+    assert [(r["backend"], r["episodes"], r["success"]["mean"]) for r in rows] == [("embedded", 4, 1.0), ("habitat", 4, 0.0)]
+    header, _, first, second = format_table(rows).splitlines()
+    assert header.split()[:2] == ["group", "backend"]
+    assert "embedded" in first and "100.0" in first and "habitat" in second and "0.0" in second
