@@ -270,6 +270,8 @@ class RunConfig:
                 raise ConfigError("ppo.batch_size", f"{self.ppo.batch_size} does not fit the rollout",
                                   f"use 2 to ppo.n_steps x train.num_envs = {rollout}")  # fmt: skip
         if self.eval is not None:
+            from envs.factory import check_split
+
             check_split(self.env, self.eval.split, "eval.split")
         if self.env.buildings is not None:
             check_buildings(self.env, [self.env.split] + ([self.eval.split] if self.eval is not None else []))
@@ -295,14 +297,6 @@ def _hints(cls: type) -> dict[str, Any]:
     import typing
 
     return typing.get_type_hints(cls)
-
-
-def check_split(env: EnvConfig, split: str, where: str) -> None:
-    """An embedded split must be train or heldout (Habitat splits are dataset folders, checked when loaded)."""
-    from envs.config import EMBEDDED_SPLITS
-
-    if env.backend == "embedded":
-        check_choice(split, EMBEDDED_SPLITS, where)
 
 
 def check_buildings(env: EnvConfig, splits: Sequence[str]) -> None:

@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
+# All cases run in the module fixture (about 40 s on an idle 2-core machine: each script imports torch
+# before it can read its config); the fixture's time counts against the first test, so allow a loaded box.
+pytestmark = pytest.mark.timeout(900)
+
 ROOT = Path(__file__).resolve().parent.parent
 LINE = re.compile(r"^error: (?P<field>[^\s:][^:]*): (?P<problem>.+) \((?P<fix>.+)\)$")
 
