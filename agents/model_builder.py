@@ -45,7 +45,8 @@ def build_model(cfg: "RunConfig", venv: VecEnv, device: str = "auto", tensorboar
     ``cfg.ppo`` when the config has that section, SB3's defaults otherwise)."""
     cfg.require("run", "policy")
     kwargs = extractor_policy_kwargs(cfg.policy)
-    kwargs["optimizer_kwargs"] = {"eps": cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS}
+    eps = cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS
+    kwargs["optimizer_kwargs"] = {**kwargs.get("optimizer_kwargs", {}), "eps": eps}
     return PPO(
         "MultiInputPolicy",
         venv,

@@ -338,7 +338,9 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
     check_choice(policy.side_init, SIDE_INITS, "policy.side_init")
     check_choice(policy.merge, sorted(MERGES), "policy.merge")
     check_range(policy.alpha_init, "policy.alpha_init", 0, 1)
-    for name in ("features_dim", "head_channels", "vector_hidden"):
+    check_range(policy.alpha_lr, "policy.alpha_lr", 0, low_open=True)
+    check_range(policy.fuse_dropout, "policy.fuse_dropout", 0, 1, high_open=True)
+    for name in ("features_dim", "head_channels", "head_kernel", "head_stride", "map_channels", "vector_hidden"):
         check_range(getattr(policy, name), f"policy.{name}", 1)
     for i, width in enumerate(policy.net_arch):
         check_range(width, f"policy.net_arch[{i}]", 1)
@@ -350,8 +352,6 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
             raise ConfigError("policy.alpha_switch_step", "missing for the stage schedule", "give the frame at which alpha goes from 1 to 0")
         if policy.alpha_schedule == "hyperbolic" and (policy.alpha_k is None or policy.alpha_k <= 0):
             raise ConfigError("policy.alpha_k", f"{policy.alpha_k!r} is not > 0", "give k in frames for alpha = min(1, k / frames)")
-    if policy.side_init == "distill" and not policy.side_weights:
-        raise ConfigError("policy.side_weights", "missing for side_init=distill", "give the distilled side checkpoint's path")
     if policy.base not in SHIPPED_TASKS + ("random",):
         path = Path(policy.base).expanduser()
         if not path.is_file():
