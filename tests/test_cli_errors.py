@@ -116,3 +116,19 @@ def test_overrides_and_flags_in_any_order():
     assert shown.returncode == 0, shown.stderr
     for line in ("n_steps: 64", "seed: 5", "resolution: 32", "method: features"):
         assert line in shown.stdout
+
+
+def test_every_script_has_a_console_entry_point():
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    targets = set()
+    for name, target in scripts.items():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), name
+        targets.add(module)
+    wrappers = [p for p in (ROOT / "scripts").glob("*.py") if not p.name.startswith(("_", "bench_", "distill_"))]
+    for wrapper in wrappers:  # python scripts/<name>.py runs the same program as the console script
+        named = re.search(r"^from (\S+) import cli$", wrapper.read_text(), re.M)
+        assert named and named[1] in targets, wrapper.name

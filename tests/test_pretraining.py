@@ -219,7 +219,7 @@ def test_decoder_maps_features_back_to_full_resolution():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A few steps of curvature pretraining on tiny images, through the command line and configs/pretrain.yaml."""
-    from scripts.pretrain_base import main
+    from agents.commands.pretrain_base import main
 
     out = tmp_path_factory.mktemp("pretrain") / "curv.pth"
     return main(["--task", "curvature", "--arch", "compact", "--out", str(out), "--no-progress", "pretrain.resolution=32",
@@ -292,7 +292,7 @@ def test_pretrain_rejects_unknown_task_arch_and_sizes(tmp_path):
 
 
 def test_cli_rejects_unknown_task_and_arch(capsys):
-    from scripts.pretrain_base import main
+    from agents.commands.pretrain_base import main
 
     with pytest.raises(SystemExit):
         main(["--task", "depth"])
