@@ -13,6 +13,7 @@ is optional here and a script names the ones it needs (``require``).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -251,11 +252,8 @@ class RunConfig:
     @classmethod
     def from_dict(cls, tree: Mapping[str, Any], require: Sequence[str] = ()) -> "RunConfig":
         """Parse and check a resolved plain config tree; ``require`` names sections that must be present."""
-        tree = dict(tree)
-        for name in require:
-            if tree.get(name) is None:
-                raise ConfigError(name, "section missing", f"start from a file in configs/ that has a `{name}:` section")
-        cfg = parse_section(cls, tree, "")
+        cfg = parse_section(cls, dict(tree), "")
+        cfg.require(*require)
         cfg.check()
         return cfg
 
@@ -294,8 +292,7 @@ class RunConfig:
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    import typing
-
+    """Resolved field types of a dataclass (its annotations are strings under ``from __future__``)."""
     return typing.get_type_hints(cls)
 
 
