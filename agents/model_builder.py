@@ -45,8 +45,7 @@ def build_model(cfg: "RunConfig", venv: VecEnv, device: str = "auto", tensorboar
     ``cfg.ppo`` when the config has that section, SB3's defaults otherwise)."""
     cfg.require("run", "policy")
     kwargs = extractor_policy_kwargs(cfg.policy)
-    eps = cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS
-    kwargs["optimizer_kwargs"] = {**kwargs.get("optimizer_kwargs", {}), "eps": eps}
+    kwargs["optimizer_kwargs"] = {**kwargs.get("optimizer_kwargs", {}), "eps": cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS}
     return PPO(
         "MultiInputPolicy",
         venv,

@@ -335,10 +335,11 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
     check_choice(policy.side_init, SIDE_INITS, "policy.side_init")
     check_choice(policy.merge, sorted(MERGES), "policy.merge")
     check_range(policy.alpha_init, "policy.alpha_init", 0, 1)
-    check_range(policy.alpha_lr, "policy.alpha_lr", 0, low_open=True)
-    check_range(policy.fuse_dropout, "policy.fuse_dropout", 0, 1, high_open=True)
     for name in ("features_dim", "head_channels", "head_kernel", "head_stride", "map_channels", "vector_hidden"):
         check_range(getattr(policy, name), f"policy.{name}", 1)
+    check_range(policy.fuse_dropout, "policy.fuse_dropout", 0, 1, high_open=True)
+    if policy.alpha_lr is not None:
+        check_range(policy.alpha_lr, "policy.alpha_lr", 0, low_open=True)
     for i, width in enumerate(policy.net_arch):
         check_range(width, f"policy.net_arch[{i}]", 1)
     if policy.alpha_schedule is not None:
@@ -349,6 +350,9 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
             raise ConfigError("policy.alpha_switch_step", "missing for the stage schedule", "give the frame at which alpha goes from 1 to 0")
         if policy.alpha_schedule == "hyperbolic" and (policy.alpha_k is None or policy.alpha_k <= 0):
             raise ConfigError("policy.alpha_k", f"{policy.alpha_k!r} is not > 0", "give k in frames for alpha = min(1, k / frames)")
+    if policy.side_init == "distill" and not policy.side_weights and policy.base not in SHIPPED_TASKS:
+        raise ConfigError("policy.side_weights", f"missing for side_init=distill with base {policy.base!r} (only the shipped bases have shipped distilled sides)",
+                          "give the distilled side checkpoint's path, or policy.side_init=auto")  # fmt: skip
     if policy.base not in SHIPPED_TASKS + ("random",):
         path = Path(policy.base).expanduser()
         if not path.is_file():
@@ -357,6 +361,28 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
         check_weights_file(path, "policy.base")
     if policy.side_weights:
         check_weights_file(Path(policy.side_weights).expanduser(), "policy.side_weights")
+    check_base_resolution(policy, env)
+
+
+def check_base_resolution(policy: PolicyConfig, env: EnvConfig) -> None:
+    """A pretrained base runs at the resolution it was pretrained at (recorded in its checkpoint), unless allowed."""
+    from policies.bases import resolve_weights
+    from policies.checkpoints import read_checkpoint_metadata
+
+    if policy.method not in ("features", "finetune", "sidetune") and policy.side_init != "copy":
+        return  # no pretrained weights are loaded
+    try:
+        path = resolve_weights(policy.base, policy.base_arch)
+    except FileNotFoundError:
+        return  # a missing base is reported where it is loaded
+    trained = read_checkpoint_metadata(path).get("resolution") if path is not None else None
+    if trained is not None and int(trained) != env.resolution and not policy.allow_resolution_mismatch:
+        raise ConfigError(
+            "env.resolution",
+            f"{env.resolution} but base {policy.base!r} was pretrained at {trained}x{trained}",
+            f"set env.resolution={trained}, pretrain a base at {env.resolution} (scripts/pretrain_base.py "
+            f"pretrain.resolution={env.resolution}), or policy.allow_resolution_mismatch=true",
+        )
 
 
 def check_weights_file(path: Path, where: str) -> None:

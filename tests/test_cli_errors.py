@@ -30,6 +30,8 @@ CASES = [
     ("train_ppo", ["env.buildings=Ambrona"], "env.buildings", "'Ambrona' is not a list"),
     ("train_ppo", ["env.resolution=abc"], "env.resolution", "'abc' is not a whole number"),
     ("train_ppo", ["env.resolution=40"], "env.resolution", "40 is unsupported"),
+    ("train_ppo", ["env.resolution=64"], "env.resolution", "64 but base 'curvature' was pretrained at 128x128"),
+    ("bc", ["env.resolution=64", "--base", "denoising"], "env.resolution", "64 but base 'denoising' was pretrained at 128x128"),
     ("train_ppo", ["--base", "{garbage}"], "policy.base", "is not a readable weights file"),
     ("train_ppo", ["--base", "{truncated}"], "policy.base", "is not a readable weights file"),
     ("train_ppo", ["--base", "nonsense"], "policy.base", "'nonsense' is neither a shipped base nor an existing file"),
@@ -111,7 +113,7 @@ def test_bad_input_is_one_clear_line_exit_2_and_nothing_written(outcomes, index)
 def test_overrides_and_flags_in_any_order():
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
     script = [sys.executable, str(ROOT / "scripts" / "train_ppo.py")]
-    shown = subprocess.run([*script, "ppo.n_steps=64", "--seed", "5", "env.resolution=32", "--method", "features", "--print-config"],
+    shown = subprocess.run([*script, "ppo.n_steps=64", "--seed", "5", "env.resolution=32", "--method", "features", "--base", "random", "--print-config"],
                            capture_output=True, text=True, env=env, cwd=ROOT)  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     for line in ("n_steps: 64", "seed: 5", "resolution: 32", "method: features"):
