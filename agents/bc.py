@@ -320,7 +320,7 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
         va = validate(ctx, s.max_batches_per_epoch)
         alphas = ctx.extractor.alphas()
         if alphas:  # [frames trained, {name: α}] after each epoch, as PPO's per rollout
-            state.setdefault("alpha_trajectory", []).append([(epoch + 1) * len(ctx.train_steps), alphas])
+            state.setdefault("alpha_trajectory", []).append([ctx.frames_seen, alphas])
         row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"], "val_loss": va["loss"],
                "val_accuracy": va["accuracy"], "epoch_seconds": tr["seconds"], **alphas}  # fmt: skip
         for key, value in (("train/loss", tr["loss"]), ("train/accuracy", tr["accuracy"]), ("train/entropy", tr["entropy"]),

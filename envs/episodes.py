@@ -147,10 +147,16 @@ def load_episodes(path: str | os.PathLike) -> list[Episode]:
     return [Episode.from_json(rec, where=f"{path}: episode #{i}") for i, rec in enumerate(payload["episodes"])]
 
 
+SCENE_SUFFIXES = (".basis.glb", ".glb", ".ply", ".obj")  # Habitat scene files
+
+
 def scene_name(scene_id: str) -> str:
     """The building name of a scene id: 'data/gibson/Foo.glb' -> 'Foo' (Habitat paths); a plain name unchanged."""
-    name = scene_id.replace("\\", "/").rsplit("/", 1)[-1]
-    return name.split(".", 1)[0]
+    base = scene_id.replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in SCENE_SUFFIXES:
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
 
 
 def select_episodes(episodes: Sequence[Episode], per_building: int | None) -> list[Episode]:

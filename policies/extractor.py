@@ -21,7 +21,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from policies.contract import FEATURE_CHANNELS, IMAGE_CHANNELS, feature_shape
+from policies.contract import FEATURE_CHANNELS, IMAGE_CHANNELS, check_finite_observations, feature_shape
 from policies.methods import MethodEncoder, PolicyConfig, build_encoder
 from policies.optim import SideTuneAdam
 
@@ -181,6 +181,7 @@ class SideTuneExtractor(BaseFeaturesExtractor):
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         """Fused features; an optional `BASE_FEATURES_KEY` entry (the frozen base's stacked outputs, e.g. from
         behaviour cloning's feature cache) replaces the base's forward pass and the RGB key may then be absent."""
+        check_finite_observations(observations)
         rgb = observations.get(self.config.rgb_key)
         rgb = None if rgb is None else self.rgb_scaler(rgb)
         tiled = torch.cat([observations[k] for k in self.tiled_keys], dim=1) if self.tiled_keys else None
