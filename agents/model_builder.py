@@ -19,6 +19,7 @@ from agents.config_loader import to_container
 from envs.atomic_io import atomic_path
 from policies.extractor import policy_kwargs as extractor_policy_kwargs
 from policies.methods import PolicyConfig
+from policies.sb3_policy import SideTunePolicy
 
 CHECKPOINT_NAMES = ("best.zip", "last.zip")
 
@@ -58,7 +59,7 @@ def build_model(cfg: Mapping[str, Any], venv: VecEnv, device: str = "auto", tens
     kwargs["optimizer_kwargs"] = params["optimizer_kwargs"]
     seed = to_container(cfg).get("run", {}).get("seed")
     return PPO(
-        "MultiInputPolicy",
+        SideTunePolicy,
         venv,
         policy_kwargs=kwargs,
         device=resolve_device(device),

@@ -33,6 +33,7 @@ from agents.model_builder import (
     resolve_device,
 )
 from agents.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
+from agents.rollout_buffer import reuse_frozen_base_features
 from agents.run_dir import RunDir
 from policies.callbacks import AlphaCallback
 
@@ -157,6 +158,7 @@ def run_ppo(cfg: DictConfig, resume: str | None = None, progress: bool | None = 
             if settings["init_from"]:
                 init_policy_from(model, settings["init_from"], venv, cfg, device)
             run, cfg, _ = open_run(cfg, None)  # only now: every input has been checked
+        reuse_frozen_base_features(model)  # a frozen base runs once per frame, not once per epoch
         if announce:
             print(f"run folder: {run.root}", flush=True)
         return run, _train(model, cfg, run, settings, total, resumed_run is not None, progress)

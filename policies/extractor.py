@@ -59,6 +59,12 @@ class RGBTower(nn.Module):
         )
         self.out_dim = head_channels * ((h - kernel) // stride + 1) * ((w - kernel) // stride + 1)
 
+    def base_features(self, rgb: torch.Tensor) -> torch.Tensor:
+        """[N, 3k, H, W] in [-1, 1] -> the base's stacked features [N, 8k, H/16, W/16] (each frame on its own)."""
+        n, _, height, width = rgb.shape
+        per_frame = self.encoder.base(rgb.reshape(n * self.frames, IMAGE_CHANNELS, height, width))
+        return per_frame.reshape(n, self.frames * FEATURE_CHANNELS, *per_frame.shape[-2:])
+
     def features(self, rgb: torch.Tensor | None, base_features: torch.Tensor | None = None) -> torch.Tensor:
         """[N, 3k, H, W] in [-1, 1] -> stacked encoder features [N, 8k, H/16, W/16]. `base_features`
         [N, 8k, H/16, W/16] are the frozen base's outputs for these frames (a feature cache); `rgb` may then
@@ -140,14 +146,21 @@ class SideTuneExtractor(BaseFeaturesExtractor):
                 self.scalers[key] = ImageScaler(config.images_normalized)
             total += out_dim
         self.rgb_scaler = ImageScaler(config.images_normalized)
+        self.last_base_features: torch.Tensor | None = None
         self.fuse = nn.Sequential(nn.Linear(total, config.features_dim), nn.ReLU(inplace=True))
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Fused features; an optional `BASE_FEATURES_KEY` entry (the frozen base's stacked outputs, e.g. from
-        behaviour cloning's feature cache) replaces the base's forward pass and the RGB key may then be absent."""
+        """Fused features; an optional `BASE_FEATURES_KEY` entry (the frozen base's stacked outputs, from
+        behaviour cloning's feature cache or PPO's rollout buffer) replaces the base's forward pass and the
+        RGB key may then be absent. A frozen base's features computed here are kept in `last_base_features`
+        (no copy), so the rollout can store them for the update."""
         rgb = observations.get(self.config.rgb_key)
         rgb = None if rgb is None else self.rgb_scaler(rgb)
-        parts = [self.rgb(rgb, observations.get(BASE_FEATURES_KEY))]
+        base = observations.get(BASE_FEATURES_KEY)
+        self.last_base_features = None
+        if base is None and rgb is not None and self.encoder.base_frozen:
+            base = self.last_base_features = self.rgb.base_features(rgb)
+        parts = [self.rgb(rgb, base)]
         for key, tower in self.towers.items():
             x = observations[key]
             parts.append(tower(self.scalers[key](x) if key in self.scalers else x))
