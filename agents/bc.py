@@ -30,6 +30,7 @@ from agents.env_builder import env_config_from, frame_stack_of, make_vec_env
 from agents.feature_cache import FeatureCache
 from agents.model_builder import build_model, load_model, resolve_device, save_model
 from agents.run_dir import RunDir
+from agents.threads import set_threads
 from agents.trajectories import TrajectoryPool, TrajectoryPoolError, TrajectorySet, default_pool_dir, generate_pool
 from envs.atomic_io import atomic_path
 from envs.config import EnvConfig
@@ -182,8 +183,7 @@ def build_context(cfg: Any, progress: bool = True, generate: bool | None = None)
     """Load the trajectories, build the model and optimizer (no cache yet) for the config ``cfg``."""
     s = bc_settings(cfg)
     seed = int(to_container(cfg).get("run", {}).get("seed", 0))
-    if s.get("threads"):
-        torch.set_num_threads(int(s["threads"]))
+    set_threads(s.get("threads"))  # survives the first render (agents/threads.py)
     torch.manual_seed(seed)
     env_cfg = env_config_from(cfg, split="train")
     n = int(s["trajectories"])

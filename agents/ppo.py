@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
 from omegaconf import DictConfig
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList
@@ -35,6 +34,7 @@ from agents.model_builder import (
 from agents.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
 from agents.rollout_buffer import reuse_frozen_base_features
 from agents.run_dir import RunDir
+from agents.threads import set_threads
 from policies.callbacks import AlphaCallback
 
 TRAIN_KEYS = (
@@ -77,9 +77,9 @@ def train_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _set_threads(threads: int | None) -> None:
-    """Pin torch's intra-op threads when the config asks (null keeps torch's default: all cores)."""
-    if threads:
-        torch.set_num_threads(int(threads))
+    """Pin torch's and numba's threads when the config asks (null keeps torch's default: all cores), so
+    that the count survives the first render (agents/threads.py)."""
+    set_threads(threads)
 
 
 def init_policy_from(model: PPO, source: str | Path, venv: VecEnv, cfg: Mapping[str, Any], device: str) -> Path:
