@@ -6,7 +6,7 @@ from pathlib import Path
 from torch import nn
 
 from policies.base_compact import CompactEncoder
-from policies.base_taskonomy import TaskonomyEncoder
+from policies.base_taskonomy import OFFICIAL_FILES, OFFICIAL_URL_TEMPLATE, TaskonomyEncoder
 from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"taskonomy": TaskonomyEncoder, "compact": CompactEncoder}
@@ -39,6 +39,8 @@ def resolve_weights(name_or_path: str, arch: str) -> Path | None:
         return None
     if name_or_path in SHIPPED_TASKS:
         path = shipped_weights_path(name_or_path, arch)
+        if not path.is_file() and canonical_arch(arch) == "taskonomy" and name_or_path in OFFICIAL_FILES:
+            return official_weights(name_or_path)
         if not path.is_file():
             raise FileNotFoundError(
                 f"no shipped weights for base {name_or_path!r} on arch {canonical_arch(arch)!r}: {path} is missing. "
@@ -69,3 +71,31 @@ def load_base(name_or_path: str, arch: str = "compact", task: str | None = None,
         check_checkpoint_metadata(path, task=wanted_task, arch=canonical_arch(arch), resolution=resolution)
         load_encoder_weights(base, path)
     return base
+
+
+def official_weights(task: str) -> Path:
+    """The official visualpriors encoder for `task`: from torch's hub cache (torch.hub.get_dir()/checkpoints),
+    else downloaded from its published address into that cache; the file is kept only if its SHA-256 is the
+    one in its name."""
+    import urllib.error
+
+    import torch.hub
+
+    filename = OFFICIAL_FILES[task]
+    path = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if path.is_file():
+        return path
+    url = OFFICIAL_URL_TEMPLATE.format(filename=filename)
+    sha256 = filename.rsplit("-", 1)[1].split(".")[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # writes a temporary file and moves it into the cache only when the hash matches
+        torch.hub.download_url_to_file(url, str(path), hash_prefix=sha256, progress=False)
+    except (urllib.error.URLError, OSError) as err:
+        raise FileNotFoundError(
+            f"the official visualpriors {task} encoder is not in torch's hub cache ({path}) and could not be "
+            f"downloaded from {url} ({err}); download it where there is a network, copy it to {path}, or pass a "
+            f"local checkpoint path as the base"
+        ) from None
+    except RuntimeError as err:
+        raise ValueError(f"{url} does not have the published SHA-256 {sha256} ({err}); nothing was kept") from None
+    return path
