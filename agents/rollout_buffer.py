@@ -90,3 +90,10 @@ def reuse_frozen_base_features(model: PPO) -> bool:
         keep_rgb=extractor.encoder.side is not None,
     )  # fmt: skip
     return True
+
+
+def rollout_nbytes(observation_space: spaces.Dict, n_steps: int, n_envs: int) -> int:
+    """Bytes of observations a PPO rollout holds in SB3's DictRolloutBuffer (each key in its own dtype:
+    uint8 images stay uint8), e.g. to size `train.num_envs` x `ppo.n_steps` for the host's memory."""
+    per_step = sum(int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize for space in observation_space.spaces.values())
+    return per_step * n_steps * n_envs

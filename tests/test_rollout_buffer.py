@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 
 from agents.cli import base_parser, resolve_config
-from agents.env_builder import make_vec_env
+from agents.env_builder import env_config_from, frame_stack_of, make_vec_env
 from agents.model_builder import build_model
-from agents.rollout_buffer import FrozenBaseRolloutBuffer, reuse_frozen_base_features
+from agents.rollout_buffer import FrozenBaseRolloutBuffer, reuse_frozen_base_features, rollout_nbytes
+from envs.task import observation_space
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TINY = [
     "env.resolution=32", "env.max_steps=12", "ppo.n_steps=16", "ppo.batch_size=16", "ppo.n_epochs=3",
@@ -81,3 +86,20 @@ def test_methods_without_a_frozen_base_keep_sb3s_buffer(tmp_path, method):
     model = build_model(cfg, make_vec_env(cfg, 2, "train", 0), device="cpu")
     assert not reuse_frozen_base_features(model)
     assert not isinstance(model.rollout_buffer, FrozenBaseRolloutBuffer)
+
+
+def test_rollout_nbytes_is_what_sb3s_buffer_holds_and_the_gpu_preset_fits_in_host_memory(tmp_path):
+    model = tiny_model(tmp_path, "sidetune", False)
+    held = sum(a.nbytes for a in model.rollout_buffer.observations.values())
+    assert rollout_nbytes(model.observation_space, model.n_steps, model.n_envs) == held
+    assert model.rollout_buffer.observations["rgb"].dtype.name == "uint8"
+
+    gpu = resolve_config(base_parser("test").parse_args(["--config", str(ROOT / "configs" / "ppo_gpu.yaml")]), "ppo.yaml")
+    k = frame_stack_of(gpu)
+    stacked = spaces.Dict({  # what VecFrameStack makes of the preset's observation space
+        key: spaces.Box(np.min(s.low), np.max(s.high), (s.shape[0] * k, *s.shape[1:]), s.dtype)
+        for key, s in observation_space(env_config_from(gpu)).spaces.items()
+    })
+    assert stacked["rgb"].shape == (12, 256, 256) and stacked["rgb"].dtype == np.uint8
+    n_envs = int(gpu.train.num_envs)
+    assert n_envs >= 32 and rollout_nbytes(stacked, int(gpu.ppo.n_steps), n_envs) < 3e9  # 2.2 GB
