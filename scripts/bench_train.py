@@ -194,9 +194,9 @@ def minibatch_step(policy: Any, obs: dict[str, torch.Tensor], actions: torch.Ten
     return log_prob.detach().float()
 
 
-def bench_variants(overrides: list[str], rounds: int, compile_too: bool) -> dict[str, Any]:
-    """Seconds per side-tuning minibatch step under each variant (interleaved), and bf16's disagreement."""
-    timed = build_variant("sidetune", overrides)
+def bench_variants(method: str, overrides: list[str], rounds: int, compile_too: bool) -> dict[str, Any]:
+    """Seconds per minibatch step of `method` under each variant (interleaved), and their disagreement."""
+    timed = build_variant(method, overrides)
     timed.run(1)
     model = timed.model
     batch = next(model.rollout_buffer.get(model.batch_size))
@@ -205,7 +205,7 @@ def bench_variants(overrides: list[str], rounds: int, compile_too: bool) -> dict
     nchw = model.policy
 
     def clone() -> Any:
-        twin = build_variant("sidetune", overrides).model
+        twin = build_variant(method, overrides).model
         twin.env.close()
         twin.policy.load_state_dict(nchw.state_dict())
         return twin.policy
@@ -310,13 +310,15 @@ def report(results: dict[str, Any]) -> None:
             print(f"goal side-tuning >= 1.0x SB3: {side['vs_sb3']:.2f}x; update >= 50% of matmul: {side['update_gmac_per_s'] / mm:.0%}")
     print(f"matmul 2048^2 GMAC/s: {results['matmul_gmac_per_s']}")
     if "variants" in results:
-        print("\n| update variant (sidetune minibatch) | s/minibatch | vs fp32 | max |log-prob diff| vs fp32 |")
-        print("|---|---:|---:|---:|")
-        for name, r in results["variants"].items():
-            if isinstance(r, dict):
-                print(f"| {name} | {r['seconds_per_minibatch']:.3f} | {r['speedup_vs_fp32']:.2f}x | {r['max_abs_logprob_diff_vs_fp32']:.2e} |")
-        if "compile_seconds" in results["variants"]:
-            print(f"torch.compile first call: {results['variants']['compile_seconds']:.1f} s")
+        print("\n| method | update variant (one minibatch) | s/minibatch | vs fp32 | max abs log-prob diff vs fp32 |")
+        print("|---|---|---:|---:|---:|")
+        for method, rows in results["variants"].items():
+            for name, r in rows.items():
+                if isinstance(r, dict):
+                    print(f"| {method} | {name} | {r['seconds_per_minibatch']:.3f} | {r['speedup_vs_fp32']:.2f}x | "
+                          f"{r['max_abs_logprob_diff_vs_fp32']:.2e} |")  # fmt: skip
+            if "compile_seconds" in rows:
+                print(f"{method}: torch.compile first call {rows['compile_seconds']:.1f} s")
     if "env" in results:
         for key, r in results["env"].items():
             print(f"{key}: " + ", ".join(f"{k} {v:,.2f}" for k, v in r.items()))
@@ -330,6 +332,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=1, help="rollout+update cycles per variant and round")
     parser.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile in the update variants")
+    parser.add_argument("--variant-methods", nargs="+", default=["sidetune"], choices=PPO_VARIANTS[1:5])
     parser.add_argument("--env-seconds", type=float, default=1.0)
     parser.add_argument("--json", default=None, help="where to write the results (default runs/bench/train-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config key=value overrides for the PPO variants")
@@ -342,7 +345,7 @@ def main() -> None:
         results["ppo"] = bench_ppo(args.variants, args.rounds, args.iterations, args.overrides)
     if "variants" in args.sections:
         print("update variants:", flush=True)
-        results["variants"] = bench_variants(args.overrides, args.rounds, args.compile)
+        results["variants"] = {m: bench_variants(m, args.overrides, args.rounds, args.compile) for m in args.variant_methods}
     if "env" in args.sections:
         print("env:", flush=True)
         results["env"] = bench_env(args.rounds, args.env_seconds)
