@@ -82,7 +82,8 @@ class RGBTower(nn.Module):
         return per_frame.reshape(n, self.frames * FEATURE_CHANNELS, *per_frame.shape[-2:])
 
     def forward(self, rgb: torch.Tensor | None, base_features: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(rgb, base_features))
+        # contiguous: torch 2.13's CPU GroupNorm backward crashes on a channels_last input without grad
+        return self.head(self.features(rgb, base_features).contiguous())
 
 
 def image_cnn(channels: int, height: int, width: int, key: str) -> tuple[nn.Module, int]:
@@ -147,6 +148,7 @@ class SideTuneExtractor(BaseFeaturesExtractor):
             total += out_dim
         self.rgb_scaler = ImageScaler(config.images_normalized)
         self.last_base_features: torch.Tensor | None = None
+        self.memory_format = torch.contiguous_format
         self.fuse = nn.Sequential(nn.Linear(total, config.features_dim), nn.ReLU(inplace=True))
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -155,7 +157,7 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         RGB key may then be absent. A frozen base's features computed here are kept in `last_base_features`
         (no copy), so the rollout can store them for the update."""
         rgb = observations.get(self.config.rgb_key)
-        rgb = None if rgb is None else self.rgb_scaler(rgb)
+        rgb = None if rgb is None else self.rgb_scaler(rgb.contiguous(memory_format=self.memory_format))
         base = observations.get(BASE_FEATURES_KEY)
         self.last_base_features = None
         if base is None and rgb is not None and self.encoder.base_frozen:
@@ -163,8 +165,16 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         parts = [self.rgb(rgb, base)]
         for key, tower in self.towers.items():
             x = observations[key]
+            x = x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
             parts.append(tower(self.scalers[key](x) if key in self.scalers else x))
         return self.fuse(torch.cat(parts, dim=1))
+
+    def set_memory_format(self, memory_format: torch.memory_format) -> "SideTuneExtractor":
+        """Keep conv weights and image inputs in `memory_format`; torch.channels_last is the layout oneDNN's
+        CPU convolutions run fastest (docs/benchmarks.md). Values agree with the default layout to float
+        rounding."""
+        self.memory_format = memory_format
+        return self.to(memory_format=memory_format)
 
     @property
     def encoder(self) -> MethodEncoder:

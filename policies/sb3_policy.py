@@ -1,7 +1,8 @@
 """The SB3 policy every trainer uses: SB3's MultiInputPolicy, plus precomputed frozen-base features.
 
-`SideTunePolicy` differs from SB3's `MultiInputActorCriticPolicy` in two small ways, both about the frozen
-base (methods `features`, `sidetune`) running once per frame:
+`SideTunePolicy` differs from SB3's `MultiInputActorCriticPolicy` in its extractor's memory layout
+(channels_last) and in two small ways that let the frozen base (methods `features`, `sidetune`) run once per
+frame:
 - `forward` (SB3 calls it only to act during rollout collection) keeps the base features the extractor
   computed in `rollout_base_features`, so a rollout buffer can store them (agents/rollout_buffer.py);
 - observations may carry those features under `BASE_FEATURES_KEY`: they bypass SB3's preprocessing (they are
@@ -20,9 +21,14 @@ from policies.extractor import BASE_FEATURES_KEY
 
 
 class SideTunePolicy(MultiInputActorCriticPolicy):
-    """MultiInputPolicy whose observations may include the frozen base's features (see the module docstring)."""
+    """MultiInputPolicy whose observations may include the frozen base's features (see the module docstring).
+    Its extractor keeps conv weights and images channels_last, oneDNN's fast CPU layout (docs/benchmarks.md)."""
 
     rollout_base_features: torch.Tensor | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.features_extractor.set_memory_format(torch.channels_last)
 
     def forward(self, obs: Any, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """SB3's rollout step; also keeps the frozen base's features of `obs` (None without a frozen base)."""

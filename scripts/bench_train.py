@@ -6,11 +6,12 @@ rounds (each round times every variant once; the median round counts):
 1. PPO: trained frames/s (rollout + update, no evaluation) of each method with the project's trainer
    (agents.model_builder + the frozen-base rollout buffer) against plain SB3 PPO `MultiInputPolicy` (its
    default NatureCNN extractor) on the same env and PPO settings; `sidetune-recompute` is side-tuning with
-   SB3's own buffer (the frozen base recomputed in every epoch), i.e. the trainer before the feature reuse.
+   SB3's own buffer (the frozen base recomputed in every epoch) and `sidetune-nchw` with the default memory
+   layout instead of channels_last: each is the trainer without one of the changes.
 2. The update's achieved GMAC/s (multiply-accumulates counted by torch.utils.flop_counter over one whole
    update, over the update's median time) against a large fp32 matrix multiply in the same process.
-3. Update variants of the side-tuning minibatch step (forward + backward, batch = ppo.batch_size): fp32,
-   channels_last, bf16 autocast, both, torch.compile; with the bf16 result's disagreement with fp32.
+3. Update variants of one minibatch step (forward + backward, batch = ppo.batch_size): NCHW or channels_last,
+   fp32 or bf16 autocast, torch.compile (--compile); with each one's log-prob disagreement with NCHW fp32.
 4. Env: a single env against its own batched path at N=1; the batched env at N=32 against its renderer
    alone (the same render call the step makes, same agents).
 
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -52,7 +53,7 @@ from bench_env import random_actions, steps_per_second  # noqa: E402
 from envs.config import EnvConfig  # noqa: E402
 from envs.factory import make_env, make_sb3_vec_env  # noqa: E402
 
-PPO_VARIANTS = ("sb3", "features", "finetune", "scratch", "sidetune", "sidetune-recompute")
+PPO_VARIANTS = ("sb3", "features", "finetune", "scratch", "sidetune", "sidetune-nchw", "sidetune-recompute")
 SECTIONS = ("ppo", "variants", "env")
 
 
@@ -128,7 +129,7 @@ class Timed:
 
 def build_variant(name: str, overrides: list[str]) -> Timed:
     """One PPO variant on its own copy of the preset's env (same seed for all)."""
-    method = "sidetune" if name in ("sb3", "sidetune-recompute") else name
+    method = name.split("-")[0] if name != "sb3" else "sidetune"
     cfg = ppo_config(method, overrides)
     venv = make_vec_env(cfg, int(cfg.train.num_envs), "train", int(cfg.run.seed))
     if name == "sb3":
@@ -137,7 +138,9 @@ def build_variant(name: str, overrides: list[str]) -> Timed:
                     device="cpu", seed=int(cfg.run.seed), verbose=0, **params["hyper"])  # fmt: skip
     else:
         model = build_model(cfg, venv, device="cpu")
-        if name != "sidetune-recompute":
+        if name.endswith("-nchw"):
+            model.policy.features_extractor.set_memory_format(torch.contiguous_format)
+        if not name.endswith("-recompute"):
             reuse_frozen_base_features(model)
     return Timed(name, model)
 
@@ -201,43 +204,37 @@ def bench_variants(method: str, overrides: list[str], rounds: int, compile_too: 
     model = timed.model
     batch = next(model.rollout_buffer.get(model.batch_size))
     obs, actions = batch.observations, batch.actions.long().flatten()
-    policies: dict[str, tuple[Any, bool, Callable[[dict], dict]]] = {}
-    nchw = model.policy
+    default = model.policy  # the trainer's: channels_last (SideTunePolicy)
 
-    def clone() -> Any:
+    def clone(memory_format: torch.memory_format) -> Any:
         twin = build_variant(method, overrides).model
         twin.env.close()
-        twin.policy.load_state_dict(nchw.state_dict())
+        twin.policy.load_state_dict(default.state_dict())
+        twin.policy.features_extractor.set_memory_format(memory_format)
         return twin.policy
 
-    last = clone().to(memory_format=torch.channels_last)
-
-    def as_last(o: dict) -> dict:
-        return {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in o.items()}
-
-    same: Callable[[dict], dict] = lambda o: o  # noqa: E731
-    policies = {"fp32": (nchw, False, same), "channels_last": (last, False, as_last),
-                "bf16_autocast": (nchw, True, same), "channels_last+bf16": (last, True, as_last)}  # fmt: skip
+    nchw = clone(torch.contiguous_format)
+    policies = {"nchw_fp32": (nchw, False), "channels_last_fp32": (default, False),
+                "nchw_bf16_autocast": (nchw, True), "channels_last_bf16_autocast": (default, True)}  # fmt: skip
     out: dict[str, Any] = {}
     if compile_too:
-        compiled = clone()
+        compiled = clone(torch.channels_last)
         compiled.features_extractor = torch.compile(compiled.features_extractor)
         start = time.perf_counter()
         minibatch_step(compiled, obs, actions, False)
         out["compile_seconds"] = time.perf_counter() - start
-        policies["compile"] = (compiled, False, same)
+        policies["channels_last_compile"] = (compiled, False)
     reference = minibatch_step(nchw, obs, actions, False)
-    for name, (policy, autocast, fmt) in policies.items():
-        got = minibatch_step(policy, fmt(obs), actions, autocast)
+    for name, (policy, autocast) in policies.items():
+        got = minibatch_step(policy, obs, actions, autocast)
         out.setdefault(name, {})["max_abs_logprob_diff_vs_fp32"] = float((got - reference).abs().max())
     times: dict[str, list[float]] = {name: [] for name in policies}
-    for r in range(rounds * 3):
-        for name, (policy, autocast, fmt) in policies.items():
-            o = fmt(obs)
+    for _ in range(rounds * 3):
+        for name, (policy, autocast) in policies.items():
             start = time.perf_counter()
-            minibatch_step(policy, o, actions, autocast)
+            minibatch_step(policy, obs, actions, autocast)
             times[name].append(time.perf_counter() - start)
-    base = statistics.median(times["fp32"])
+    base = statistics.median(times["nchw_fp32"])
     for name in policies:
         s = statistics.median(times[name])
         out[name].update({"seconds_per_minibatch": s, "speedup_vs_fp32": base / s, "batch": int(model.batch_size)})
@@ -332,7 +329,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=1, help="rollout+update cycles per variant and round")
     parser.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile in the update variants")
-    parser.add_argument("--variant-methods", nargs="+", default=["sidetune"], choices=PPO_VARIANTS[1:5])
+    parser.add_argument("--variant-methods", nargs="+", default=["sidetune"], choices=["features", "finetune", "scratch", "sidetune"])
     parser.add_argument("--env-seconds", type=float, default=1.0)
     parser.add_argument("--json", default=None, help="where to write the results (default runs/bench/train-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config key=value overrides for the PPO variants")
