@@ -33,5 +33,5 @@ def test_channels_last_agrees_with_the_default_layout(method):
     a.square().sum().backward()
     b.square().sum().backward()
     for (name, p), q in zip(nchw.named_parameters(), last.parameters()):
-        if p.grad is not None:
-            assert torch.allclose(p.grad, q.grad, rtol=1e-3, atol=1e-5), name
+        if p.grad is not None:  # rounding grows through deep layers: compare each gradient as a whole
+            assert (p.grad - q.grad).norm() <= 1e-3 * p.grad.norm() + 1e-7, name
