@@ -160,10 +160,13 @@ def bench_ppo(variants: list[str], rounds: int, iterations: int, overrides: list
         t.run(1)  # warm-up: numba caches, allocator, first episodes; also fills the rollout buffer
     macs = {t.name: update_macs(t.model) for t in timed}
     samples: dict[str, list[dict[str, float]]] = {t.name: [] for t in timed}
+    matmul: list[float] = []
     for r in range(rounds):
         for t in (timed if r % 2 == 0 else timed[::-1]):
             samples[t.name].append(t.run(iterations))
-            print(f"  round {r + 1}/{rounds} {t.name:>18}: {samples[t.name][-1]['fps']:7.1f} frames/s", flush=True)
+            matmul.append(matmul_gmacs(torch.float32, seconds=0.3))  # the reference, interleaved too
+            print(f"  round {r + 1}/{rounds} {t.name:>18}: {samples[t.name][-1]['fps']:7.1f} frames/s, "
+                  f"fp32 matmul {matmul[-1]:.0f} GMAC/s", flush=True)  # fmt: skip
     out: dict[str, Any] = {}
     for t in timed:
         fps = statistics.median(s["fps"] for s in samples[t.name])
@@ -177,8 +180,11 @@ def bench_ppo(variants: list[str], rounds: int, iterations: int, overrides: list
             "trainable_params": sum(p.numel() for p in params if p.requires_grad), "params": sum(p.numel() for p in params),
         }  # fmt: skip
     sb3 = out.get("sb3", {}).get("frames_per_s")
+    reference = statistics.median(matmul)
     for row in out.values():
         row["vs_sb3"] = row["frames_per_s"] / sb3 if sb3 else None
+        row["update_vs_matmul"] = row["update_gmac_per_s"] / reference
+    out["_matmul_fp32_gmac_per_s_interleaved"] = reference
     for t in timed:
         t.model.env.close()
     return out
@@ -298,14 +304,17 @@ def report(results: dict[str, Any]) -> None:
     if "ppo" in results:
         print("\n| variant | trainable / total params | frames/s (median) | vs SB3 | update GMAC | update GMAC/s | vs fp32 matmul |")
         print("|---|---|---:|---:|---:|---:|---:|")
-        mm = results["matmul_gmac_per_s"]["fp32"]
+        mm = results["ppo"]["_matmul_fp32_gmac_per_s_interleaved"]
         for name, r in results["ppo"].items():
+            if name.startswith("_"):
+                continue
             print(f"| {name} | {r['trainable_params'] / 1e6:.2f} M / {r['params'] / 1e6:.2f} M | {r['frames_per_s']:.1f} | "
                   f"{r['vs_sb3']:.2f}x | {r['update_gmac']:.1f} | {r['update_gmac_per_s']:.1f} | {r['update_gmac_per_s'] / mm:.0%} |")  # fmt: skip
         side = results["ppo"].get("sidetune")
         if side:
             print(f"goal side-tuning >= 1.0x SB3: {side['vs_sb3']:.2f}x; update >= 50% of matmul: {side['update_gmac_per_s'] / mm:.0%}")
-    print(f"matmul 2048^2 GMAC/s: {results['matmul_gmac_per_s']}")
+    print(f"matmul 2048^2 GMAC/s at start: {results['matmul_gmac_per_s']}"
+          + (f"; fp32 interleaved with the PPO rounds (median): {mm:.1f}" if "ppo" in results else ""))
     if "variants" in results:
         print("\n| method | update variant (one minibatch) | s/minibatch | vs fp32 | max abs log-prob diff vs fp32 |")
         print("|---|---|---:|---:|---:|")
