@@ -46,7 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from agents.cli import base_parser, resolve_config  # noqa: E402
 from agents.env_builder import make_vec_env  # noqa: E402
-from agents.model_builder import build_model, ppo_hyperparameters  # noqa: E402
+from agents.model_builder import build_model  # noqa: E402
 from agents.rollout_buffer import reuse_frozen_base_features  # noqa: E402
 from agents.threads import set_threads  # noqa: E402
 from bench_env import random_actions, steps_per_second  # noqa: E402
@@ -133,9 +133,8 @@ def build_variant(name: str, overrides: list[str]) -> Timed:
     cfg = ppo_config(method, overrides)
     venv = make_vec_env(cfg, int(cfg.train.num_envs), "train", int(cfg.run.seed))
     if name == "sb3":
-        params = ppo_hyperparameters(cfg)
-        model = PPO("MultiInputPolicy", venv, policy_kwargs={"optimizer_kwargs": params["optimizer_kwargs"]},
-                    device="cpu", seed=int(cfg.run.seed), verbose=0, **params["hyper"])  # fmt: skip
+        model = PPO("MultiInputPolicy", venv, policy_kwargs={"optimizer_kwargs": {"eps": cfg.ppo.adam_eps}},
+                    device="cpu", seed=int(cfg.run.seed), verbose=0, **cfg.ppo.sb3_kwargs())  # fmt: skip
     else:
         model = build_model(cfg, venv, device="cpu")
         if name.endswith("-nchw"):

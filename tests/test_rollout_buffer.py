@@ -10,7 +10,7 @@ import torch
 from gymnasium import spaces
 
 from agents.cli import base_parser, resolve_config
-from agents.env_builder import env_config_from, frame_stack_of, make_vec_env
+from agents.env_builder import make_vec_env
 from agents.model_builder import build_model
 from agents.rollout_buffer import FrozenBaseRolloutBuffer, reuse_frozen_base_features, rollout_nbytes
 from envs.task import observation_space
@@ -95,10 +95,10 @@ def test_rollout_nbytes_is_what_sb3s_buffer_holds_and_the_gpu_preset_fits_in_hos
     assert model.rollout_buffer.observations["rgb"].dtype.name == "uint8"
 
     gpu = resolve_config(base_parser("test").parse_args(["--config", str(ROOT / "configs" / "ppo_gpu.yaml")]), "ppo.yaml")
-    k = frame_stack_of(gpu)
+    k = gpu.frame_stack
     stacked = spaces.Dict({  # what VecFrameStack makes of the preset's observation space
         key: spaces.Box(np.min(s.low), np.max(s.high), (s.shape[0] * k, *s.shape[1:]), s.dtype)
-        for key, s in observation_space(env_config_from(gpu)).spaces.items()
+        for key, s in observation_space(gpu.env).spaces.items()
     })
     assert stacked["rgb"].shape == (12, 256, 256) and stacked["rgb"].dtype == np.uint8
     n_envs = int(gpu.train.num_envs)

@@ -78,7 +78,7 @@ def main() -> int:
         last = r["history"][-1] if r["history"] else {}
         best = next((h for h in r["history"] if h["epoch"] == r["best_epoch"]), last)
         rows.append({
-            "trajectories": n, "method": method, "seed": seed, "success": r["success"], "spl": r["spl"], "alpha": r.get("alpha"),
+            "trajectories": n, "method": method, "seed": seed, "success": r["success"], "spl": r["spl"], "alpha": (r.get("alphas") or {}).get("alpha", r.get("alpha")),
             "epochs_run": r["epochs_run"], "best_epoch": r["best_epoch"], "val_accuracy": best.get("val_accuracy", float("nan")),
             "wall_seconds": r["wall_seconds"], "train_seconds": r["train_seconds"], "frames": r["frames"], "run": str(run),
         })  # fmt: skip
