@@ -48,7 +48,7 @@ step bench_encoders 120 "$PYTHON" scripts/bench_policies.py --device cuda --batc
 # The GPU preset, 3 rollouts of 2,560 frames, no evaluation. The official curvature encoder if torch's hub
 # cache has it (this machine may be offline), else an untrained base of the same architecture: same cost.
 BASE=random
-if "$PYTHON" -c "from policies.bases import official_weights; official_weights('curvature')" > /dev/null 2>&1; then BASE=curvature; fi
+if "$PYTHON" -c "from policies.bases import official_weights; official_weights('curvature', download=False)" > /dev/null 2>&1; then BASE=curvature; fi
 echo "GPU preset base: $BASE" | tee -a "$REPORT"
 step ppo_gpu_preset 240 "$PYTHON" scripts/train_ppo.py --config configs/ppo_gpu.yaml --base "$BASE" --no-progress \
   ppo.total_frames=7680 train.eval_every=0 train.eval_at_start=false train.final_eval=false \

@@ -36,6 +36,9 @@ def published(tmp_path, monkeypatch):
 
 def test_downloads_into_the_hub_cache_then_uses_the_cache(published):
     encoder, source, cached = published
+    with pytest.raises(FileNotFoundError, match="hub cache"):
+        bases.resolve_weights("curvature", "taskonomy")  # config checks look, they do not download
+    assert not cached.exists()
     base = load_base("curvature", "taskonomy")
     assert cached.is_file()
     for key, value in encoder.state_dict().items():
