@@ -250,9 +250,8 @@ def with_heldout_episodes(cfg: RunConfig, split: str, per_building: int | None) 
     run: episodes are drawn per building from one stream, so a larger set only appends episodes, and every
     run evaluated with the same ``episodes_per_building`` gets the same episode ids (needed for pairing).
     """
-    env = cfg.env
-    generated = env.backend == "embedded" and not env.episodes_dir  # not read from files
-    if split != "heldout" or per_building is None or not generated or per_building <= env.episodes.per_building_heldout:
+    env = cfg.env  # (episodes read from files, e.g. Habitat's, ignore the generator's count)
+    if split != "heldout" or per_building is None or per_building <= env.episodes.per_building_heldout:
         return cfg
     episodes = dataclasses.replace(env.episodes, per_building_heldout=int(per_building))
     return dataclasses.replace(cfg, env=dataclasses.replace(env, episodes=episodes))

@@ -30,7 +30,7 @@ from torch import nn
 
 from agents.pretraining.dataset import PretrainSet, render_set
 from envs.config import EnvConfig
-from envs.embedded.catalogue import get_nav_grid
+from envs.factory import navigable_cells
 
 DEPTH_CELLS = 8
 DEPTH_RANGE = (0.1, 20.0)  # metres; depth is clipped to this before the log
@@ -80,8 +80,8 @@ def probe_targets(frames: PretrainSet, config: EnvConfig) -> ProbeTargets:
     names = np.asarray(frames.buildings)
     for name in np.unique(names):
         rows = np.flatnonzero(names == name)
-        nav = get_nav_grid(str(name), config)
-        free[rows] = free_space_ahead(nav.navigable, nav.cell_size, frames.positions[rows], frames.headings[rows])
+        navigable, cell_size = navigable_cells(config, str(name))
+        free[rows] = free_space_ahead(navigable, cell_size, frames.positions[rows], frames.headings[rows])
     return ProbeTargets(log_depth=pooled_log_depth(frames.depth), free_ahead=free[:, None])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -83,9 +82,7 @@ def test_probe_end_to_end_on_small_frames() -> None:
 
 
 def test_probe_script_rejects_bad_arguments(capsys) -> None:
-    spec = importlib.util.spec_from_file_location("probe_base", ROOT / "scripts" / "probe_base.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from agents.commands import probe_base as module
     assert module.main(["--frames", "10"]) == 2
     assert capsys.readouterr().err.startswith("error: --frames: 10 is too few")
     assert module.main(["--resolutions", "72"]) == 2
