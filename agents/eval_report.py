@@ -4,8 +4,9 @@ Runs are grouped by trainer kind, method, base and data size (BC trajectories or
 one group that differ only in seed are aggregated by pooling their episodes (Wilson / bootstrap
 intervals over the pooled episodes; the spread across seeds is shown as the standard deviation of the
 per-run success rates). A run that cannot be evaluated becomes a FAILED row with the reason and never
-stops the others. Reference rows (random, expert) are evaluated with each distinct env config among
-the runs, so they share the runs' observations, action set and episodes.
+stops the others. Reference rows (random, expert, goal-only) are evaluated with each distinct env config
+among the runs, so they share the runs' observations, action set and episodes. ``compare_groups`` gives
+one method minus every other at each data size with the paired seed x episode bootstrap (agents/stats.py).
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from agents.evaluate import EVAL_FILE, REFERENCE_POLICIES, evaluate_policy, eval
 from agents.metrics import run_summary, summarize_episodes
 from agents.run_config import RunConfig
 from agents.run_dir import RunDir
+from agents.stats import Comparison, PairingError, compare_methods
 
 SEED_ONLY_SECTIONS = ("run", "eval")  # runs whose configs differ only here are seeds of one group
+COMPARED_METRICS = ("success", "spl", "reward")  # per-episode metrics of the paired comparisons
+BASE_FREE_METHODS = ("scratch", "blind")  # methods whose result does not depend on policy.base (compared with every target)
 
 
 def _failure(path: str, err: BaseException) -> dict[str, Any]:
@@ -216,3 +220,55 @@ def format_table(rows: Sequence[Mapping[str, Any]], markdown: bool = False) -> s
 
         out = [render(header), render(["-" * w for w in widths])] + [render(line) for line in lines]
     return "\n".join(out + ([""] + failures if failures else []))
+
+
+def _method_name(fields: Mapping[str, Any], label: str) -> str:
+    """'bc sidetune base=curvature' (+ the label's [differing keys]): a group's name without its data size."""
+    name = f"{fields.get('kind')} {fields.get('method')} base={fields.get('base')}"
+    suffix = label[len(group_label(fields)):]
+    return name + suffix
+
+
+def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str = "success", **bootstrap: Any) -> list[Comparison]:
+    """Groups of ``target`` minus every other trained group of the same kind and data size.
+
+    ``target`` is a method ('sidetune': one comparison set per base) or a method and base ('features
+    base=curvature', e.g. against features on a random base). Others are groups on the target's base or on
+    a random base, and the base-free methods (scratch, blind); seeds are the runs of a group, paired with the
+    target by episode id (agents/stats.py). PairingError if two runs name the same episode id for different
+    episodes (evaluated on different episode sets).
+    """
+    if metric not in COMPARED_METRICS:
+        raise ValueError(f"metric {metric!r} is not compared; choose one of {COMPARED_METRICS}")
+    ok = [e for e in entries if e["status"] == "ok" and e["result"].get("kind") != "reference"]
+    table: dict[str, dict[tuple[str, Any], dict[str, dict[str, float]]]] = {}
+    fields_of: dict[str, Mapping[str, Any]] = {}
+    seen: dict[str, tuple[str, float]] = {}
+    for entry, label in zip(ok, _labels(ok)):
+        r = entry["result"]
+        name = _method_name(r, label)
+        fields_of[name] = r
+        runs = table.setdefault(str(r.get("kind")), {}).setdefault((name, r.get("data")), {})
+        for ep in r["per_episode"]:
+            where = (ep["building"], round(float(ep["start_distance"]), 3))
+            if seen.setdefault(ep["episode_id"], where) != where:
+                raise PairingError(
+                    f"{entry['run']}: episode id {ep['episode_id']} is {where}, another run's is {seen[ep['episode_id']]}; "
+                    f"evaluate every run on the same episode set (same env.episodes and eval.episodes_per_building)"
+                )
+        runs[entry["run"]] = {ep["episode_id"]: float(ep[metric]) for ep in r["per_episode"]}
+    out: list[Comparison] = []
+    def is_target(name: str) -> bool:
+        return fields_of[name].get("method") == target or name.split(" ", 1)[1] == target
+
+    for kind_table in table.values():
+        for t in dict.fromkeys(n for n, _ in kind_table if is_target(n)):
+            base = fields_of[t].get("base")
+
+            def compared(name: str) -> bool:
+                f = fields_of[name]
+                return not is_target(name) and (f.get("base") in (base, "random") or f.get("method") in BASE_FREE_METHODS)
+
+            keep = {k: v for k, v in kind_table.items() if k[0] == t or compared(k[0])}
+            out += compare_methods(keep, t, **bootstrap)
+    return out

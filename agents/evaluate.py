@@ -1,4 +1,4 @@
-"""The one held-out evaluation path for every policy (PPO, BC, random and expert reference rows).
+"""The one held-out evaluation path for every policy (PPO, BC, and the reference rows of reference_policies.py).
 
 ``evaluate_policy`` runs a fixed episode set -- the first ``episodes_per_building`` episodes of every
 building of the split, in file order -- through the same observation pipeline the trainers use
@@ -13,6 +13,7 @@ Habitat backend is evaluated by the same code (see docs/evaluation.md).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -27,11 +28,11 @@ from agents.config_loader import load_run_config
 from agents.env_builder import make_vec_env, unwrap_task
 from agents.metrics import run_summary, summarize_episodes
 from agents.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
+from agents.reference_policies import REFERENCE_POLICIES, reference_actor
 from agents.run_config import EvalSettings, RunConfig
 from envs.atomic_io import atomic_write_text
 from envs.episodes import Episode, select_episodes
 
-REFERENCE_POLICIES = ("random", "expert")
 EVAL_FILE = "eval.json"
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
 
@@ -77,12 +78,7 @@ def _actor(
     """A function obs -> actions for an SB3 model or a reference policy name (see EpisodeStreams)."""
     streams = EpisodeStreams(seed, task)
     if isinstance(policy, str):
-        if policy == "expert":
-            return lambda obs: task.expert_actions()
-        if policy == "random":
-            n = int(venv.action_space.n)
-            return lambda obs: streams.sample(np.full((venv.num_envs, n), 1.0 / n))
-        raise ValueError(f"policy {policy!r} is unknown; pass an SB3 model or one of {REFERENCE_POLICIES}")
+        return reference_actor(policy, task, int(venv.action_space.n), streams.sample)
     net = getattr(policy, "policy", None)
     if net is None or not hasattr(net, "get_distribution"):
         raise TypeError(f"policy must be an SB3 model (PPO/BaseAlgorithm) or one of {REFERENCE_POLICIES}, got {type(policy).__name__}")
@@ -190,9 +186,10 @@ def evaluate_policy(
     progress: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Evaluate an SB3 model or 'random'/'expert' on the fixed held-out episode set; a JSON-able result.
+    """Evaluate an SB3 model or a reference policy name (agents/reference_policies.py) on the fixed held-out
+    episode set; a JSON-able result.
 
-    ``settings`` defaults to the config's `eval:` section (configs/eval.yaml: 10 episodes per building,
+    ``settings`` defaults to the config's `eval:` section (configs/eval.yaml: 30 episodes per building,
     14 envs, sampled actions); keyword ``overrides`` (split, episodes_per_building, num_envs, seed,
     deterministic, videos) replace its fields. The same policy, config and seed give the same numbers.
     With ``videos=K`` the first K episodes are replayed into MP4s under ``video_dir``.
@@ -246,11 +243,26 @@ def _evaluate(
     return _jsonable(result)
 
 
+def with_heldout_episodes(cfg: RunConfig, split: str, per_building: int | None) -> RunConfig:
+    """``cfg`` whose generated held-out set has at least ``per_building`` episodes per building.
+
+    A run trained with fewer (e.g. the former default of 20) is evaluated on the same set as every other
+    run: episodes are drawn per building from one stream, so a larger set only appends episodes, and every
+    run evaluated with the same ``episodes_per_building`` gets the same episode ids (needed for pairing).
+    """
+    env = cfg.env  # (episodes read from files, e.g. Habitat's, ignore the generator's count)
+    if split != "heldout" or per_building is None or per_building <= env.episodes.per_building_heldout:
+        return cfg
+    episodes = dataclasses.replace(env.episodes, per_building_heldout=int(per_building))
+    return dataclasses.replace(cfg, env=dataclasses.replace(env, episodes=episodes))
+
+
 def _make_eval_env(cfg: RunConfig, s: EvalSettings) -> Any:
     """The training pipeline's vec env over the selected episodes, handed out in order (never more envs
     than episodes, so no batch row idles)."""
     from envs.factory import load_episodes_for
 
+    cfg = with_heldout_episodes(cfg, s.split, s.episodes_per_building)
     count = len(load_episodes_for(cfg.env, s.split, s.episodes_per_building))
     return make_vec_env(cfg, min(s.num_envs, count), s.split, s.seed, sampling="sequential", per_building=s.episodes_per_building)
 

@@ -104,7 +104,7 @@ def run_summary(cfg: Mapping[str, Any]) -> dict[str, Any]:
         data = (c.get("ppo") or {}).get("total_frames")
     return {
         "kind": kind,
-        "method": policy.get("method"),
+        "method": "blind" if policy.get("blind") else policy.get("method"),
         "base": policy.get("base"),
         "data": data,
         "run_seed": (c.get("run") or {}).get("seed"),

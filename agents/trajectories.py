@@ -66,11 +66,16 @@ def default_pool_dir(env_cfg: EnvConfig, seed: int, root: str | Path = "data/tra
     return Path(root) / name
 
 
+def training_episode_settings(episodes: dict[str, Any]) -> dict[str, Any]:
+    """The `env.episodes` settings that change training episodes (the held-out count does not)."""
+    return {k: v for k, v in episodes.items() if k != "per_building_heldout"}
+
+
 def env_fingerprint(env_cfg: EnvConfig) -> dict[str, Any]:
     """The env settings a pool depends on (compared field by field when a pool is opened)."""
     values = env_cfg.to_dict()
     out = {key: values[key] for key in FINGERPRINT_FIELDS}
-    out["episodes"] = values["episodes"]
+    out["episodes"] = training_episode_settings(values["episodes"])
     out["buildings"] = sorted(env_cfg.buildings) if env_cfg.buildings else None
     return out
 
@@ -388,7 +393,8 @@ class TrajectoryPool:
 
     def check_compatible(self, env_cfg: EnvConfig) -> None:
         """Raise TrajectoryPoolError naming every env setting that differs from the pool's."""
-        have, want = self.manifest["env"], env_fingerprint(dataclasses.replace(env_cfg, split="train"))
+        have, want = dict(self.manifest["env"]), env_fingerprint(dataclasses.replace(env_cfg, split="train"))
+        have["episodes"] = training_episode_settings(have.get("episodes") or {})  # pools made before it was dropped
         diffs = [f"{k}: pool {have.get(k)!r}, run {want[k]!r}" for k in want if have.get(k) != want[k]]
         if diffs:
             raise TrajectoryPoolError(

@@ -158,7 +158,7 @@ class EpisodeConfig:
 
     seed: int = 0
     per_building_train: int = 200
-    per_building_heldout: int = 20
+    per_building_heldout: int = 30  # 14 held-out buildings x 30 = the 420 evaluation episodes
     min_geodesic: float = 1.0
     max_geodesic: float = 20.0
     min_geodesic_euclid_ratio: float = 1.1

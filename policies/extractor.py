@@ -200,7 +200,10 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         self.last_base_features = None
         if base is None and rgb is not None and self.encoder.base_frozen:
             base = self.last_base_features = self.rgb.base_features(rgb)
-        parts = [self.rgb(rgb, base, tiled)]
+        if self.config.blind:  # the blind reference: the image's features are zeroed (a tiled goal still passes)
+            parts = [self.rgb.head(torch.zeros_like(self.rgb.features(rgb, base)).contiguous(), tiled)]
+        else:
+            parts = [self.rgb(rgb, base, tiled)]
         for key, tower in self.towers.items():
             x = observations[key]
             x = x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x

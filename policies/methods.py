@@ -46,6 +46,7 @@ class PolicyConfig:
     fuse_dropout: float = 0.0  # dropout on the concatenated parts before the fusion layer
     vector_hidden: int = 64
     net_arch: list[int] = field(default_factory=list)
+    blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -5,7 +5,9 @@
 
 Each run folder (or checkpoint file) is evaluated with its own config.yaml and gets an eval.json; runs of
 one method, base and data size are pooled across seeds; a run that fails is listed with the reason and the
-others still run (exit status 1 when any failed).
+others still run (exit status 1 when any failed). When runs of the `--compare` method (default sidetune)
+are present, a second table gives it minus every other method at each data size with a paired seed x
+episode bootstrap 95% interval (agents/stats.py); runs evaluated on different episodes are an error (exit 2).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import sys
 from pathlib import Path
 
 from agents.cli import parse_args as parse_intermixed, read_run_config, run_main
-from agents.eval_report import aggregate, evaluate_references, evaluate_runs, format_table
+from agents.eval_report import COMPARED_METRICS, aggregate, compare_groups, evaluate_references, evaluate_runs, format_table
 from agents.evaluate import reference_config
 from agents.run_config import CHECKPOINTS, DEVICES
 from agents.run_dir import RunDir
+from agents.stats import format_comparisons
 from envs.atomic_io import atomic_write_text
 
 
@@ -34,7 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deterministic", action="store_true", default=None, help="argmax actions instead of sampling")
     parser.add_argument("--checkpoint", choices=CHECKPOINTS, default=None, help="which checkpoint of a run folder")
     parser.add_argument("--device", choices=DEVICES, default=None)
-    parser.add_argument("--reference", action="store_true", help="add random and expert rows")
+    parser.add_argument("--reference", action="store_true", help="add random, expert and goal-only rows")
+    parser.add_argument("--compare", default="sidetune", metavar="METHOD",
+                        help="method (or 'method base=NAME') compared with every other at each data size (paired bootstrap; default sidetune)")
     parser.add_argument("--set", action="append", default=[], metavar="key=value",
                         help="config overrides for reference rows when no run could be evaluated (e.g. env.resolution=64)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the table rows as JSON")
@@ -66,13 +71,19 @@ def main(argv: list[str] | None = None) -> int:
         entries = evaluate_references(configs, log=log, **shared) + entries
     rows = aggregate(entries)
     print(format_table(rows, markdown=args.markdown))
+    comparisons = {m: compare_groups(entries, args.compare, m) for m in COMPARED_METRICS}  # PairingError: exit 2
+    if comparisons["success"]:
+        for metric in ("success", "spl"):
+            print(f"\n{args.compare} minus each other method ({metric}; paired seed x episode bootstrap, 95% interval):")
+            print(format_comparisons(comparisons[metric], metric, markdown=args.markdown))
     if args.json:
         summaries = [
             {k: v for k, v in e.items() if k != "result"}
             | ({"eval": {k: v for k, v in e["result"].items() if k != "per_episode"}} if "result" in e else {})
             for e in entries
         ]
-        atomic_write_text(Path(args.json), json.dumps({"rows": rows, "runs": summaries}, indent=2, default=str))
+        compared = {m: [c.to_dict() for c in cs] for m, cs in comparisons.items()}
+        atomic_write_text(Path(args.json), json.dumps({"rows": rows, "runs": summaries, "comparisons": compared}, indent=2, default=str))
         log(f"table written to {args.json}")
     return 1 if any(e["status"] != "ok" for e in entries) else 0
 

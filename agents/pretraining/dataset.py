@@ -31,6 +31,9 @@ class PretrainSet:
     buildings: list[str]
     split: str
     seed: int
+    positions: np.ndarray | None = None  # float64[N,2]: where each image was taken (ground plane, metres)
+    headings: np.ndarray | None = None  # float64[N]: heading of each image (radians)
+    depth: np.ndarray | None = None  # float32[N,1,H,W]: z-depth in metres, when asked for (linear probes)
 
     def __len__(self) -> int:
         return len(self.rgb)
@@ -59,8 +62,9 @@ def sample_poses(names: list[str], count: int, rng: np.random.Generator, config:
 
 
 def render_set(task: str, split: str, num_images: int, resolution: int, seed: int, config: EnvConfig | None = None,
-               progress: bool = False) -> PretrainSet:  # fmt: skip
-    """Render ``num_images`` images (and curvature targets when ``task == 'curvature'``) from ``split`` buildings."""
+               progress: bool = False, depth: bool = False) -> PretrainSet:  # fmt: skip
+    """Render ``num_images`` images (and curvature targets when ``task == 'curvature'``, depth when ``depth``)
+    from ``split`` buildings; the poses depend on the seed and split only, not on the resolution."""
     check_task(task)
     if num_images < 1:
         raise ValueError(f"num_images={num_images} must be >= 1")
@@ -72,7 +76,8 @@ def render_set(task: str, split: str, num_images: int, resolution: int, seed: in
     idx, pos, head = sample_poses(names, num_images, rng, config)
     rgb = np.empty((num_images, 3, resolution, resolution), np.uint8)
     curv = np.empty((num_images, 2, resolution, resolution), np.int8) if task == "curvature" else None
-    sensors = ("rgb", "depth", "normals") if curv is not None else ("rgb",)
+    sensors = ("rgb", "depth", "normals") if curv is not None else ("rgb", "depth") if depth else ("rgb",)
+    depths = np.empty((num_images, 1, resolution, resolution), np.float32) if depth else None
     starts = range(0, num_images, CHUNK)
     if progress:
         from tqdm import tqdm
@@ -82,11 +87,14 @@ def render_set(task: str, split: str, num_images: int, resolution: int, seed: in
         sl = slice(s, min(s + CHUNK, num_images))
         out = renderer.render(idx[sl], pos[sl], head[sl], sensors)
         rgb[sl] = out["rgb"]
+        if depths is not None:
+            depths[sl] = out["depth"]
         if curv is not None:
             target, valid = curvature_targets(out["depth"], out["normals"], renderer.camera.focal)
             code = np.round(target * 127).astype(np.int8)
             curv[sl] = np.where(valid[:, None], code, np.int8(INVALID))
-    return PretrainSet(rgb=rgb, curvature=curv, buildings=[names[i] for i in idx], split=split, seed=int(seed))
+    return PretrainSet(rgb=rgb, curvature=curv, buildings=[names[i] for i in idx], split=split, seed=int(seed),
+                       positions=pos, headings=head, depth=depths)  # fmt: skip
 
 
 def decode_curvature(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@
    (the same seeded initial weights the run starts from).
 2. PPO training with configs/ppo.yaml (side-tuning, curvature base unless overridden), capped by
    ``--minutes`` of wall time; periodic held-out evaluation on 3 episodes per building -> eval_history.json.
-3. The final policy on the same 140 episodes as step 1 -> results.json; a summary (JSON and a markdown
+3. The final policy on the same held-out episodes as step 1 (eval.episodes_per_building per building) -> results.json; a summary (JSON and a markdown
    table) in the run folder: ``experiment_summary.json`` and ``experiment_summary.md``.
 
 Run it in the background on a shared CPU:
