@@ -18,11 +18,13 @@ import torch
 from omegaconf import DictConfig
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.logger import configure as configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.cli import config_differences, open_run
 from agents.config_loader import ConfigFileError, to_container
+from agents.distributed import PPOSync, context, data_parallel_ppo
 from agents.env_builder import make_vec_env
 from agents.model_builder import (
     CheckpointError,
@@ -144,19 +146,23 @@ def run_ppo(cfg: DictConfig, resume: str | None = None, progress: bool | None = 
     device = resolve_device(str(c.get("run", {}).get("device", "auto")))
     seed = int(c.get("run", {}).get("seed") or 0)
     total = int(c["ppo"]["total_frames"])
-    venv = make_vec_env(cfg, int(settings["num_envs"]), "train", seed)
+    dist = context()  # under torchrun: DD-PPO, each rank with its own envs and seed (docs/scaling.md)
+    venv = make_vec_env(cfg, int(settings["num_envs"]), "train", dist.rank_seed(seed))
     try:
         if resumed_run is not None:
             model = load_model(checkpoint, device=device, env=venv)
             if model.n_steps != int(c["ppo"]["n_steps"]) or model.n_envs != venv.num_envs:
                 raise CheckpointError(f"{checkpoint} was trained with another rollout shape; resume with the run's config")
-            model.set_random_seed(seed + model.num_timesteps)  # new episodes and action noise, not a replay of the first ones
+            model.set_random_seed(dist.rank_seed(seed) + model.num_timesteps)  # new episodes and action noise, not a replay
             run = resumed_run
         else:
             model = build_model(cfg, venv, device=device)
+            if dist.rank:  # PPO(seed=...) reseeded the envs with the run's seed: this rank gets its own episodes
+                model.set_random_seed(dist.rank_seed(seed))
             if settings["init_from"]:
                 init_policy_from(model, settings["init_from"], venv, cfg, device)
-            run, cfg, _ = open_run(cfg, None)  # only now: every input has been checked
+            run, cfg, _ = dist.run_on_main(open_run, cfg, None)  # only now: every input has been checked
+        data_parallel_ppo(model, dist)
         if announce:
             print(f"run folder: {run.root}", flush=True)
         return run, _train(model, cfg, run, settings, total, resumed_run is not None, progress)
@@ -167,7 +173,8 @@ def run_ppo(cfg: DictConfig, resume: str | None = None, progress: bool | None = 
 def _train(model: PPO, cfg: DictConfig, run: RunDir, settings: dict[str, Any], total: int, resumed: bool, progress: bool | None) -> dict[str, Any]:
     """The training loop proper (callbacks, learn, final checkpoint and evaluation)."""
     start_frames = int(model.num_timesteps)
-    model.set_logger(configure_logger(str(run.tensorboard), ["tensorboard"]))
+    dist = context()  # ranks other than 0 only train: no logs, checkpoints, evaluation or results
+    model.set_logger(configure_logger(str(run.tensorboard), ["tensorboard"]) if dist.is_main else Logger(None, []))
     history = [row for row in _read_json(run.root / "eval_history.json", []) if row["frames"] <= start_frames]
     best = _read_json(run.checkpoints / "best.json", None) if resumed else None
     evaluator = _make_evaluator(cfg, settings["eval_episodes_per_building"]) if int(settings["eval_every"]) > 0 else None
@@ -177,7 +184,7 @@ def _train(model: PPO, cfg: DictConfig, run: RunDir, settings: dict[str, Any], t
     )
     stats = EpisodeStatsCallback(excluded_seconds=lambda: checkpoints.eval_seconds)
     callbacks = [AlphaCallback(), stats]
-    if settings["max_minutes"] is not None:
+    if settings["max_minutes"] is not None and dist.is_main:
         callbacks.append(WallClockLimit(float(settings["max_minutes"]) * 60.0))
     show = bool(settings["progress_bar"]) if progress is None else progress
     bar = ProgressCallback(total, stats, enabled=show)
@@ -185,13 +192,15 @@ def _train(model: PPO, cfg: DictConfig, run: RunDir, settings: dict[str, Any], t
     remaining = max(0, total - start_frames)
     if remaining > 0:
         model.learn(
-            remaining, callback=CallbackList([*callbacks, bar, checkpoints]),
+            remaining, callback=CallbackList([*callbacks, *([bar, checkpoints] if dist.is_main else []), *PPOSync.of(dist, callbacks)]),
             reset_num_timesteps=not resumed, log_interval=1,
         )
-    elif not checkpoints.checkpoint_path("last").exists():
+    elif dist.is_main and not checkpoints.checkpoint_path("last").exists():
         checkpoints.init_callback(model)
         checkpoints.save("last")
     wall = time.perf_counter() - started
+    if not dist.is_main:
+        return dist.broadcast(None)  # rank 0's results, once it has evaluated
     trained = int(model.num_timesteps) - start_frames
     stopped = next((cb for cb in callbacks if isinstance(cb, WallClockLimit) and cb.stopped), None)
     results: dict[str, Any] = {
@@ -217,6 +226,8 @@ def _train(model: PPO, cfg: DictConfig, run: RunDir, settings: dict[str, Any], t
         results.update(run_summary(cfg))
         results["policy_evaluated"] = "last (the final policy)"
         results.update({k: v for k, v in final.items() if k not in ("policy",)})
+    if dist.enabled:
+        results["world_size"] = dist.world_size  # frames and frames/s above count every rank's frames
     run.write_results(results)
-    return results
+    return dist.broadcast(results)
 
