@@ -14,6 +14,7 @@ interrupted ones resumed, so rerunning the same command continues a sweep. Needs
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import signal
 import sys
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = [o for o in args.overrides if "=" not in o]
         if bad:
             raise SweepError(f"overrides: {bad[0]!r} is not key=value (e.g. bc.threads=1)")
-        spec = SweepSpec(**{**spec.__dict__, "overrides": [*spec.overrides, *args.overrides]})
+        spec = dataclasses.replace(spec, overrides=[*spec.overrides, *args.overrides])
         if args.dry_run:
             dry_run(spec)
             return 0
