@@ -111,8 +111,9 @@ def sweep_from_dict(data: Any, runs_root: str | Path | None = None, base_dir: Pa
     if trainer not in TRAINERS:
         raise _fail("trainer", f"{trainer!r} is unknown", f"use one of {', '.join(TRAINERS)}")
     experiment = str(data.get("experiment") or "")
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", experiment):
-        raise _fail("experiment", f"{experiment!r} is not a folder name", "letters, digits, '.', '_' or '-'")
+    parts = experiment.split("/")
+    if not all(re.fullmatch(r"[A-Za-z0-9._-]+", p) and p not in (".", "..") for p in parts):
+        raise _fail("experiment", f"{experiment!r} is not a folder name", "letters, digits, '.', '_', '-', and '/' between folders")
     grid = data.get("grid")
     if not isinstance(grid, dict) or not grid:
         raise _fail("grid", "missing or empty", "map each axis to a list of values, e.g. method: [features, sidetune]")
