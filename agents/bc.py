@@ -36,6 +36,7 @@ from envs.atomic_io import atomic_path
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
 from policies.freeze import unwrap
+from policies.optim import SideTuneAdam
 
 STATE_FILE = "bc_state.pt"
 AUGMENTATIONS = ("none", "color")
@@ -179,16 +180,11 @@ class BCContext:
 
 
 def make_optimizer(model: Any, settings: Mapping[str, Any]) -> tuple[torch.optim.Optimizer, list[torch.nn.Parameter]]:
-    """Adam over the trainable policy parameters; weight decay on all but α (REFERENCE.md)."""
-    decay, no_decay = [], []
-    for name, p in model.policy.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if name.endswith("merge.logit") else decay).append(p)
-    groups = [{"params": decay, "weight_decay": float(settings["weight_decay"])}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
-    return torch.optim.Adam(groups, lr=float(settings["learning_rate"])), decay + no_decay
+    """The policy's optimizer (policies.optim.SideTuneAdam: weight decay on all but α, α at policy.alpha_lr)."""
+    params = [p for p in model.policy.parameters() if p.requires_grad]
+    alpha_lr = model.policy.features_extractor.config.alpha_lr
+    optimizer = SideTuneAdam(params, lr=float(settings["learning_rate"]), alpha_lr=alpha_lr, weight_decay=float(settings["weight_decay"]))
+    return optimizer, params
 
 
 def build_context(cfg: Any, progress: bool = True, generate: bool | None = None) -> BCContext:

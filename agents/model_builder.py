@@ -55,7 +55,7 @@ def build_model(cfg: Mapping[str, Any], venv: VecEnv, device: str = "auto", tens
     """A fresh PPO model whose policy uses the side-tuning extractor configured in `cfg`."""
     params = ppo_hyperparameters(cfg)
     kwargs = extractor_policy_kwargs(policy_config_from(cfg))
-    kwargs["optimizer_kwargs"] = params["optimizer_kwargs"]
+    kwargs["optimizer_kwargs"] = {**kwargs.get("optimizer_kwargs", {}), **params["optimizer_kwargs"]}
     seed = to_container(cfg).get("run", {}).get("seed")
     return PPO(
         "MultiInputPolicy",

@@ -55,17 +55,26 @@ def resolve_weights(name_or_path: str, arch: str) -> Path | None:
     return path
 
 
-def load_base(name_or_path: str, arch: str = "compact", task: str | None = None, resolution: int | None = None) -> nn.Module:
+def load_base(
+    name_or_path: str,
+    arch: str = "compact",
+    task: str | None = None,
+    resolution: int | None = None,
+    allow_resolution_mismatch: bool = False,
+) -> nn.Module:
     """An encoder of `arch` with weights from a shipped name, a local checkpoint, or 'random'.
 
     Checkpoints written by `scripts/pretrain_base.py` record their task, arch and resolution: a shipped name
     must hold that task, `task` (if given) is checked for a local file, the arch always, and `resolution` (if
-    given) must be a size the encoder takes (a different pretraining resolution only warns; see
-    `check_checkpoint_metadata`). The result is not frozen; methods decide (see `policies.freeze.Frozen`)."""
+    given) must be a size the encoder takes and the one it was pretrained at (unless `allow_resolution_mismatch`;
+    see `check_checkpoint_metadata`). The result is not frozen; methods decide (see `policies.freeze.Frozen`)."""
     base = build_base(arch)
     path = resolve_weights(name_or_path, arch)
     if path is not None:
         wanted_task = name_or_path if name_or_path in SHIPPED_TASKS else task
-        check_checkpoint_metadata(path, task=wanted_task, arch=canonical_arch(arch), resolution=resolution)
+        check_checkpoint_metadata(
+            path, task=wanted_task, arch=canonical_arch(arch), resolution=resolution,
+            allow_resolution_mismatch=allow_resolution_mismatch,
+        )  # fmt: skip
         load_encoder_weights(base, path)
     return base

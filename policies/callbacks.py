@@ -1,11 +1,16 @@
-"""SB3 callback that drives α curricula and logs α."""
+"""SB3 callback that drives α curricula, logs α and keeps its trajectory over training."""
 from __future__ import annotations
 
 from stable_baselines3.common.callbacks import BaseCallback
 
 
 class AlphaCallback(BaseCallback):
-    """Each step: tell the extractor the number of timesteps (for α schedules); record α in the logger."""
+    """Each step: tell the extractor the number of timesteps (for α schedules) and record α in the logger.
+    After each rollout: append `[frames, {name: α}]` to `trajectory` (saved in results.json by the trainer)."""
+
+    def __init__(self, verbose: int = 0):
+        super().__init__(verbose)
+        self.trajectory: list[list] = []
 
     def _on_step(self) -> bool:
         extractor = self.model.policy.features_extractor
@@ -14,3 +19,9 @@ class AlphaCallback(BaseCallback):
             for name, value in extractor.alphas().items():
                 self.logger.record(f"policy/{name}", value)
         return True
+
+    def _on_rollout_end(self) -> None:
+        extractor = self.model.policy.features_extractor
+        alphas = extractor.alphas() if hasattr(extractor, "alphas") else {}
+        if alphas:
+            self.trajectory.append([int(self.num_timesteps), {k: round(float(v), 5) for k, v in alphas.items()}])

@@ -83,13 +83,20 @@ def read_checkpoint_metadata(path: str | Path) -> dict:
     return {k: v for k, v in payload.items() if k != "state_dict" and not isinstance(v, (dict, torch.Tensor))}
 
 
-def check_checkpoint_metadata(path: str | Path, task: str | None = None, arch: str | None = None,
-                              resolution: int | None = None) -> dict:  # fmt: skip
-    """Raise CheckpointMismatchError when the checkpoint's metadata names another task or arch than requested,
-    or ValueError when `resolution` is a size no encoder can take; returns the metadata.
+class ResolutionMismatchError(CheckpointMismatchError):
+    """A pretrained base asked to run at another resolution than it was pretrained at."""
 
-    Checkpoints without metadata (official visualpriors files) pass: only what is recorded is checked. A
-    resolution other than the one trained at is allowed (the encoders are fully convolutional) with a warning.
+
+def check_checkpoint_metadata(path: str | Path, task: str | None = None, arch: str | None = None,
+                              resolution: int | None = None, allow_resolution_mismatch: bool = False) -> dict:  # fmt: skip
+    """Raise CheckpointMismatchError when the checkpoint's metadata names another task or arch than requested,
+    ResolutionMismatchError when it was pretrained at another resolution than `resolution`, or ValueError
+    when `resolution` is a size no encoder can take; returns the metadata.
+
+    A base runs at the resolution it was pretrained at: at another scale its filters see other structures
+    (measured: the curvature base's held-out loss relative to the zero predictor is 0.60 at its 128x128 but 0.84
+    at 64x64). `allow_resolution_mismatch=True` turns the error into a warning. Checkpoints without metadata
+    (official visualpriors files) pass: only what is recorded is checked.
     """
     from policies.contract import check_image_size  # local: keep this module's imports minimal
 
@@ -106,11 +113,18 @@ def check_checkpoint_metadata(path: str | Path, task: str | None = None, arch: s
         check_image_size(int(resolution), int(resolution), f"the {meta.get('arch', arch or 'requested')} base")
         trained = meta.get("resolution")
         if trained is not None and int(trained) != int(resolution):
+            message = (
+                f"base {str(path)!r} was pretrained at {trained}x{trained} but the rgb observation is "
+                f"{resolution}x{resolution}"
+            )
+            fix = (
+                f"set env.resolution={trained}, or pretrain a base at {resolution} (`scripts/pretrain_base.py "
+                f"pretrain.resolution={resolution} pretrain.out=PATH`, then policy.base=PATH), or accept off-scale "
+                f"features with policy.allow_resolution_mismatch=true"
+            )
+            if not allow_resolution_mismatch:
+                raise ResolutionMismatchError(f"{message} ({fix})")
             import warnings
 
-            warnings.warn(
-                f"checkpoint {str(path)!r} was pretrained at {trained}x{trained} but is used at {resolution}x{resolution}; "
-                f"features may be off-scale (retrain with `scripts/pretrain_base.py --resolution {resolution}`)",
-                stacklevel=2,
-            )
+            warnings.warn(f"{message}; features may be off-scale (allowed by policy.allow_resolution_mismatch)", stacklevel=2)
     return meta

@@ -23,6 +23,7 @@ from torch import nn
 
 from policies.contract import FEATURE_CHANNELS, IMAGE_CHANNELS, feature_shape
 from policies.methods import MethodEncoder, PolicyConfig, build_encoder
+from policies.optim import SideTuneAdam
 
 
 BASE_FEATURES_KEY = "base_features"  # optional extractor input: precomputed frozen-base features [N, 8k, h, w]
@@ -43,21 +44,46 @@ class ImageScaler(nn.Module):
         return x * self.scale - 1.0
 
 
+class RGBHead(nn.Module):
+    """Stacked encoder features [N, 8k, h, w] (+ optional tiled vectors [N, v]) -> GroupNorm -> conv -> ReLU -> flat.
+
+    The paper's head: GroupNorm over the stacked features, the goal tiled beside them, one conv to 32 channels."""
+
+    def __init__(self, frames: int, h: int, w: int, channels: int, kernel: int, stride: int, tiled: int = 0):
+        super().__init__()
+        if min(h, w) < kernel:
+            kernel, stride = 1, 1  # tiny feature maps (e.g. 32x32 images -> 2x2): a 1x1 conv
+        self.norm = nn.GroupNorm(frames, FEATURE_CHANNELS * frames)
+        padding = (kernel - 1) // 2 if stride == 1 else 0  # stride 1 keeps the map size (3x3 -> 'same')
+        self.conv = nn.Conv2d(FEATURE_CHANNELS * frames + tiled, channels, kernel_size=kernel, stride=stride, padding=padding)
+        self.out_dim = channels * ((h + 2 * padding - kernel) // stride + 1) * ((w + 2 * padding - kernel) // stride + 1)
+
+    def forward(self, features: torch.Tensor, tiled: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.norm(features)
+        if tiled is not None:
+            x = torch.cat([x, tiled[:, :, None, None].expand(-1, -1, *x.shape[-2:])], dim=1)
+        return torch.relu(self.conv(x)).flatten(1)
+
+
 class RGBTower(nn.Module):
     """k stacked RGB frames [N, 3k, H, W] -> per-frame encoder -> stacked features -> conv head -> flat."""
 
-    def __init__(self, encoder: MethodEncoder, frames: int, height: int, width: int, head_channels: int):
+    def __init__(
+        self,
+        encoder: MethodEncoder,
+        frames: int,
+        height: int,
+        width: int,
+        head_channels: int,
+        head_kernel: int = 4,
+        head_stride: int = 2,
+        tiled: int = 0,
+    ):
         super().__init__()
         self.encoder, self.frames = encoder, frames
         _, h, w = feature_shape(height, width)
-        kernel, stride = (4, 2) if min(h, w) >= 4 else (1, 1)
-        self.head = nn.Sequential(
-            nn.GroupNorm(frames, FEATURE_CHANNELS * frames),
-            nn.Conv2d(FEATURE_CHANNELS * frames, head_channels, kernel_size=kernel, stride=stride),
-            nn.ReLU(inplace=True),
-            nn.Flatten(),
-        )
-        self.out_dim = head_channels * ((h - kernel) // stride + 1) * ((w - kernel) // stride + 1)
+        self.head = RGBHead(frames, h, w, head_channels, head_kernel, head_stride, tiled)
+        self.out_dim = self.head.out_dim
 
     def features(self, rgb: torch.Tensor | None, base_features: torch.Tensor | None = None) -> torch.Tensor:
         """[N, 3k, H, W] in [-1, 1] -> stacked encoder features [N, 8k, H/16, W/16]. `base_features`
@@ -75,11 +101,13 @@ class RGBTower(nn.Module):
             per_frame = self.encoder(frames, base_features=base)
         return per_frame.reshape(n, self.frames * FEATURE_CHANNELS, *per_frame.shape[-2:])
 
-    def forward(self, rgb: torch.Tensor | None, base_features: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(rgb, base_features))
+    def forward(
+        self, rgb: torch.Tensor | None, base_features: torch.Tensor | None = None, tiled: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.head(self.features(rgb, base_features), tiled)
 
 
-def image_cnn(channels: int, height: int, width: int, key: str) -> tuple[nn.Module, int]:
+def image_cnn(channels: int, height: int, width: int, key: str, out_channels: int = 32) -> tuple[nn.Module, int]:
     """Small CNN for auxiliary images (the paper's map tower); returns it and its output size."""
     if min(height, width) < 36:
         raise ValueError(f"observation {key!r} is a {height}x{width} image; the map CNN needs at least 36x36")
@@ -87,7 +115,7 @@ def image_cnn(channels: int, height: int, width: int, key: str) -> tuple[nn.Modu
         nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
         nn.Conv2d(channels, 32, kernel_size=8, stride=4), nn.ReLU(inplace=True),
         nn.Conv2d(32, 64, kernel_size=4, stride=2), nn.ReLU(inplace=True),
-        nn.Conv2d(64, 32, kernel_size=3, stride=1), nn.ReLU(inplace=True),
+        nn.Conv2d(64, out_channels, kernel_size=3, stride=1), nn.ReLU(inplace=True),
         nn.Flatten(),
     )
     with torch.no_grad():
@@ -117,17 +145,24 @@ class SideTuneExtractor(BaseFeaturesExtractor):
                 f"got {rgb_space}"
             )
         channels, height, width = rgb_space.shape
-        self.rgb = RGBTower(build_encoder(config, (height, width)), channels // IMAGE_CHANNELS, height, width, config.head_channels)
+        others = {k: v for k, v in observation_space.spaces.items() if k != config.rgb_key}
+        for key, space in others.items():
+            if not isinstance(space, spaces.Box):
+                raise TypeError(f"observation {key!r} is a {type(space).__name__}; SideTuneExtractor handles Box spaces only")
+        # tile_goal: vector observations join the RGB head (tiled over the feature map) instead of an MLP tower
+        self.tiled_keys = [k for k, v in others.items() if len(v.shape) == 1] if config.tile_goal else []
+        self.rgb = RGBTower(
+            build_encoder(config, (height, width)), channels // IMAGE_CHANNELS, height, width, config.head_channels,
+            config.head_kernel, config.head_stride, tiled=sum(others[k].shape[0] for k in self.tiled_keys),
+        )  # fmt: skip
         self.scalers = nn.ModuleDict()
         self.towers = nn.ModuleDict()
         total = self.rgb.out_dim
-        for key, space in observation_space.spaces.items():
-            if key == config.rgb_key:
+        for key, space in others.items():
+            if key in self.tiled_keys:
                 continue
-            if not isinstance(space, spaces.Box):
-                raise TypeError(f"observation {key!r} is a {type(space).__name__}; SideTuneExtractor handles Box spaces only")
             if len(space.shape) == 3:
-                self.towers[key], out_dim = image_cnn(*space.shape, key=key)
+                self.towers[key], out_dim = image_cnn(*space.shape, key=key, out_channels=config.map_channels)
             elif len(space.shape) == 1:
                 hidden = config.vector_hidden
                 self.towers[key] = nn.Sequential(
@@ -140,6 +175,7 @@ class SideTuneExtractor(BaseFeaturesExtractor):
                 self.scalers[key] = ImageScaler(config.images_normalized)
             total += out_dim
         self.rgb_scaler = ImageScaler(config.images_normalized)
+        self.dropout = nn.Dropout(config.fuse_dropout)  # identity at p=0 and in eval mode
         self.fuse = nn.Sequential(nn.Linear(total, config.features_dim), nn.ReLU(inplace=True))
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -147,11 +183,12 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         behaviour cloning's feature cache) replaces the base's forward pass and the RGB key may then be absent."""
         rgb = observations.get(self.config.rgb_key)
         rgb = None if rgb is None else self.rgb_scaler(rgb)
-        parts = [self.rgb(rgb, observations.get(BASE_FEATURES_KEY))]
+        tiled = torch.cat([observations[k] for k in self.tiled_keys], dim=1) if self.tiled_keys else None
+        parts = [self.rgb(rgb, observations.get(BASE_FEATURES_KEY), tiled)]
         for key, tower in self.towers.items():
             x = observations[key]
             parts.append(tower(self.scalers[key](x) if key in self.scalers else x))
-        return self.fuse(torch.cat(parts, dim=1))
+        return self.fuse(self.dropout(torch.cat(parts, dim=1)))
 
     @property
     def encoder(self) -> MethodEncoder:
@@ -185,5 +222,7 @@ def policy_kwargs(config: PolicyConfig | dict[str, Any]) -> dict[str, Any]:
         "features_extractor_kwargs": config.to_dict(),
         "share_features_extractor": True,
         "normalize_images": config.images_normalized,
+        "optimizer_class": SideTuneAdam,  # α in its own parameter group (policy.alpha_lr)
+        "optimizer_kwargs": {"alpha_lr": config.alpha_lr},
         "net_arch": list(config.net_arch),
     }

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from policies.contract import FEATURE_CHANNELS
+from policies.optim import mark_alpha
 
 
 class Merge(nn.Module):
@@ -42,7 +43,7 @@ class AlphaBlend(Merge):
         self.learned = learned
         self.schedule = schedule
         if learned:
-            self.logit = nn.Parameter(torch.tensor(math.log(alpha_init / (1.0 - alpha_init)), dtype=torch.float32))
+            self.logit = mark_alpha(nn.Parameter(torch.tensor(math.log(alpha_init / (1.0 - alpha_init)), dtype=torch.float32)))
         else:
             self.register_buffer("fixed_alpha", torch.tensor(float(alpha_init)))
         self.register_buffer("step", torch.tensor(0, dtype=torch.long))

@@ -7,12 +7,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from policies.bases import build_base, canonical_arch, load_base
+from policies.bases import SHIPPED_TASKS, build_base, canonical_arch, load_base
 from policies.contract import check_image_size, feature_shape, probe_output_shape
 from policies.curriculum import make_schedule
 from policies.freeze import Frozen, set_trainable
 from policies.merge import AlphaBlend, Merge, build_merge
-from policies.side import build_side, initialise_side
+from policies.side import build_side, initialise_side, shipped_side_weights, side_weights_path
 
 METHODS = ("features", "finetune", "scratch", "sidetune", "side-only")
 
@@ -25,7 +25,7 @@ class PolicyConfig:
     base: str = "random"  # 'curvature' | 'denoising' | 'random' | path to a {'state_dict': ...} checkpoint
     base_arch: str = "compact"  # 'compact' | 'taskonomy' (ResNet-50, alias 'resnet50')
     side: str = "fcn5"  # 'fcn5' | 'copy' (the base's architecture) | 'compact' | 'taskonomy'
-    side_init: str = "xavier"  # 'xavier' | 'copy' | 'zero' | 'distill' | 'default'
+    side_init: str = "xavier"  # 'auto' | 'distill' | 'xavier' | 'copy' | 'zero' | 'default'
     side_weights: str | None = None  # distilled side checkpoint for side_init='distill'
     merge: str = "alpha"  # 'alpha' | 'sum' | 'product' | 'film' | 'mlp' | 'concat'
     alpha_init: float = 0.5
@@ -35,8 +35,15 @@ class PolicyConfig:
     alpha_k: float | None = None
     rgb_key: str = "rgb"
     images_normalized: bool = False  # True if SB3 already divided images by 255 (normalize_images=True)
+    allow_resolution_mismatch: bool = False  # True: run a pretrained base at another resolution (warns)
+    alpha_lr: float | None = None  # learning rate of the merge's α (own parameter group); None: the trainer's
     features_dim: int = 512
     head_channels: int = 32
+    head_kernel: int = 4  # the RGB head's conv over the stacked encoder features (kernel, stride)
+    head_stride: int = 2
+    tile_goal: bool = False  # True: vector observations (the goal) tiled beside the features before the head conv, as the paper
+    map_channels: int = 32  # channels of the map tower's last conv (its width in the fusion: map_channels x 7 x 7 at 84x84)
+    fuse_dropout: float = 0.0  # dropout on the concatenated parts before the fusion layer
     vector_hidden: int = 64
     net_arch: list[int] = field(default_factory=list)
 
@@ -74,6 +81,7 @@ class MethodEncoder(nn.Module):
         if (base is not None and side is not None) != (merge is not None):
             raise ValueError("a merge is needed exactly when there are both a base and a side network")
         self.method = method
+        self.side_init: str | None = None  # what the side network started from, set by build_encoder
         self.base, self.side, self.merge = base, side, merge
 
     @property
@@ -132,18 +140,35 @@ def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, 
     config = as_config(config)
     height, width = image_size
     check_image_size(height, width, f"method {config.method!r}")
+
+    def pretrained() -> nn.Module:
+        return load_base(
+            config.base, config.base_arch, resolution=height if height == width else None,
+            allow_resolution_mismatch=config.allow_resolution_mismatch,
+        )  # fmt: skip
+
     base = side = merge = None
     if config.method in ("features", "sidetune"):
-        base = Frozen(load_base(config.base, config.base_arch))
+        base = Frozen(pretrained())
     elif config.method == "finetune":
-        base = set_trainable(load_base(config.base, config.base_arch), True)
+        base = set_trainable(pretrained(), True)
     elif config.method == "scratch":
         base = build_base(config.base_arch)
     if config.method in ("sidetune", "side-only"):
-        source = base if base is not None else (load_base(config.base, config.base_arch) if config.side_init == "copy" else None)
-        side = initialise_side(build_side(config.side, config.base_arch), config.side_init, source, config.side_weights)
+        source = base if base is not None else (pretrained() if config.side_init == "copy" else None)
+        how, weights = config.side_init, config.side_weights
+        if how == "auto":  # the shipped side distilled from this base where there is one, else Xavier
+            shipped = side_weights_path(config.side, config.base, config.base_arch, height)
+            how = "distill" if weights is not None or (config.base in SHIPPED_TASKS and shipped.is_file()) else "xavier"
+        if how == "distill" and weights is None:
+            weights = shipped_side_weights(config.side, config.base, config.base_arch, height)
+        side = initialise_side(build_side(config.side, config.base_arch), how, source, weights)
+        side_init = f"distill ({weights})" if how == "distill" else how
         _check_contract("side network", side, height, width)
     if config.method == "sidetune":
         merge = _build_merge(config)
         _check_contract("base", base, height, width)
-    return MethodEncoder(config.method, base, side, merge)
+    encoder = MethodEncoder(config.method, base, side, merge)
+    if side is not None:
+        encoder.side_init = side_init  # side_init 'auto' resolved, for logs and results
+    return encoder

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from policies.bases import build_base, canonical_arch
+from policies.bases import SHIPPED_TASKS, WEIGHTS_DIR, build_base, canonical_arch
 from policies.checkpoints import CheckpointMismatchError, describe_mismatch, load_encoder_weights
 from policies.contract import FEATURE_CHANNELS
 from policies.freeze import unwrap
@@ -21,24 +21,36 @@ def _conv_gn_relu(cin: int, cout: int, kernel: int, stride: int, padding: int, g
     )
 
 
-class FCN5(nn.Module):
-    """The paper's 5-layer side network (~0.92 M parameters): [N, 3, H, W] -> [N, 8, H/16, W/16].
+FCN5_WIDTHS = (64, 256, 256, 64)  # the paper's side network (~0.92 M parameters, beside a ~23 M ResNet-50 base)
+FCN5_SMALL_WIDTHS = (32, 64, 64, 32)  # ~0.09 M parameters: a fifth of the compact base (~0.48 M), as the paper's side is small beside its base
 
-    Convs without bias, each followed by GroupNorm + ReLU: 3->64 (k8 s4 p2), 64->256 (k3 s2 p1),
-    256->256 (k3 s2 p1), 256->64 (k3 s1 p1), 64->8 (k3 s1 p1); a skip conv 256->8 (k3 s2 p1)
-    from the second layer's output is added to the last layer's output.
+
+class FCN5(nn.Module):
+    """The paper's 5-layer side network: [N, 3, H, W] -> [N, 8, H/16, W/16].
+
+    Convs without bias, each followed by GroupNorm + ReLU: 3->w1 (k8 s4 p2), w1->w2 (k3 s2 p1),
+    w2->w3 (k3 s2 p1), w3->w4 (k3 s1 p1), w4->8 (k3 s1 p1); a skip conv w2->8 (k3 s2 p1) from the
+    second layer's output is added to the last layer's output. `widths` (w1..w4) default to the paper's
+    (64, 256, 256, 64), about 0.92 M parameters; `FCN5_SMALL_WIDTHS` is the CPU presets' side.
     """
 
     arch = "fcn5"
 
-    def __init__(self, in_channels: int = 3, out_channels: int = FEATURE_CHANNELS, num_groups: int = 2):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = FEATURE_CHANNELS,
+        num_groups: int = 2,
+        widths: tuple[int, int, int, int] = FCN5_WIDTHS,
+    ):
         super().__init__()
-        self.conv1 = _conv_gn_relu(in_channels, 64, 8, 4, 2, num_groups)
-        self.conv2 = _conv_gn_relu(64, 256, 3, 2, 1, num_groups)
-        self.conv3 = _conv_gn_relu(256, 256, 3, 2, 1, num_groups)
-        self.conv4 = _conv_gn_relu(256, 64, 3, 1, 1, num_groups)
-        self.conv5 = _conv_gn_relu(64, out_channels, 3, 1, 1, num_groups)
-        self.skip = nn.Conv2d(256, out_channels, kernel_size=3, stride=2, padding=1, bias=False)
+        w1, w2, w3, w4 = widths
+        self.conv1 = _conv_gn_relu(in_channels, w1, 8, 4, 2, num_groups)
+        self.conv2 = _conv_gn_relu(w1, w2, 3, 2, 1, num_groups)
+        self.conv3 = _conv_gn_relu(w2, w3, 3, 2, 1, num_groups)
+        self.conv4 = _conv_gn_relu(w3, w4, 3, 1, 1, num_groups)
+        self.conv5 = _conv_gn_relu(w4, out_channels, 3, 1, 1, num_groups)
+        self.skip = nn.Conv2d(w2, out_channels, kernel_size=3, stride=2, padding=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         early = self.conv2(self.conv1(x))
@@ -59,19 +71,46 @@ class ZeroOutputSide(nn.Module):
         return self.gain * self.side(x)
 
 
-SIDE_KINDS = ("fcn5", "copy", "compact", "taskonomy")
-SIDE_INITS = ("xavier", "copy", "zero", "distill", "default")
+SIDE_KINDS = ("fcn5", "fcn5_small", "copy", "compact", "taskonomy")
+SIDE_INITS = ("auto", "distill", "xavier", "copy", "zero", "default")  # 'auto' is resolved by policies.methods.build_encoder
 
 
 def build_side(kind: str, base_arch: str) -> nn.Module:
-    """An untrained side network: 'fcn5', 'copy' (the base's architecture), or an explicit base arch."""
+    """An untrained side network: 'fcn5' (the paper's), 'fcn5_small', 'copy' (the base's architecture), or an
+    explicit base arch."""
     if kind == "fcn5":
         return FCN5()
+    if kind == "fcn5_small":
+        return FCN5(widths=FCN5_SMALL_WIDTHS)
     if kind == "copy":
         return build_base(base_arch)
     if kind in ("compact", "taskonomy", "resnet50"):
         return build_base(canonical_arch(kind))
     raise ValueError(f"unknown side network {kind!r}; choose one of {SIDE_KINDS}")
+
+
+def side_weights_path(side: str, base: str, arch: str, resolution: int) -> Path:
+    """Where the side `side` distilled from shipped base `base` at `resolution` lives (it may not exist)."""
+    return WEIGHTS_DIR / f"side_{side}_{base}_{canonical_arch(arch)}_r{resolution}.pth"
+
+
+def shipped_side_weights(side: str, base: str, arch: str, resolution: int) -> Path:
+    """The shipped side checkpoint distilled from a shipped base: policies/weights/side_{side}_{base}_{arch}_r{res}.pth.
+
+    Made by `scripts/distill_sides.py`; only shipped bases (curvature, denoising) have one, so a side distilled
+    from another base needs `policy.side_weights=PATH`."""
+    if base not in SHIPPED_TASKS:
+        raise ValueError(
+            f"policy.side_init=distill with base {base!r}: only the shipped bases {SHIPPED_TASKS} have shipped distilled "
+            f"sides (set policy.side_weights to a side checkpoint made with `python -m policies.distill`, or another side_init)"
+        )
+    path = side_weights_path(side, base, arch, resolution)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no shipped {side} side distilled from base {base!r} at {resolution}x{resolution}: {path} is missing "
+            f"(make it with `python scripts/distill_sides.py --resolution {resolution}`, or set policy.side_weights)"
+        )
+    return path
 
 
 def xavier_init_(module: nn.Module) -> nn.Module:

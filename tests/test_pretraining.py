@@ -21,7 +21,7 @@ from envs.embedded.renderer import Renderer
 from envs.embedded.world import Building
 from policies import bases
 from policies.bases import load_base, shipped_weights_path
-from policies.checkpoints import CheckpointMismatchError, read_checkpoint_metadata
+from policies.checkpoints import CheckpointMismatchError, ResolutionMismatchError, read_checkpoint_metadata
 
 RES = 64
 CELL = 0.1
@@ -270,8 +270,10 @@ def test_wrong_task_arch_or_resolution_is_named_with_the_fix(tiny_run, tmp_path,
         load_base(path, "resnet50")
     with pytest.raises(ValueError, match="multiples of 16"):
         load_base(path, "compact", resolution=40)
-    with pytest.warns(UserWarning, match="pretrained at 32x32 but is used at 128x128"):
+    with pytest.raises(ResolutionMismatchError, match=r"pretrained at 32x32 but the rgb observation is 128x128 \(set env.resolution=32.*allow_resolution_mismatch=true\)"):
         load_base(path, "compact", resolution=128)
+    with pytest.warns(UserWarning, match="pretrained at 32x32 but the rgb observation is 128x128"):
+        load_base(path, "compact", resolution=128, allow_resolution_mismatch=True)
     monkeypatch.setattr(bases, "WEIGHTS_DIR", tmp_path)  # a curvature file put where the denoising weights belong
     (tmp_path / "denoising_compact.pth").write_bytes(tiny_run.paths["encoder"].read_bytes())
     with pytest.raises(CheckpointMismatchError, match="task 'curvature' encoder but task 'denoising'"):
