@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 
 from agents.bc_data import ObservationBuilder
-from agents.config_loader import to_container
 from agents.distributed import context
-from agents.env_builder import env_config_from, frame_stack_of, make_vec_env
+from agents.env_builder import make_vec_env
 from agents.feature_cache import FeatureCache
 from agents.model_builder import build_model, load_model, resolve_device, save_model
+from agents.run_config import BCSettings, RunConfig
 from agents.run_dir import RunDir
 from agents.trajectories import TrajectoryPool, TrajectoryPoolError, TrajectorySet, default_pool_dir, generate_pool
 from envs.atomic_io import atomic_path
@@ -39,35 +39,16 @@ from policies.freeze import unwrap
 from policies.optim import SideTuneAdam
 
 STATE_FILE = "bc_state.pt"
-AUGMENTATIONS = ("none", "color")
 
 
-def bc_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The `bc:` section with the epoch count resolved from the schedule when `epochs` is null."""
-    s = dict(to_container(cfg).get("bc") or {})
-    n = int(s["trajectories"])
-    if s.get("epochs") is None:
-        schedule = sorted((int(a), int(b)) for a, b in s["epochs_schedule"])
-        s["epochs"] = next((e for t, e in reversed(schedule) if n >= t), schedule[0][1])
-    if int(s["epochs"]) < 1:
-        raise ValueError(f"bc.epochs={s['epochs']} must be >= 1")
-    if s["augment"] not in AUGMENTATIONS:
-        raise ValueError(f"bc.augment={s['augment']!r} is unknown; use one of {AUGMENTATIONS}")
-    if not 0.0 <= float(s["val_fraction"]) < 1.0:
-        raise ValueError(f"bc.val_fraction={s['val_fraction']} must be in [0, 1)")
-    return s
-
-
-def pool_dir_of(cfg: Mapping[str, Any], env_cfg: EnvConfig) -> Path:
+def pool_dir_of(s: BCSettings, env_cfg: EnvConfig) -> Path:
     """The pool folder: `bc.pool_dir`, or the default for the backend, resolution and seed."""
-    s = to_container(cfg)["bc"]
-    return Path(s["pool_dir"]) if s.get("pool_dir") else default_pool_dir(env_cfg, int(s["pool_seed"]))
+    return Path(s.pool_dir) if s.pool_dir else default_pool_dir(env_cfg, s.pool_seed)
 
 
-def open_pool(cfg: Mapping[str, Any], env_cfg: EnvConfig, n: int, generate: bool, progress: bool = True) -> TrajectoryPool:
+def open_pool(s: BCSettings, env_cfg: EnvConfig, n: int, generate: bool, progress: bool = True) -> TrajectoryPool:
     """The run's pool holding at least ``n`` trajectories (made or extended only when ``generate``)."""
-    s = to_container(cfg)["bc"]
-    root = pool_dir_of(cfg, env_cfg)
+    root = pool_dir_of(s, env_cfg)
     have = TrajectoryPool(root).num_trajectories if (root / "manifest.json").exists() else 0
     if have < n and generate:
         print(f"trajectory pool {root} holds {have} trajectories, fewer than {n}: generating the rest (bc.generate=true)")
@@ -77,25 +58,25 @@ def open_pool(cfg: Mapping[str, Any], env_cfg: EnvConfig, n: int, generate: bool
         def report(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
-        generate_pool(env_cfg, root, n, int(s["pool_seed"]), int(s["shard_size"]), int(s["generate_envs"]), s["storage"], report)
+        generate_pool(env_cfg, root, n, s.pool_seed, s.shard_size, s.generate_envs, s.storage, report)
         bar.close()
     if not (root / "manifest.json").exists():
         raise TrajectoryPoolError(
-            f"no trajectory pool at {root}; make it with `python scripts/make_trajectories.py --trajectories {n} "
-            f"--pool-dir {root} --seed {s['pool_seed']}` plus this run's env.* overrides, or set bc.generate=true"
+            f"bc.pool_dir: no trajectory pool at {root} (make it with `python scripts/make_trajectories.py --trajectories {n} "
+            f"--pool-dir {root} --seed {s.pool_seed}` plus this run's env.* overrides, or set bc.generate=true)"
         )
     pool = TrajectoryPool(root)
     pool.check_compatible(env_cfg)
     return pool
 
 
-def check_pool(cfg: Mapping[str, Any], progress: bool = True) -> TrajectoryPool:
+def check_pool(cfg: RunConfig, progress: bool = True) -> TrajectoryPool:
     """Open (making or extending when `bc.generate`) the run's pool and read its first N trajectories, so bad
     input fails before a run folder is created."""
-    s = bc_settings(cfg)
-    env_cfg = env_config_from(cfg, split="train")
-    pool = open_pool(cfg, env_cfg, int(s["trajectories"]), bool(s["generate"]), progress)
-    pool.load(int(s["trajectories"]), auto_stop=env_cfg.auto_stop, env_cfg=env_cfg)
+    cfg.require("bc")
+    s, env_cfg = cfg.bc, cfg.env
+    pool = open_pool(s, env_cfg, s.trajectories, s.generate, progress)
+    pool.load(s.trajectories, auto_stop=env_cfg.auto_stop, env_cfg=env_cfg)
     pool.verify_frames(env_cfg)
     return pool
 
@@ -146,8 +127,8 @@ def color_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class BCContext:
     """Everything one BC run works on: data, observation builder, model, optimizer, cache."""
 
-    cfg: Any
-    settings: dict[str, Any]
+    cfg: RunConfig
+    settings: BCSettings
     env_cfg: EnvConfig
     pool: TrajectoryPool
     data: TrajectorySet
@@ -162,7 +143,8 @@ class BCContext:
     device: str
     actor: torch.nn.Module  # obs -> logits for training (in DistributedDataParallel under torchrun)
     cache: FeatureCache | None = None
-    global_step: int = 0
+    global_step: int = 0  # optimizer steps
+    frames_seen: int = 0  # training samples seen: the unit of the alpha schedules (as PPO's frames)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -179,36 +161,36 @@ class BCContext:
         return self.cache is None or self.extractor.encoder.side is not None
 
 
-def make_optimizer(model: Any, settings: Mapping[str, Any]) -> tuple[torch.optim.Optimizer, list[torch.nn.Parameter]]:
+def make_optimizer(model: Any, settings: BCSettings) -> tuple[torch.optim.Optimizer, list[torch.nn.Parameter]]:
     """The policy's optimizer (policies.optim.SideTuneAdam: weight decay on all but α, α at policy.alpha_lr)."""
     params = [p for p in model.policy.parameters() if p.requires_grad]
     alpha_lr = model.policy.features_extractor.config.alpha_lr
-    optimizer = SideTuneAdam(params, lr=float(settings["learning_rate"]), alpha_lr=alpha_lr, weight_decay=float(settings["weight_decay"]))
+    optimizer = SideTuneAdam(params, lr=settings.learning_rate, alpha_lr=alpha_lr, weight_decay=settings.weight_decay)
     return optimizer, params
 
 
-def build_context(cfg: Any, progress: bool = True, generate: bool | None = None) -> BCContext:
+def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None = None) -> BCContext:
     """Load the trajectories, build the model and optimizer (no cache yet) for the config ``cfg``."""
-    s = bc_settings(cfg)
-    seed = int(to_container(cfg).get("run", {}).get("seed", 0))
-    if s.get("threads"):
-        torch.set_num_threads(int(s["threads"]))
+    cfg.require("run", "policy", "eval", "bc")
+    s, seed = cfg.bc, cfg.run.seed
+    if s.threads:
+        torch.set_num_threads(s.threads)
     torch.manual_seed(seed)
-    env_cfg = env_config_from(cfg, split="train")
-    n = int(s["trajectories"])
+    env_cfg = cfg.env
+    n = s.trajectories
     with context().main_first():  # under torchrun rank 0 makes or extends the pool, then the others read it
-        pool = open_pool(cfg, env_cfg, n, bool(s["generate"] if generate is None else generate), progress)
+        pool = open_pool(s, env_cfg, n, s.generate if generate is None else generate, progress)
     data = pool.load(n, auto_stop=env_cfg.auto_stop, env_cfg=env_cfg)
     pool.verify_frames(env_cfg)
-    builder = ObservationBuilder(data, env_cfg, frame_stack_of(cfg))
-    train_t, val_t = split_trajectories(n, float(s["val_fraction"]), seed)
-    device = resolve_device(str(to_container(cfg)["run"].get("device", "auto")))
-    venv = make_vec_env(cfg, 1, "train", seed)
+    builder = ObservationBuilder(data, env_cfg, cfg.frame_stack)
+    train_t, val_t = split_trajectories(n, s.val_fraction, seed)
+    device = resolve_device(cfg.run.device)
+    venv = make_vec_env(cfg, 1, env_cfg.split, seed)
     model = build_model(cfg, venv, device=device)
     venv.close()
     n_actions = int(model.action_space.n)
     if data.actions.max(initial=0) >= n_actions or data.actions.min(initial=0) < 0:
-        raise ValueError(f"expert actions do not fit the model's {n_actions} actions; check env.auto_stop")
+        raise ValueError(f"env.auto_stop: the pool's expert actions do not fit the model's {n_actions} actions (use the pool's env settings)")
     optimizer, params = make_optimizer(model, s)
     return BCContext(
         cfg=cfg, settings=s, env_cfg=env_cfg, pool=pool, data=data, builder=builder, model=model, optimizer=optimizer,
@@ -222,13 +204,13 @@ def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
     encoder = ctx.extractor.encoder
     if not encoder.base_frozen:
         raise ValueError(f"method {encoder.method!r} has no frozen base, so there is nothing to cache")
-    if ctx.settings["augment"] != "none":
-        raise ValueError("bc.augment changes the frames, so cached base features would not match them; set bc.feature_cache=false or bc.augment=none")
+    if ctx.settings.augment != "none":
+        raise ValueError("bc.augment: changes the frames, so cached base features would not match them (set bc.feature_cache=false or bc.augment=none)")
     s = ctx.settings
-    root = Path(s["cache_dir"]) if s.get("cache_dir") else ctx.pool.root / "feature_cache"
+    root = Path(s.cache_dir) if s.cache_dir else ctx.pool.root / "feature_cache"
     identity = {
-        "pool": [e["sha256"] for e in ctx.pool.manifest["shards"] if e["first"] < int(s["trajectories"])],
-        "trajectories": int(s["trajectories"]), "auto_stop": ctx.env_cfg.auto_stop, "steps": ctx.data.num_steps,
+        "pool": [e["sha256"] for e in ctx.pool.manifest["shards"] if e["first"] < s.trajectories],
+        "trajectories": s.trajectories, "auto_stop": ctx.env_cfg.auto_stop, "steps": ctx.data.num_steps,
         "render": [ctx.env_cfg.resolution, ctx.env_cfg.hfov_deg, ctx.env_cfg.camera_height],
     }  # fmt: skip
     with context().main_first():  # under torchrun rank 0 builds a missing cache, the others open it
@@ -241,7 +223,7 @@ def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
 def batch_tensors(ctx: BCContext, steps: np.ndarray, rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
     """Observation tensors of ``steps`` as the policy's extractor takes them (float; cached features added)."""
     obs = ctx.builder.batch(steps, with_rgb=ctx.needs_rgb)
-    if rng is not None and ctx.settings["augment"] == "color" and "rgb" in obs:
+    if rng is not None and ctx.settings.augment == "color" and "rgb" in obs:
         obs["rgb"] = color_jitter(obs["rgb"], rng)
     out = {k: torch.as_tensor(v, device=ctx.device).float() for k, v in obs.items()}
     if ctx.cache is not None:
@@ -253,10 +235,10 @@ def batch_tensors(ctx: BCContext, steps: np.ndarray, rng: np.random.Generator | 
 def train_epoch(ctx: BCContext, epoch: int, progress: bool = True, max_batches: int | None = None) -> dict[str, float]:
     """One pass over the training steps in a seeded order; returns mean loss, accuracy, entropy, seconds."""
     s = ctx.settings
-    rng = np.random.default_rng(np.random.SeedSequence([int(to_container(ctx.cfg)["run"]["seed"]), epoch]))
+    rng = np.random.default_rng(np.random.SeedSequence([ctx.cfg.run.seed, epoch]))
     dist = context()
     order = dist.shard(rng.permutation(ctx.train_steps))  # this rank's share of the epoch (all of it without torchrun)
-    batch = int(s["batch_size"])
+    batch = s.batch_size
     n_batches = math.ceil(len(order) / batch)
     if max_batches:
         n_batches = min(n_batches, int(max_batches))
@@ -272,14 +254,15 @@ def train_epoch(ctx: BCContext, epoch: int, progress: bool = True, max_batches: 
         logits = ctx.actor(obs)
         ce = F.cross_entropy(logits, target)
         entropy = torch.distributions.Categorical(logits=logits).entropy().mean()
-        loss = ce - float(s["entropy_coef"]) * entropy
+        loss = ce - s.entropy_coef * entropy
         ctx.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(ctx.params, float(s["grad_clip"]))
+        torch.nn.utils.clip_grad_norm_(ctx.params, s.grad_clip)
         ctx.optimizer.step()
-        ctx.global_step += 1
-        ctx.extractor.set_step(ctx.global_step)
         k = len(idx)
+        ctx.global_step += 1
+        ctx.frames_seen += k * dist.world_size  # every rank's samples (equal shards)
+        ctx.extractor.set_step(ctx.frames_seen)
         totals["loss"] += float(ce.detach()) * k
         totals["accuracy"] += float((logits.argmax(1) == target).float().sum())
         totals["entropy"] += float(entropy.detach()) * k
@@ -301,7 +284,7 @@ def validate(ctx: BCContext, max_batches: int | None = None) -> dict[str, float]
     ctx.policy.set_training_mode(False)
     dist = context()
     steps = np.array_split(ctx.val_steps, dist.world_size)[dist.rank]  # this rank's part (all of it without torchrun)
-    batch = max(int(ctx.settings["batch_size"]), 256)
+    batch = max(ctx.settings.batch_size, 256)
     loss = acc = 0.0
     count = 0
     for b, lo in enumerate(range(0, len(steps), batch)):
@@ -320,35 +303,31 @@ def validate(ctx: BCContext, max_batches: int | None = None) -> dict[str, float]
 def _save_state(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> None:
     """Atomically write the trainer state (optimizer, epoch, early-stopping bookkeeping) for --resume."""
     with atomic_path(run.checkpoints / STATE_FILE) as tmp:
-        torch.save({"optimizer": ctx.optimizer.state_dict(), "global_step": ctx.global_step, **state}, tmp)
+        torch.save({"optimizer": ctx.optimizer.state_dict(), "global_step": ctx.global_step, "frames_seen": ctx.frames_seen, **state}, tmp)
 
 
-def heldout_eval(model: Any, cfg: Any, episodes_per_building: int | None, progress: bool) -> dict[str, Any]:
-    """Held-out success/SPL through the shared evaluator (agents.evaluate)."""
+def heldout_eval(model: Any, cfg: RunConfig, episodes_per_building: int | None, progress: bool) -> dict[str, Any]:
+    """Held-out success/SPL through the shared evaluator (agents.evaluate); None: eval.episodes_per_building."""
     from agents.evaluate import evaluate_policy
 
-    e = to_container(cfg).get("eval", {})
-    return evaluate_policy(
-        model, cfg, split=e.get("split", "heldout"), episodes_per_building=episodes_per_building,
-        seed=int(e.get("seed", 0)), progress=progress,
-    )  # fmt: skip
+    return evaluate_policy(model, cfg, cfg.eval.replace(episodes_per_building=episodes_per_building, videos=0), progress=progress)
 
 
-def train_bc(cfg: Any, run: RunDir, resumed: bool = False, progress: bool = True) -> dict[str, Any]:
+def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) a BC run in ``run``; write checkpoints, TensorBoard, results.json; return results."""
     from torch.utils.tensorboard import SummaryWriter
 
     wall = time.perf_counter()
     ctx = build_context(cfg, progress)
     s = ctx.settings
-    if s["feature_cache"] and ctx.extractor.encoder.base_frozen and s["augment"] == "none":
+    if s.feature_cache and ctx.extractor.encoder.base_frozen and s.augment == "none":
         attach_cache(ctx, progress)
     state: dict[str, Any] = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": []}
     if resumed:
         state = _resume(ctx, run, state)
     dist = context()  # under torchrun every rank trains; rank 0 alone logs, checkpoints and evaluates
     writer = SummaryWriter(str(run.tensorboard)) if dist.is_main else None
-    epochs, patience = int(s["epochs"]), int(s["patience"])
+    epochs, patience = s.planned_epochs, s.patience
     stopped_early = False
     print(f"BC: {ctx.data.num_trajectories} trajectories ({len(ctx.train_steps)} training / {len(ctx.val_steps)} validation "
           f"frames), method {ctx.extractor.encoder.method}, {epochs} epochs, cache {'on' if ctx.cache else 'off'}")  # fmt: skip
@@ -356,8 +335,8 @@ def train_bc(cfg: Any, run: RunDir, resumed: bool = False, progress: bool = True
         if state["bad_epochs"] >= patience > 0:
             stopped_early = True
             break
-        tr = train_epoch(ctx, epoch, progress, s.get("max_batches_per_epoch"))
-        va = validate(ctx, s.get("max_batches_per_epoch"))
+        tr = train_epoch(ctx, epoch, progress, s.max_batches_per_epoch)
+        va = validate(ctx, s.max_batches_per_epoch)
         improved = math.isnan(va["loss"]) or va["loss"] < state["best_val_loss"]  # no validation data: the last epoch is best
         if improved:
             state.update(best_val_loss=va["loss"], best_epoch=epoch + 1, bad_epochs=0)
@@ -378,9 +357,9 @@ def train_bc(cfg: Any, run: RunDir, resumed: bool = False, progress: bool = True
         save_model(ctx.model, run.checkpoints / "last.zip")
         if improved:
             save_model(ctx.model, run.checkpoints / "best.zip")
-        every = int(s.get("eval_every") or 0)
+        every = s.eval_every
         if every and (epoch + 1) % every == 0 and epoch + 1 < epochs:
-            ev = heldout_eval(ctx.model, cfg, s.get("eval_episodes_per_building"), progress)
+            ev = heldout_eval(ctx.model, cfg, s.eval_episodes_per_building, progress)
             writer.add_scalar("eval/success", _mean(ev, "success"), epoch + 1)
             writer.add_scalar("eval/spl", _mean(ev, "spl"), epoch + 1)
             row.update(eval_success=_mean(ev, "success"), eval_spl=_mean(ev, "spl"))
@@ -394,15 +373,14 @@ def train_bc(cfg: Any, run: RunDir, resumed: bool = False, progress: bool = True
     if writer is None:
         return dist.broadcast(None)  # rank 0's results, once it has evaluated
     best = load_model(run.checkpoints / "best.zip", device=ctx.device)
-    e = to_container(cfg).get("eval", {})
-    ev = heldout_eval(best, cfg, e.get("episodes_per_building"), progress)
+    ev = heldout_eval(best, cfg, None, progress)
     writer.add_scalar("eval/success", _mean(ev, "success"), int(state["epoch"]))
     writer.add_scalar("eval/spl", _mean(ev, "spl"), int(state["epoch"]))
     writer.close()
     results = {
         "kind": "bc",
         "method": ctx.extractor.encoder.method,
-        "base": to_container(cfg)["policy"]["base"],
+        "base": cfg.policy.base,
         "trajectories": ctx.data.num_trajectories,
         "frames": ctx.data.num_steps,
         "train_frames": int(len(ctx.train_steps)),
@@ -413,7 +391,7 @@ def train_bc(cfg: Any, run: RunDir, resumed: bool = False, progress: bool = True
         "best_epoch": int(state["best_epoch"]),
         "best_val_loss": float(state["best_val_loss"]),
         "feature_cache": ctx.cache is not None,
-        "alpha": best.policy.features_extractor.alphas().get("alpha"),
+        "alphas": best.policy.features_extractor.alphas(),
         "history": state["history"],
         "train_seconds": train_seconds,
         "wall_seconds": time.perf_counter() - wall,
@@ -444,15 +422,16 @@ def _resume(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> dict[str, Any
     saved = torch.load(state_file, map_location=ctx.device, weights_only=False)
     ctx.optimizer.load_state_dict(saved.pop("optimizer"))
     ctx.global_step = int(saved.pop("global_step"))
-    ctx.extractor.set_step(ctx.global_step)
+    ctx.frames_seen = int(saved.pop("frames_seen", ctx.global_step * ctx.settings.batch_size))
+    ctx.extractor.set_step(ctx.frames_seen)
     state.update(saved)
     return state
 
 
-def benchmark_cache(cfg: Any, progress: bool = True) -> dict[str, Any]:
+def benchmark_cache(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Time one training epoch without and then with the feature cache on the same data and model."""
     ctx = build_context(cfg, progress)
-    max_batches = ctx.settings.get("max_batches_per_epoch")
+    max_batches = ctx.settings.max_batches_per_epoch
     ctx.cache = None
     plain = train_epoch(ctx, 0, progress, max_batches)
     started = time.perf_counter()
@@ -484,5 +463,5 @@ def _bar(total: int, enabled: bool, desc: str, unit: str) -> Any:
 def results_summary(results: Mapping[str, Any]) -> str:
     """One line for the console."""
     line = {k: results[k] for k in ("method", "trajectories", "epochs_run", "best_val_loss")}
-    line.update(success=_mean(results, "success"), spl=_mean(results, "spl"), alpha=results.get("alpha"))
+    line.update(success=_mean(results, "success"), spl=_mean(results, "spl"), alphas=results.get("alphas"))
     return json.dumps(line)

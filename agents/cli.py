@@ -1,8 +1,10 @@
-"""The command-line layer every training script shares: common flags, config resolution, run folders.
+"""The command-line layer every script shares: common flags, config resolution, run folders, error lines.
 
 ``train_ppo.py`` and ``bc.py`` both take ``--config FILE``, ``--seed``, ``--device``, ``--resume RUN_DIR``,
-``--print-config`` and any number of dotted ``key=value`` overrides; this module parses those once and
-turns them into a resolved config and a run folder, so the two trainers cannot drift apart.
+``--print-config`` and any number of dotted ``key=value`` overrides, before or after the flags; this module
+parses those once into one typed ``RunConfig`` (agents/run_config.py) and a run folder, so the trainers
+cannot drift apart. ``run_main`` turns every bad input into one line ``error: <field>: <problem> (<fix>)``
+and exit code 2.
 """
 
 from __future__ import annotations
@@ -11,18 +13,21 @@ import argparse
 import sys
 from typing import Any, Callable, Mapping, Sequence
 
-from omegaconf import DictConfig
-
-from agents.config_loader import ConfigFileError, load_config, to_container, to_yaml
+from agents.config_loader import ConfigFileError, load_run_config, to_yaml
+from agents.run_config import RunConfig
 from agents.run_dir import RunDir
+from policies.merge import MERGES
+from policies.methods import METHODS
+
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError, RuntimeError)
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
     """An ArgumentParser with the flags every trainer takes; scripts add their own on top."""
     parser = argparse.ArgumentParser(
         description=description,
-        epilog="Any config field can be set as key=value, e.g. ppo.n_steps=256 env.resolution=64; "
-        "--print-config shows them all with their values.",
+        epilog="Any config field can be set as key=value, e.g. ppo.n_steps=256 env.resolution=64, before or after "
+        "the flags; --print-config shows them all with their values.",
     )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     parser.add_argument("--config", default=None, help="YAML file layered over the defaults")
@@ -34,19 +39,40 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_policy_flags(parser: argparse.ArgumentParser) -> None:
+    """--base, --method, --merge and --backend, shared by the trainers (choices from the code that builds them)."""
+    parser.add_argument("--base", default=None, help="policy.base: curvature | denoising | random | PATH to an encoder checkpoint")
+    parser.add_argument("--method", default=None, choices=list(METHODS), help="policy.method")
+    parser.add_argument("--merge", default=None, choices=sorted(MERGES), help="policy.merge")
+    parser.add_argument("--backend", default=None, choices=["embedded", "habitat"], help="env.backend")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse with positional ``key=value`` overrides allowed anywhere among the flags."""
+    return parser.parse_intermixed_args(argv)
+
+
 def resolve_config(
     args: argparse.Namespace,
     default_file: str,
     flag_map: Mapping[str, str] | None = None,
-) -> DictConfig:
+    require: Sequence[str] = (),
+) -> RunConfig:
     """The run config: ``configs/<default_file>`` < ``--config`` < flags (``flag_map``: arg name -> dotted key)
-    < ``key=value``. Common flags (seed, device, name) are mapped here."""
+    < ``key=value``, typed and checked. Common flags (seed, device, name) are mapped here."""
     mapping = {"seed": "run.seed", "device": "run.device", "name": "run.name", **dict(flag_map or {})}
     flags = {key: getattr(args, arg) for arg, key in mapping.items() if getattr(args, arg, None) is not None}
-    return load_config(default_file, args.config, flags, args.overrides)
+    return load_run_config(default_file, args.config, flags, args.overrides, require)
 
 
-def open_run(cfg: DictConfig, resume: str | None) -> tuple[RunDir, DictConfig, bool]:
+def read_run_config(run: RunDir) -> RunConfig:
+    """A run folder's config.yaml as a checked RunConfig (--resume, --init-from, evaluation)."""
+    from agents.config_loader import to_container
+
+    return RunConfig.from_dict(to_container(run.read_config()))
+
+
+def open_run(cfg: RunConfig, resume: str | None) -> tuple[RunDir, RunConfig, bool]:
     """Create a fresh run folder for ``cfg``, or reopen ``resume`` after checking its config matches.
 
     Returns ``(run, config, resumed)``. On resume the run's own config is used; a different config asked
@@ -54,17 +80,18 @@ def open_run(cfg: DictConfig, resume: str | None) -> tuple[RunDir, DictConfig, b
     """
     if resume:
         run = RunDir.open(resume)
-        saved = run.read_config()
-        differences = config_differences(to_container(saved), to_container(cfg), ignore=("run",))
+        saved = read_run_config(run)
+        differences = config_differences(saved.to_dict(), cfg.to_dict(), ignore=("run",))
         if differences:
             shown = "; ".join(differences[:8])
             raise ConfigFileError(
-                f"--resume {resume}: the requested config differs from the run's config.yaml ({shown}); "
-                "resume with the same config (drop the changed flags) or start a new run"
+                "--resume", f"the requested config differs from {run.config_path} ({shown})",
+                "resume with the same config (drop the changed flags) or start a new run",
             )
+        run.remove_stale_temp_files()
         return run, saved, True
-    run_cfg = cfg.get("run", {})
-    run = RunDir.create(run_cfg.get("runs_root", "runs"), run_cfg.get("experiment", "default"), run_cfg.get("name"))
+    assert cfg.run is not None, "a run folder needs the run: section"
+    run = RunDir.create(cfg.run.runs_root, cfg.run.experiment, cfg.run.name)
     run.write_config(cfg)
     return run, cfg, False
 
@@ -85,6 +112,11 @@ def config_differences(saved: Any, wanted: Any, prefix: str = "", ignore: Sequen
     return [] if saved == wanted else [f"{prefix.rstrip('.')}: run has {saved!r}, asked {wanted!r}"]
 
 
+def error_line(err: BaseException) -> str:
+    """The one line a user sees for a bad input: ``error: <field>: <problem> (<fix>)``."""
+    return "error: " + " ".join(str(err).split())
+
+
 def run_main(main: Callable[[], Any]) -> None:
     """Run a script's ``main`` and turn the toolkit's user-facing errors into one clear line and exit code 2."""
     try:
@@ -92,12 +124,11 @@ def run_main(main: Callable[[], Any]) -> None:
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint in the run folder is intact (use --resume RUN_DIR)", file=sys.stderr)
         sys.exit(130)
-    except (ConfigFileError, ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        print(error_line(err), file=sys.stderr)
         sys.exit(2)
 
 
-def print_config(cfg: DictConfig) -> None:
+def print_config(cfg: RunConfig) -> None:
     """Print a resolved config as YAML (for --print-config)."""
     print(to_yaml(cfg), end="")
-

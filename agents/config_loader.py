@@ -2,36 +2,43 @@
 
 A config file may name files it builds on with ``_base_: [env.yaml, ...]`` (paths relative to itself).
 Every field is overridable from the command line with dotted ``key=value`` pairs (``ppo.n_steps=256``).
-Unknown keys are errors, so a typo never silently does nothing.
+Unknown keys are errors, so a typo never silently does nothing. ``load_run_config`` turns the layers into
+the typed, checked ``RunConfig`` (agents/run_config.py) that every script passes down.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from envs.config import ConfigError
+
+if TYPE_CHECKING:
+    from agents.run_config import RunConfig
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-class ConfigFileError(ValueError):
-    """A config file or override that cannot be used, with the reason and the fix."""
+class ConfigFileError(ConfigError):
+    """A config file or override that cannot be used: ``ConfigFileError(field, problem, fix)``."""
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
     path = path.resolve()
     if path in seen:
-        raise ConfigFileError(f"config {path} includes itself through _base_ ({' -> '.join(map(str, seen))})")
+        raise ConfigFileError("--config", f"{path} includes itself through _base_ ({' -> '.join(map(str, seen))})", "remove the loop")
     if not path.exists():
-        raise ConfigFileError(f"config file {path} does not exist; see the files in {CONFIG_DIR}")
+        raise ConfigFileError("--config", f"file {path} does not exist", f"see the files in {CONFIG_DIR}")
     try:
         cfg = OmegaConf.load(path)
     except Exception as err:  # yaml.YAMLError and friends
-        raise ConfigFileError(f"config file {path} is not valid YAML: {err}") from None
+        first = str(err).replace("\n", " ")
+        raise ConfigFileError("--config", f"file {path} is not valid YAML: {first}", "fix the file") from None
     if not isinstance(cfg, DictConfig):
-        raise ConfigFileError(f"config file {path} must hold a mapping at the top level")
+        raise ConfigFileError("--config", f"file {path} does not hold a mapping at the top level", "write sections such as env: and ppo:")
     bases = cfg.pop("_base_", None) or []
     if isinstance(bases, str):
         bases = [bases]
@@ -41,18 +48,33 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
     return OmegaConf.merge(merged, cfg)
 
 
-def _apply_strict(cfg: DictConfig, update: DictConfig, source: str) -> DictConfig:
-    """Merge ``update`` into ``cfg``, rejecting keys that the defaults do not define."""
+def read_config_file(name: str) -> DictConfig:
+    """A file of configs/ with its `_base_` files merged under it."""
+    return _read_yaml(CONFIG_DIR / name)
+
+
+def apply_strict(cfg: DictConfig, update: DictConfig, source: str) -> DictConfig:
+    """Merge ``update`` into ``cfg``, rejecting keys that ``cfg`` does not define (the one strict-override rule)."""
     OmegaConf.set_struct(cfg, True)
     try:
         merged = OmegaConf.merge(cfg, update)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or str(err).splitlines()[0]
-        raise ConfigFileError(
-            f"{source}: unknown or invalid config key {key!r}; run the script with --print-config to see valid keys"
-        ) from None
+        raise ConfigFileError(str(key), f"unknown key in the {source}", "run the script with --print-config to see the valid keys") from None
     OmegaConf.set_struct(merged, False)
     return merged
+
+
+def parse_overrides(pairs: Iterable[str]) -> DictConfig:
+    """``key=value`` strings as a config tree; anything else is a ConfigFileError."""
+    pairs = list(pairs)
+    for pair in pairs:
+        if "=" not in pair or pair.startswith("="):
+            raise ConfigFileError(pair, "is not an override", "write key=value, e.g. ppo.n_steps=256")
+    try:
+        return OmegaConf.from_dotlist(pairs)
+    except OmegaConfBaseException as err:
+        raise ConfigFileError(" ".join(pairs), f"cannot be read ({str(err).splitlines()[0]})", "write key=value, e.g. env.buildings=[Name]") from None
 
 
 def load_config(
@@ -61,32 +83,47 @@ def load_config(
     flag_overrides: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
 ) -> DictConfig:
-    """Resolve a job's configuration: ``configs/<default_file>`` < ``config_file`` < flags < ``key=value``."""
-    cfg = _read_yaml(CONFIG_DIR / default_file)
+    """The untyped layers: ``configs/<default_file>`` < ``config_file`` < flags < ``key=value``."""
+    cfg = read_config_file(default_file)
     if config_file:
-        cfg = _apply_strict(cfg, _read_yaml(Path(config_file)), f"--config {config_file}")
+        cfg = apply_strict(cfg, _read_yaml(Path(config_file)), f"--config {config_file}")
     flags = {k: v for k, v in (flag_overrides or {}).items() if v is not None}
     if flags:
         dotted = OmegaConf.create()
         for key, value in flags.items():
             OmegaConf.update(dotted, key, value, force_add=True)
-        cfg = _apply_strict(cfg, dotted, "command-line flag")
+        cfg = apply_strict(cfg, dotted, "command-line flags")
     pairs = list(overrides)
-    bad = [p for p in pairs if "=" not in p or p.startswith("=")]
-    if bad:
-        raise ConfigFileError(f"overrides must look like key=value (e.g. ppo.n_steps=256); got {bad}")
     if pairs:
-        cfg = _apply_strict(cfg, OmegaConf.from_dotlist(pairs), "key=value override")
+        cfg = apply_strict(cfg, parse_overrides(pairs), "key=value overrides")
     return cfg
 
 
+def load_run_config(
+    default_file: str,
+    config_file: str | None = None,
+    flag_overrides: Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+    require: Sequence[str] = (),
+) -> "RunConfig":
+    """The typed, checked run configuration of the layers (see ``load_config``)."""
+    from agents.run_config import RunConfig
+
+    return RunConfig.from_dict(to_container(load_config(default_file, config_file, flag_overrides, overrides)), require)
+
+
 def to_container(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
-    """Plain nested dict of a config (resolving interpolations)."""
+    """Plain nested dict of a config tree (resolving interpolations)."""
     if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        try:
+            return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        except OmegaConfBaseException as err:
+            raise ConfigFileError(str(getattr(err, "full_key", "config")), f"cannot be resolved ({str(err).splitlines()[0]})", "fix the ${...} reference") from None
     return dict(cfg)
 
 
-def to_yaml(cfg: DictConfig | Mapping[str, Any]) -> str:
-    """YAML text of a config, as written into a run folder."""
-    return OmegaConf.to_yaml(OmegaConf.create(to_container(cfg)))
+def to_yaml(cfg: Any) -> str:
+    """YAML text of a config (a RunConfig or a tree), as written into a run folder."""
+    tree = cfg.to_dict() if hasattr(cfg, "to_dict") else to_container(cfg)
+    return OmegaConf.to_yaml(OmegaConf.create(tree))
+

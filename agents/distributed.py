@@ -6,8 +6,8 @@ process) it is a world of size 1 whose methods do nothing, so the trainers run e
 
 BC wraps its logits path in DistributedDataParallel (``wrap``) and takes an equal shard of each epoch's
 shuffled steps (``shard``). PPO, in the DD-PPO style, steps its own envs on every rank and averages
-gradients before every optimizer step (``average_gradients``); ``PPOSync`` makes the frame counter count
-every rank's frames and stops all ranks together. Run folders, checkpoints, TensorBoard and evaluation are
+gradients before every optimizer step (``average_gradients``); ``ppo_sync_callbacks`` make the frame counter
+count every rank's frames and stop all ranks together. Run folders, checkpoints, TensorBoard and evaluation are
 rank 0's (``is_main``, ``run_on_main``). docs/scaling.md says how to launch it and what it leaves out.
 """
 
@@ -174,38 +174,47 @@ def data_parallel_ppo(model: Any, dist: Distributed) -> None:
     the ranks before every clipping and optimizer step (nothing happens in a world of one)."""
     if not dist.enabled:
         return
-    if model.target_kl is not None:
-        raise ValueError("ppo.target_kl: each rank would stop its epochs at its own KL and the ranks would fall out of "
-                         "step (set ppo.target_kl=null for torchrun runs)")  # fmt: skip
     dist.broadcast_parameters(model.policy)
     dist.average_gradients(model.policy.parameters())
 
 
-class PPOSync(BaseCallback):
-    """DD-PPO bookkeeping for SB3 PPO on every rank: after each rollout the frame counter adds the other ranks'
-    frames (so ``ppo.total_frames``, the checkpoint and evaluation intervals and the logs count all ranks'
-    frames, and every rank stops at the same update), and at the start of each rollout rank 0's stop decision
-    (``stop_requested``, e.g. its wall-clock limit) is sent to all ranks so that they stop together.
-    Put it after the callbacks whose decision it forwards."""
+class GlobalFrames(BaseCallback):
+    """DD-PPO frame counting: after each rollout every rank adds the other ranks' frames to its counter, so
+    ``ppo.total_frames``, the checkpoint and evaluation intervals, α's schedule and trajectory and the logs count
+    all ranks' frames, and every rank stops at the same update. First in the callback list."""
 
-    def __init__(self, dist: Distributed, stop_requested: Callable[[], bool] = lambda: False):
+    def __init__(self, dist: Distributed):
+        super().__init__()
+        self.dist = dist
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.model.num_timesteps += (self.dist.world_size - 1) * self.model.n_steps * self.model.n_envs
+
+
+class SharedStop(BaseCallback):
+    """At the first step of each rollout, rank 0's stop decision (``stop_requested``: its wall-clock limit) goes
+    to every rank, so that all stop after the same update. Last in the callback list, after the callbacks whose
+    decision it forwards."""
+
+    def __init__(self, dist: Distributed, stop_requested: Callable[[], bool]):
         super().__init__()
         self.dist, self.stop_requested = dist, stop_requested
         self._first_step = False
-
-    @classmethod
-    def of(cls, dist: Distributed, callbacks: Sequence[BaseCallback]) -> list["PPOSync"]:
-        """The sync callback for ``dist`` forwarding rank 0's ``stopped`` callbacks (none in a world of one)."""
-        return [cls(dist, lambda: any(getattr(cb, "stopped", False) for cb in callbacks))] if dist.enabled else []
 
     def _on_rollout_start(self) -> None:
         self._first_step = True
 
     def _on_step(self) -> bool:
         first, self._first_step = self._first_step, False
-        if not first:
-            return True
-        return not self.dist.broadcast(bool(self.stop_requested()))
+        return not (first and self.dist.broadcast(bool(self.stop_requested())))
 
-    def _on_rollout_end(self) -> None:
-        self.model.num_timesteps += (self.dist.world_size - 1) * self.model.n_steps * self.model.n_envs
+
+def ppo_sync_callbacks(dist: Distributed, callbacks: Sequence[BaseCallback]) -> tuple[list[BaseCallback], list[BaseCallback]]:
+    """The callbacks to put before and after a PPO run's own ones (none in a world of one): frame counting over
+    the ranks, and rank 0's stop decision taken from ``callbacks`` that have a ``stopped`` flag."""
+    if not dist.enabled:
+        return [], []
+    return [GlobalFrames(dist)], [SharedStop(dist, lambda: any(getattr(cb, "stopped", False) for cb in callbacks))]

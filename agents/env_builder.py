@@ -6,29 +6,14 @@ here once, from the run config (the `env:` section plus the top-level `frame_sta
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 
-from envs.config import EnvConfig
 from envs.factory import make_sb3_vec_env
 
-
-def env_config_from(cfg: Mapping[str, Any], **changes: Any) -> EnvConfig:
-    """The EnvConfig of a run config's `env:` section, with optional field changes (e.g. split)."""
-    from agents.config_loader import to_container
-
-    values = dict(to_container(cfg).get("env") or {})
-    values.update(changes)
-    return EnvConfig.from_dict(values)
-
-
-def frame_stack_of(cfg: Mapping[str, Any]) -> int:
-    """Frames stacked per observation (the paper: 4; CPU presets: 1)."""
-    k = int(cfg.get("frame_stack", 1) or 1)
-    if k < 1:
-        raise ValueError(f"frame_stack={k} must be >= 1")
-    return k
+if TYPE_CHECKING:
+    from agents.run_config import RunConfig
 
 
 def stack_frames(venv: VecEnv, k: int) -> VecEnv:
@@ -40,17 +25,18 @@ def stack_frames(venv: VecEnv, k: int) -> VecEnv:
 
 
 def make_vec_env(
-    cfg: Mapping[str, Any],
+    cfg: "RunConfig",
     num_envs: int,
     split: str,
     seed: int,
     sampling: str = "random",
+    per_building: int | None = None,
 ) -> VecEnv:
-    """The batched env of a run config, as the policy sees it (monitored and frame-stacked)."""
-    env_cfg = env_config_from(cfg, split=split)
-    venv = make_sb3_vec_env(env_cfg, num_envs, split=split, seed=seed, sampling=sampling)
+    """The batched env of a run config, as the policy sees it (monitored and frame-stacked); ``per_building``
+    keeps the first K episodes of each building (evaluation)."""
+    venv = make_sb3_vec_env(cfg.env, num_envs, split=split, seed=seed, sampling=sampling, per_building=per_building)
     venv = VecMonitor(venv)
-    return stack_frames(venv, frame_stack_of(cfg))
+    return stack_frames(venv, cfg.frame_stack)
 
 
 def unwrap_task(venv: VecEnv) -> Any:

@@ -17,9 +17,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from agents.config_loader import to_container
-from agents.evaluate import EVAL_FILE, REFERENCE_POLICIES, evaluate_policy, evaluate_run, eval_settings
+from agents.cli import read_run_config
+from agents.evaluate import EVAL_FILE, REFERENCE_POLICIES, evaluate_policy, evaluate_run
 from agents.metrics import run_summary, summarize_episodes
+from agents.run_config import RunConfig
 from agents.run_dir import RunDir
 
 SEED_ONLY_SECTIONS = ("run", "eval")  # runs whose configs differ only here are seeds of one group
@@ -49,7 +50,7 @@ def evaluate_runs(
     for path in paths:
         try:
             result = evaluate_run(path, **eval_kwargs)
-            config = to_container(RunDir.open(result["run_dir"]).read_config())
+            config = read_run_config(RunDir.open(result["run_dir"])).to_dict()
             entries.append({"run": str(path), "status": "ok", "result": result, "config": config})
             log(f"{path}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f} -> {Path(result['run_dir']) / EVAL_FILE}")
         except KeyboardInterrupt:
@@ -64,27 +65,27 @@ def evaluate_runs(
 
 
 def evaluate_references(
-    configs: Sequence[Mapping[str, Any]],
+    configs: Sequence[RunConfig],
     log: Callable[[str], None] = print,
     **eval_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Random and expert entries for each distinct env setup among ``configs`` (env section + frame stack)."""
-    seen: dict[str, Mapping[str, Any]] = {}
+    seen: dict[str, RunConfig] = {}
     for cfg in configs:
-        c = to_container(cfg)
+        c = cfg.to_dict()
         key = json.dumps({"env": c.get("env"), "frame_stack": c.get("frame_stack", 1), "eval": c.get("eval")}, sort_keys=True)
         seen.setdefault(key, cfg)
     entries: list[dict[str, Any]] = []
     for number, cfg in enumerate(seen.values(), start=1):
-        s = eval_settings(cfg, **{k: v for k, v in eval_kwargs.items() if k in ("split", "seed", "videos")})
+        s = cfg.eval.replace(**{k: v for k, v in eval_kwargs.items() if k in ("split", "seed")})
         kwargs = {k: v for k, v in eval_kwargs.items() if k in ("episodes_per_building", "num_envs", "deterministic", "progress")}
         suffix = f" (env {number})" if len(seen) > 1 else ""
         for name in REFERENCE_POLICIES:
             label = f"{name}{suffix}"
             try:
-                result = evaluate_policy(name, cfg, split=str(s["split"]), seed=int(s["seed"]), **kwargs)
+                result = evaluate_policy(name, cfg, s.replace(videos=0), **kwargs)
                 entries.append({"run": label, "status": "ok", "result": {**result, "kind": "reference", "method": name},
-                                "config": {"env": to_container(cfg).get("env"), "frame_stack": to_container(cfg).get("frame_stack", 1)}})
+                                "config": {"env": cfg.env.to_dict(), "frame_stack": cfg.frame_stack}})
                 log(f"{label}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f}")
             except Exception as err:
                 entries.append({**_failure(label, err), "kind": "reference", "method": name})

@@ -22,72 +22,24 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 from gymnasium import spaces
-from omegaconf import DictConfig, OmegaConf
 
-from agents.config_loader import CONFIG_DIR, ConfigFileError, _read_yaml, to_container
-from agents.env_builder import env_config_from, make_vec_env, unwrap_task
+from agents.config_loader import load_run_config
+from agents.env_builder import make_vec_env, unwrap_task
 from agents.metrics import run_summary, summarize_episodes
 from agents.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
+from agents.run_config import EvalSettings, RunConfig
 from envs.atomic_io import atomic_write_text
-from envs.episodes import Episode
+from envs.episodes import Episode, select_episodes
 
 REFERENCE_POLICIES = ("random", "expert")
 EVAL_FILE = "eval.json"
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
 
 
-def eval_defaults() -> dict[str, Any]:
-    """The `eval:` section of configs/eval.yaml (used for any key a run config lacks)."""
-    return dict(to_container(_read_yaml(CONFIG_DIR / "eval.yaml"))["eval"])
-
-
-def eval_settings(cfg: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
-    """Resolved eval settings: configs/eval.yaml < the run config's `eval:` < non-None keyword overrides."""
-    settings = eval_defaults()
-    section = to_container(cfg).get("eval") or {}
-    unknown = set(section) - set(settings)  # the keys of configs/eval.yaml are the valid ones
-    if unknown:
-        raise ConfigFileError(f"eval: unknown keys {sorted(unknown)}; valid keys are {sorted(settings)}")
-    settings.update(section)
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    k = settings["episodes_per_building"]
-    if k is not None and int(k) < 1:
-        raise ValueError(f"episodes_per_building={k} must be >= 1 (or null for every episode)")
-    if int(settings["num_envs"]) < 1:
-        raise ValueError(f"num_envs={settings['num_envs']} must be >= 1")
-    if int(settings["videos"]) < 0:
-        raise ValueError(f"videos={settings['videos']} must be >= 0")
-    return settings
-
-
-def default_config(overrides: Sequence[str] = ()) -> DictConfig:
-    """env.yaml + policy.yaml + eval.yaml with strict ``key=value`` overrides (for reference rows without a run)."""
-    cfg = OmegaConf.merge(*(_read_yaml(CONFIG_DIR / name) for name in ("env.yaml", "policy.yaml", "eval.yaml")))
-    if overrides:
-        bad = [p for p in overrides if "=" not in p]
-        if bad:
-            raise ConfigFileError(f"overrides must look like key=value (e.g. env.resolution=64); got {bad}")
-        OmegaConf.set_struct(cfg, True)
-        try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-        except Exception as err:
-            raise ConfigFileError(f"override {list(overrides)}: unknown or invalid config key ({err})") from None
-        OmegaConf.set_struct(cfg, False)
-    return cfg  # type: ignore[return-value]
-
-
-def select_episodes(episodes: Sequence[Episode], per_building: int | None) -> list[Episode]:
-    """The first ``per_building`` episodes of each building, buildings in order of first appearance."""
-    if per_building is None:
-        return list(episodes)
-    taken: dict[str, int] = {}
-    chosen: list[Episode] = []
-    for episode in episodes:
-        count = taken.get(episode.scene_id, 0)
-        if count < per_building:
-            chosen.append(episode)
-            taken[episode.scene_id] = count + 1
-    return chosen
+def reference_config(overrides: Sequence[str] = ()) -> RunConfig:
+    """configs/evaluate.yaml (env + policy + eval) with strict ``key=value`` overrides, for reference rows
+    without a run."""
+    return load_run_config("evaluate.yaml", overrides=overrides, require=("eval",))
 
 
 class EpisodeStreams:
@@ -231,52 +183,43 @@ def run_episode_set(
 
 def evaluate_policy(
     policy: Any,
-    cfg: Mapping[str, Any],
+    cfg: RunConfig,
+    settings: EvalSettings | None = None,
     *,
-    split: str = "heldout",
-    episodes_per_building: int | None = None,
-    num_envs: int | None = None,
-    seed: int = 0,
-    deterministic: bool | None = None,
-    videos: int = 0,
     video_dir: str | Path | None = None,
     progress: bool = True,
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Evaluate an SB3 model or 'random'/'expert' on the fixed held-out episode set; a JSON-able result.
 
-    ``episodes_per_building``, ``num_envs`` and ``deterministic`` default to the config's `eval:` section
-    (configs/eval.yaml: 10 per building, 14 envs, sampled actions); ``split``, ``seed`` and ``videos`` are
-    taken as given (``evaluate_run`` and scripts/evaluate.py pass the config's values). The same policy,
-    config and seed give the same numbers. With ``videos=K`` the first K episodes are replayed into MP4s
-    under ``video_dir``.
+    ``settings`` defaults to the config's `eval:` section (configs/eval.yaml: 10 episodes per building,
+    14 envs, sampled actions); keyword ``overrides`` (split, episodes_per_building, num_envs, seed,
+    deterministic, videos) replace its fields. The same policy, config and seed give the same numbers.
+    With ``videos=K`` the first K episodes are replayed into MP4s under ``video_dir``.
     """
-    s = eval_settings(
-        cfg, split=split, episodes_per_building=episodes_per_building, num_envs=num_envs, seed=seed,
-        deterministic=deterministic, videos=videos,
-    )
+    cfg.require("eval")
+    s = (settings or cfg.eval).replace(**overrides)
     return _evaluate(policy, cfg, s, video_dir, progress, "the policy")
 
 
 def _evaluate(
     policy: Any,
-    cfg: Mapping[str, Any],
-    s: Mapping[str, Any],
+    cfg: RunConfig,
+    s: EvalSettings,
     video_dir: str | Path | None,
     progress: bool,
     source: str,
 ) -> dict[str, Any]:
     """evaluate_policy with resolved settings; ``source`` names the policy in space-mismatch errors."""
-    split, seed_i, det = str(s["split"]), int(s["seed"]), bool(s["deterministic"])
-    n_videos = int(s["videos"])
-    if n_videos and video_dir is None:
-        raise ValueError("videos > 0 needs video_dir (evaluate_run uses <run>/videos)")
+    if s.videos and video_dir is None:
+        raise ValueError("video_dir: missing while eval.videos > 0 (pass video_dir; evaluate_run uses <run>/videos)")
     started = time.perf_counter()
     venv = _make_eval_env(cfg, s)
     task = unwrap_task(venv)
     try:
-        act = _actor(policy, venv, task, det, seed_i, source)
+        act = _actor(policy, venv, task, s.deterministic, s.seed, source)
         count = len(task.episodes)
-        per_episode, actions_of, batched_steps = run_episode_set(venv, act, count, n_videos, progress)
+        per_episode, actions_of, batched_steps = run_episode_set(venv, act, count, s.videos, progress)
         episodes = list(task.episodes)
         env_steps = batched_steps * venv.num_envs
     finally:
@@ -287,10 +230,10 @@ def _evaluate(
         "episodes": len(per_episode),
         **summarize_episodes(per_episode),
         "per_episode": per_episode,
-        "deterministic": det,
-        "seed": seed_i,
-        "split": split,
-        "episodes_per_building": s["episodes_per_building"],
+        "deterministic": s.deterministic,
+        "seed": s.seed,
+        "split": s.split,
+        "episodes_per_building": s.episodes_per_building,
         "buildings": sorted({ep["building"] for ep in per_episode}),
         "num_envs": int(venv.num_envs),
         "backend": str(task.config.backend),
@@ -298,30 +241,22 @@ def _evaluate(
         "seconds": seconds,
         "env_steps": int(env_steps),
     }
-    if n_videos:
-        result["videos"] = write_videos(cfg, split, episodes, per_episode, actions_of, n_videos, Path(video_dir), float(s["video_fps"]))
+    if s.videos:
+        result["videos"] = write_videos(cfg, s.split, episodes, per_episode, actions_of, s.videos, Path(video_dir), s.video_fps)
     return _jsonable(result)
 
 
-def _make_eval_env(cfg: Mapping[str, Any], s: Mapping[str, Any]) -> Any:
-    """The training pipeline's vec env over the selected episodes, handed out in order."""
-    split, seed = str(s["split"]), int(s["seed"])
-    per_building = s["episodes_per_building"]
-    venv = make_vec_env(cfg, int(s["num_envs"]), split, seed, sampling="sequential")
-    task = unwrap_task(venv)
-    task.episodes = select_episodes(task.episodes, None if per_building is None else int(per_building))
-    task.restart()
-    if venv.num_envs > len(task.episodes):  # more envs than episodes: rebuild smaller (no idle batch rows)
-        venv.close()
-        venv = make_vec_env(cfg, len(task.episodes), split, seed, sampling="sequential")
-        small = unwrap_task(venv)
-        small.episodes = list(task.episodes)
-        small.restart()
-    return venv
+def _make_eval_env(cfg: RunConfig, s: EvalSettings) -> Any:
+    """The training pipeline's vec env over the selected episodes, handed out in order (never more envs
+    than episodes, so no batch row idles)."""
+    from envs.factory import load_episodes_for
+
+    count = len(load_episodes_for(cfg.env, s.split, s.episodes_per_building))
+    return make_vec_env(cfg, min(s.num_envs, count), s.split, s.seed, sampling="sequential", per_building=s.episodes_per_building)
 
 
 def write_videos(
-    cfg: Mapping[str, Any],
+    cfg: RunConfig,
     split: str,
     episodes: Sequence[Episode],
     per_episode: Sequence[dict[str, Any]],
@@ -339,13 +274,12 @@ def write_videos(
     from envs.factory import make_task
     from envs.visualize import record_episode
 
-    task = make_task(env_config_from(cfg, split=split), 1, split, seed=0, sampling="sequential")
+    task = make_task(cfg.env, 1, split, seed=0, sampling="sequential")
     written: list[dict[str, Any]] = []
     try:
         for row in per_episode[:count]:
             index = row["episode_index"]
-            task.episodes = [episodes[index]]
-            task.restart()
+            task.use_episodes([episodes[index]])
             replay = iter(actions_of.get(index, []))
             path = folder / f"episode_{index:04d}_{row['building'].replace('/', '_')}_{row['episode_id']}.mp4"
             info = record_episode(task, lambda obs: next(replay), path, fps=fps, min_height=VIDEO_MIN_HEIGHT)
@@ -370,35 +304,29 @@ def _run_folder_of(path: Path) -> Path:
 def evaluate_run(
     run_dir_or_checkpoint: str | Path,
     *,
-    split: str | None = None,
-    episodes_per_building: int | None = None,
-    num_envs: int | None = None,
-    seed: int | None = None,
-    deterministic: bool | None = None,
-    videos: int | None = None,
     video_dir: str | Path | None = None,
     progress: bool = True,
-    checkpoint: str | None = None,
-    device: str | None = None,
     write: bool = True,
+    **overrides: Any,
 ) -> dict[str, Any]:
-    """Evaluate a run folder's checkpoint (or a checkpoint file) with its own config; writes ``<run>/eval.json``."""
+    """Evaluate a run folder's checkpoint (or a checkpoint file) with its own config; writes ``<run>/eval.json``.
+
+    Keyword ``overrides`` replace fields of the run's `eval:` section (split, episodes_per_building,
+    num_envs, seed, deterministic, videos, checkpoint, device); None keeps the run's value."""
+    from agents.cli import read_run_config
     from agents.run_dir import RunDir
 
     path = Path(run_dir_or_checkpoint)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; pass a run folder or a checkpoint file")
+        raise FileNotFoundError(f"run folder: {path} does not exist (pass a run folder or a checkpoint file)")
     run = RunDir.open(_run_folder_of(path))
-    cfg = run.read_config()
-    s = eval_settings(cfg, checkpoint=checkpoint, device=device)
-    ckpt = find_checkpoint(path, prefer=str(s["checkpoint"]))
-    model = load_model(ckpt, device=str(s["device"]))
-    s = eval_settings(
-        cfg, split=split, episodes_per_building=episodes_per_building, num_envs=num_envs, seed=seed,
-        deterministic=deterministic, videos=videos, checkpoint=checkpoint, device=device,
-    )
+    cfg = read_run_config(run)
+    cfg.require("eval", "policy")
+    s = cfg.eval.replace(**overrides)
+    ckpt = find_checkpoint(path, prefer=s.checkpoint)
+    model = load_model(ckpt, device=s.device)
     result = _evaluate(model, cfg, s, video_dir or run.videos, progress, f"checkpoint {ckpt}")
-    result.update(run_summary(cfg))
+    result.update(run_summary(cfg.to_dict()))
     result["run_dir"] = str(run.root)
     result["checkpoint"] = str(ckpt)
     if write:
@@ -410,10 +338,9 @@ __all__ = [
     "CheckpointError",
     "EVAL_FILE",
     "REFERENCE_POLICIES",
-    "default_config",
-    "eval_settings",
     "evaluate_policy",
     "evaluate_run",
+    "reference_config",
     "run_episode_set",
     "run_summary",
     "select_episodes",

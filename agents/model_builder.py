@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.config_loader import to_container
 from envs.atomic_io import atomic_path
 from policies.extractor import policy_kwargs as extractor_policy_kwargs
-from policies.methods import PolicyConfig
+
+if TYPE_CHECKING:
+    from agents.run_config import RunConfig
 
 CHECKPOINT_NAMES = ("best.zip", "last.zip")
+DEFAULT_ADAM_EPS = 1e-5  # configs without a ppo: section (behaviour cloning) build the model with this
 
 
 class CheckpointError(ValueError):
@@ -32,40 +34,27 @@ def resolve_device(name: str = "auto") -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but CUDA is not available; use --device cpu or auto")
+        raise RuntimeError("run.device: cuda was asked for but CUDA is not available (use --device cpu or auto)")
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ValueError(f"device {name!r} is unknown; use auto, cpu or cuda")
+        raise ValueError(f"run.device: {name!r} is unknown (use auto, cpu or cuda)")
     return name
 
 
-def policy_config_from(cfg: Mapping[str, Any]) -> PolicyConfig:
-    """The PolicyConfig of a run config's `policy:` section."""
-    return PolicyConfig.from_dict(dict(to_container(cfg).get("policy") or {}))
-
-
-def ppo_hyperparameters(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """SB3 PPO keyword arguments from the `ppo:` section (Adam eps goes to the optimizer)."""
-    values = dict(to_container(cfg).get("ppo") or {})
-    values.pop("total_frames", None)
-    adam_eps = values.pop("adam_eps", 1e-5)
-    return {"hyper": values, "optimizer_kwargs": {"eps": adam_eps}}
-
-
-def build_model(cfg: Mapping[str, Any], venv: VecEnv, device: str = "auto", tensorboard_log: str | None = None) -> PPO:
-    """A fresh PPO model whose policy uses the side-tuning extractor configured in `cfg`."""
-    params = ppo_hyperparameters(cfg)
-    kwargs = extractor_policy_kwargs(policy_config_from(cfg))
-    kwargs["optimizer_kwargs"] = {**kwargs.get("optimizer_kwargs", {}), **params["optimizer_kwargs"]}
-    seed = to_container(cfg).get("run", {}).get("seed")
+def build_model(cfg: "RunConfig", venv: VecEnv, device: str = "auto", tensorboard_log: str | None = None) -> PPO:
+    """A fresh PPO model whose policy uses the side-tuning extractor of ``cfg.policy`` (SB3 arguments from
+    ``cfg.ppo`` when the config has that section, SB3's defaults otherwise)."""
+    cfg.require("run", "policy")
+    kwargs = extractor_policy_kwargs(cfg.policy)
+    kwargs["optimizer_kwargs"] = {**kwargs.get("optimizer_kwargs", {}), "eps": cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS}
     return PPO(
         "MultiInputPolicy",
         venv,
         policy_kwargs=kwargs,
         device=resolve_device(device),
         tensorboard_log=tensorboard_log,
-        seed=seed,
+        seed=cfg.run.seed,
         verbose=0,
-        **params["hyper"],
+        **(cfg.ppo.sb3_kwargs() if cfg.ppo is not None else {}),
     )
 
 

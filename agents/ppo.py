@@ -12,19 +12,17 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
-from omegaconf import DictConfig
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.logger import configure as configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.cli import config_differences, open_run
-from agents.config_loader import ConfigFileError, to_container
-from agents.distributed import PPOSync, context, data_parallel_ppo
+from agents.cli import config_differences, open_run, read_run_config
+from agents.distributed import context, data_parallel_ppo, ppo_sync_callbacks
 from agents.env_builder import make_vec_env
 from agents.model_builder import (
     CheckpointError,
@@ -35,46 +33,9 @@ from agents.model_builder import (
     resolve_device,
 )
 from agents.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
+from agents.run_config import RunConfig
 from agents.run_dir import RunDir
 from policies.callbacks import AlphaCallback
-
-TRAIN_KEYS = (
-    "num_envs", "checkpoint_every", "eval_every", "eval_episodes_per_building", "eval_at_start",
-    "final_eval", "init_from", "threads", "progress_bar", "max_minutes",
-)
-BACKENDS = ("embedded", "habitat")
-
-
-def train_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The validated `train:` section (trainer settings that are not SB3 PPO arguments)."""
-    c = to_container(cfg)
-    train = dict(c.get("train") or {})
-    unknown = sorted(set(train) - set(TRAIN_KEYS))
-    if unknown:
-        raise ConfigFileError(f"train: unknown keys {unknown}; valid keys are {list(TRAIN_KEYS)}")
-    missing = [key for key in TRAIN_KEYS if key not in train]
-    if missing:
-        raise ConfigFileError(f"train: missing keys {missing}; start from configs/ppo.yaml")
-    if int(train["num_envs"]) < 1:
-        raise ValueError(f"train.num_envs={train['num_envs']} must be >= 1")
-    for key in ("checkpoint_every", "eval_every"):
-        if int(train[key]) < 0:
-            raise ValueError(f"train.{key}={train[key]} must be >= 0 frames (0 turns it off)")
-    if train["max_minutes"] is not None and float(train["max_minutes"]) <= 0:
-        raise ValueError(f"train.max_minutes={train['max_minutes']} must be > 0 (or null for no limit)")
-    ppo = dict(c.get("ppo") or {})
-    if int(ppo.get("total_frames", -1)) < 0:
-        raise ValueError(f"ppo.total_frames={ppo.get('total_frames')} must be >= 0")
-    rollout = int(ppo.get("n_steps", 2048)) * int(train["num_envs"])
-    batch = int(ppo.get("batch_size", 64))
-    if batch < 2 or batch > rollout:
-        raise ValueError(
-            f"ppo.batch_size={batch} must be between 2 and the rollout size ppo.n_steps x train.num_envs = {rollout}"
-        )
-    backend = (c.get("env") or {}).get("backend")
-    if backend not in BACKENDS:
-        raise ValueError(f"env.backend={backend!r} is unknown; choose one of {BACKENDS}")
-    return train
 
 
 def _set_threads(threads: int | None) -> None:
@@ -83,7 +44,7 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-def init_policy_from(model: PPO, source: str | Path, venv: VecEnv, cfg: Mapping[str, Any], device: str) -> Path:
+def init_policy_from(model: PPO, source: str | Path, venv: VecEnv, cfg: RunConfig, device: str) -> Path:
     """Copy the policy weights of another run's checkpoint (e.g. behaviour cloning) into ``model``.
 
     The source must have the same observation and action spaces and the same policy architecture; the
@@ -99,8 +60,8 @@ def init_policy_from(model: PPO, source: str | Path, venv: VecEnv, cfg: Mapping[
         hint = ""
         source_run = Path(source) if Path(source).is_dir() else ckpt.parent.parent
         if (source_run / "config.yaml").is_file():
-            saved = RunDir.open(source_run).read_config()
-            diffs = config_differences(to_container(saved).get("policy") or {}, to_container(cfg).get("policy") or {}, "policy.")
+            saved = read_run_config(RunDir.open(source_run))
+            diffs = config_differences(saved.to_dict().get("policy") or {}, cfg.to_dict()["policy"], "policy.")
             if diffs:
                 hint = f"; the policy configs differ: {'; '.join(diffs[:6])}"
         raise CheckpointError(
@@ -116,83 +77,80 @@ def _read_json(path: Path, default: Any) -> Any:
     return json.loads(path.read_text()) if path.is_file() else default
 
 
-def _make_evaluator(cfg: Mapping[str, Any], episodes_per_building: int | None) -> Any:
+def _make_evaluator(cfg: RunConfig, episodes_per_building: int | None) -> Any:
     """``model -> result`` over the held-out subset used for periodic evaluation (agents/evaluate.py)."""
-    from agents.evaluate import eval_settings, evaluate_policy
+    from agents.evaluate import evaluate_policy
 
-    s = eval_settings(cfg)
+    settings = cfg.eval.replace(episodes_per_building=episodes_per_building, videos=0)
 
     def evaluate(model: PPO) -> dict[str, Any]:
-        return evaluate_policy(
-            model, cfg, split=str(s["split"]), episodes_per_building=episodes_per_building,
-            seed=int(s["seed"]), deterministic=bool(s["deterministic"]), progress=False,
-        )
+        return evaluate_policy(model, cfg, settings, progress=False)
 
     return evaluate
 
 
-def run_ppo(cfg: DictConfig, resume: str | None = None, progress: bool | None = None, announce: bool = True) -> tuple[RunDir, dict[str, Any]]:
+def run_ppo(cfg: RunConfig, resume: str | None = None, progress: bool | None = None, announce: bool = True) -> tuple[RunDir, dict[str, Any]]:
     """Train (or resume) PPO as ``cfg`` says; returns the run folder and the final results (results.json)."""
+    cfg.require("run", "policy", "eval", "ppo", "train")
     resumed_run: RunDir | None = None
     if resume:
-        resumed_run, cfg, _ = open_run(cfg, resume)  # checks the config; writes nothing
+        resumed_run, cfg, _ = open_run(cfg, resume)  # checks the config; removes only stale temp files
+        cfg.require("run", "policy", "eval", "ppo", "train")
         checkpoint = find_checkpoint(resumed_run.root, prefer="last")
-    settings = train_settings(cfg)
-    from agents.evaluate import eval_settings
-
-    eval_settings(cfg, episodes_per_building=settings["eval_episodes_per_building"])  # eval: errors before any folder
-    c = to_container(cfg)
-    _set_threads(settings["threads"])
-    device = resolve_device(str(c.get("run", {}).get("device", "auto")))
-    seed = int(c.get("run", {}).get("seed") or 0)
-    total = int(c["ppo"]["total_frames"])
+    train = cfg.train
+    _set_threads(train.threads)
+    device = resolve_device(cfg.run.device)
+    seed = cfg.run.seed
+    total = cfg.ppo.total_frames
     dist = context()  # under torchrun: DD-PPO, each rank with its own envs and seed (docs/scaling.md)
-    venv = make_vec_env(cfg, int(settings["num_envs"]), "train", dist.rank_seed(seed))
+    venv = make_vec_env(cfg, train.num_envs, cfg.env.split, dist.rank_seed(seed))
     try:
         if resumed_run is not None:
             model = load_model(checkpoint, device=device, env=venv)
-            if model.n_steps != int(c["ppo"]["n_steps"]) or model.n_envs != venv.num_envs:
-                raise CheckpointError(f"{checkpoint} was trained with another rollout shape; resume with the run's config")
+            if model.n_steps != cfg.ppo.n_steps or model.n_envs != venv.num_envs:
+                raise CheckpointError(f"--resume: {checkpoint} was trained with another rollout shape (resume with the run's config)")
             model.set_random_seed(dist.rank_seed(seed) + model.num_timesteps)  # new episodes and action noise, not a replay
             run = resumed_run
         else:
             model = build_model(cfg, venv, device=device)
             if dist.rank:  # PPO(seed=...) reseeded the envs with the run's seed: this rank gets its own episodes
                 model.set_random_seed(dist.rank_seed(seed))
-            if settings["init_from"]:
-                init_policy_from(model, settings["init_from"], venv, cfg, device)
+            if train.init_from:
+                init_policy_from(model, train.init_from, venv, cfg, device)
             run, cfg, _ = dist.run_on_main(open_run, cfg, None)  # only now: every input has been checked
         data_parallel_ppo(model, dist)
         if announce:
             print(f"run folder: {run.root}", flush=True)
-        return run, _train(model, cfg, run, settings, total, resumed_run is not None, progress)
+        return run, _train(model, cfg, run, total, resumed_run is not None, progress)
     finally:
         venv.close()
 
 
-def _train(model: PPO, cfg: DictConfig, run: RunDir, settings: dict[str, Any], total: int, resumed: bool, progress: bool | None) -> dict[str, Any]:
+def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, progress: bool | None) -> dict[str, Any]:
     """The training loop proper (callbacks, learn, final checkpoint and evaluation)."""
+    settings = cfg.train
     start_frames = int(model.num_timesteps)
     dist = context()  # ranks other than 0 only train: no logs, checkpoints, evaluation or results
     model.set_logger(configure_logger(str(run.tensorboard), ["tensorboard"]) if dist.is_main else Logger(None, []))
     history = [row for row in _read_json(run.root / "eval_history.json", []) if row["frames"] <= start_frames]
     best = _read_json(run.checkpoints / "best.json", None) if resumed else None
-    evaluator = _make_evaluator(cfg, settings["eval_episodes_per_building"]) if int(settings["eval_every"]) > 0 else None
+    evaluator = _make_evaluator(cfg, settings.eval_episodes_per_building) if settings.eval_every > 0 else None
     checkpoints = EvalCheckpointCallback(
-        run.root, int(settings["checkpoint_every"]), int(settings["eval_every"]), evaluator,
-        eval_at_start=bool(settings["eval_at_start"]), start_frames=start_frames, history=history, best=best,
+        run.root, settings.checkpoint_every, settings.eval_every, evaluator,
+        eval_at_start=settings.eval_at_start, start_frames=start_frames, history=history, best=best,
     )
     stats = EpisodeStatsCallback(excluded_seconds=lambda: checkpoints.eval_seconds)
     callbacks = [AlphaCallback(), stats]
-    if settings["max_minutes"] is not None and dist.is_main:
-        callbacks.append(WallClockLimit(float(settings["max_minutes"]) * 60.0))
-    show = bool(settings["progress_bar"]) if progress is None else progress
+    if settings.max_minutes is not None and dist.is_main:
+        callbacks.append(WallClockLimit(settings.max_minutes * 60.0))
+    show = settings.progress_bar if progress is None else progress
     bar = ProgressCallback(total, stats, enabled=show)
     started = time.perf_counter()
     remaining = max(0, total - start_frames)
     if remaining > 0:
+        before, after = ppo_sync_callbacks(dist, callbacks)
         model.learn(
-            remaining, callback=CallbackList([*callbacks, *([bar, checkpoints] if dist.is_main else []), *PPOSync.of(dist, callbacks)]),
+            remaining, callback=CallbackList([*before, *callbacks, *([bar, checkpoints] if dist.is_main else []), *after]),
             reset_num_timesteps=not resumed, log_interval=1,
         )
     elif dist.is_main and not checkpoints.checkpoint_path("last").exists():
@@ -215,15 +173,11 @@ def _train(model: PPO, cfg: DictConfig, run: RunDir, settings: dict[str, Any], t
         "best": checkpoints.best,
         "eval_history": "eval_history.json",
     }
-    if settings["final_eval"]:
-        from agents.evaluate import evaluate_policy, eval_settings, run_summary
+    if settings.final_eval:
+        from agents.evaluate import evaluate_policy, run_summary
 
-        s = eval_settings(cfg)
-        final = evaluate_policy(
-            model, cfg, split=str(s["split"]), seed=int(s["seed"]), deterministic=bool(s["deterministic"]),
-            progress=bool(show),
-        )
-        results.update(run_summary(cfg))
+        final = evaluate_policy(model, cfg, cfg.eval.replace(videos=0), progress=bool(show))
+        results.update(run_summary(cfg.to_dict()))
         results["policy_evaluated"] = "last (the final policy)"
         results.update({k: v for k, v in final.items() if k not in ("policy",)})
     if dist.enabled:

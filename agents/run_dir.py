@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from agents.config_loader import ConfigFileError, to_yaml
-from envs.atomic_io import atomic_write_text
+from envs.atomic_io import atomic_write_text, remove_stale_temp_files
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class RunDir:
         root = Path(runs_root) / experiment / stamp
         if root.exists() and any(root.iterdir()):
             raise FileExistsError(
-                f"run folder {root} already exists and is not empty; pick another run.name or use --resume {root}"
+                f"run.name: run folder {root} already exists and is not empty (pick another run.name or use --resume {root})"
             )
         root.mkdir(parents=True, exist_ok=True)
         run = cls(root)
@@ -59,13 +59,13 @@ class RunDir:
         """An existing run folder (for --resume, evaluation, --init-from); clear error if it is not one."""
         run = cls(Path(root))
         if not run.root.is_dir():
-            raise FileNotFoundError(f"run folder {run.root} does not exist; pass the folder a training script printed")
+            raise FileNotFoundError(f"run folder: {run.root} does not exist (pass the folder a training script printed)")
         if not run.config_path.exists():
-            raise FileNotFoundError(f"{run.root} has no config.yaml, so it is not a sidetune-nav run folder")
+            raise FileNotFoundError(f"run folder: {run.root} has no config.yaml, so it is not a sidetune-nav run folder (pass the folder a training script printed)")
         return run
 
-    def write_config(self, cfg: DictConfig | dict[str, Any]) -> None:
-        """Write the resolved config atomically."""
+    def write_config(self, cfg: Any) -> None:
+        """Write the resolved config (a RunConfig or a plain tree) atomically."""
         atomic_write_text(self.config_path, to_yaml(cfg))
 
     def read_config(self) -> DictConfig:
@@ -73,7 +73,11 @@ class RunDir:
         try:
             return OmegaConf.load(self.config_path)  # type: ignore[return-value]
         except Exception as err:
-            raise ConfigFileError(f"{self.config_path} is not readable YAML ({err}); the run folder is damaged") from None
+            raise ConfigFileError("run folder", f"{self.config_path} is not readable YAML ({err})", "the run folder is damaged; start a new run") from None
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete temp files that a killed write left in checkpoints/ (see envs.atomic_io); returns them."""
+        return remove_stale_temp_files(self.checkpoints) if self.checkpoints.is_dir() else []
 
     def write_results(self, results: dict[str, Any]) -> None:
         """Write results.json atomically."""

@@ -43,16 +43,19 @@ class Trainer:
     axes: Mapping[str, str]  # short axis name -> dotted config key
     done_file: str  # written last by a finished run
     checkpoint: str | None  # present once a run can be resumed with --resume (None: not resumable)
+    sections: tuple[str, ...]  # the config sections the script requires (agents/run_config.py)
     extra_args: tuple[str, ...] = ("--no-progress",)
 
 
 TRAINERS: dict[str, Trainer] = {
     "bc": Trainer("scripts/bc.py", "bc.yaml", {"method": "policy.method", "base": "policy.base",
-                  "trajectories": "bc.trajectories", "seed": "run.seed"}, "results.json", "checkpoints/bc_state.pt"),
+                  "trajectories": "bc.trajectories", "seed": "run.seed"}, "results.json", "checkpoints/bc_state.pt",
+                  ("run", "policy", "eval", "bc")),
     "ppo": Trainer("scripts/train_ppo.py", "ppo.yaml", {"method": "policy.method", "base": "policy.base",
-                   "frames": "ppo.total_frames", "seed": "run.seed"}, "results.json", "checkpoints/last.zip"),
+                   "frames": "ppo.total_frames", "seed": "run.seed"}, "results.json", "checkpoints/last.zip",
+                   ("run", "policy", "eval", "ppo", "train")),
     "pretrain": Trainer("scripts/pretrain_base.py", "pretrain.yaml", {"task": "pretrain.task", "arch": "pretrain.arch",
-                        "seed": "pretrain.seed"}, "encoder.json", None),
+                        "seed": "pretrain.seed"}, "encoder.json", None, ("pretrain",)),
 }  # fmt: skip
 NAME_ORDER = ("task", "arch", "method", "base", "trajectories", "frames")  # then other axes, then the seed
 SPEC_KEYS = ("trainer", "experiment", "grid", "overrides", "resources", "config", "runs_root")
@@ -217,15 +220,16 @@ def cell_overrides(spec: SweepSpec, cell: Cell) -> list[str]:
     if spec.trainer == "pretrain":
         where = [f"pretrain.out={cell.folder / 'encoder.pth'}"]
     else:
-        where = [f"run.runs_root={spec.runs_root}", f"run.experiment={spec.experiment}", f"run.name={cell.name}"]
+        # the experiment's last folder is run.experiment, the folders above it run.runs_root (nested experiments)
+        where = [f"run.runs_root={spec.folder.parent}", f"run.experiment={spec.folder.name}", f"run.name={cell.name}"]
     return [*spec.overrides, *cell.overrides, *where]
 
 
 def cell_config(spec: SweepSpec, cell: Cell) -> Any:
-    """The cell's resolved config (what its script will resolve), so bad keys fail before anything runs."""
-    from agents.config_loader import load_config
+    """The cell's typed, checked RunConfig (what its script will resolve), so bad input fails before anything runs."""
+    from agents.config_loader import load_run_config
 
-    return load_config(spec.engine.default_config, spec.config, None, cell_overrides(spec, cell))
+    return load_run_config(spec.engine.default_config, spec.config, None, cell_overrides(spec, cell), spec.engine.sections)
 
 
 def cell_command(spec: SweepSpec, cell: Cell, python: str = sys.executable) -> list[str]:
@@ -260,13 +264,12 @@ def prepare_data(spec: SweepSpec, cells: Sequence[Cell], progress: bool = True) 
     if spec.trainer != "bc" or not cells:
         return
     from agents.bc import check_pool, pool_dir_of
-    from agents.env_builder import env_config_from
 
     largest: dict[Path, tuple[int, Any]] = {}
     for cell in cells:
         cfg = cell_config(spec, cell)
-        root = pool_dir_of(cfg, env_config_from(cfg, split="train"))
-        n = int(cfg.bc.trajectories)
+        root = pool_dir_of(cfg.bc, cfg.env)
+        n = cfg.bc.trajectories
         if root not in largest or n > largest[root][0]:
             largest[root] = (n, cfg)
     for n, cfg in largest.values():

@@ -380,7 +380,7 @@ class TrajectoryPool:
         self.root = Path(root)
         path = self.root / MANIFEST
         if not path.is_file():
-            raise TrajectoryPoolError(f"no trajectory pool at {self.root} (missing {MANIFEST}); make one with scripts/make_trajectories.py")
+            raise TrajectoryPoolError(f"bc.pool_dir: no trajectory pool at {self.root} (missing {MANIFEST}; make one with scripts/make_trajectories.py)")
         try:
             self.manifest = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
@@ -398,9 +398,9 @@ class TrajectoryPool:
         diffs = [f"{k}: pool {have.get(k)!r}, run {want[k]!r}" for k in want if have.get(k) != want[k]]
         if diffs:
             raise TrajectoryPoolError(
-                f"trajectory pool {self.root} was made for other env settings ({'; '.join(diffs)}); "
-                f"generate a pool for these settings (scripts/make_trajectories.py with the same env.* overrides, "
-                f"another --pool-dir) or run with the pool's settings"
+                f"bc.pool_dir: trajectory pool {self.root} was made for other env settings ({'; '.join(diffs)}) "
+                f"(generate a pool for these settings: scripts/make_trajectories.py with the same env.* overrides and "
+                f"another --pool-dir; or run with the pool's settings)"
             )
 
     def _check_file(self, name: str, sha: str) -> Path:

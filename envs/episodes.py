@@ -13,7 +13,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from envs.atomic_io import atomic_write_bytes
 
@@ -144,3 +144,23 @@ def load_episodes(path: str | os.PathLike) -> list[Episode]:
     if not isinstance(payload, dict) or not isinstance(payload.get("episodes"), list):
         raise EpisodeFileError(f"episode file {path} has no 'episodes' list; expected Habitat PointNav v1 format")
     return [Episode.from_json(rec, where=f"{path}: episode #{i}") for i, rec in enumerate(payload["episodes"])]
+
+
+def scene_name(scene_id: str) -> str:
+    """The building name of a scene id: 'data/gibson/Foo.glb' -> 'Foo' (Habitat paths); a plain name unchanged."""
+    name = scene_id.replace("\\", "/").rsplit("/", 1)[-1]
+    return name.split(".", 1)[0]
+
+
+def select_episodes(episodes: Sequence[Episode], per_building: int | None) -> list[Episode]:
+    """The first ``per_building`` episodes of each building, buildings in order of first appearance."""
+    if per_building is None:
+        return list(episodes)
+    taken: dict[str, int] = {}
+    chosen: list[Episode] = []
+    for episode in episodes:
+        count = taken.get(episode.scene_id, 0)
+        if count < per_building:
+            chosen.append(episode)
+            taken[episode.scene_id] = count + 1
+    return chosen

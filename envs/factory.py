@@ -10,18 +10,25 @@ import dataclasses
 from typing import Any
 
 from envs.backend import Backend
-from envs.config import ConfigError, EnvConfig
-from envs.episodes import Episode
+from envs.config import BACKENDS, EMBEDDED_SPLITS, ConfigError, EnvConfig, check_choice
+from envs.episodes import Episode, scene_name, select_episodes
 from envs.task import SAMPLING_MODES, PointNavTask
-
-EMBEDDED_SPLITS = ("train", "heldout")  # Habitat splits are folders of the dataset (train, val, ...; heldout = val)
 
 
 def _check_split(config: EnvConfig, split: str) -> None:
-    if config.backend not in ("embedded", "habitat"):
-        raise ConfigError(f"env.backend={config.backend!r} is unknown; use 'embedded' or 'habitat'")
-    if config.backend == "embedded" and split not in EMBEDDED_SPLITS:
-        raise ConfigError(f"split={split!r} is unknown for the embedded backend; use one of {EMBEDDED_SPLITS}")
+    check_choice(config.backend, BACKENDS, "env.backend")
+    if config.backend == "embedded":
+        check_choice(split, EMBEDDED_SPLITS, "split")
+
+
+def building_names(config: EnvConfig, split: str) -> list[str] | None:
+    """Names of the buildings of ``split``, or None when the backend knows them only from its episode files."""
+    _check_split(config, split)
+    if config.backend == "embedded":
+        from envs.embedded.catalogue import building_names as catalogue_names
+
+        return catalogue_names(split, config)
+    return None
 
 
 def make_backend(config: EnvConfig, num_envs: int) -> Backend:
@@ -36,11 +43,13 @@ def make_backend(config: EnvConfig, num_envs: int) -> Backend:
         from envs.habitat.backend import HabitatBackend
 
         return HabitatBackend(config, num_envs)
-    raise ConfigError(f"env.backend={config.backend!r} is unknown; use 'embedded' or 'habitat'")
+    check_choice(config.backend, BACKENDS, "env.backend")
+    raise AssertionError("unreachable")
 
 
-def load_episodes_for(config: EnvConfig, split: str | None = None) -> list[Episode]:
-    """The fixed episode set of ``split`` (default ``config.split``), restricted to ``config.buildings``."""
+def load_episodes_for(config: EnvConfig, split: str | None = None, per_building: int | None = None) -> list[Episode]:
+    """The fixed episode set of ``split`` (default ``config.split``), restricted to ``config.buildings``
+    and, with ``per_building``, to the first K episodes of each building (evaluation)."""
     split = split or config.split
     _check_split(config, split)
     if config.backend == "embedded":
@@ -53,20 +62,13 @@ def load_episodes_for(config: EnvConfig, split: str | None = None) -> list[Episo
         episodes = load_habitat_episodes(config, split)
     if config.buildings:
         wanted = set(config.buildings)
-        episodes = [ep for ep in episodes if ep.scene_id in wanted or _scene_name(ep.scene_id) in wanted]
+        episodes = [ep for ep in episodes if ep.scene_id in wanted or scene_name(ep.scene_id) in wanted]
         if not episodes:
-            raise ConfigError(
-                f"no {split} episodes in env.buildings={sorted(wanted)}; list buildings of the {split} split or set buildings: null"
-            )
+            raise ConfigError("env.buildings", f"no {split} episodes in {sorted(wanted)}",
+                              f"list buildings of the {split} split or set env.buildings=null")  # fmt: skip
     if not episodes:
-        raise ConfigError(f"the {config.backend} backend has no episodes for split {split!r}")
-    return episodes
-
-
-def _scene_name(scene_id: str) -> str:
-    """'data/gibson/Foo.glb' -> 'Foo' (Habitat scene paths), a plain name unchanged."""
-    name = scene_id.replace("\\", "/").rsplit("/", 1)[-1]
-    return name.split(".", 1)[0]
+        raise ConfigError("env.split", f"the {config.backend} backend has no episodes for split {split!r}", "check the split and the episode files")
+    return select_episodes(episodes, per_building)
 
 
 def make_task(
@@ -75,15 +77,16 @@ def make_task(
     split: str | None = None,
     seed: int | None = 0,
     sampling: str = "random",
+    per_building: int | None = None,
 ) -> PointNavTask:
     """A batched task of ``num_envs`` agents over ``split``'s episodes ('random' training draws or
-    'sequential' evaluation order)."""
+    'sequential' evaluation order; ``per_building``: the first K episodes of each building)."""
     if sampling not in SAMPLING_MODES:
         raise ValueError(f"sampling={sampling!r} is unknown; use one of {SAMPLING_MODES}")
     split = split or config.split
     if split != config.split:  # the backend serves the buildings of config.split
         config = dataclasses.replace(config, split=split)
-    episodes = load_episodes_for(config, split)
+    episodes = load_episodes_for(config, split, per_building)
     return PointNavTask(config, make_backend(config, num_envs), episodes, seed=seed, sampling=sampling)
 
 
@@ -108,11 +111,12 @@ def make_sb3_vec_env(
     seed: int | None = 0,
     sampling: str = "random",
     render_mode: str | None = None,
+    per_building: int | None = None,
 ) -> Any:
     """An SB3 ``SB3VecEnv`` (wrap it in VecMonitor / VecFrameStack in the trainer)."""
     from envs.sb3_vec_env import SB3VecEnv
 
-    return SB3VecEnv(make_task(config, num_envs, split, seed, sampling), render_mode=render_mode)
+    return SB3VecEnv(make_task(config, num_envs, split, seed, sampling, per_building), render_mode=render_mode)
 
 
 def make_env(

@@ -141,6 +141,13 @@ class PointNavTask:
         self._start_episodes(np.asarray(env_ids, dtype=np.int64))
         return self._observe()
 
+    def use_episodes(self, episodes: list[Episode]) -> None:
+        """Hand out ``episodes`` from now on, from the first (replaying one chosen episode, e.g. for a video)."""
+        if not episodes:
+            raise ValueError("use_episodes needs at least one episode")
+        self.episodes = list(episodes)
+        self.restart()
+
     def restart(self) -> None:
         """Start the episode sequence over and clear the started/finished counters (takes effect at the
         next episode hand-out)."""

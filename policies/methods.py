@@ -49,8 +49,11 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
-        self.base_arch = canonical_arch(self.base_arch)
+            raise ValueError(f"policy.method: {self.method!r} is unknown (choose one of {', '.join(METHODS)})")
+        try:
+            self.base_arch = canonical_arch(self.base_arch)
+        except ValueError:
+            raise ValueError(f"policy.base_arch: {self.base_arch!r} is unknown (choose compact or taskonomy)") from None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "PolicyConfig":
@@ -58,7 +61,7 @@ class PolicyConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown policy config keys {unknown}; known keys: {sorted(known)}")
+            raise ValueError(f"policy.{unknown[0]}: unknown key (valid keys of policy: {', '.join(sorted(known))})")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

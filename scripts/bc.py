@@ -8,13 +8,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.cli import base_parser, open_run, print_config, resolve_config, run_main  # noqa: E402
+from agents.cli import add_policy_flags, base_parser, open_run, parse_args, print_config, resolve_config, run_main  # noqa: E402
 from agents.run_dir import RunDir  # noqa: E402
-from policies.methods import METHODS  # noqa: E402
 
 FLAGS = {
     "trajectories": "bc.trajectories", "method": "policy.method", "base": "policy.base", "merge": "policy.merge",
-    "epochs": "bc.epochs", "backend": "env.backend", "pool_dir": "bc.pool_dir",
+    "epochs": "bc.epochs", "backend": "env.backend", "pool_dir": "bc.pool_dir", "generate": "bc.generate",
 }  # fmt: skip
 
 
@@ -22,21 +21,16 @@ def main() -> None:
     """Parse flags, resolve the config (a resumed run's own config.yaml under the flags), train, evaluate."""
     parser = base_parser(__doc__)
     parser.add_argument("--trajectories", type=int, default=None, help="bc.trajectories: the first N of the pool")
-    parser.add_argument("--method", default=None, choices=list(METHODS), help="policy.method")
-    parser.add_argument("--base", default=None, help="policy.base: curvature | denoising | random | PATH")
-    parser.add_argument("--merge", default=None, choices=["alpha", "sum", "product", "film", "mlp", "concat"], help="policy.merge")
+    add_policy_flags(parser)
     parser.add_argument("--epochs", type=int, default=None, help="bc.epochs (default: from bc.epochs_schedule)")
-    parser.add_argument("--backend", default=None, choices=["embedded", "habitat"], help="env.backend")
     parser.add_argument("--pool-dir", dest="pool_dir", default=None, help="bc.pool_dir")
-    parser.add_argument("--no-generate", dest="no_generate", action="store_true", help="fail (bc.generate=false) instead of making or extending a too-small pool")
+    parser.add_argument("--no-generate", dest="generate", action="store_const", const=False, default=None, help="fail (bc.generate=false) instead of making or extending a too-small pool")
     parser.add_argument("--benchmark-cache", action="store_true", help="time one epoch without and with the feature cache; no run folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = parser.parse_args()
+    args = parse_args(parser)
     if args.resume and args.config is None:
         args.config = str(RunDir.open(args.resume).config_path)
-    cfg = resolve_config(args, "bc.yaml", FLAGS)
-    if args.no_generate:
-        cfg.bc.generate = False
+    cfg = resolve_config(args, "bc.yaml", FLAGS, require=("run", "policy", "eval", "bc"))
     if args.print_config:
         print_config(cfg)
         return
@@ -44,7 +38,6 @@ def main() -> None:
     from agents.distributed import context
 
     dist = context()  # under torchrun: data-parallel over the ranks (docs/scaling.md); else a world of one
-
     if args.benchmark_cache:
         print(json.dumps(benchmark_cache(cfg, progress=not args.no_progress), indent=1))
         return

@@ -15,8 +15,10 @@ import json
 import sys
 from pathlib import Path
 
+from agents.cli import parse_args as parse_intermixed, read_run_config, run_main
 from agents.eval_report import aggregate, evaluate_references, evaluate_runs, format_table
-from agents.evaluate import default_config
+from agents.evaluate import reference_config
+from agents.run_config import CHECKPOINTS, DEVICES
 from agents.run_dir import RunDir
 from envs.atomic_io import atomic_write_text
 
@@ -30,23 +32,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--videos", type=int, default=None, help="MP4s per run of its first K episodes (in <run>/videos)")
     parser.add_argument("--seed", type=int, default=None, help="eval.seed (action sampling)")
     parser.add_argument("--deterministic", action="store_true", default=None, help="argmax actions instead of sampling")
-    parser.add_argument("--checkpoint", choices=["best", "last"], default=None, help="which checkpoint of a run folder")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default=None, help="which checkpoint of a run folder")
+    parser.add_argument("--device", choices=DEVICES, default=None)
     parser.add_argument("--reference", action="store_true", help="add random and expert rows")
     parser.add_argument("--set", action="append", default=[], metavar="key=value",
                         help="config overrides for reference rows when no run could be evaluated (e.g. env.resolution=64)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the table rows as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--no-progress", action="store_true", help="no per-episode progress bar")
-    return parser.parse_args(argv)
+    return parse_intermixed(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Evaluate, print the table, return 1 if any run failed."""
     args = parse_args(argv)
     if not args.runs and not args.reference:
-        print("nothing to evaluate: pass run folders and/or --reference", file=sys.stderr)
-        return 2
+        raise ValueError("RUN_DIR: nothing to evaluate (pass run folders and/or --reference)")
+    reference = reference_config(args.set)  # bad --set and flag values fail here, before any evaluation
+    reference.eval.replace(episodes_per_building=args.episodes_per_building, num_envs=args.num_envs, videos=args.videos, seed=args.seed)
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - progress lines, table on stdout
     shared = {
         "episodes_per_building": args.episodes_per_building,
@@ -57,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     entries = evaluate_runs(args.runs, log=log, videos=args.videos, checkpoint=args.checkpoint, device=args.device, **shared)
     if args.reference:
-        configs = [RunDir.open(e["result"]["run_dir"]).read_config() for e in entries if e["status"] == "ok"]
+        configs = [read_run_config(RunDir.open(e["result"]["run_dir"])) for e in entries if e["status"] == "ok"]
         if not configs:
-            configs = [default_config(args.set)]
+            configs = [reference]
         entries = evaluate_references(configs, log=log, **shared) + entries
     rows = aggregate(entries)
     print(format_table(rows, markdown=args.markdown))
@@ -74,5 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(e["status"] != "ok" for e in entries) else 0
 
 
+def cli() -> None:
+    """Console entry point: bad input is one error line and exit code 2; a failed run exits 1."""
+    status: list[int] = []
+    run_main(lambda: status.append(main()))
+    sys.exit(status[0] if status else 0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

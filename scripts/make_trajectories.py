@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.cli import base_parser, print_config, resolve_config, run_main  # noqa: E402
+from agents.cli import base_parser, parse_args, print_config, resolve_config, run_main  # noqa: E402
 
 FLAGS = {"trajectories": "bc.trajectories", "pool_dir": "bc.pool_dir", "backend": "env.backend", "storage": "bc.storage",
          "num_envs": "bc.generate_envs", "shard_size": "bc.shard_size"}  # fmt: skip
@@ -29,26 +29,25 @@ def main() -> None:
     parser.add_argument("--num-envs", dest="num_envs", type=int, default=None, help="bc.generate_envs")
     parser.add_argument("--shard-size", dest="shard_size", type=int, default=None, help="bc.shard_size")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args()
+    args = parse_args(parser)
     if args.seed is not None:  # --seed picks the pool seed here (the run seed does not matter for a pool)
         args.overrides.append(f"bc.pool_seed={args.seed}")
         args.seed = None
-    cfg = resolve_config(args, "bc.yaml", FLAGS)
+    cfg = resolve_config(args, "bc.yaml", FLAGS, require=("bc",))
     if args.print_config:
         print_config(cfg)
         return
     from agents.bc import open_pool, pool_dir_of
-    from agents.env_builder import env_config_from
 
-    env_cfg = env_config_from(cfg, split="train")
-    n = int(cfg.bc.trajectories)
+    env_cfg = cfg.env
+    n = cfg.bc.trajectories
     started = time.perf_counter()
-    pool = open_pool(cfg, env_cfg, n, generate=True, progress=not args.no_progress)
+    pool = open_pool(cfg.bc, env_cfg, n, generate=True, progress=not args.no_progress)
     files = [p for p in Path(pool.root).iterdir() if p.is_file()]
     size = sum(p.stat().st_size for p in files)
     data = pool.load(pool.num_trajectories, auto_stop=False)
     print(json.dumps({
-        "pool": str(pool_dir_of(cfg, env_cfg)), "trajectories": pool.num_trajectories, "steps": data.num_steps,
+        "pool": str(pool_dir_of(cfg.bc, env_cfg)), "trajectories": pool.num_trajectories, "steps": data.num_steps,
         "mean_steps": data.num_steps / pool.num_trajectories, "expert_failures": pool.manifest["expert_failures"],
         "bytes": size, "bytes_per_trajectory": size / pool.num_trajectories, "seconds": time.perf_counter() - started,
     }, indent=1))  # fmt: skip

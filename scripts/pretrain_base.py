@@ -15,13 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from omegaconf import OmegaConf  # noqa: E402
+import dataclasses  # noqa: E402
 
-from agents.config_loader import ConfigFileError, load_config  # noqa: E402
-from agents.pretraining.dataset import TASKS, check_task  # noqa: E402
+from agents.cli import parse_args as parse_intermixed, print_config, run_main  # noqa: E402
+from agents.config_loader import load_run_config  # noqa: E402
+from agents.pretraining.dataset import TASKS  # noqa: E402
 from agents.pretraining.train import PretrainResult, pretrain_base  # noqa: E402
-from envs.config import EnvConfig  # noqa: E402
-from policies.contract import check_image_size  # noqa: E402
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, canonical_arch, shipped_weights_path  # noqa: E402
 
 
@@ -35,35 +34,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. pretrain.steps=200")
-    return parser.parse_args(argv)
+    return parse_intermixed(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> PretrainResult | None:
     """Resolve the config, pretrain, print where the files went; returns the run's result (None: --print-config)."""
     args = parse_args(argv)
     flags = {"pretrain.task": args.task, "pretrain.arch": args.arch, "pretrain.out": args.out}
-    try:
-        cfg = load_config("pretrain.yaml", args.config, flags, args.overrides)
-        p = cfg.pretrain
-        task, arch = check_task(str(p.task)), canonical_arch(str(p.arch))
-        check_image_size(int(p.resolution), int(p.resolution), f"pretraining the {arch} base")
-        env = EnvConfig.from_dict(OmegaConf.to_container(cfg.env, resolve=True))
-    except (ConfigFileError, ValueError) as err:
-        raise SystemExit(f"error: {err}") from None
+    cfg = load_run_config("pretrain.yaml", args.config, flags, args.overrides, require=("pretrain",))
+    p, env = cfg.pretrain, cfg.env
+    task, arch = p.task, canonical_arch(p.arch)
+    if p.init_from is not None and not Path(p.init_from).is_file():
+        raise FileNotFoundError(f"pretrain.init_from: {p.init_from} does not exist (give a previous run's .pth)")
     if args.print_config:
-        print(OmegaConf.to_yaml(cfg))
+        print_config(cfg)
         return None
     if p.threads:
         import torch
 
-        torch.set_num_threads(int(p.threads))
+        torch.set_num_threads(p.threads)
     out = Path(p.out) if p.out else shipped_weights_path(task, arch)
     command = "python scripts/pretrain_base.py " + " ".join(sys.argv[1:] if argv is None else argv)
     result = pretrain_base(
-        task, arch, int(p.resolution), int(p.train_images), int(p.steps), int(p.batch_size), int(p.seed), out,
-        progress=not args.no_progress, heldout_images=int(p.heldout_images), log_every=int(p.log_every), config=env,
-        learning_rate=float(p.learning_rate), init_from=p.init_from,
-        extra_provenance={"command": command, "config": OmegaConf.to_container(cfg.pretrain, resolve=True),
+        task, arch, p.resolution, p.train_images, p.steps, p.batch_size, p.seed, out,
+        progress=not args.no_progress, heldout_images=p.heldout_images, log_every=p.log_every, config=env,
+        learning_rate=p.learning_rate, init_from=p.init_from,
+        extra_provenance={"command": command, "config": dataclasses.asdict(p),
                           "env": {k: getattr(env, k) for k in ("catalogue_seed", "hfov_deg", "camera_height", "agent_radius")}},
     )
     metrics = result.metrics
@@ -75,5 +71,10 @@ def main(argv: list[str] | None = None) -> PretrainResult | None:
     return result
 
 
+def cli() -> None:
+    """Console entry point: bad input is one error line and exit code 2."""
+    run_main(main)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -22,7 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.config_loader import ConfigFileError  # noqa: E402
 from agents.sweep import SweepError, SweepSpec, cell_command, cell_config, expand, load_sweep, run_sweep  # noqa: E402
 
 
@@ -72,10 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume (finished cells are skipped)", file=sys.stderr)
         return 130
-    except ConfigFileError as err:
-        print(f"error: overrides: {err}", file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError) as err:  # SweepError, bad pools and other input the driver checks
+    except (ValueError, FileNotFoundError) as err:  # SweepError, ConfigError (a cell's config), a bad pool
         print(f"error: {err}", file=sys.stderr)
         return 2
     not_done = [c for c in cells if c["status"] != "done"]

@@ -8,9 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agents.cli import base_parser, print_config, resolve_config, run_main  # noqa: E402
+from agents.cli import add_policy_flags, base_parser, parse_args, print_config, resolve_config, run_main  # noqa: E402
 from agents.run_dir import RunDir  # noqa: E402
-from policies.methods import METHODS  # noqa: E402
 
 FLAGS = {
     "base": "policy.base", "method": "policy.method", "merge": "policy.merge", "backend": "env.backend",
@@ -21,18 +20,15 @@ FLAGS = {
 def main() -> None:
     """Parse flags, resolve the config (a resumed run's own config.yaml is the layer under the flags), train."""
     parser = base_parser(__doc__)
-    parser.add_argument("--base", default=None, help="curvature | denoising | random | PATH to an encoder checkpoint")
-    parser.add_argument("--method", default=None, choices=list(METHODS), help="policy.method")
-    parser.add_argument("--merge", default=None, choices=["alpha", "sum", "product", "film", "mlp", "concat"], help="policy.merge")
-    parser.add_argument("--backend", default=None, choices=["embedded", "habitat"], help="env.backend")
+    add_policy_flags(parser)
     parser.add_argument("--num-envs", dest="num_envs", type=int, default=None, help="train.num_envs")
     parser.add_argument("--frames", type=int, default=None, help="ppo.total_frames")
     parser.add_argument("--init-from", dest="init_from", default=None, metavar="RUN_DIR", help="start from another run's policy (e.g. BC)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args()
+    args = parse_args(parser)
     if args.resume and args.config is None:
         args.config = str(RunDir.open(args.resume).config_path)  # the run's config, so --resume alone suffices
-    cfg = resolve_config(args, "ppo.yaml", FLAGS)
+    cfg = resolve_config(args, "ppo.yaml", FLAGS, require=("run", "policy", "eval", "ppo", "train"))
     if args.print_config:
         print_config(cfg)
         return

@@ -14,11 +14,12 @@ from stable_baselines3 import PPO
 import agents.bc as bc
 import agents.ppo_callbacks as ppo_callbacks
 from agents.cli import open_run
-from agents.config_loader import load_config
+from agents.config_loader import load_run_config
 from agents.distributed import context
 from agents.ppo import run_ppo
 
 OUT = Path(sys.argv[1])
+PPO_SECTIONS = ("run", "policy", "eval", "ppo", "train")
 dist = context()
 record: dict = {"rank": dist.rank, "world_size": dist.world_size, "ppo_params": [], "ppo_losses": []}
 
@@ -29,12 +30,12 @@ def flat(module: torch.nn.Module) -> torch.Tensor:
 
 def run_bc() -> None:
     """Three epochs, killed (on every rank) during the third, resumed from the run folder."""
-    cfg = load_config("bc.yaml", None, None, [
+    cfg = load_run_config("bc.yaml", None, None, [
         "env.resolution=32", "env.max_steps=20", "policy.base=random", "policy.method=scratch", "bc.trajectories=8",
         f"bc.pool_dir={OUT / 'pool'}", "bc.shard_size=5", "bc.generate_envs=4", "bc.epochs=3", "bc.patience=0",
         "bc.val_fraction=0.25", "bc.batch_size=32", "bc.learning_rate=0.002", "eval.episodes_per_building=1",
         f"run.runs_root={OUT / 'runs'}", "run.device=cpu",
-    ])  # fmt: skip
+    ], require=("run", "policy", "eval", "bc"))  # fmt: skip
     with dist.main_first():
         bc.check_pool(cfg, progress=False)
     run, cfg, _ = dist.run_on_main(open_run, cfg, None)
@@ -97,12 +98,12 @@ def run_ppo_twice() -> None:
 
     PPO.train, ppo_callbacks.EpisodeStatsCallback._on_step = train, dying_step
     try:
-        run_ppo(load_config("ppo.yaml", None, None, overrides), announce=False)
+        run_ppo(load_run_config("ppo.yaml", None, None, overrides, PPO_SECTIONS), announce=False)
     except KeyboardInterrupt:
         record["ppo_interrupted"] = True
     ppo_callbacks.EpisodeStatsCallback._on_step = real_step
     root = dist.broadcast(str(next((OUT / "runs" / "ppo").iterdir())) if dist.is_main else None)
-    run, results = run_ppo(load_config("ppo.yaml", None, None, overrides), resume=root, announce=False)
+    run, results = run_ppo(load_run_config("ppo.yaml", None, None, overrides, PPO_SECTIONS), resume=root, announce=False)
     record.update(ppo_run=str(run.root), ppo_frames=results["frames"], ppo_frames_this_session=results["frames_this_session"])
 
 

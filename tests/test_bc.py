@@ -13,8 +13,8 @@ import torch
 
 from agents.bc import attach_cache, batch_tensors, build_context, policy_logits, train_bc, train_epoch
 from agents.bc_data import ObservationBuilder
-from agents.config_loader import load_config
-from agents.env_builder import env_config_from, make_vec_env
+from agents.config_loader import load_run_config
+from agents.env_builder import make_vec_env
 from agents.model_builder import load_model
 from agents.run_dir import RunDir
 from agents.trajectories import TrajectoryPool, TrajectoryPoolError, generate_pool
@@ -27,7 +27,7 @@ RES = 32
 
 def bc_config(tmp: Path, *extra: str):
     """A tiny BC config: 32 px, a few trajectories, one short epoch, small held-out evaluation."""
-    return load_config("bc.yaml", None, None, [
+    return load_run_config("bc.yaml", None, None, [
         f"env.resolution={RES}", "policy.base=random", "bc.trajectories=8", f"bc.pool_dir={tmp / 'pool'}",
         "bc.shard_size=5", "bc.generate_envs=4", "bc.epochs=1", "bc.val_fraction=0.25", "eval.episodes_per_building=1",
         f"run.runs_root={tmp / 'runs'}", "run.device=cpu", *extra,
@@ -42,13 +42,13 @@ def tmp(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def pool(tmp) -> TrajectoryPool:
     """A 12-trajectory pool made in two steps (7, then extended to 12) with 5-trajectory shards."""
-    env_cfg = env_config_from(bc_config(tmp), split="train")
+    env_cfg = bc_config(tmp).env
     generate_pool(env_cfg, tmp / "pool", 7, seed=0, shard_size=5, num_envs=4)
     return generate_pool(env_cfg, tmp / "pool", 12, seed=0, shard_size=5, num_envs=4)
 
 
 def test_pool_prefixes_are_subsets_and_independent_of_batching(tmp, pool):
-    env_cfg = env_config_from(bc_config(tmp), split="train")
+    env_cfg = bc_config(tmp).env
     other = generate_pool(env_cfg, tmp / "pool_b", 5, seed=0, shard_size=5, num_envs=3)
     assert pool.num_trajectories == 12 and [s["count"] for s in pool.manifest["shards"]] == [5, 5, 2]
     small, large = other.load(5, auto_stop=True), pool.load(12, auto_stop=True)
@@ -66,7 +66,7 @@ def test_pool_prefixes_are_subsets_and_independent_of_batching(tmp, pool):
 
 
 def test_rebuilt_observations_equal_the_env_bit_for_bit(tmp, pool):
-    env_cfg = env_config_from(bc_config(tmp), split="train")
+    env_cfg = bc_config(tmp).env
     data = pool.load(3, auto_stop=True)
     builder = ObservationBuilder(data, env_cfg)
     task = make_task(env_cfg, 1, split="train", seed=0, sampling="sequential")
@@ -86,7 +86,7 @@ def test_rebuilt_observations_equal_the_env_bit_for_bit(tmp, pool):
 
 
 def test_frame_stacking_matches_zero_padded_stacks(tmp, pool):
-    env_cfg = env_config_from(bc_config(tmp), split="train")
+    env_cfg = bc_config(tmp).env
     data = pool.load(2, auto_stop=True)
     single, stacked = ObservationBuilder(data, env_cfg, 1), ObservationBuilder(data, env_cfg, 3)
     steps = np.array([0, 1, 5])  # first, second and a later step of trajectory 0
@@ -101,7 +101,7 @@ def test_frame_stacking_matches_zero_padded_stacks(tmp, pool):
 
 
 def test_frame_storage_round_trip(tmp):
-    env_cfg = env_config_from(bc_config(tmp), split="train")
+    env_cfg = bc_config(tmp).env
     stored = generate_pool(env_cfg, tmp / "pool_frames", 2, seed=0, shard_size=5, num_envs=2, storage="frames")
     data = stored.load(2, auto_stop=True)
     steps = np.arange(data.num_steps)
@@ -110,7 +110,7 @@ def test_frame_storage_round_trip(tmp):
 
 
 def test_bad_pools_give_clear_errors(tmp, pool):
-    env_cfg = env_config_from(bc_config(tmp), split="train")
+    env_cfg = bc_config(tmp).env
     with pytest.raises(TrajectoryPoolError, match=r"more than the 12 trajectories.*make_trajectories\.py --trajectories 50"):
         pool.load(50, auto_stop=True)
     with pytest.raises(TrajectoryPoolError, match=r"resolution: pool 32, run 64"):

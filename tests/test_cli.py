@@ -19,7 +19,7 @@ def test_flags_and_overrides_layer_over_defaults(tmp_path):
 
 
 def test_unknown_key_is_refused():
-    with pytest.raises(ConfigFileError, match="unknown or invalid config key"):
+    with pytest.raises(ConfigFileError, match="policy.methd: unknown key"):
         resolve_config(_args(["policy.methd=features"]), "policy.yaml")
 
 

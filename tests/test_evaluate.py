@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import copy
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -13,7 +15,9 @@ import torch
 
 from agents.env_builder import make_vec_env, unwrap_task
 from agents.eval_report import aggregate, evaluate_runs, format_table
-from agents.evaluate import CheckpointError, default_config, evaluate_policy, evaluate_run, select_episodes
+from agents.cli import read_run_config
+from agents.config_loader import load_run_config
+from agents.evaluate import CheckpointError, evaluate_policy, reference_config, evaluate_run, select_episodes
 from agents.metrics import bootstrap_interval, summarize_success, wilson_interval
 from agents.model_builder import build_model, save_model
 from agents.results_plots import collect_bc_points, plot_results
@@ -34,7 +38,7 @@ def _script(name: str):
 
 @pytest.fixture(scope="module")
 def cfg():
-    return default_config(SMALL)
+    return reference_config(SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +54,8 @@ def model(cfg):
 def run_dir(tmp_path_factory, cfg, model):
     """A PPO-style run folder with an (untrained) checkpoint."""
     run = RunDir.create(tmp_path_factory.mktemp("runs"), "ppo", "seed0")
-    run_cfg = cfg.copy()
-    run_cfg.ppo = {"n_steps": 16, "total_frames": 1000}
-    run.write_config(run_cfg)
+    ppo = load_run_config("ppo.yaml", overrides=["ppo.n_steps=16", "ppo.batch_size=16", "ppo.total_frames=1000"]).ppo
+    run.write_config(dataclasses.replace(cfg, ppo=ppo))  # a PPO run's config: the ppo: section names its kind
     save_model(model, run.checkpoints / "best.zip")
     return run.root
 
@@ -119,7 +122,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(cfg, model):
     # each episode draws from its own (seed, episode) stream: batching does not change sampled outcomes
     one_env = evaluate_policy(model, cfg, episodes_per_building=1, seed=7, num_envs=1, progress=False)
     assert one_env["per_episode"] == a["per_episode"] and a["num_envs"] == 5
-    short = cfg.copy()
+    short = copy.deepcopy(cfg)
     short.env.max_steps = 20  # an untrained argmax policy may never stop
     argmax = [evaluate_policy(model, short, episodes_per_building=1, deterministic=True, seed=s, progress=False) for s in (1, 2)]
     assert argmax[0]["deterministic"] is True and argmax[0]["per_episode"] == argmax[1]["per_episode"]  # seed unused
@@ -148,7 +151,7 @@ def test_evaluate_run_writes_eval_json_atomically(run_dir, monkeypatch):
 
 def test_checkpoint_from_another_observation_space_is_a_clear_error(run_dir, tmp_path):
     other = RunDir.create(tmp_path, "ppo", "res64")
-    cfg = RunDir.open(run_dir).read_config()
+    cfg = read_run_config(RunDir.open(run_dir))
     cfg.env.resolution = 64
     other.write_config(cfg)
     shutil.copy(run_dir / "checkpoints" / "best.zip", other.checkpoints / "best.zip")

@@ -76,7 +76,7 @@ def test_factory_rejects_unknown_split():
     from envs.config import ConfigError
     from envs.factory import load_episodes_for
 
-    with pytest.raises(ConfigError, match="split='validation'"):
+    with pytest.raises(ConfigError, match="split: 'validation' is unknown"):
         load_episodes_for(EnvConfig(), "validation")
 
 

@@ -89,9 +89,9 @@ def test_side_whose_output_does_not_match_the_base_is_a_clear_error(base_checkpo
 
 
 def test_config_errors_name_the_problem():
-    with pytest.raises(ValueError, match="unknown method 'sidetuning'"):
+    with pytest.raises(ValueError, match="policy.method: 'sidetuning' is unknown"):
         PolicyConfig(method="sidetuning")
-    with pytest.raises(ValueError, match=r"unknown policy config keys \['alpah'\]"):
+    with pytest.raises(ValueError, match=r"policy.alpah: unknown key"):
         PolicyConfig.from_dict({"alpah": 0.5})
     with pytest.raises(ValueError, match="100x100"):
         build_encoder(PolicyConfig(), (100, 100))

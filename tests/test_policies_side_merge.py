@@ -92,7 +92,7 @@ def test_curricula():
     hyper = HyperbolicAlpha(k=1000)
     assert (hyper(0), hyper(1000), hyper(4000)) == (1.0, 1.0, 0.25)
     assert StageAlpha(10)(9) == 1.0
-    with pytest.raises(ValueError, match="needs alpha_k"):
+    with pytest.raises(ValueError, match="policy.alpha_k: must be > 0"):
         make_schedule("hyperbolic")
 
 

@@ -146,11 +146,11 @@ def test_init_from_copies_another_runs_policy_and_checks_it(tmp_path):
 @pytest.mark.parametrize(
     "override, error, match",
     [
-        ("policy.method=sidetuned", ValueError, "unknown method"),
-        ("env.backend=mujoco", ValueError, "backend"),
-        ("policy.base=no_such_base", FileNotFoundError, "neither a known name"),
+        ("policy.method=sidetuned", ValueError, "policy.method: 'sidetuned' is unknown"),
+        ("env.backend=mujoco", ValueError, "env.backend"),
+        ("policy.base=no_such_base", ValueError, "policy.base: 'no_such_base' is neither a shipped base"),
         ("env.resolution=40", ValueError, "16"),
-        ("ppo.batch_size=64", ValueError, "rollout size"),
+        ("ppo.batch_size=64", ValueError, "rollout"),
         ("train.eval_episodes_per_building=0", ValueError, "episodes_per_building"),
     ],
 )

@@ -296,13 +296,13 @@ def test_cli_rejects_unknown_task_and_arch(capsys):
     with pytest.raises(SystemExit):
         main(["--task", "depth"])
     assert "invalid choice: 'depth'" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="unknown pretraining task 'depth'"):
+    with pytest.raises(ValueError, match="pretrain.task: 'depth' is unknown"):
         main(["pretrain.task=depth"])
-    with pytest.raises(SystemExit, match="unknown base architecture 'vgg'"):
+    with pytest.raises(ValueError, match="pretrain.arch: 'vgg' is unknown"):
         main(["--task", "curvature", "pretrain.arch=vgg"])
-    with pytest.raises(SystemExit, match="cannot take a 40x40 image"):
+    with pytest.raises(ValueError, match="pretrain.resolution: 40 is unsupported"):
         main(["--task", "curvature", "pretrain.resolution=40"])
-    with pytest.raises(SystemExit, match="unknown or invalid config key"):
+    with pytest.raises(ValueError, match="pretrain.stepz: unknown key"):
         main(["--task", "curvature", "pretrain.stepz=3"])
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from agents.sweep import SweepError, cell_name, expand, run_cell, sweep_from_dict
@@ -92,10 +93,10 @@ def test_sweep_on_local_ray_is_interrupted_then_resumed_without_rerunning_finish
     sweep_file = tmp_path / "tiny.yaml"
     sweep_file.write_text(yaml.safe_dump({
         "trainer": "bc", "experiment": "tiny",
-        "grid": {"method": ["scratch", "features"], "base": ["random", str(tmp_path / "missing.pth")]},
-        "overrides": ["env.resolution=32", "env.max_steps=20", "bc.trajectories=8", f"bc.pool_dir={tmp_path / 'pool'}",
-                      "bc.shard_size=5", "bc.generate_envs=4", "bc.epochs=1", "bc.val_fraction=0.25",
-                      "eval.episodes_per_building=1", "run.device=cpu"],
+        "grid": {"method": ["scratch", "features"], "run.device": ["cpu", "cuda"]},  # cuda cells fail at run time without CUDA
+        "overrides": ["env.resolution=32", "env.max_steps=20", "policy.base=random", "bc.trajectories=8",
+                      f"bc.pool_dir={tmp_path / 'pool'}", "bc.shard_size=5", "bc.generate_envs=4", "bc.epochs=1",
+                      "bc.val_fraction=0.25", "eval.episodes_per_building=1"],
         "resources": {"cpus": 1},
     }))  # fmt: skip
     command = [sys.executable, str(ROOT / "scripts" / "sweep.py"), str(sweep_file), "--num-cpus", "2",
@@ -116,16 +117,21 @@ def test_sweep_on_local_ray_is_interrupted_then_resumed_without_rerunning_finish
     assert "interrupted" in out and "run the same command again to resume" in out
 
     second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 1, second.stdout + second.stderr  # one cell fails by design
+    cuda = torch.cuda.is_available()
+    assert second.returncode == (0 if cuda else 1), second.stdout + second.stderr  # without CUDA the cuda cells fail
     assert f"{len(finished)} finished earlier (skipped)" in second.stdout
     after = _results(folder)
     for name, (mtime, content) in finished.items():
         assert after[name] == (mtime, content), f"{name} was rerun"
-    assert set(after) == {"scratch-random", "scratch-missing", "features-random"}
+    on_cpu = {"scratch-device_cpu", "features-device_cpu"}
+    assert set(after) == (on_cpu | {"scratch-device_cuda", "features-device_cuda"} if cuda else on_cpu)
     cells = {c["cell"]: c for c in json.loads((folder / "sweep.json").read_text())["cells"]}
     assert all(cells[name]["skipped"] for name in finished)
-    assert cells["features-missing"]["status"] == "failed"
-    assert "missing.pth" in cells["features-missing"]["reason"] and "exit code 2" in cells["features-missing"]["reason"]
+    if not cuda:
+        for name in ("scratch-device_cuda", "features-device_cuda"):
+            assert cells[name]["status"] == "failed", cells[name]
+            assert cells[name]["reason"].startswith("error: run.device: cuda was asked for but CUDA is not available")
+            assert "exit code 2" in cells[name]["reason"]
     table = (folder / "sweep.md").read_text()
-    assert "bc features base=random data=8 traj" in table and "FAILED" in table
+    assert "bc features base=random data=8 traj" in table and "FAILED" in table or cuda
     assert (folder / "plots" / "bc_vs_trajectories.png").is_file()

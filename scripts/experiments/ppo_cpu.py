@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agents.cli import base_parser, resolve_config  # noqa: E402
 from agents.env_builder import make_vec_env  # noqa: E402
-from agents.evaluate import eval_settings, evaluate_policy  # noqa: E402
+from agents.evaluate import evaluate_policy  # noqa: E402
 from agents.model_builder import build_model  # noqa: E402
 from agents.ppo import run_ppo  # noqa: E402
 from envs.atomic_io import atomic_write_text  # noqa: E402
@@ -57,8 +57,8 @@ def main() -> None:
         "run.experiment=ppo_cpu_experiment", "train.progress_bar=false", *args.overrides,
     ])
     cfg = resolve_config(cli, "ppo.yaml")
-    s = eval_settings(cfg)
-    common = dict(split=str(s["split"]), seed=int(s["seed"]), deterministic=bool(s["deterministic"]), progress=False)
+    s = cfg.eval.replace(videos=0)
+    common = dict(settings=s, progress=False)
 
     t = time.time()
     random_row = _row("random", evaluate_policy("random", cfg, **common))
@@ -87,7 +87,7 @@ def main() -> None:
     }
     atomic_write_text(run.root / "experiment_summary.json", json.dumps(summary, indent=2, default=float))
     lines = [
-        f"Held-out, {final_row['episodes']} episodes (first {s['episodes_per_building']} of each held-out building), sampled actions:",
+        f"Held-out, {final_row['episodes']} episodes (first {s.episodes_per_building} of each held-out building), sampled actions:",
         "", "| policy | success [95% CI] | SPL [95% CI] | episode reward [95% CI] |", "|---|---|---|---|",
     ]
     lines += [f"| {r['policy']} | {_fmt(r, 'success')} | {_fmt(r, 'spl')} | {_fmt(r, 'reward')} |" for r in summary["rows"]]

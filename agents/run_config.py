@@ -1,0 +1,408 @@
+"""The typed run configuration: one dataclass per YAML section, built once and checked before anything runs.
+
+``RunConfig.from_dict`` reads the resolved YAML tree (configs/*.yaml < --config < flags < key=value, see
+agents/config_loader.py) through ``envs.config.parse_section``, so a wrong key, type or value anywhere is a
+``ConfigError`` reading ``<dotted.key>: <problem> (<fix>)`` before a run folder exists. Trainers, the
+evaluator and pretraining read fields of these dataclasses; ``RunConfig.to_dict`` is what a run folder's
+config.yaml holds, and reading that file back gives the same RunConfig (--resume, evaluation).
+
+Which sections a script needs differs (pretraining has no policy, PPO no bc), so every section but ``env``
+is optional here and a script names the ones it needs (``require``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from envs.config import ConfigError, EnvConfig, check_choice, check_range, check_resolution, coerce, parse_section
+from policies.methods import PolicyConfig
+
+DEVICES = ("auto", "cpu", "cuda")
+CHECKPOINTS = ("best", "last")
+STORAGES = ("poses", "frames")
+AUGMENTATIONS = ("none", "color")
+
+
+@dataclass
+class RunSettings:
+    """The `run:` section: where the run folder goes, the seed and the device."""
+
+    experiment: str
+    name: str | None
+    runs_root: str
+    seed: int
+    device: str
+
+    def __post_init__(self) -> None:
+        check_choice(self.device, DEVICES, "run.device")
+        if not self.experiment or "/" in self.experiment:
+            raise ConfigError("run.experiment", f"{self.experiment!r} is not a folder name", "use a plain name such as ppo")
+
+
+@dataclass
+class PPOSettings:
+    """The `ppo:` section: SB3 PPO keyword arguments plus the frame budget and Adam's eps."""
+
+    total_frames: int
+    learning_rate: float
+    n_steps: int
+    batch_size: int
+    n_epochs: int
+    gamma: float
+    gae_lambda: float
+    clip_range: float
+    ent_coef: float
+    vf_coef: float
+    max_grad_norm: float
+    adam_eps: float
+
+    def __post_init__(self) -> None:
+        check_range(self.total_frames, "ppo.total_frames", 0)
+        check_range(self.learning_rate, "ppo.learning_rate", 0, low_open=True)
+        check_range(self.n_steps, "ppo.n_steps", 1)
+        check_range(self.n_epochs, "ppo.n_epochs", 1)
+        check_range(self.gamma, "ppo.gamma", 0, 1)
+        check_range(self.gae_lambda, "ppo.gae_lambda", 0, 1)
+        check_range(self.clip_range, "ppo.clip_range", 0, low_open=True)
+        check_range(self.ent_coef, "ppo.ent_coef", 0)
+        check_range(self.vf_coef, "ppo.vf_coef", 0)
+        check_range(self.max_grad_norm, "ppo.max_grad_norm", 0, low_open=True)
+        check_range(self.adam_eps, "ppo.adam_eps", 0, low_open=True)
+
+    def sb3_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of SB3's PPO (everything but total_frames and adam_eps)."""
+        values = dataclasses.asdict(self)
+        for key in ("total_frames", "adam_eps"):
+            values.pop(key)
+        return values
+
+
+@dataclass
+class TrainSettings:
+    """The `train:` section: PPO trainer settings that are not SB3 arguments."""
+
+    num_envs: int
+    checkpoint_every: int
+    eval_every: int
+    eval_episodes_per_building: int | None
+    eval_at_start: bool
+    final_eval: bool
+    init_from: str | None
+    threads: int | None
+    progress_bar: bool
+    max_minutes: float | None
+
+    def __post_init__(self) -> None:
+        check_range(self.num_envs, "train.num_envs", 1)
+        check_range(self.checkpoint_every, "train.checkpoint_every", 0)
+        check_range(self.eval_every, "train.eval_every", 0)
+        check_range(self.eval_episodes_per_building, "train.eval_episodes_per_building", 1)
+        check_range(self.threads, "train.threads", 1)
+        check_range(self.max_minutes, "train.max_minutes", 0, low_open=True)
+
+
+@dataclass
+class BCSettings:
+    """The `bc:` section: the trajectory pool, the epochs and the optimiser of behaviour cloning."""
+
+    trajectories: int
+    pool_dir: str | None
+    pool_seed: int
+    storage: str
+    shard_size: int
+    generate: bool
+    generate_envs: int
+    epochs: int | None
+    epochs_schedule: list[list[int]]
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    grad_clip: float
+    entropy_coef: float
+    val_fraction: float
+    patience: int
+    augment: str
+    feature_cache: bool
+    cache_dir: str | None
+    max_batches_per_epoch: int | None
+    eval_every: int
+    eval_episodes_per_building: int | None
+    threads: int | None
+
+    def __post_init__(self) -> None:
+        check_range(self.trajectories, "bc.trajectories", 1)
+        check_choice(self.storage, STORAGES, "bc.storage")
+        check_range(self.shard_size, "bc.shard_size", 1)
+        check_range(self.generate_envs, "bc.generate_envs", 1)
+        check_range(self.epochs, "bc.epochs", 1)
+        if not self.epochs_schedule or any(len(pair) != 2 or pair[0] < 1 or pair[1] < 1 for pair in self.epochs_schedule):
+            raise ConfigError("bc.epochs_schedule", f"{self.epochs_schedule!r} is not a list of [trajectories, epochs] pairs",
+                              "write pairs of positive integers, e.g. [[49, 30], [490, 6]]")  # fmt: skip
+        check_range(self.batch_size, "bc.batch_size", 1)
+        check_range(self.learning_rate, "bc.learning_rate", 0, low_open=True)
+        check_range(self.weight_decay, "bc.weight_decay", 0)
+        check_range(self.grad_clip, "bc.grad_clip", 0, low_open=True)
+        check_range(self.entropy_coef, "bc.entropy_coef", 0)
+        check_range(self.val_fraction, "bc.val_fraction", 0, 1, high_open=True)
+        check_range(self.patience, "bc.patience", 0)
+        check_choice(self.augment, AUGMENTATIONS, "bc.augment")
+        check_range(self.max_batches_per_epoch, "bc.max_batches_per_epoch", 1)
+        check_range(self.eval_every, "bc.eval_every", 0)
+        check_range(self.eval_episodes_per_building, "bc.eval_episodes_per_building", 1)
+        check_range(self.threads, "bc.threads", 1)
+
+    @property
+    def planned_epochs(self) -> int:
+        """`epochs`, or from `epochs_schedule` when null: the epochs of the largest threshold <= trajectories."""
+        if self.epochs is not None:
+            return self.epochs
+        schedule = sorted((int(a), int(b)) for a, b in self.epochs_schedule)
+        return next((e for t, e in reversed(schedule) if self.trajectories >= t), schedule[0][1])
+
+
+@dataclass
+class EvalSettings:
+    """The `eval:` section: the held-out evaluation (agents/evaluate.py)."""
+
+    split: str
+    episodes_per_building: int | None
+    num_envs: int
+    deterministic: bool
+    seed: int
+    videos: int
+    video_fps: float
+    checkpoint: str
+    device: str
+
+    def __post_init__(self) -> None:
+        check_range(self.episodes_per_building, "eval.episodes_per_building", 1)
+        check_range(self.num_envs, "eval.num_envs", 1)
+        check_range(self.videos, "eval.videos", 0)
+        check_range(self.video_fps, "eval.video_fps", 0, low_open=True)
+        check_choice(self.checkpoint, CHECKPOINTS, "eval.checkpoint")
+        check_choice(self.device, DEVICES, "eval.device")
+
+    def replace(self, **changes: Any) -> "EvalSettings":
+        """A copy with the non-None ``changes`` applied and checked (command-line flags, keyword overrides)."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        kept = {}
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if key not in fields:
+                raise ConfigError(f"eval.{key}", "unknown key", f"valid keys of eval: {', '.join(fields)}")
+            kept[key] = coerce(value, _hints(EvalSettings)[key], f"eval.{key}")
+        return dataclasses.replace(self, **kept)
+
+
+@dataclass
+class PretrainSettings:
+    """The `pretrain:` section: base-encoder pretraining (scripts/pretrain_base.py)."""
+
+    task: str
+    arch: str
+    resolution: int
+    train_images: int
+    heldout_images: int
+    steps: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    threads: int | None
+    log_every: int
+    out: str | None
+    init_from: str | None
+
+    def __post_init__(self) -> None:
+        from agents.pretraining.dataset import TASKS
+        from policies.bases import ARCH_ALIASES, ARCHITECTURES
+
+        check_choice(self.task, TASKS, "pretrain.task")
+        check_choice(self.arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "pretrain.arch")
+        check_resolution(self.resolution, "pretrain.resolution")
+        for name in ("train_images", "heldout_images", "steps", "batch_size", "log_every"):
+            check_range(getattr(self, name), f"pretrain.{name}", 1)
+        check_range(self.learning_rate, "pretrain.learning_rate", 0, low_open=True)
+        check_range(self.threads, "pretrain.threads", 1)
+
+
+SECTIONS: dict[str, type] = {
+    "run": RunSettings, "env": EnvConfig, "policy": PolicyConfig, "eval": EvalSettings, "ppo": PPOSettings,
+    "train": TrainSettings, "bc": BCSettings, "pretrain": PretrainSettings,
+}  # fmt: skip
+
+
+@dataclass
+class RunConfig:
+    """A whole job's settings; ``env`` always, the other sections when the job's YAML has them."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    run: RunSettings | None = None
+    policy: PolicyConfig | None = None
+    frame_stack: int = 1
+    eval: EvalSettings | None = None
+    ppo: PPOSettings | None = None
+    train: TrainSettings | None = None
+    bc: BCSettings | None = None
+    pretrain: PretrainSettings | None = None
+
+    @classmethod
+    def from_dict(cls, tree: Mapping[str, Any], require: Sequence[str] = ()) -> "RunConfig":
+        """Parse and check a resolved plain config tree; ``require`` names sections that must be present."""
+        tree = dict(tree)
+        for name in require:
+            if tree.get(name) is None:
+                raise ConfigError(name, "section missing", f"start from a file in configs/ that has a `{name}:` section")
+        cfg = parse_section(cls, tree, "")
+        cfg.check()
+        return cfg
+
+    def check(self) -> None:
+        """Checks that span sections (they need more than one field to decide)."""
+        check_range(self.frame_stack, "frame_stack", 1)
+        if self.policy is not None:
+            check_policy(self.policy, self.env)
+        if self.ppo is not None and self.train is not None:
+            rollout = self.ppo.n_steps * self.train.num_envs
+            if not 2 <= self.ppo.batch_size <= rollout:
+                raise ConfigError("ppo.batch_size", f"{self.ppo.batch_size} does not fit the rollout",
+                                  f"use 2 to ppo.n_steps x train.num_envs = {rollout}")  # fmt: skip
+        if self.eval is not None:
+            check_split(self.env, self.eval.split, "eval.split")
+        if self.env.buildings is not None:
+            check_buildings(self.env, [self.env.split] + ([self.eval.split] if self.eval is not None else []))
+
+    def require(self, *names: str) -> None:
+        """Raise a ConfigError unless every named section is present."""
+        for name in names:
+            if getattr(self, name) is None:
+                raise ConfigError(name, "section missing", f"start from a file in configs/ that has a `{name}:` section")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain tree written to a run folder's config.yaml (absent sections left out)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            out[f.name] = value.to_dict() if hasattr(value, "to_dict") else (dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
+        return out
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(cls)
+
+
+def check_split(env: EnvConfig, split: str, where: str) -> None:
+    """An embedded split must be train or heldout (Habitat splits are dataset folders, checked when loaded)."""
+    from envs.config import EMBEDDED_SPLITS
+
+    if env.backend == "embedded":
+        check_choice(split, EMBEDDED_SPLITS, where)
+
+
+def check_buildings(env: EnvConfig, splits: Sequence[str]) -> None:
+    """Every name in env.buildings exists, and each split the job uses keeps at least one of them."""
+    from envs.factory import building_names
+
+    known = {split: building_names(env, split) for split in dict.fromkeys(splits)}
+    if known and all(names is None for names in known.values()):
+        return  # the backend lists its buildings only when it loads the episodes (Habitat)
+    every = {name for names in known.values() if names for name in names}
+    for name in env.buildings or []:
+        if name not in every and name not in _all_buildings(env):
+            examples = ", ".join(sorted(every)[:3])
+            raise ConfigError("env.buildings", f"unknown building {name!r}", f"use names of the catalogue, e.g. {examples}")
+    for split, names in known.items():
+        if names is not None and not set(env.buildings or []) & set(names):
+            raise ConfigError("env.buildings", f"none of {env.buildings} is in the {split} split this job uses",
+                              f"add {split} buildings (e.g. {', '.join(names[:2])}) or set env.buildings=null")  # fmt: skip
+
+
+def _all_buildings(env: EnvConfig) -> set[str]:
+    """Every building name of the backend's catalogue (all splits)."""
+    from envs.config import EMBEDDED_SPLITS
+    from envs.factory import building_names
+
+    return {name for split in EMBEDDED_SPLITS for name in (building_names(env, split) or [])}
+
+
+def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
+    """The `policy:` section's choices and their combinations, named by key (before any weights load)."""
+    from pathlib import Path
+
+    from policies.bases import SHIPPED_TASKS
+    from policies.curriculum import SCHEDULES
+    from policies.merge import MERGES
+    from policies.side import SIDE_INITS, SIDE_KINDS
+
+    check_choice(policy.side, SIDE_KINDS, "policy.side")
+    check_choice(policy.side_init, SIDE_INITS, "policy.side_init")
+    check_choice(policy.merge, sorted(MERGES), "policy.merge")
+    check_range(policy.alpha_init, "policy.alpha_init", 0, 1)
+    for name in ("features_dim", "head_channels", "head_kernel", "head_stride", "map_channels", "vector_hidden"):
+        check_range(getattr(policy, name), f"policy.{name}", 1)
+    check_range(policy.fuse_dropout, "policy.fuse_dropout", 0, 1, high_open=True)
+    if policy.alpha_lr is not None:
+        check_range(policy.alpha_lr, "policy.alpha_lr", 0, low_open=True)
+    for i, width in enumerate(policy.net_arch):
+        check_range(width, f"policy.net_arch[{i}]", 1)
+    if policy.alpha_schedule is not None:
+        check_choice(policy.alpha_schedule, SCHEDULES, "policy.alpha_schedule")
+        if policy.alpha_learned:
+            raise ConfigError("policy.alpha_learned", "must be false with an alpha_schedule", "set policy.alpha_learned=false")
+        if policy.alpha_schedule == "stage" and policy.alpha_switch_step is None:
+            raise ConfigError("policy.alpha_switch_step", "missing for the stage schedule", "give the frame at which alpha goes from 1 to 0")
+        if policy.alpha_schedule == "hyperbolic" and (policy.alpha_k is None or policy.alpha_k <= 0):
+            raise ConfigError("policy.alpha_k", f"{policy.alpha_k!r} is not > 0", "give k in frames for alpha = min(1, k / frames)")
+    if policy.side_init == "distill" and not policy.side_weights and policy.base not in SHIPPED_TASKS:
+        raise ConfigError("policy.side_weights", f"missing for side_init=distill with base {policy.base!r} (only the shipped bases have shipped distilled sides)",
+                          "give the distilled side checkpoint's path, or policy.side_init=auto")  # fmt: skip
+    if policy.base not in SHIPPED_TASKS + ("random",):
+        path = Path(policy.base).expanduser()
+        if not path.is_file():
+            raise ConfigError("policy.base", f"{policy.base!r} is neither a shipped base nor an existing file",
+                              f"use one of {', '.join(SHIPPED_TASKS)}, random, or the path of an encoder checkpoint")  # fmt: skip
+        check_weights_file(path, "policy.base")
+    if policy.side_weights:
+        check_weights_file(Path(policy.side_weights).expanduser(), "policy.side_weights")
+    check_base_resolution(policy, env)
+
+
+def check_base_resolution(policy: PolicyConfig, env: EnvConfig) -> None:
+    """A pretrained base runs at the resolution it was pretrained at (recorded in its checkpoint), unless allowed."""
+    from policies.bases import resolve_weights
+    from policies.checkpoints import read_checkpoint_metadata
+
+    if policy.method not in ("features", "finetune", "sidetune") and policy.side_init != "copy":
+        return  # no pretrained weights are loaded
+    try:
+        path = resolve_weights(policy.base, policy.base_arch)
+    except FileNotFoundError:
+        return  # a missing base is reported where it is loaded
+    trained = read_checkpoint_metadata(path).get("resolution") if path is not None else None
+    if trained is not None and int(trained) != env.resolution and not policy.allow_resolution_mismatch:
+        raise ConfigError(
+            "env.resolution",
+            f"{env.resolution} but base {policy.base!r} was pretrained at {trained}x{trained}",
+            f"set env.resolution={trained}, pretrain a base at {env.resolution} (scripts/pretrain_base.py "
+            f"pretrain.resolution={env.resolution}), or policy.allow_resolution_mismatch=true",
+        )
+
+
+def check_weights_file(path: Path, where: str) -> None:
+    """A truncated or foreign weights file is a ConfigError naming ``where`` (not a pickle traceback later)."""
+    from policies.checkpoints import read_state_dict
+
+    if not path.is_file():
+        raise ConfigError(where, f"{str(path)!r} does not exist", "give the path of an encoder checkpoint")
+    try:
+        read_state_dict(path)
+    except Exception as err:  # torch.load raises UnpicklingError, RuntimeError, EOFError, OSError, ...
+        problem = " ".join(str(err).split())[:160]
+        raise ConfigError(where, f"{str(path)!r} is not a readable weights file ({type(err).__name__}: {problem})",
+                          "pass a checkpoint written by scripts/pretrain_base.py or a visualpriors .pth") from None  # fmt: skip
