@@ -50,7 +50,7 @@ def _cell_metrics(trainer: str, folder: Path) -> dict[str, Any]:
             return {"held-out loss": p.get("heldout_loss"), "trivial loss": p.get("trivial_loss"), "train loss": p.get("train_loss")}
         results = json.loads((folder / "results.json").read_text())
         entry = policy_entry(folder)["result"]
-        alpha = results.get("alpha", (results.get("alphas") or {}).get("alpha"))
+        alpha = (results.get("alphas") or {}).get("alpha")  # BC and PPO both write {name: α}
         return {"success": _mean(entry["success"]), "SPL": _mean(entry["spl"]), "α": alpha}
     except (OSError, ValueError, KeyError):
         return {}

@@ -54,9 +54,14 @@ def test_ppo_ranks_collect_their_own_rollouts_and_share_every_update(ranks):
         assert before0 != before1  # different envs and episodes on each rank
         assert after0 + after1 < before0 + before1  # the averaged update lowers the loss on the ranks' data
     assert r0["ppo_frames"] == 128 and r0["ppo_frames_this_session"] == 64  # frames count both ranks
-    runs = list((out / "runs" / "ppo").iterdir())
-    assert [str(r) for r in runs] == [r0["ppo_run"]]
-    assert load_model(runs[0] / "checkpoints" / "last.zip", device="cpu").num_timesteps == 128
+    assert load_model(Path(r0["ppo_run"]) / "checkpoints" / "last.zip", device="cpu").num_timesteps == 128
+    assert sorted(p.name for p in (out / "runs" / "ppo").iterdir()) == sorted([Path(r0["ppo_run"]).name, "limited"])
+
+
+def test_rank_0s_wall_clock_limit_stops_every_rank_after_the_same_update(ranks):
+    (r0, r1), _ = ranks
+    assert r0["limited_stopped"] and r1["limited_stopped"]  # both got rank 0's results: nobody hung
+    assert r0["limited_frames"] == r1["limited_frames"] and r0["limited_frames"] % 64 == 2  # one step past an update
 
 
 def test_a_world_of_one_changes_nothing(monkeypatch):
