@@ -331,11 +331,12 @@ def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | Non
         raise _fail("ray", "is not installed", "pip install -e '.[cluster]'") from None
     if address and (num_cpus is not None or num_gpus is not None):
         raise _fail("--num-cpus/--num-gpus", "only size a local Ray", "drop them with --address; the cluster has its own")
+    # The task function travels by value: workers need Python and Ray, not this package (nor the right copy of
+    # it) on their import path; the subprocess runs the trainer script from this checkout's path.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        # Local workers import this checkout (not another installed copy) and inherit its environment.
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
     return ray
 
