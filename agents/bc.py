@@ -322,7 +322,9 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
     s = ctx.settings
     if s.feature_cache and ctx.extractor.encoder.base_frozen and s.augment == "none":
         attach_cache(ctx, progress)
-    state: dict[str, Any] = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": []}
+    alphas = ctx.extractor.alphas()
+    state: dict[str, Any] = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": [],
+                             "alpha_trajectory": [[0, alphas]] if alphas else []}  # fmt: skip
     if resumed:
         state = _resume(ctx, run, state)
     dist = context()  # under torchrun every rank trains; rank 0 alone logs, checkpoints and evaluates
@@ -346,6 +348,8 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
             state["epoch"] = epoch + 1
             continue
         alphas = ctx.extractor.alphas()
+        if alphas:  # [frames trained, {name: α}] after each epoch, as PPO's per rollout
+            state.setdefault("alpha_trajectory", []).append([(epoch + 1) * len(ctx.train_steps), alphas])
         row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"], "val_loss": va["loss"],
                "val_accuracy": va["accuracy"], "epoch_seconds": tr["seconds"], **alphas}  # fmt: skip
         for key, value in (("train/loss", tr["loss"]), ("train/accuracy", tr["accuracy"]), ("train/entropy", tr["entropy"]),
@@ -392,6 +396,7 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
         "best_val_loss": float(state["best_val_loss"]),
         "feature_cache": ctx.cache is not None,
         "alphas": best.policy.features_extractor.alphas(),
+        "alpha_trajectory": state.get("alpha_trajectory", []),
         "history": state["history"],
         "train_seconds": train_seconds,
         "wall_seconds": time.perf_counter() - wall,

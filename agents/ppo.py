@@ -140,7 +140,8 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         eval_at_start=settings.eval_at_start, start_frames=start_frames, history=history, best=best,
     )
     stats = EpisodeStatsCallback(excluded_seconds=lambda: checkpoints.eval_seconds)
-    callbacks = [AlphaCallback(), stats]
+    alpha = AlphaCallback()
+    callbacks = [alpha, stats]
     if settings.max_minutes is not None and dist.is_main:
         callbacks.append(WallClockLimit(settings.max_minutes * 60.0))
     show = settings.progress_bar if progress is None else progress
@@ -170,6 +171,7 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         "eval_seconds_this_session": round(checkpoints.eval_seconds, 1),
         "frames_per_second": round(trained / max(1e-9, wall - checkpoints.eval_seconds), 1) if trained else None,
         "alphas": model.policy.features_extractor.alphas(),
+        "alpha_trajectory": alpha.trajectory,  # [frames, {name: α}] per rollout of this session (TensorBoard: policy/alpha)
         "best": checkpoints.best,
         "eval_history": "eval_history.json",
     }

@@ -186,6 +186,18 @@ def test_train_bc_writes_checkpoints_results_and_loads(tmp, pool):
     assert again["epochs_run"] == 2 and len(again["history"]) == 2
 
 
+def test_alpha_trajectory_is_saved_per_epoch_in_frames(tmp, pool):
+    cfg = bc_config(tmp, "policy.method=sidetune", "bc.epochs=2", "policy.alpha_lr=0.05", "bc.val_fraction=0")  # last = best
+    run = RunDir.create(tmp / "runs", "bc", "alpha")
+    run.write_config(cfg)
+    results = train_bc(cfg, run, progress=False)
+    trajectory = json.loads(run.results_path.read_text())["alpha_trajectory"]
+    n = results["train_frames"]
+    assert [frames for frames, _ in trajectory] == [0, n, 2 * n]
+    assert trajectory[0][1]["alpha"] == pytest.approx(0.5) and trajectory[-1][1] == results["alphas"]
+    assert all(abs(a["alpha"] - 0.5) > 1e-3 for _, a in trajectory[1:])  # α trains (its own lr, 0.05)
+
+
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp, pool, monkeypatch):
     import agents.bc as bc
 

@@ -78,6 +78,8 @@ def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_
     saved = json.loads(run.results_path.read_text())
     assert saved["episodes"] == 14 and 0.0 <= saved["success"]["mean"] <= 1.0 and saved["kind"] == "ppo"
     assert "alpha" in saved["alphas"] and list(run.tensorboard.glob("events.out.tfevents.*"))
+    trajectory = saved["alpha_trajectory"]  # α per rollout (2 envs x 16 steps), in frames as the α schedules
+    assert [frames for frames, _ in trajectory] == [32, 64] and trajectory[0][1]["alpha"] == pytest.approx(0.5)
     tags = _tensorboard_tags(run.tensorboard)
     for tag in ("eval/success", "eval/spl", "time/frames_per_second", "policy/alpha", "train/loss"):
         assert tag in tags, (tag, sorted(tags))
