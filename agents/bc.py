@@ -31,6 +31,7 @@ from agents.feature_cache import FeatureCache
 from agents.model_builder import build_model, load_model, resolve_device, save_model
 from agents.run_config import BCSettings, RunConfig
 from agents.run_dir import RunDir
+from agents.threads import set_threads
 from agents.trajectories import TrajectoryPool, TrajectoryPoolError, TrajectorySet, default_pool_dir, generate_pool
 from envs.atomic_io import atomic_path
 from envs.config import EnvConfig
@@ -173,8 +174,7 @@ def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None =
     """Load the trajectories, build the model and optimizer (no cache yet) for the config ``cfg``."""
     cfg.require("run", "policy", "eval", "bc")
     s, seed = cfg.bc, cfg.run.seed
-    if s.threads:
-        torch.set_num_threads(s.threads)
+    set_threads(s.threads)  # survives the first render (agents/threads.py)
     torch.manual_seed(seed)
     env_cfg = cfg.env
     n = s.trajectories
@@ -349,7 +349,7 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
             continue
         alphas = ctx.extractor.alphas()
         if alphas:  # [frames trained, {name: α}] after each epoch, as PPO's per rollout
-            state.setdefault("alpha_trajectory", []).append([(epoch + 1) * len(ctx.train_steps), alphas])
+            state.setdefault("alpha_trajectory", []).append([ctx.frames_seen, alphas])
         row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"], "val_loss": va["loss"],
                "val_accuracy": va["accuracy"], "epoch_seconds": tr["seconds"], **alphas}  # fmt: skip
         for key, value in (("train/loss", tr["loss"]), ("train/accuracy", tr["accuracy"]), ("train/entropy", tr["entropy"]),

@@ -12,8 +12,7 @@ import numpy as np
 
 from agents.trajectories import TrajectorySet
 from envs.config import EnvConfig
-from envs.egocentric import goal_vectors, visited_maps
-from envs.task import TARGET_MAX_DISTANCE
+from envs.task import egocentric_observation
 
 
 class ObservationBuilder:
@@ -27,14 +26,11 @@ class ObservationBuilder:
 
     @property
     def renderer(self):
-        """The embedded renderer over the pool's buildings (built on first use)."""
+        """The pose renderer over the pool's buildings (built on first use)."""
         if self._renderer is None:
-            from envs.embedded.catalogue import get_building
-            from envs.embedded.renderer import Renderer
+            from envs.factory import make_pose_renderer
 
-            c = self.env_cfg
-            buildings = [get_building(name, c) for name in self.data.building_names]
-            self._renderer = Renderer(buildings, c.resolution, c.hfov_deg, c.camera_height, c.render_device)
+            self._renderer = make_pose_renderer(self.env_cfg, self.data.building_names)
         return self._renderer
 
     def rgb_frames(self, steps: np.ndarray) -> np.ndarray:
@@ -53,12 +49,7 @@ class ObservationBuilder:
         for row, (t, c) in enumerate(zip(traj, counts)):
             start = d.offsets[t]
             visited[row, :c] = d.positions[start : start + c]
-        pos, head, goals = d.positions[steps], d.headings[steps], d.goals[traj]
-        out = {
-            "map": visited_maps(visited, counts, pos, head, goals, self.env_cfg.map_size, self.env_cfg.map_cell),
-            "target": goal_vectors(pos, head, goals),
-        }
-        out["target"][:, 2] = np.minimum(out["target"][:, 2], TARGET_MAX_DISTANCE)
+        out = egocentric_observation(visited, counts, d.positions[steps], d.headings[steps], d.goals[traj], self.env_cfg)
         if with_rgb:
             out["rgb"] = self.rgb_frames(steps)
         return out

@@ -140,23 +140,26 @@ def _labels(entries: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def aggregate(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Table rows: one per group of successful runs (seeds pooled), then one per failed run."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    order: list[str] = []
+    """Table rows: one per group of successful runs (seeds pooled) and backend they were evaluated on, then
+    one per failed run."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    order: list[tuple[str, str]] = []
     ok = [e for e in entries if e["status"] == "ok"]
     for entry, label in zip(ok, _labels(ok)):
-        if label not in groups:
-            groups[label] = []
-            order.append(label)
-        groups[label].append(entry)
+        key = (label, _backend_of([entry]))  # one run evaluated on two backends gives two rows
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(entry)
     rows: list[dict[str, Any]] = []
-    for label in order:
-        members = groups[label]
+    for key in order:
+        label, members = key[0], groups[key]
         pooled = [ep for m in members for ep in m["result"]["per_episode"]]
         rates = [m["result"]["success"]["mean"] for m in members]
         rows.append({
             "group": label,
             "status": "ok",
+            "backend": _backend_of(members),
             "runs": len(members),
             "run_paths": [m["run"] for m in members],
             "episodes": len(pooled),
@@ -168,6 +171,12 @@ def aggregate(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             rows.append({"group": entry["run"], "status": "failed", "would_group": entry.get("would_group"),
                          "runs": 1, "run_paths": [entry["run"]], "reason": entry["reason"]})
     return rows
+
+
+def _backend_of(members: Sequence[Mapping[str, Any]]) -> str:
+    """The simulator backend the members were evaluated on (their results say; else their env config)."""
+    names = {str(m["result"].get("backend") or ((m.get("config") or {}).get("env") or {}).get("backend") or "embedded") for m in members}
+    return ", ".join(sorted(names))
 
 
 def _fmt(block: Mapping[str, Any] | None, digits: int = 2, percent: bool = False) -> str:
@@ -183,17 +192,17 @@ def _fmt(block: Mapping[str, Any] | None, digits: int = 2, percent: bool = False
 
 def format_table(rows: Sequence[Mapping[str, Any]], markdown: bool = False) -> str:
     """A fixed-width text (or Markdown) table of aggregated rows; failed runs are listed with their reason."""
-    header = ["group", "runs", "episodes", "success % [95% CI]", "SPL [95% CI]", "final dist m [95% CI]", "reward [95% CI]"]
+    header = ["group", "backend", "runs", "episodes", "success % [95% CI]", "SPL [95% CI]", "final dist m [95% CI]", "reward [95% CI]"]
     lines: list[list[str]] = []
     failures: list[str] = []
     for row in rows:
         if row["status"] == "ok":
             lines.append([
-                row["group"], str(row["runs"]), str(row["episodes"]), _fmt(row["success"], 1, percent=True),
+                row["group"], row.get("backend", "embedded"), str(row["runs"]), str(row["episodes"]), _fmt(row["success"], 1, percent=True),
                 _fmt(row["spl"], 3), _fmt(row["distance_to_goal"], 2), _fmt(row["reward"], 2),
             ])
         else:
-            lines.append([row["group"], "1", "-", "FAILED", "", "", ""])
+            lines.append([row["group"], "-", "1", "-", "FAILED", "", "", ""])
             group = f" ({row['would_group']})" if row.get("would_group") else ""
             failures.append(f"FAILED {row['run_paths'][0]}{group}: {row['reason']}")
     if markdown:

@@ -17,6 +17,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from envs.atomic_io import atomic_path
 from policies.extractor import policy_kwargs as extractor_policy_kwargs
+from policies.sb3_policy import SideTunePolicy
 
 if TYPE_CHECKING:
     from agents.run_config import RunConfig
@@ -47,7 +48,7 @@ def build_model(cfg: "RunConfig", venv: VecEnv, device: str = "auto", tensorboar
     kwargs = extractor_policy_kwargs(cfg.policy)
     kwargs["optimizer_kwargs"] = {**kwargs.get("optimizer_kwargs", {}), "eps": cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS}
     return PPO(
-        "MultiInputPolicy",
+        SideTunePolicy,
         venv,
         policy_kwargs=kwargs,
         device=resolve_device(device),

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import Logger
@@ -33,15 +32,17 @@ from agents.model_builder import (
     resolve_device,
 )
 from agents.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
+from agents.rollout_buffer import reuse_frozen_base_features
 from agents.run_config import RunConfig
 from agents.run_dir import RunDir
+from agents.threads import set_threads
 from policies.callbacks import AlphaCallback
 
 
 def _set_threads(threads: int | None) -> None:
-    """Pin torch's intra-op threads when the config asks (null keeps torch's default: all cores)."""
-    if threads:
-        torch.set_num_threads(int(threads))
+    """Pin torch's and numba's threads when the config asks (null keeps torch's default: all cores), so
+    that the count survives the first render (agents/threads.py)."""
+    set_threads(threads)
 
 
 def init_policy_from(model: PPO, source: str | Path, venv: VecEnv, cfg: RunConfig, device: str) -> Path:
@@ -118,6 +119,7 @@ def run_ppo(cfg: RunConfig, resume: str | None = None, progress: bool | None = N
             if train.init_from:
                 init_policy_from(model, train.init_from, venv, cfg, device)
             run, cfg, _ = dist.run_on_main(open_run, cfg, None)  # only now: every input has been checked
+        reuse_frozen_base_features(model)  # a frozen base runs once per frame, not once per epoch
         data_parallel_ppo(model, dist)
         if announce:
             print(f"run folder: {run.root}", flush=True)

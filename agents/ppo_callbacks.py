@@ -166,6 +166,12 @@ class EvalCheckpointCallback(BaseCallback):
             self.evaluate_now()
         self.save("last")
 
+    def _write_scalars(self, values: dict[str, float], step: int) -> None:
+        """Write these scalars at ``step`` straight to the logger's outputs. (``logger.dump`` here would also
+        flush the trainer's pending train/ and time/ values at this step, and again after the next rollout.)"""
+        for output in self.logger.output_formats:
+            output.write(values, {key: None for key in values}, step)
+
     def checkpoint_path(self, name: str) -> Path:
         return self.checkpoints / f"{name}.zip"
 
@@ -197,10 +203,7 @@ class EvalCheckpointCallback(BaseCallback):
         self._last_eval = row["frames"]
         self._updates_at_eval = getattr(self.model, "_n_updates", None)
         atomic_write_text(self.root / "eval_history.json", json.dumps(self.history, indent=2))
-        for tag in EVAL_TAGS:
-            self.logger.record(f"eval/{tag}", row[tag])
-        self.logger.record("eval/seconds", seconds)
-        self.logger.dump(step=row["frames"])
+        self._write_scalars({**{f"eval/{tag}": row[tag] for tag in EVAL_TAGS}, "eval/seconds": seconds}, row["frames"])
         if self.best is None or (row["success"], row["spl"]) > (self.best["success"], self.best["spl"]):
             self.best = {key: row[key] for key in ("frames", "success", "spl", "reward")}
             self.save("best")

@@ -13,6 +13,7 @@ is optional here and a script names the ones it needs (``require``).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -251,11 +252,8 @@ class RunConfig:
     @classmethod
     def from_dict(cls, tree: Mapping[str, Any], require: Sequence[str] = ()) -> "RunConfig":
         """Parse and check a resolved plain config tree; ``require`` names sections that must be present."""
-        tree = dict(tree)
-        for name in require:
-            if tree.get(name) is None:
-                raise ConfigError(name, "section missing", f"start from a file in configs/ that has a `{name}:` section")
-        cfg = parse_section(cls, tree, "")
+        cfg = parse_section(cls, dict(tree), "")
+        cfg.require(*require)
         cfg.check()
         return cfg
 
@@ -270,6 +268,8 @@ class RunConfig:
                 raise ConfigError("ppo.batch_size", f"{self.ppo.batch_size} does not fit the rollout",
                                   f"use 2 to ppo.n_steps x train.num_envs = {rollout}")  # fmt: skip
         if self.eval is not None:
+            from envs.factory import check_split
+
             check_split(self.env, self.eval.split, "eval.split")
         if self.env.buildings is not None:
             check_buildings(self.env, [self.env.split] + ([self.eval.split] if self.eval is not None else []))
@@ -292,17 +292,8 @@ class RunConfig:
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    import typing
-
+    """Resolved field types of a dataclass (its annotations are strings under ``from __future__``)."""
     return typing.get_type_hints(cls)
-
-
-def check_split(env: EnvConfig, split: str, where: str) -> None:
-    """An embedded split must be train or heldout (Habitat splits are dataset folders, checked when loaded)."""
-    from envs.config import EMBEDDED_SPLITS
-
-    if env.backend == "embedded":
-        check_choice(split, EMBEDDED_SPLITS, where)
 
 
 def check_buildings(env: EnvConfig, splits: Sequence[str]) -> None:

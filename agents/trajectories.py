@@ -95,23 +95,20 @@ class EpisodeStream:
 
     def _round(self, r: int) -> list[Episode]:
         if r not in self._rounds:
-            from envs.factory import load_episodes_for
+            from envs.factory import building_names, generate_episodes, load_episodes_for
 
             if r == 0:
                 episodes = load_episodes_for(self.env_cfg, "train")
-            elif self.env_cfg.backend != "embedded":
-                raise TrajectoryPoolError(
-                    f"the {self.env_cfg.backend} training split has only {self.round_size} episodes, and new ones "
-                    "cannot be generated here; ask for at most that many trajectories or add episodes to the dataset"
-                )
             else:
-                from envs.embedded.catalogue import building_names
-                from envs.embedded.episode_gen import generate_episodes
-
-                names = list(self.env_cfg.buildings) if self.env_cfg.buildings else building_names("train", self.env_cfg)
+                names = list(self.env_cfg.buildings) if self.env_cfg.buildings else building_names(self.env_cfg, "train")
+                if not names:
+                    raise TrajectoryPoolError(
+                        f"bc.trajectories: the {self.env_cfg.backend} training split has only {self.round_size} episodes and "
+                        "new ones cannot be generated here (ask for at most that many trajectories or add episodes to the dataset)"
+                    )
                 per = max(1, math.ceil(self.round_size / len(names)))
                 round_seed = int(np.random.SeedSequence([self.seed, r, 7919]).generate_state(1)[0])
-                episodes = generate_episodes(names, per, round_seed, self.env_cfg)
+                episodes = generate_episodes(self.env_cfg, names, per, round_seed)
             order = np.random.default_rng(np.random.SeedSequence([self.seed, r])).permutation(len(episodes))
             self._rounds = {r: [episodes[int(k)] for k in order]}  # keep one round in memory
         return self._rounds[r]
@@ -210,11 +207,11 @@ def autostop_length(run_distances: np.ndarray, success_distance: float) -> int:
 
 def _write_shard(root: Path, number: int, runs: list[ExpertRun], names: list[str], env_cfg: EnvConfig) -> dict[str, Any]:
     """Write one shard (npz, plus rgb.npy for frame storage) atomically; its manifest entry."""
-    from envs.embedded.episode_gen import building_of
+    from envs.factory import building_of
 
     lengths = np.array([len(r.actions) for r in runs], np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    scene = [building_of(r.episode) if env_cfg.backend == "embedded" else r.episode.scene_id for r in runs]
+    scene = [building_of(env_cfg, r.episode) for r in runs]
     names.extend(dict.fromkeys(s for s in scene if s not in names))  # Habitat: scenes are listed as met
     index = {name: k for k, name in enumerate(names)}
     arrays = {
@@ -256,12 +253,12 @@ def generate_pool(
 ) -> "TrajectoryPool":
     """Make the pool at ``pool_dir`` hold at least ``num_trajectories`` (extending an existing pool in place:
     earlier shards are kept, so every prefix stays the same)."""
-    from envs.factory import make_backend
+    from envs.factory import make_backend, renders_offline
 
     if storage not in STORAGES:
-        raise TrajectoryPoolError(f"trajectories storage {storage!r} is unknown; use one of {STORAGES}")
-    if env_cfg.backend == "habitat":
-        storage = "frames"  # Habitat frames cannot be re-rendered without the scene meshes
+        raise TrajectoryPoolError(f"bc.storage: {storage!r} is unknown (use one of {', '.join(STORAGES)})")
+    if not renders_offline(env_cfg):
+        storage = "frames"  # e.g. Habitat: frames cannot be re-rendered without the scene meshes
     env_cfg = dataclasses.replace(env_cfg, split="train")
     root = Path(pool_dir)
     if (root / MANIFEST).exists():
@@ -275,12 +272,9 @@ def generate_pool(
         pool.verify_shards()
         manifest = pool.manifest
     else:
-        from envs.embedded.catalogue import building_names
+        from envs.factory import building_names
 
-        names = (
-            sorted(env_cfg.buildings) if env_cfg.buildings
-            else building_names("train", env_cfg) if env_cfg.backend == "embedded" else []
-        )  # fmt: skip
+        names = sorted(env_cfg.buildings) if env_cfg.buildings else building_names(env_cfg, "train") or []
         manifest = {
             "format": POOL_FORMAT, "version": POOL_VERSION, "backend": env_cfg.backend, "storage": storage,
             "seed": int(seed), "shard_size": int(shard_size), "env": env_fingerprint(env_cfg), "buildings": names,
@@ -495,14 +489,13 @@ class TrajectoryPool:
         """Re-render the first frame of the first ``count`` trajectories and compare with the stored hashes."""
         if self.manifest["storage"] != "poses":
             return
-        from envs.embedded.catalogue import get_building
-        from envs.embedded.renderer import Renderer
+        from envs.factory import make_pose_renderer
 
         entry = self.manifest["shards"][0]
         a = self._read_npz(entry)
         count = min(count, entry["count"])
         names = self.manifest["buildings"]
-        renderer = Renderer([get_building(n, env_cfg) for n in names], env_cfg.resolution, env_cfg.hfov_deg, env_cfg.camera_height, env_cfg.render_device)
+        renderer = make_pose_renderer(env_cfg, names)
         starts = a["offsets"][:count]
         rgb = renderer.render(a["buildings"][:count], a["positions"][starts], a["headings"][starts], sensors=("rgb",))["rgb"]
         bad = [t for t in range(count) if frame_digest(rgb[t]) != str(a["start_frames"][t])]

@@ -122,9 +122,10 @@ def quaternion_to_heading(q: Iterable[float]) -> float:
     return math.atan2(math.sin(heading), math.cos(heading))
 
 
-def save_episodes(path: str | os.PathLike, episodes: Iterable[Episode]) -> Path:
-    """Write episodes as PointNav v1 ``.json.gz`` atomically; returns the path."""
-    payload = {"episodes": [ep.to_json() for ep in episodes]}
+def save_episodes(path: str | os.PathLike, episodes: Iterable[Episode], extra: dict[str, Any] | None = None) -> Path:
+    """Write episodes as PointNav v1 ``.json.gz`` atomically (``extra`` keys added to every record, e.g. habitat-lab's
+    ``scene_dataset_config``); returns the path."""
+    payload = {"episodes": [{**ep.to_json(), **(extra or {})} for ep in episodes]}
     data = gzip.compress(json.dumps(payload).encode("utf-8"), mtime=0)
     atomic_write_bytes(path, data)
     return Path(path)
@@ -146,10 +147,16 @@ def load_episodes(path: str | os.PathLike) -> list[Episode]:
     return [Episode.from_json(rec, where=f"{path}: episode #{i}") for i, rec in enumerate(payload["episodes"])]
 
 
+SCENE_SUFFIXES = (".basis.glb", ".glb", ".ply", ".obj")  # Habitat scene files
+
+
 def scene_name(scene_id: str) -> str:
     """The building name of a scene id: 'data/gibson/Foo.glb' -> 'Foo' (Habitat paths); a plain name unchanged."""
-    name = scene_id.replace("\\", "/").rsplit("/", 1)[-1]
-    return name.split(".", 1)[0]
+    base = scene_id.replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in SCENE_SUFFIXES:
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
 
 
 def select_episodes(episodes: Sequence[Episode], per_building: int | None) -> list[Episode]:

@@ -15,20 +15,67 @@ from envs.episodes import Episode, scene_name, select_episodes
 from envs.task import SAMPLING_MODES, PointNavTask
 
 
-def _check_split(config: EnvConfig, split: str) -> None:
-    check_choice(config.backend, BACKENDS, "env.backend")
+def check_split(config: EnvConfig, split: str, where: str = "split") -> None:
+    """A ConfigError naming ``where`` unless ``split`` exists (embedded: train | heldout; Habitat splits are
+    dataset folders, checked when their episodes load)."""
     if config.backend == "embedded":
-        check_choice(split, EMBEDDED_SPLITS, "split")
+        check_choice(split, EMBEDDED_SPLITS, where)
 
 
 def building_names(config: EnvConfig, split: str) -> list[str] | None:
     """Names of the buildings of ``split``, or None when the backend knows them only from its episode files."""
-    _check_split(config, split)
+    check_split(config, split)
     if config.backend == "embedded":
         from envs.embedded.catalogue import building_names as catalogue_names
 
         return catalogue_names(split, config)
     return None
+
+
+def renders_offline(config: EnvConfig) -> bool:
+    """Whether the backend can render, list and generate in any building without a live simulator (embedded)."""
+    return config.backend == "embedded"
+
+
+def _embedded_only(config: EnvConfig, what: str, fix: str) -> None:
+    """Raise a ConfigError unless the backend can do ``what`` offline (see ``renders_offline``)."""
+    if not renders_offline(config):
+        raise ConfigError("env.backend", f"the {config.backend} backend cannot {what}", fix)
+
+
+def generate_episodes(config: EnvConfig, names: list[str], per_building: int, seed: int) -> list[Episode]:
+    """New episodes in the named buildings, ``per_building`` each, deterministic from ``seed``."""
+    _embedded_only(config, "generate new episodes", "use the episodes of its dataset")
+    from envs.embedded.episode_gen import generate_episodes as generate
+
+    return generate(names, per_building, seed, config)
+
+
+def building_of(config: EnvConfig, episode: Episode) -> str:
+    """The building an episode is in, as the backend names it (embedded: the catalogue name; else the scene id)."""
+    if config.backend == "embedded":
+        from envs.embedded.episode_gen import building_of as embedded_building
+
+        return embedded_building(episode)
+    return episode.scene_id
+
+
+def navigable_cells(config: EnvConfig, name: str) -> tuple[Any, float]:
+    """``(navigable bool[H, W], cell size in metres)`` of building ``name`` for the configured agent radius."""
+    _embedded_only(config, "list navigable cells offline", "use env.backend=embedded")
+    from envs.embedded.catalogue import get_nav_grid
+
+    grid = get_nav_grid(name, config)
+    return grid.navigable, float(grid.cell_size)
+
+
+def make_pose_renderer(config: EnvConfig, names: list[str], resolution: int | None = None) -> Any:
+    """A renderer of arbitrary poses in the named buildings (``render(building_idx, positions, headings,
+    sensors)``, ``camera.focal``): re-rendering stored trajectories and pretraining images."""
+    _embedded_only(config, "re-render stored poses", "store frames instead (bc.storage=frames)")
+    from envs.embedded.renderer import make_renderer
+
+    return make_renderer(names, config, resolution)
 
 
 def make_backend(config: EnvConfig, num_envs: int) -> Backend:
@@ -51,7 +98,7 @@ def load_episodes_for(config: EnvConfig, split: str | None = None, per_building:
     """The fixed episode set of ``split`` (default ``config.split``), restricted to ``config.buildings``
     and, with ``per_building``, to the first K episodes of each building (evaluation)."""
     split = split or config.split
-    _check_split(config, split)
+    check_split(config, split)
     if config.backend == "embedded":
         from envs.embedded.episode_gen import load_or_generate_episodes
 
@@ -117,16 +164,3 @@ def make_sb3_vec_env(
     from envs.sb3_vec_env import SB3VecEnv
 
     return SB3VecEnv(make_task(config, num_envs, split, seed, sampling, per_building), render_mode=render_mode)
-
-
-def make_env(
-    config: EnvConfig,
-    split: str | None = None,
-    seed: int | None = 0,
-    sampling: str = "random",
-    render_mode: str | None = None,
-) -> Any:
-    """A single ``PointNavEnv`` (the task with N=1)."""
-    from envs.gym_env import PointNavEnv
-
-    return PointNavEnv(task=make_task(config, 1, split, seed, sampling), render_mode=render_mode)

@@ -58,7 +58,7 @@ class PointNavEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Take one action; ``info`` has the episode metrics when the episode ends."""
-        result = self.task.step(np.asarray([action]).reshape(1), autoreset=False)
+        result = self.task.step(action, autoreset=False)  # the task checks it (one integer; shape () or (1,))
         self._last_obs = {k: v[0] for k, v in result.observations.items()}
         self._last_info = result.infos[0]
         return (

@@ -71,6 +71,32 @@ class TaskStep:
         return self.terminated | self.truncated
 
 
+def check_finite(observations: dict[str, np.ndarray]) -> None:
+    """Raise a ValueError naming the key and the envs when a float observation holds NaN or inf."""
+    for key, value in observations.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            rows = np.flatnonzero(~np.isfinite(value.reshape(len(value), -1)).all(axis=1))
+            raise ValueError(
+                f"observation {key!r}: non-finite values (NaN or inf) in envs {rows.tolist()} "
+                f"(the backend returned them: check its {key} output and the episodes' goals)"
+            )
+
+
+def egocentric_observation(
+    visited: np.ndarray,
+    counts: np.ndarray,
+    positions: np.ndarray,
+    headings: np.ndarray,
+    goals: np.ndarray,
+    config: EnvConfig,
+) -> dict[str, np.ndarray]:
+    """The ``map`` and ``target`` observations of agents at these poses with these visited positions: the one
+    assembly the task and the behaviour-cloning data (agents/bc_data.py) share."""
+    target = goal_vectors(positions, headings, goals)
+    target[:, 2] = np.minimum(target[:, 2], TARGET_MAX_DISTANCE)
+    return {"map": visited_maps(visited, counts, positions, headings, goals, config.map_size, config.map_cell), "target": target}
+
+
 class PointNavTask:
     """Batched PointNav over a backend's N agents; see the module docstring and docs/task.md."""
 
@@ -180,18 +206,19 @@ class PointNavTask:
 
     # ----- step ---------------------------------------------------------------------------------------
     def backend_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Validate policy actions ``[N]`` and map them to backend ``Action`` ids (auto_stop: 0..2 -> 1..3)."""
-        raw = np.asarray(actions)
-        if raw.size != self.num_envs:
-            raise ValueError(f"expected {self.num_envs} actions (one per env), got shape {raw.shape}")
-        raw = raw.reshape(self.num_envs)
-        ids = raw.astype(np.int64)
+        """Validate policy actions (one integer per env: shape ``[N]``, ``[N, 1]``, or a scalar when N = 1) and
+        map them to backend ``Action`` ids (auto_stop: 0..2 -> 1..3); anything else is a ValueError naming it."""
         n_actions = int(self.action_space.n)
-        if np.any(ids != raw) or np.any(ids < 0) or np.any(ids >= n_actions):
-            names = "FORWARD, LEFT, RIGHT" if self.config.auto_stop else "STOP, FORWARD, LEFT, RIGHT"
-            raise ValueError(
-                f"actions {raw.tolist()} out of range: valid actions are the integers 0..{n_actions - 1} ({names})"
-            )
+        names = "FORWARD, LEFT, RIGHT" if self.config.auto_stop else "STOP, FORWARD, LEFT, RIGHT"
+        fix = f"give one integer per env, 0..{n_actions - 1} ({names})"
+        raw = np.asarray(actions)
+        if raw.dtype.kind not in "iu":  # floats (3.0), booleans (True), None and strings are not actions
+            raise ValueError(f"action: {actions!r} is not an integer action ({fix})")
+        if raw.shape not in ((self.num_envs,), (self.num_envs, 1)) and not (raw.ndim == 0 and self.num_envs == 1):
+            raise ValueError(f"action: {actions!r} has shape {raw.shape}, not ({self.num_envs},) ({fix})")
+        ids = raw.reshape(self.num_envs).astype(np.int64)
+        if np.any(ids < 0) or np.any(ids >= n_actions):
+            raise ValueError(f"action: {raw.reshape(-1).tolist()} is out of range ({fix})")
         return ids + 1 if self.config.auto_stop else ids
 
     def step(self, actions: np.ndarray, autoreset: bool = True) -> TaskStep:
@@ -265,18 +292,11 @@ class PointNavTask:
         rows = slice(None) if env_ids is None else env_ids
         rendered = self._render(env_ids)
         obs = {key: np.array(rendered[key], copy=True) for key in self._sensors}
-        obs["map"] = visited_maps(
-            self._visited[rows],
-            self._visited_count[rows],
-            self._positions[rows],
-            self._headings[rows],
-            self._goals[rows],
-            self.config.map_size,
-            self.config.map_cell,
-        )
-        target = goal_vectors(self._positions[rows], self._headings[rows], self._goals[rows])
-        target[:, 2] = np.minimum(target[:, 2], TARGET_MAX_DISTANCE)
-        obs["target"] = target
+        obs.update(egocentric_observation(
+            self._visited[rows], self._visited_count[rows], self._positions[rows], self._headings[rows],
+            self._goals[rows], self.config,
+        ))  # fmt: skip
+        check_finite(obs)
         return obs
 
     def step_info(self, env_id: int) -> dict[str, Any]:

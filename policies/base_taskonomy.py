@@ -16,6 +16,14 @@ from torch import nn
 
 from policies.contract import FEATURE_CHANNELS, check_image_size
 
+# The official visualpriors encoders (github.com/alexsax/visual-prior, `taskonomy_network.py`): file names
+# carry their SHA-256, which the download checks (torch.hub's convention).
+OFFICIAL_URL_TEMPLATE = "https://github.com/alexsax/visual-prior/raw/networks/assets/pytorch/{filename}"
+OFFICIAL_FILES = {
+    "curvature": "curvature_encoder-3767cf5d06d9c6bca859631eb5a3c368d66abeb15542171b94188ffbe47d7571.pth",
+    "denoising": "denoising_encoder-b64cab95af4a2c565066a7e8effaf37d6586c3b9389b47fff9376478d849db38.pth",
+}
+
 
 class TaskonomyBottleneck(nn.Module):
     """ResNet bottleneck (1x1 -> 3x3(stride) -> 1x1, expansion 4) with visualpriors' names."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from torch import nn
 
 from policies.base_compact import CompactEncoder
-from policies.base_taskonomy import TaskonomyEncoder
+from policies.base_taskonomy import OFFICIAL_FILES, OFFICIAL_URL_TEMPLATE, TaskonomyEncoder
 from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"taskonomy": TaskonomyEncoder, "compact": CompactEncoder}
@@ -33,12 +33,14 @@ def shipped_weights_path(task: str, arch: str) -> Path:
     return WEIGHTS_DIR / f"{task}_{canonical_arch(arch)}.pth"
 
 
-def resolve_weights(name_or_path: str, arch: str) -> Path | None:
+def resolve_weights(name_or_path: str, arch: str, download: bool = False) -> Path | None:
     """Path of the weights for a base name ('curvature', 'denoising'), a local file, or None for 'random'."""
     if name_or_path == "random":
         return None
     if name_or_path in SHIPPED_TASKS:
         path = shipped_weights_path(name_or_path, arch)
+        if not path.is_file() and canonical_arch(arch) == "taskonomy" and name_or_path in OFFICIAL_FILES:
+            return official_weights(name_or_path, download)
         if not path.is_file():
             raise FileNotFoundError(
                 f"no shipped weights for base {name_or_path!r} on arch {canonical_arch(arch)!r}: {path} is missing. "
@@ -69,7 +71,7 @@ def load_base(
     given) must be a size the encoder takes and the one it was pretrained at (unless `allow_resolution_mismatch`;
     see `check_checkpoint_metadata`). The result is not frozen; methods decide (see `policies.freeze.Frozen`)."""
     base = build_base(arch)
-    path = resolve_weights(name_or_path, arch)
+    path = resolve_weights(name_or_path, arch, download=True)
     if path is not None:
         wanted_task = name_or_path if name_or_path in SHIPPED_TASKS else task
         check_checkpoint_metadata(
@@ -78,3 +80,33 @@ def load_base(
         )  # fmt: skip
         load_encoder_weights(base, path)
     return base
+
+
+def official_weights(task: str, download: bool = True) -> Path:
+    """The official visualpriors encoder for `task`: from torch's hub cache (torch.hub.get_dir()/checkpoints),
+    else (when `download`) downloaded from its published address into that cache; the file is kept only if
+    its SHA-256 is the one in its name. Config checks look without downloading; loading the base downloads."""
+    import urllib.error
+
+    import torch.hub
+
+    filename = OFFICIAL_FILES[task]
+    path = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if path.is_file():
+        return path
+    url = OFFICIAL_URL_TEMPLATE.format(filename=filename)
+    if not download:
+        raise FileNotFoundError(f"the official visualpriors {task} encoder is not in torch's hub cache ({path}); loading the base downloads it from {url}")
+    sha256 = filename.rsplit("-", 1)[1].split(".")[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # writes a temporary file and moves it into the cache only when the hash matches
+        torch.hub.download_url_to_file(url, str(path), hash_prefix=sha256, progress=False)
+    except (urllib.error.URLError, OSError) as err:
+        raise FileNotFoundError(
+            f"the official visualpriors {task} encoder is not in torch's hub cache ({path}) and could not be "
+            f"downloaded from {url} ({err}); download it where there is a network, copy it to {path}, or pass a "
+            f"local checkpoint path as the base"
+        ) from None
+    except RuntimeError as err:
+        raise ValueError(f"{url} does not have the published SHA-256 {sha256} ({err}); nothing was kept") from None
+    return path

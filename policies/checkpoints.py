@@ -68,7 +68,7 @@ def save_encoder_weights(module: nn.Module, path: str | Path) -> Path:
     return path
 
 
-# ------------------------------------------------------------------ metadata (additive: pretraining, issue 4)
+# ------------------------------------------------------------------ metadata (additive: written by pretraining)
 METADATA_KEYS = ("task", "arch", "resolution")
 
 

@@ -17,14 +17,10 @@ from torch import nn
 from policies.bases import load_base
 from policies.checkpoints import save_encoder_weights
 from policies.freeze import Frozen
+from policies.contract import uint8_to_unit_range
 from policies.side import build_side, xavier_init_
 
 LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss}
-
-
-def uint8_to_unit_range(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 RGB [N, 3, H, W] -> float in [-1, 1] (the Taskonomy input convention)."""
-    return torch.as_tensor(frames).float().div(127.5).sub(1.0)
 
 
 def distill_side(

@@ -21,7 +21,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from policies.contract import FEATURE_CHANNELS, IMAGE_CHANNELS, feature_shape
+from policies.contract import FEATURE_CHANNELS, IMAGE_CHANNELS, check_finite_observations, feature_shape
 from policies.methods import MethodEncoder, PolicyConfig, build_encoder
 from policies.optim import SideTuneAdam
 
@@ -85,6 +85,12 @@ class RGBTower(nn.Module):
         self.head = RGBHead(frames, h, w, head_channels, head_kernel, head_stride, tiled)
         self.out_dim = self.head.out_dim
 
+    def base_features(self, rgb: torch.Tensor) -> torch.Tensor:
+        """[N, 3k, H, W] in [-1, 1] -> the base's stacked features [N, 8k, H/16, W/16] (each frame on its own)."""
+        n, _, height, width = rgb.shape
+        per_frame = self.encoder.base(rgb.reshape(n * self.frames, IMAGE_CHANNELS, height, width))
+        return per_frame.reshape(n, self.frames * FEATURE_CHANNELS, *per_frame.shape[-2:])
+
     def features(self, rgb: torch.Tensor | None, base_features: torch.Tensor | None = None) -> torch.Tensor:
         """[N, 3k, H, W] in [-1, 1] -> stacked encoder features [N, 8k, H/16, W/16]. `base_features`
         [N, 8k, H/16, W/16] are the frozen base's outputs for these frames (a feature cache); `rgb` may then
@@ -104,7 +110,8 @@ class RGBTower(nn.Module):
     def forward(
         self, rgb: torch.Tensor | None, base_features: torch.Tensor | None = None, tiled: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return self.head(self.features(rgb, base_features), tiled)
+        # contiguous: torch 2.13's CPU GroupNorm backward crashes on a channels_last input without grad
+        return self.head(self.features(rgb, base_features).contiguous(), tiled)
 
 
 def image_cnn(channels: int, height: int, width: int, key: str, out_channels: int = 32) -> tuple[nn.Module, int]:
@@ -176,19 +183,36 @@ class SideTuneExtractor(BaseFeaturesExtractor):
             total += out_dim
         self.rgb_scaler = ImageScaler(config.images_normalized)
         self.dropout = nn.Dropout(config.fuse_dropout)  # identity at p=0 and in eval mode
+        self.last_base_features: torch.Tensor | None = None
+        self.memory_format = torch.contiguous_format
         self.fuse = nn.Sequential(nn.Linear(total, config.features_dim), nn.ReLU(inplace=True))
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Fused features; an optional `BASE_FEATURES_KEY` entry (the frozen base's stacked outputs, e.g. from
-        behaviour cloning's feature cache) replaces the base's forward pass and the RGB key may then be absent."""
+        """Fused features; an optional `BASE_FEATURES_KEY` entry (the frozen base's stacked outputs, from
+        behaviour cloning's feature cache or PPO's rollout buffer) replaces the base's forward pass and the
+        RGB key may then be absent. A frozen base's features computed here are kept in `last_base_features`
+        (no copy), so the rollout can store them for the update."""
+        check_finite_observations(observations)
         rgb = observations.get(self.config.rgb_key)
-        rgb = None if rgb is None else self.rgb_scaler(rgb)
+        rgb = None if rgb is None else self.rgb_scaler(rgb.contiguous(memory_format=self.memory_format))
         tiled = torch.cat([observations[k] for k in self.tiled_keys], dim=1) if self.tiled_keys else None
-        parts = [self.rgb(rgb, observations.get(BASE_FEATURES_KEY), tiled)]
+        base = observations.get(BASE_FEATURES_KEY)
+        self.last_base_features = None
+        if base is None and rgb is not None and self.encoder.base_frozen:
+            base = self.last_base_features = self.rgb.base_features(rgb)
+        parts = [self.rgb(rgb, base, tiled)]
         for key, tower in self.towers.items():
             x = observations[key]
+            x = x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
             parts.append(tower(self.scalers[key](x) if key in self.scalers else x))
         return self.fuse(self.dropout(torch.cat(parts, dim=1)))
+
+    def set_memory_format(self, memory_format: torch.memory_format) -> "SideTuneExtractor":
+        """Keep conv weights and image inputs in `memory_format`; torch.channels_last is the layout oneDNN's
+        CPU convolutions run fastest (docs/benchmarks.md). Values agree with the default layout to float
+        rounding."""
+        self.memory_format = memory_format
+        return self.to(memory_format=memory_format)
 
     @property
     def encoder(self) -> MethodEncoder:

@@ -26,7 +26,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from envs.config import EnvConfig
-from envs.factory import make_env, make_sb3_vec_env
+from envs.factory import make_sb3_vec_env
+from envs.gym_env import PointNavEnv
 
 MIXES = {"move": 0.0, "stop25": 0.25}  # probability of STOP per agent and step
 WINDOWS = 5  # timing windows per cell; the best one counts
@@ -115,7 +116,7 @@ def table_rows(device: str, res: int, batches: list[int], seconds: float, sync: 
     """Markdown rows for one device and resolution; on 'cpu' also time the SyncVectorEnv baseline into ``sync``."""
     config = EnvConfig(resolution=res, render_device=device)
     pool_size = 0 if device != "cpu" else min(max(batches), SYNC_POOL_LIMIT)
-    pool = [make_env(config, seed=k) for k in range(pool_size)]  # built once, shared by every batch size
+    pool = [PointNavEnv(config, seed=k) for k in range(pool_size)]  # built once, shared by every batch size
     for batch in batches:
         cells = []
         for mix, stop_prob in MIXES.items():

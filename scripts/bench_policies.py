@@ -1,6 +1,8 @@
-"""Frames/s of each method preset's per-frame encoder on CPU: forward (no_grad) and forward+backward.
+"""Frames/s of each method preset's per-frame encoder (CPU, or --device cuda): forward (no_grad) and
+forward+backward.
 
     python scripts/bench_policies.py --archs compact taskonomy --sizes 128 256 --batch 32 --threads 2
+    python scripts/bench_policies.py --device cuda --batch 128                 # on a GPU (scripts/device_check.sh)
 
 Prints a Markdown table (paste into docs/benchmarks.md) with each preset's forward speed as a ratio of the
 `features` preset's, measured in the same run (the machine is noisy; ratios are steadier than frames/s).
@@ -33,18 +35,21 @@ def frames_per_second(step, batch: int, repeats: int, min_seconds: float) -> flo
     return best
 
 
-def bench(method: str, arch: str, size: int, batch: int, repeats: int, min_seconds: float) -> tuple[float, float, int]:
-    encoder = build_encoder(PolicyConfig(method=method, base_arch=arch), (size, size))
-    x = torch.rand(batch, 3, size, size) * 2 - 1
+def bench(method: str, arch: str, size: int, batch: int, repeats: int, min_seconds: float, device: str = "cpu") -> tuple[float, float, int]:
+    encoder = build_encoder(PolicyConfig(method=method, base_arch=arch), (size, size)).to(device)
+    x = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     trainable = sum(p.numel() for p in encoder.parameters() if p.requires_grad)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
     def forward():
         with torch.no_grad():
             encoder(x)
+        sync()
 
     def forward_backward():
         encoder.zero_grad(set_to_none=True)
         encoder(x).square().mean().backward()
+        sync()
 
     encoder.eval()
     fwd = frames_per_second(forward, batch, repeats, min_seconds)
@@ -63,9 +68,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--min-seconds", type=float, default=1.0)
+    parser.add_argument("--device", default="cpu", help="cpu | cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} threads, batch {args.batch}")
+    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}, {where}, {args.threads} threads, batch {args.batch}, device {args.device}")
     print("| base arch | image | method | trainable params | forward frames/s | forward vs features | forward+backward frames/s |")
     print("|---|---|---|---:|---:|---:|---:|")
     methods = ["features"] + [m for m in args.methods if m != "features"]  # the baseline first
@@ -73,7 +80,7 @@ def main() -> None:
         for size in args.sizes:
             baseline = None
             for method in methods:
-                fwd, fwd_bwd, trainable = bench(method, arch, size, args.batch, args.repeats, args.min_seconds)
+                fwd, fwd_bwd, trainable = bench(method, arch, size, args.batch, args.repeats, args.min_seconds, args.device)
                 baseline = baseline or fwd
                 train = "— (frozen: = forward)" if fwd_bwd != fwd_bwd else f"{fwd_bwd:,.0f}"
                 print(f"| {arch} | {size}² | {method} | {trainable:,} | {fwd:,.0f} | {fwd / baseline:.2f}x | {train} |", flush=True)

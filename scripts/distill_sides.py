@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agents.pretraining.dataset import render_set  # noqa: E402
 from policies.bases import SHIPPED_TASKS, load_base  # noqa: E402
 from policies.checkpoints import save_encoder_weights  # noqa: E402
-from policies.distill import distill_side, uint8_to_unit_range  # noqa: E402
+from policies.contract import uint8_to_unit_range  # noqa: E402
+from policies.distill import distill_side  # noqa: E402
 from policies.freeze import Frozen  # noqa: E402
 from policies.side import build_side, side_weights_path, xavier_init_  # noqa: E402
 

@@ -1,31 +1,7 @@
-"""Write the fixed embedded train / held-out episode sets in Habitat PointNav v1 format.
+"""Write the fixed train and held-out episode sets in Habitat PointNav v1 format: python scripts/make_episodes.py OUT_DIR (the program is agents.commands.make_episodes; see its docstring)."""
 
-Usage: python scripts/make_episodes.py OUT_DIR   (writes OUT_DIR/train/train.json.gz and OUT_DIR/heldout/heldout.json.gz;
-point env.episodes_dir at OUT_DIR to use them).
-"""
-
-from __future__ import annotations
-
-import argparse
-from pathlib import Path
-
-from envs.config import EnvConfig
-from envs.embedded.episode_gen import load_or_generate_episodes
-from envs.episodes import save_episodes
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--seed", type=int, default=0, help="env.episodes.seed")
-    args = parser.parse_args()
-    config = EnvConfig()
-    config.episodes.seed = args.seed
-    for split in ("train", "heldout"):
-        episodes = load_or_generate_episodes(config, split)
-        path = save_episodes(args.out_dir / split / f"{split}.json.gz", episodes)
-        print(f"{split}: {len(episodes)} episodes -> {path}")
-
+import _checkout  # noqa: F401  (the checkout's packages first, when run from a checkout)
+from agents.commands.make_episodes import cli
 
 if __name__ == "__main__":
-    main()
+    cli()

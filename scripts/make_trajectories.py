@@ -1,57 +1,7 @@
-"""Make (or extend) the fixed pool of expert trajectories for BC: ``python scripts/make_trajectories.py --trajectories 4900``.
+"""Make or extend the expert trajectory pool for BC: python scripts/make_trajectories.py --trajectories 4900 (the program is agents.commands.make_trajectories; see its docstring)."""
 
-The pool's env settings come from configs/bc.yaml plus ``--config`` and ``key=value`` overrides (e.g.
-``env.resolution=64``); BC runs must use the same settings. Extending a pool keeps every earlier trajectory.
-"""
-
-from __future__ import annotations
-
-import json
-import sys
-import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from agents.cli import base_parser, parse_args, print_config, resolve_config, run_main  # noqa: E402
-
-FLAGS = {"trajectories": "bc.trajectories", "pool_dir": "bc.pool_dir", "backend": "env.backend", "storage": "bc.storage",
-         "num_envs": "bc.generate_envs", "shard_size": "bc.shard_size"}  # fmt: skip
-
-
-def main() -> None:
-    """Generate the pool and print its folder, size on disk and bytes per trajectory."""
-    parser = base_parser(__doc__)
-    parser.add_argument("--trajectories", type=int, default=None, help="pool size to reach (bc.trajectories)")
-    parser.add_argument("--pool-dir", dest="pool_dir", default=None, help="bc.pool_dir (default: data/trajectories/...)")
-    parser.add_argument("--backend", default=None, choices=["embedded", "habitat"], help="env.backend")
-    parser.add_argument("--storage", default=None, choices=["poses", "frames"], help="bc.storage")
-    parser.add_argument("--num-envs", dest="num_envs", type=int, default=None, help="bc.generate_envs")
-    parser.add_argument("--shard-size", dest="shard_size", type=int, default=None, help="bc.shard_size")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parse_args(parser)
-    if args.seed is not None:  # --seed picks the pool seed here (the run seed does not matter for a pool)
-        args.overrides.append(f"bc.pool_seed={args.seed}")
-        args.seed = None
-    cfg = resolve_config(args, "bc.yaml", FLAGS, require=("bc",))
-    if args.print_config:
-        print_config(cfg)
-        return
-    from agents.bc import open_pool, pool_dir_of
-
-    env_cfg = cfg.env
-    n = cfg.bc.trajectories
-    started = time.perf_counter()
-    pool = open_pool(cfg.bc, env_cfg, n, generate=True, progress=not args.no_progress)
-    files = [p for p in Path(pool.root).iterdir() if p.is_file()]
-    size = sum(p.stat().st_size for p in files)
-    data = pool.load(pool.num_trajectories, auto_stop=False)
-    print(json.dumps({
-        "pool": str(pool_dir_of(cfg.bc, env_cfg)), "trajectories": pool.num_trajectories, "steps": data.num_steps,
-        "mean_steps": data.num_steps / pool.num_trajectories, "expert_failures": pool.manifest["expert_failures"],
-        "bytes": size, "bytes_per_trajectory": size / pool.num_trajectories, "seconds": time.perf_counter() - started,
-    }, indent=1))  # fmt: skip
-
+import _checkout  # noqa: F401  (the checkout's packages first, when run from a checkout)
+from agents.commands.make_trajectories import cli
 
 if __name__ == "__main__":
-    run_main(main)
+    cli()

@@ -1,15 +1,19 @@
 """The contract every installed simulator backend must honour (one suite, parametrised over backends).
 
-'embedded' always runs. 'habitat' runs when habitat-sim is importable and scene data is configured through
-SIDETUNE_HABITAT_DATA (a PointNav v1 folder) and SIDETUNE_HABITAT_SCENES (the scene_datasets folder);
-otherwise it is skipped with the reason.
+'embedded' always runs. 'habitat' runs when habitat-sim and trimesh are importable, on the same two buildings
+and episodes as 'embedded', exported as Habitat scenes (envs.habitat.scene_export); SIDETUNE_HABITAT_DATA (a
+PointNav v1 folder) with SIDETUNE_HABITAT_SCENES (its scene_datasets folder) runs it on other scenes instead.
+Otherwise it is skipped with the reason. Each backend is created once per module (a habitat-sim simulator
+takes ~13 s to create) and lent to every test.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import importlib.util
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,16 +31,32 @@ STEP_INFO_KEYS = {"building", "episode_id", "distance_to_goal", "collisions"}
 METRIC_KEYS = {"success", "spl", "path_length", "steps", "episode_reward", "start_distance", "episode_index"}
 
 
+class _Lent:
+    """The module's backend lent to one test: ``close()`` (also from ``PointNavTask.close``) keeps it open."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def close(self) -> None:
+        pass
+
+
 @dataclass
 class Case:
-    """A backend under test: its config and a few episodes of its own."""
+    """A backend under test: its config, a few episodes of its own and the one backend its tests share."""
 
     name: str
     config: EnvConfig
     episodes: list[Episode]
+    shared: Backend | None = None
 
     def backend(self) -> Backend:
-        return make_backend(self.config, NUM_ENVS)
+        if self.shared is None:
+            self.shared = make_backend(self.config, NUM_ENVS)
+        return _Lent(self.shared)
 
 
 def _embedded() -> Case:
@@ -51,33 +71,35 @@ def _embedded() -> Case:
 def _habitat_skip_reason() -> str:
     if not habitat_sim_available():
         return f"habitat-sim is not importable; {INSTALL_HINT}"
-    if not (os.environ.get("SIDETUNE_HABITAT_DATA") and os.environ.get("SIDETUNE_HABITAT_SCENES")):
-        return (
-            "no Habitat scene data configured: set SIDETUNE_HABITAT_DATA to a PointNav v1 episode folder and "
-            "SIDETUNE_HABITAT_SCENES to the scene_datasets folder it refers to"
-        )
+    if importlib.util.find_spec("trimesh") is None and not os.environ.get("SIDETUNE_HABITAT_DATA"):
+        return "trimesh is not installed, so the embedded buildings cannot be exported (pip install -e '.[habitat]')"
     return ""
 
 
-def _habitat() -> Case:
+def _habitat(out_dir) -> Case:
     reason = _habitat_skip_reason()
     if reason:
         pytest.skip(reason)
     from envs.factory import load_episodes_for
 
-    config = EnvConfig(
-        backend="habitat",
-        split=os.environ.get("SIDETUNE_HABITAT_SPLIT", "val"),
-        resolution=RESOLUTION,
-        habitat_data_path=os.environ["SIDETUNE_HABITAT_DATA"],
-        habitat_scenes_dir=os.environ["SIDETUNE_HABITAT_SCENES"],
-    )
+    if os.environ.get("SIDETUNE_HABITAT_DATA"):
+        data, scenes, split = os.environ["SIDETUNE_HABITAT_DATA"], os.environ.get("SIDETUNE_HABITAT_SCENES"), "val"
+    else:  # the embedded case's buildings and episodes, exported
+        from envs.habitat.scene_export import export_dataset
+
+        embedded = _embedded()
+        folders = export_dataset(out_dir, embedded.config, {"heldout": embedded.episodes})
+        data, scenes, split = str(folders["data_path"]), str(folders["scenes_dir"]), "heldout"
+    config = EnvConfig(backend="habitat", split=split, resolution=RESOLUTION, habitat_data_path=data, habitat_scenes_dir=scenes)
     return Case("habitat", config, load_episodes_for(config)[:6])
 
 
 @pytest.fixture(scope="module", params=["embedded", "habitat"])
-def case(request) -> Case:
-    return {"embedded": _embedded, "habitat": _habitat}[request.param]()
+def case(request, tmp_path_factory) -> Case:
+    built = _embedded() if request.param == "embedded" else _habitat(tmp_path_factory.mktemp("habitat_export"))
+    yield built
+    if built.shared is not None:
+        built.shared.close()
 
 
 @pytest.fixture

@@ -169,6 +169,16 @@ def test_bc_step_keeps_frozen_base_and_learns(tmp, pool):
     assert any(not torch.equal(a, b) for a, b in zip(side_before, ctx.extractor.encoder.side.parameters()))
 
 
+def test_alpha_schedule_counts_training_samples_like_ppo_frames(tmp, pool):
+    cfg = bc_config(tmp, "policy.method=sidetune", "policy.alpha_learned=false", "policy.alpha_schedule=stage",
+                    "policy.alpha_switch_step=100", "bc.batch_size=64")  # fmt: skip
+    ctx = build_context(cfg, progress=False)
+    train_epoch(ctx, 0, progress=False, max_batches=1)
+    assert ctx.frames_seen == 64 and ctx.extractor.alphas()["alpha"] == 1.0  # 64 samples < 100: still the base
+    train_epoch(ctx, 1, progress=False, max_batches=1)
+    assert ctx.frames_seen == 128 and ctx.extractor.alphas()["alpha"] == 0.0  # 128 samples: switched
+
+
 def test_train_bc_writes_checkpoints_results_and_loads(tmp, pool):
     cfg = bc_config(tmp, "policy.method=features", "bc.epochs=2")
     run = RunDir.create(tmp / "runs", "bc", "features")

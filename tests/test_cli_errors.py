@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
+# All cases run in the module fixture (about 40 s on an idle 2-core machine: each script imports torch
+# before it can read its config); the fixture's time counts against the first test, so allow a loaded box.
+pytestmark = pytest.mark.timeout(900)
+
 ROOT = Path(__file__).resolve().parent.parent
 LINE = re.compile(r"^error: (?P<field>[^\s:][^:]*): (?P<problem>.+) \((?P<fix>.+)\)$")
 
@@ -114,3 +118,19 @@ def test_overrides_and_flags_in_any_order():
     assert shown.returncode == 0, shown.stderr
     for line in ("n_steps: 64", "seed: 5", "resolution: 32", "method: features"):
         assert line in shown.stdout
+
+
+def test_every_script_has_a_console_entry_point():
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    targets = set()
+    for name, target in scripts.items():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), name
+        targets.add(module)
+    wrappers = [p for p in (ROOT / "scripts").glob("*.py") if not p.name.startswith(("_", "bench_", "distill_"))]
+    for wrapper in wrappers:  # python scripts/<name>.py runs the same program as the console script
+        named = re.search(r"^from (\S+) import cli$", wrapper.read_text(), re.M)
+        assert named and named[1] in targets, wrapper.name

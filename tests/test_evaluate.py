@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import copy
 import dataclasses
 import json
@@ -17,6 +16,8 @@ from agents.env_builder import make_vec_env, unwrap_task
 from agents.eval_report import aggregate, evaluate_runs, format_table
 from agents.cli import read_run_config
 from agents.config_loader import load_run_config
+from agents.commands.evaluate import main as evaluate_main
+from agents.commands.plot_results import main as plot_main
 from agents.evaluate import CheckpointError, evaluate_policy, reference_config, evaluate_run, select_episodes
 from agents.metrics import bootstrap_interval, summarize_success, wilson_interval
 from agents.model_builder import build_model, save_model
@@ -24,16 +25,7 @@ from agents.results_plots import collect_bc_points, plot_results
 from agents.run_dir import RunDir
 from envs.visualize import read_video
 
-ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["env.resolution=32", "policy.base=random", "policy.method=features", "policy.features_dim=64", "eval.num_envs=5"]
-
-
-def _script(name: str):
-    """Import scripts/<name>.py as a module (scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +166,7 @@ def test_bad_runs_are_reported_and_do_not_stop_the_others(run_dir, tmp_path, cap
     table = format_table(aggregate(entries))
     assert "ppo features base=random data=1000 frames" in table and table.count("FAILED") == 6  # 3 rows + 3 reasons
 
-    code = _script("evaluate").main([str(empty.root), str(run_dir), "--reference", "--episodes-per-building", "1", "--no-progress"])
+    code = evaluate_main([str(empty.root), str(run_dir), "--reference", "--episodes-per-building", "1", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 1 and "reference expert" in out and "reference random" in out and "no checkpoint" in out
     expert_line = next(line for line in out.splitlines() if line.startswith("reference expert"))
@@ -218,7 +210,7 @@ def test_plot_results_from_fabricated_runs(tmp_path):
     assert [s["success"][0] for s in points[("sidetune", "curvature")][490]] == pytest.approx([0.4, 0.42])
 
     out = tmp_path / "plots"
-    code = _script("plot_results").main([str(tmp_path), "--out", str(out)])
+    code = plot_main([str(tmp_path), "--out", str(out)])
     assert code == 0
     for stem in ("bc_vs_trajectories", "ppo_curves"):
         assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -248,3 +240,18 @@ def test_seeds_are_pooled_but_other_config_differences_are_not():
     assert pooled["seed_std_success"] == pytest.approx(np.std([0.5, 1.0], ddof=1))
     assert rows[1]["runs"] == 1 and rows[1]["success"]["mean"] == 0.0
     assert aggregate([_entry([1], 0, False), _entry([0], 1, False)])[0]["group"] == "bc sidetune base=curvature data=49 traj"
+
+
+def test_table_has_a_backend_column_and_keeps_backends_apart():
+    """One run evaluated on both simulators (sim-to-sim) gives one row per backend, never a pooled row."""
+    def entry(backend: str, success: float) -> dict:
+        episode = {"success": success, "spl": success, "distance_to_goal": 1.0 - success, "reward": 0.0, "collisions": 0.0}
+        result = {"kind": "bc", "method": "features", "base": "curvature", "data": 490, "backend": backend,
+                  "success": {"mean": success}, "per_episode": [episode] * 4}
+        return {"run": "runs/bc/a", "status": "ok", "result": result, "config": {"env": {"backend": "embedded"}}}
+
+    rows = aggregate([entry("embedded", 1.0), entry("habitat", 0.0)])
+    assert [(r["backend"], r["episodes"], r["success"]["mean"]) for r in rows] == [("embedded", 4, 1.0), ("habitat", 4, 0.0)]
+    header, _, first, second = format_table(rows).splitlines()
+    assert header.split()[:2] == ["group", "backend"]
+    assert "embedded" in first and "100.0" in first and "habitat" in second and "0.0" in second

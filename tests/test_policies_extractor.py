@@ -105,6 +105,14 @@ def test_base_stays_in_eval_mode_under_policy_train(base_checkpoint):
     assert encoder.side.training
 
 
+def test_a_nan_observation_is_named_by_its_key_not_by_the_action_distribution():
+    model = make_ppo(PolicyConfig(method="scratch"))
+    obs = TinyDictEnv().observation_space.sample()
+    obs["target"][1] = np.nan
+    with pytest.raises(ValueError, match=r"^observation 'target': non-finite values \(NaN or inf\) in batch rows \[0\]"):
+        model.predict(obs)
+
+
 def test_frame_stack_other_keys_and_input_scaling():
     env = TinyDictEnv(rgb_size=32, map_size=40, frames=2, rgb_key="camera")
     extractor = SideTuneExtractor(env.observation_space, rgb_key="camera", method="features")

@@ -51,14 +51,33 @@ def test_xavier_init_and_unknown_init():
         initialise_side(FCN5(), "distill")
 
 
+ZERO_INIT_ON_SIDE = ("film", "mlp")  # start as R = B: the side path's last weights are zero, so is its gradient
+
+
 @pytest.mark.parametrize("name", sorted(MERGES))
 def test_every_merge_keeps_the_shape_and_passes_gradients(name):
+    torch.manual_seed(0)
     merge = build_merge(name)
     base, side = torch.randn(2, 8, 4, 4), torch.randn(2, 8, 4, 4, requires_grad=True)
-    out = merge(base, side)
-    assert out.shape == base.shape
-    out.sum().backward()
-    assert side.grad is not None
+    target = torch.randn(2, 8, 4, 4)
+
+    def side_gradient() -> torch.Tensor:
+        side.grad = None
+        merge.zero_grad()
+        out = merge(base, side)
+        assert out.shape == base.shape
+        ((out - target) ** 2).mean().backward()
+        return side.grad.abs().sum()
+
+    first = side_gradient()
+    if name in ZERO_INIT_ON_SIDE:
+        assert first == 0  # exactly zero at the first step (hence the optimizer step below)
+    else:
+        assert first > 0
+    params = [p for p in merge.parameters() if p.requires_grad]
+    if params:
+        torch.optim.SGD(params, lr=0.1).step()  # the merge's own gradients are non-zero: one step opens the side path
+    assert side_gradient() > 0
 
 
 @pytest.mark.parametrize("name", ["film", "mlp"])

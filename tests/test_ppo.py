@@ -57,7 +57,7 @@ def folder_snapshot(root: Path) -> dict[str, bytes]:
 
 def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_path, base_file):
     cfg = tiny_config(
-        tmp_path, f"policy.base={base_file}", "ppo.total_frames=64", "train.eval_every=32",
+        tmp_path, f"policy.base={base_file}", "ppo.total_frames=96", "train.eval_every=64",
         "train.eval_episodes_per_building=1", "train.final_eval=true", "eval.episodes_per_building=1",
     )
     run, results = run_ppo(cfg, announce=False)
@@ -68,29 +68,33 @@ def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_
     assert set(after) == set(before)
     for key, value in before.items():  # weights and BatchNorm buffers, bit for bit
         assert torch.equal(after[key], value), key
-    assert model.num_timesteps == 64 == results["frames"]
+    assert model.num_timesteps == 96 == results["frames"]
     initial = build_model(cfg, make_vec_env(cfg, 2, "train", 0), device="cpu")  # same seed: the run's initial weights
     start_side = initial.policy.features_extractor.encoder.side.state_dict()
     assert any(not torch.equal(v, start_side[k]) for k, v in encoder.side.state_dict().items())  # the side did train
     history = json.loads((run.root / "eval_history.json").read_text())
-    assert [row["frames"] for row in history] == [0, 32, 64]
+    assert [row["frames"] for row in history] == [0, 64, 96]
     assert all({"frames", "success", "spl", "reward"} <= set(row) for row in history)
     saved = json.loads(run.results_path.read_text())
     assert saved["episodes"] == 14 and 0.0 <= saved["success"]["mean"] <= 1.0 and saved["kind"] == "ppo"
     assert "alpha" in saved["alphas"] and list(run.tensorboard.glob("events.out.tfevents.*"))
     trajectory = saved["alpha_trajectory"]  # α per rollout (2 envs x 16 steps), in frames as the α schedules
-    assert [frames for frames, _ in trajectory] == [32, 64] and trajectory[0][1]["alpha"] == pytest.approx(0.5)
-    tags = _tensorboard_tags(run.tensorboard)
+    assert [frames for frames, _ in trajectory] == [32, 64, 96] and trajectory[0][1]["alpha"] == pytest.approx(0.5)
+    steps = _tensorboard_steps(run.tensorboard)
     for tag in ("eval/success", "eval/spl", "time/frames_per_second", "policy/alpha", "train/loss"):
-        assert tag in tags, (tag, sorted(tags))
+        assert tag in steps, (tag, sorted(steps))
+    assert steps["eval/success"] == [0, 64, 96]  # each evaluation at the frames it evaluated
+    for tag in ("train/loss", "time/frames_per_second"):  # one point per update, never twice at one step
+        assert len(steps[tag]) == len(set(steps[tag])), (tag, steps[tag])
 
 
-def _tensorboard_tags(folder: Path) -> set[str]:
+def _tensorboard_steps(folder: Path) -> dict[str, list[int]]:
+    """The logged steps of every scalar tag of the run's TensorBoard files."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(folder))
     acc.Reload()
-    return set(acc.Tags()["scalars"])
+    return {tag: [event.step for event in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 def test_interrupted_run_resumes_frames_and_optimizer_state(tmp_path, monkeypatch):

@@ -14,13 +14,14 @@ from agents.pretraining.curvature import (CURVATURE_SCALE, backproject, curvatur
                                           smoothing_window)
 from agents.pretraining.dataset import INVALID, check_task, decode_curvature, render_set
 from agents.pretraining.decoder import Decoder
-from agents.pretraining.train import pretrain_base
+from agents.pretraining.train import OUT_CHANNELS, evaluate, load_run, pretrain_base
 from envs.config import EnvConfig
 from envs.embedded.catalogue import building_names
 from envs.embedded.renderer import Renderer
 from envs.embedded.world import Building
 from policies import bases
-from policies.bases import load_base, shipped_weights_path
+from policies.bases import build_base, load_base, shipped_weights_path
+from policies.contract import uint8_to_unit_range
 from policies.checkpoints import CheckpointMismatchError, ResolutionMismatchError, read_checkpoint_metadata
 
 RES = 64
@@ -218,7 +219,7 @@ def test_decoder_maps_features_back_to_full_resolution():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A few steps of curvature pretraining on tiny images, through the command line and configs/pretrain.yaml."""
-    from scripts.pretrain_base import main
+    from agents.commands.pretrain_base import main
 
     out = tmp_path_factory.mktemp("pretrain") / "curv.pth"
     return main(["--task", "curvature", "--arch", "compact", "--out", str(out), "--no-progress", "pretrain.resolution=32",
@@ -291,7 +292,7 @@ def test_pretrain_rejects_unknown_task_arch_and_sizes(tmp_path):
 
 
 def test_cli_rejects_unknown_task_and_arch(capsys):
-    from scripts.pretrain_base import main
+    from agents.commands.pretrain_base import main
 
     with pytest.raises(SystemExit):
         main(["--task", "depth"])
@@ -312,11 +313,15 @@ def test_shipped_weights_load_and_keep_the_contract(task):
     path = shipped_weights_path(task, "compact")
     meta = read_checkpoint_metadata(path)
     assert meta == {"task": task, "arch": "compact", "resolution": 128}
-    prov = json.loads(path.with_suffix(".json").read_text())
-    assert prov["heldout_loss"] < 0.8 * prov["trivial_loss"]  # clearly better than zero curvature / the mean image
     encoder = load_base(task, "compact", resolution=128).eval()
-    held = render_set(task, "heldout", 4, 128, seed=123)
-    x = torch.from_numpy(held.rgb).float() / 127.5 - 1
+    decoder = Decoder(OUT_CHANNELS[task])
+    load_run(task, "compact", path, build_base("compact"), decoder)
+    held = render_set(task, "heldout", 16, 128, seed=123)  # measured here, not read from the run's own .json
+    mean_image = uint8_to_unit_range(held.rgb.mean(axis=0, dtype=np.float64).round())[None]
+    measured = evaluate(task, encoder, decoder.eval(), held, mean_image, seed=5)
+    assert measured["heldout_loss"] < 0.8 * measured["trivial_loss"], measured  # clearly better than zero curvature / the mean image
+    encoder.eval()  # evaluate() leaves the modules in training mode
+    x = uint8_to_unit_range(held.rgb[:4])
     with torch.no_grad():
         features = encoder(x)
         assert features.shape == (4, 8, 8, 8)

@@ -50,3 +50,15 @@ def test_written_config_resumes_and_stale_temp_files_are_removed(tmp_path):
     kept.write_bytes(b"x")
     again, saved, resumed = open_run(cfg, str(run.root))
     assert resumed and saved == cfg and not stale.exists() and kept.exists()
+
+
+def test_buildings_must_exist_and_cover_every_split_the_job_uses():
+    from envs.config import EnvConfig
+    from envs.factory import building_names
+
+    train, heldout = building_names(EnvConfig(), "train")[0], building_names(EnvConfig(), "heldout")[0]
+    cfg = load_run_config("ppo.yaml", overrides=[f"env.buildings=[{train},{heldout}]"])
+    assert cfg.env.buildings == [train, heldout]
+    with pytest.raises(ConfigError, match=rf"^env.buildings: none of \['{train}'\] is in the heldout split"):
+        load_run_config("ppo.yaml", overrides=[f"env.buildings=[{train}]"])  # eval.split is heldout
+    assert load_run_config("pretrain.yaml", overrides=[f"env.buildings=[{train}]"]).env.buildings == [train]

@@ -6,7 +6,7 @@ import torch
 from agents.pretraining.dataset import render_set
 from policies.bases import build_base, load_base
 from policies.checkpoints import ResolutionMismatchError, save_encoder_weights
-from policies.distill import uint8_to_unit_range
+from policies.contract import uint8_to_unit_range
 from policies.extractor import policy_kwargs
 from policies.methods import PolicyConfig, build_encoder
 from policies.optim import SideTuneAdam, is_alpha

@@ -102,6 +102,27 @@ def test_out_of_range_actions_name_the_valid_range(auto_stop, bad):
         task.step(np.array([bad]))
 
 
+@pytest.mark.parametrize(
+    "bad, says",
+    [(None, "None is not an integer action"), (3.0, "3.0 is not an integer action"), (True, "True is not an integer action"),
+     ([[1, 2]], r"\[\[1, 2\]\] has shape \(1, 2\)"), ("1", "'1' is not an integer action")],
+)  # fmt: skip
+def test_malformed_actions_are_named(bad, says):
+    task = make_task(fake_episode("e", (1.0, 1.0), (3.0, 1.0)))
+    task.reset()
+    with pytest.raises(ValueError, match=f"^action: {says}"):
+        task.step(bad)
+    assert task.step(np.int64(1)).rewards.shape == (1,) and task.step(np.array([[2]])).rewards.shape == (1,)
+
+
+def test_non_finite_observation_names_its_key():
+    task = make_task(fake_episode("e", (1.0, 1.0), (3.0, 1.0)))
+    task.reset()
+    task._goals[0] = np.nan  # what a backend or an episode file with a broken goal would give
+    with pytest.raises(ValueError, match=r"^observation 'target': non-finite values \(NaN or inf\) in envs \[0\]"):
+        task.step(np.array([F]))
+
+
 def test_collisions_counted_at_walls():
     task = make_task(fake_episode("e", (0.3, 1.0), (3.0, 1.0), heading=math.pi))
     task.reset()

@@ -15,8 +15,7 @@ import numpy as np
 
 from agents.pretraining.curvature import curvature_targets
 from envs.config import EnvConfig
-from envs.embedded.catalogue import building_names, get_building, get_nav_grid
-from envs.embedded.renderer import Renderer
+from envs.factory import building_names, make_pose_renderer, navigable_cells
 
 TASKS = ("curvature", "denoising")
 INVALID = -128  # int8 curvature code of a masked pixel
@@ -49,13 +48,13 @@ def sample_poses(names: list[str], count: int, rng: np.random.Generator, config:
     idx = rng.integers(0, len(names), count)
     pos = np.empty((count, 2))
     for b in np.unique(idx):
-        nav = get_nav_grid(names[b], config)
-        cells = np.argwhere(nav.navigable)
+        navigable, cell_size = navigable_cells(config, names[b])
+        cells = np.argwhere(navigable)
         rows = np.flatnonzero(idx == b)
         ij = cells[rng.integers(0, len(cells), len(rows))]
         # stay 10 % of a cell inside so float rounding never leaves the navigable cell
-        pos[rows, 0] = (ij[:, 1] + rng.uniform(0.1, 0.9, len(rows))) * nav.cell_size
-        pos[rows, 1] = (ij[:, 0] + rng.uniform(0.1, 0.9, len(rows))) * nav.cell_size
+        pos[rows, 0] = (ij[:, 1] + rng.uniform(0.1, 0.9, len(rows))) * cell_size
+        pos[rows, 1] = (ij[:, 0] + rng.uniform(0.1, 0.9, len(rows))) * cell_size
     return idx, pos, rng.uniform(-np.pi, np.pi, count)
 
 
@@ -66,8 +65,8 @@ def render_set(task: str, split: str, num_images: int, resolution: int, seed: in
     if num_images < 1:
         raise ValueError(f"num_images={num_images} must be >= 1")
     config = config or EnvConfig()
-    names = building_names(split, config)
-    renderer = Renderer([get_building(n, config) for n in names], int(resolution), config.hfov_deg, config.camera_height)
+    names = building_names(config, split)
+    renderer = make_pose_renderer(config, names, int(resolution))
     stream = 0 if split == "train" else 1  # different pose streams per split even with the same seed
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), stream, 0x9E7]))
     idx, pos, head = sample_poses(names, num_images, rng, config)

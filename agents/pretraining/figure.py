@@ -19,6 +19,7 @@ from agents.pretraining.noise import corrupt
 from agents.pretraining.train import side_paths
 from envs.atomic_io import atomic_path
 from policies.bases import load_base, shipped_weights_path
+from policies.contract import uint8_to_unit_range
 
 
 def load_pair(task: str, arch: str = "compact", path: str | Path | None = None) -> tuple[torch.nn.Module, Decoder, dict]:
@@ -53,7 +54,7 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
     den_enc, den_dec, den_prov = load_pair("denoising", arch, paths.get("denoising"))
     resolution = int(curv_prov["resolution"])
     data = render_set("curvature", "heldout", images, resolution, seed)
-    clean = torch.from_numpy(data.rgb).float() / 127.5 - 1
+    clean = uint8_to_unit_range(data.rgb)
     target, mask = decode_curvature(data.curvature)
     pred_curv = curv_dec(curv_enc(clean)).numpy()
     noisy = corrupt(clean, torch.Generator().manual_seed(seed))

@@ -32,7 +32,7 @@ from envs.atomic_io import atomic_path, atomic_write_text
 from envs.config import EnvConfig
 from policies.bases import build_base, canonical_arch
 from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights, save_encoder_weights
-from policies.contract import check_image_size
+from policies.contract import check_image_size, uint8_to_unit_range
 
 OUT_CHANNELS = {"curvature": 2, "denoising": 3}
 LEARNING_RATE = 1e-3
@@ -57,11 +57,6 @@ def side_paths(out_path: str | Path) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".decoder.pth"), out.with_suffix(".json")
 
 
-def _to_unit(rgb: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float in [-1, 1] (the encoders' input range)."""
-    return torch.as_tensor(rgb).float() / 127.5 - 1.0
-
-
 def make_batch(task: str, data: PretrainSet, rows: np.ndarray, generator: torch.Generator | None,
                flip: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:  # fmt: skip
     """(input, target, mask or None) for the images ``rows``; ``flip`` bool[B] mirrors images left-right."""
@@ -71,7 +66,7 @@ def make_batch(task: str, data: PretrainSet, rows: np.ndarray, generator: torch.
         rgb[flip] = rgb[flip][..., ::-1]
         if codes is not None:
             codes[flip] = codes[flip][..., ::-1]
-    clean = _to_unit(rgb)
+    clean = uint8_to_unit_range(rgb)
     if task == "curvature":
         target_np, mask_np = decode_curvature(codes)
         return clean, torch.from_numpy(target_np), torch.from_numpy(mask_np)
@@ -167,7 +162,7 @@ def pretrain_base(task: str, arch: str, resolution: int, num_images: int, steps:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0)))
     )
-    mean_image = _to_unit(train.rgb.mean(axis=0, dtype=np.float64).round())[None]  # trivial denoiser
+    mean_image = uint8_to_unit_range(train.rgb.mean(axis=0, dtype=np.float64).round())[None]  # trivial denoiser
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     curve, window = [], []

@@ -136,10 +136,9 @@ class EmbeddedBackend:
         rows = self._rows(env_ids)
         self._check_ready(rows)
         if self._renderer is None:
-            from envs.embedded.renderer import Renderer  # written separately; imported on first use
+            from envs.embedded.renderer import make_renderer  # numba kernels compile on first use
 
-            c = self.config
-            self._renderer = Renderer(self.buildings, c.resolution, c.hfov_deg, c.camera_height, c.render_device)
+            self._renderer = make_renderer(self.names, self.config)
         if env_ids is None:
             return self._renderer.render(self.building_idx, self.positions, self.headings, sensors=tuple(sensors))
         return self._renderer.render(self.building_idx[rows], self.positions[rows], self.headings[rows], sensors=tuple(sensors))

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 if TYPE_CHECKING:
-    from envs.embedded.renderer import CameraTables, PackedBuildings
+    from envs.embedded.render_data import CameraTables, PackedBuildings
 
 # ---------------------------------------------------------------- shading model (shared with render_torch)
 FAR_PLANE = 100.0  # metres: depth of rays that hit nothing (open buildings)

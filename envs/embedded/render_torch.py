@@ -28,7 +28,7 @@ from envs.embedded.render_cpu import (
 from envs.embedded.world import Building
 
 if TYPE_CHECKING:
-    from envs.embedded.renderer import CameraTables, PackedBuildings
+    from envs.embedded.render_data import CameraTables, PackedBuildings
 
 RAY_BLOCK = 1 << 22  # rays x primitives per intersection block, bounds temporary memory
 INF = float("inf")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from types import ModuleType
 
@@ -30,7 +31,12 @@ def habitat_sim_available() -> bool:
 
 
 def require_habitat_sim() -> ModuleType:
-    """Import and return ``habitat_sim``, or raise BackendUnavailableError saying how to install it."""
+    """Import and return ``habitat_sim``, or raise BackendUnavailableError saying how to install it.
+
+    habitat-sim and Magnum print their GL set-up on every simulator unless told to be quiet; the toolkit's
+    scripts print tables on stdout, so the logs are quietened unless the caller set these variables."""
+    os.environ.setdefault("HABITAT_SIM_LOG", "quiet")
+    os.environ.setdefault("MAGNUM_LOG", "quiet")
     try:
         return importlib.import_module("habitat_sim")
     except ImportError as err:

@@ -41,6 +41,7 @@ class HabitatBackend:
         self._scenes: list[str | None] = [None] * self.num_envs
         self._goals: list[np.ndarray | None] = [None] * self.num_envs
         self._followers: dict[tuple[int, float], Any] = {}
+        self._created: list[int] = []  # env ids in simulator creation order (closed in reverse)
 
     # --- episodes -------------------------------------------------------------------------------------
     def reset(self, env_ids: np.ndarray, episodes: list[Episode]) -> None:
@@ -51,12 +52,20 @@ class HabitatBackend:
         for env_id, episode in zip(env_ids.tolist(), episodes):
             self._check_id(env_id)
             self._load_scene(env_id, episode.scene_id)
-            agent = self._sims[env_id].get_agent(0)
+            sim = self._sims[env_id]
             state = self._hs.AgentState()
-            state.position = np.asarray(episode.start_position, dtype=np.float32)
+            state.position = self._on_navmesh(sim, episode.start_position)
             state.rotation = list(episode.start_rotation)  # (x, y, z, w) coefficients, as habitat-lab passes them
-            agent.set_state(state, reset_sensors=True)
-            self._goals[env_id] = np.asarray(episode.goal_position, dtype=np.float32)
+            sim.get_agent(0).set_state(state, reset_sensors=True)
+            self._goals[env_id] = self._on_navmesh(sim, episode.goal_position)
+
+    @staticmethod
+    def _on_navmesh(sim: Any, position: tuple[float, float, float]) -> np.ndarray:
+        """The point lifted onto the navmesh (habitat's episodes hold navmesh points; the agent is snapped there at
+        its first step anyway), so geodesic distances carry no vertical floor-to-navmesh offset."""
+        point = np.asarray(position, dtype=np.float32)
+        snapped = np.asarray(sim.pathfinder.snap_point(point), dtype=np.float32)
+        return snapped if np.isfinite(snapped).all() else point
 
     def _load_scene(self, env_id: int, scene_id: str) -> None:
         path = str(resolve_scene_path(scene_id, self.config.habitat_scenes_dir))
@@ -66,6 +75,7 @@ class HabitatBackend:
         sim = self._sims[env_id]
         if sim is None:
             self._sims[env_id] = self._hs.Simulator(cfg)
+            self._created.append(env_id)
         else:
             sim.reconfigure(cfg)
         self._scenes[env_id] = path
@@ -164,13 +174,13 @@ class HabitatBackend:
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close every simulator (releases its GL context and scene)."""
+        """Close every simulator, newest first: habitat-sim 0.3.3 aborts the process (``GL::Context::current():
+        no current context``) when simulators sharing a process are closed in creation order."""
         self._followers.clear()
-        for i, sim in enumerate(self._sims):
-            if sim is not None:
-                sim.close()
-            self._sims[i] = None
-            self._scenes[i] = None
+        while self._created:
+            env_id = self._created.pop()
+            sim, self._sims[env_id], self._scenes[env_id] = self._sims[env_id], None, None
+            sim.close()
 
     def _sim(self, env_id: int) -> Any:
         sim = self._sims[env_id]

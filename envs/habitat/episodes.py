@@ -16,11 +16,10 @@ import os
 from pathlib import Path
 
 from envs.config import ConfigError, EnvConfig
-from envs.episodes import Episode, EpisodeFileError, load_episodes
+from envs.episodes import Episode, EpisodeFileError, load_episodes, scene_name
 
 DEFAULT_SCENE_PREFIX = "data/scene_datasets/"  # habitat-lab strips this before joining with scenes_dir
 SPLIT_ALIASES = {"heldout": "val"}  # the toolkit's held-out split is Habitat's validation split
-SCENE_SUFFIXES = (".basis.glb", ".glb", ".ply", ".obj")
 
 
 class SceneNotFoundError(FileNotFoundError):
@@ -30,15 +29,6 @@ class SceneNotFoundError(FileNotFoundError):
 def habitat_split_name(split: str) -> str:
     """The Habitat split folder for a toolkit split (``heldout`` -> ``val``; others unchanged)."""
     return SPLIT_ALIASES.get(split, split)
-
-
-def scene_name(scene_id: str) -> str:
-    """Building name of a scene id: ``gibson/Allensville.glb`` -> ``Allensville``."""
-    base = os.path.basename(scene_id)
-    for suffix in SCENE_SUFFIXES:
-        if base.endswith(suffix):
-            return base[: -len(suffix)]
-    return base
 
 
 def episode_file(data_path: str, split: str) -> Path:

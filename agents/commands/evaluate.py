@@ -1,0 +1,86 @@
+"""Evaluate runs on the held-out episode set and print one table (docs/evaluation.md).
+
+    .venv/bin/python scripts/evaluate.py runs/ppo/seed0 runs/ppo/seed1 runs/bc/* --reference
+    .venv/bin/python scripts/evaluate.py --reference --set env.resolution=64   # reference rows only
+
+Each run folder (or checkpoint file) is evaluated with its own config.yaml and gets an eval.json; runs of
+one method, base and data size are pooled across seeds; a run that fails is listed with the reason and the
+others still run (exit status 1 when any failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from agents.cli import parse_args as parse_intermixed, read_run_config, run_main
+from agents.eval_report import aggregate, evaluate_references, evaluate_runs, format_table
+from agents.evaluate import reference_config
+from agents.run_config import CHECKPOINTS, DEVICES
+from agents.run_dir import RunDir
+from envs.atomic_io import atomic_write_text
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run folders or checkpoint files")
+    parser.add_argument("--episodes-per-building", type=int, default=None, help="eval.episodes_per_building (default 10)")
+    parser.add_argument("--num-envs", type=int, default=None, help="eval.num_envs (batching only)")
+    parser.add_argument("--videos", type=int, default=None, help="MP4s per run of its first K episodes (in <run>/videos)")
+    parser.add_argument("--seed", type=int, default=None, help="eval.seed (action sampling)")
+    parser.add_argument("--deterministic", action="store_true", default=None, help="argmax actions instead of sampling")
+    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default=None, help="which checkpoint of a run folder")
+    parser.add_argument("--device", choices=DEVICES, default=None)
+    parser.add_argument("--reference", action="store_true", help="add random and expert rows")
+    parser.add_argument("--set", action="append", default=[], metavar="key=value",
+                        help="config overrides for reference rows when no run could be evaluated (e.g. env.resolution=64)")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the table rows as JSON")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--no-progress", action="store_true", help="no per-episode progress bar")
+    return parse_intermixed(parser, argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Evaluate, print the table, return 1 if any run failed."""
+    args = parse_args(argv)
+    if not args.runs and not args.reference:
+        raise ValueError("RUN_DIR: nothing to evaluate (pass run folders and/or --reference)")
+    reference = reference_config(args.set)  # bad --set and flag values fail here, before any evaluation
+    reference.eval.replace(episodes_per_building=args.episodes_per_building, num_envs=args.num_envs, videos=args.videos, seed=args.seed)
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - progress lines, table on stdout
+    shared = {
+        "episodes_per_building": args.episodes_per_building,
+        "num_envs": args.num_envs,
+        "seed": args.seed,
+        "deterministic": args.deterministic,
+        "progress": not args.no_progress,
+    }
+    entries = evaluate_runs(args.runs, log=log, videos=args.videos, checkpoint=args.checkpoint, device=args.device, **shared)
+    if args.reference:
+        configs = [read_run_config(RunDir.open(e["result"]["run_dir"])) for e in entries if e["status"] == "ok"]
+        if not configs:
+            configs = [reference]
+        entries = evaluate_references(configs, log=log, **shared) + entries
+    rows = aggregate(entries)
+    print(format_table(rows, markdown=args.markdown))
+    if args.json:
+        summaries = [
+            {k: v for k, v in e.items() if k != "result"}
+            | ({"eval": {k: v for k, v in e["result"].items() if k != "per_episode"}} if "result" in e else {})
+            for e in entries
+        ]
+        atomic_write_text(Path(args.json), json.dumps({"rows": rows, "runs": summaries}, indent=2, default=str))
+        log(f"table written to {args.json}")
+    return 1 if any(e["status"] != "ok" for e in entries) else 0
+
+
+def cli() -> None:
+    """Console entry point: bad input is one error line and exit code 2; a failed run exits 1."""
+    status: list[int] = []
+    run_main(lambda: status.append(main()))
+    sys.exit(status[0] if status else 0)
+
+

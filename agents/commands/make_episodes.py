@@ -1,0 +1,32 @@
+"""Write the fixed embedded train / held-out episode sets in Habitat PointNav v1 format.
+
+Usage: python scripts/make_episodes.py OUT_DIR   (writes OUT_DIR/train/train.json.gz and OUT_DIR/heldout/heldout.json.gz;
+point env.episodes_dir at OUT_DIR to use them).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from envs.config import EnvConfig
+from envs.factory import load_episodes_for
+from envs.episodes import save_episodes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--seed", type=int, default=0, help="env.episodes.seed")
+    args = parser.parse_args()
+    config = EnvConfig()
+    config.episodes.seed = args.seed
+    for split in ("train", "heldout"):
+        episodes = load_episodes_for(config, split)
+        path = save_episodes(args.out_dir / split / f"{split}.json.gz", episodes)
+        print(f"{split}: {len(episodes)} episodes -> {path}")
+
+
+def cli() -> None:
+    """Console entry point."""
+    main()

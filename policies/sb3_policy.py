@@ -1,0 +1,48 @@
+"""The SB3 policy every trainer uses: SB3's MultiInputPolicy, plus precomputed frozen-base features.
+
+`SideTunePolicy` differs from SB3's `MultiInputActorCriticPolicy` in its extractor's memory layout
+(channels_last) and in two small ways that let the frozen base (methods `features`, `sidetune`) run once per
+frame:
+- `forward` (SB3 calls it only to act during rollout collection) keeps the base features the extractor
+  computed in `rollout_base_features`, so a rollout buffer can store them (agents/rollout_buffer.py);
+- observations may carry those features under `BASE_FEATURES_KEY`: they bypass SB3's preprocessing (they are
+  not part of the observation space) and replace the base's forward pass in the extractor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from stable_baselines3.common.policies import MultiInputActorCriticPolicy
+from stable_baselines3.common.preprocessing import preprocess_obs
+
+from policies.extractor import BASE_FEATURES_KEY
+
+
+class SideTunePolicy(MultiInputActorCriticPolicy):
+    """MultiInputPolicy whose observations may include the frozen base's features (see the module docstring).
+    Its extractor keeps conv weights and images channels_last, oneDNN's fast CPU layout (docs/benchmarks.md)."""
+
+    rollout_base_features: torch.Tensor | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.features_extractor.set_memory_format(torch.channels_last)
+
+    def forward(self, obs: Any, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """SB3's rollout step; also keeps the frozen base's features of `obs` (None without a frozen base)."""
+        out = super().forward(obs, deterministic)
+        self.rollout_base_features = self.features_extractor.last_base_features
+        return out
+
+    def extract_features(self, obs: Any, features_extractor: Any = None) -> torch.Tensor:
+        """SB3's preprocessing for the observation keys; `BASE_FEATURES_KEY` goes to the extractor as it is."""
+        if not (isinstance(obs, dict) and BASE_FEATURES_KEY in obs):
+            return super().extract_features(obs, features_extractor)
+        if not self.share_features_extractor:
+            raise ValueError("precomputed base features need share_features_extractor=True (policies.extractor.policy_kwargs)")
+        rest = {key: value for key, value in obs.items() if key != BASE_FEATURES_KEY}
+        inputs = preprocess_obs(rest, self.observation_space, normalize_images=self.normalize_images)
+        inputs[BASE_FEATURES_KEY] = obs[BASE_FEATURES_KEY]
+        return (features_extractor or self.features_extractor)(inputs)

@@ -1,0 +1,367 @@
+"""Training throughput as ratios measured in one process (a timing script, not a test): docs/benchmarks.md.
+
+This machine is shared, so every figure is compared with another taken in the same run, interleaved in
+rounds (each round times every variant once; the median round counts):
+
+1. PPO: trained frames/s (rollout + update, no evaluation) of each method with the project's trainer
+   (agents.model_builder + the frozen-base rollout buffer) against plain SB3 PPO `MultiInputPolicy` (its
+   default NatureCNN extractor) on the same env and PPO settings; `sidetune-recompute` is side-tuning with
+   SB3's own buffer (the frozen base recomputed in every epoch) and `sidetune-nchw` with the default memory
+   layout instead of channels_last: each is the trainer without one of the changes.
+2. The update's achieved GMAC/s (multiply-accumulates counted by torch.utils.flop_counter over one whole
+   update, over the update's median time) against a large fp32 matrix multiply in the same process.
+3. Update variants of one minibatch step (forward + backward, batch = ppo.batch_size): NCHW or channels_last,
+   fp32 or bf16 autocast, torch.compile (--compile); with each one's log-prob disagreement with NCHW fp32.
+4. Env: a single env against its own batched path at N=1; the batched env at N=32 against its renderer
+   alone (the same render call the step makes, same agents).
+
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/bench_train.py                      # about 6 minutes idle
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/bench_train.py --sections ppo --rounds 5 ppo.n_epochs=4
+
+Trailing key=value arguments override the CPU preset (configs/ppo.yaml) for every PPO variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from stable_baselines3 import PPO  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from agents.cli import base_parser, resolve_config  # noqa: E402
+from agents.env_builder import make_vec_env  # noqa: E402
+from agents.model_builder import build_model  # noqa: E402
+from agents.rollout_buffer import reuse_frozen_base_features  # noqa: E402
+from agents.threads import set_threads  # noqa: E402
+from bench_env import random_actions, steps_per_second  # noqa: E402
+from envs.config import EnvConfig  # noqa: E402
+from envs.factory import make_env, make_sb3_vec_env  # noqa: E402
+
+PPO_VARIANTS = ("sb3", "features", "finetune", "scratch", "sidetune", "sidetune-nchw", "sidetune-recompute")
+SECTIONS = ("ppo", "variants", "env")
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, AMX, load, versions: what the docs quote beside each figure."""
+    model = platform.processor() or "unknown"
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        amx = "amx_bf16" in open("/proc/cpuinfo").read()
+    except (OSError, StopIteration):
+        amx = False
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    return {
+        "cpu": model, "nproc": os.cpu_count(), "amx_bf16": amx, "uptime": uptime, "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+    }  # fmt: skip
+
+
+def matmul_gmacs(dtype: torch.dtype, size: int = 2048, seconds: float = 1.0) -> float:
+    """GMAC/s of a size x size matrix multiply (best call over `seconds`)."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    a @ b
+    best, spent = float("inf"), 0.0
+    while spent < seconds:
+        start = time.perf_counter()
+        a @ b
+        took = time.perf_counter() - start
+        best, spent = min(best, took), spent + took
+    return size**3 / best / 1e9
+
+
+# --- PPO --------------------------------------------------------------------------------------------------
+
+
+def ppo_config(method: str, overrides: list[str]) -> Any:
+    """The CPU preset for `method` (cpu device, no progress bar) with the user's overrides."""
+    args = base_parser("bench").parse_args([f"policy.method={method}", "run.device=cpu", "train.progress_bar=false", *overrides])
+    return resolve_config(args, "ppo.yaml")
+
+
+class Timed:
+    """A PPO model whose rollout and update phases are timed (wrapping collect_rollouts and train)."""
+
+    def __init__(self, name: str, model: PPO) -> None:
+        self.name, self.model = name, model
+        self.rollout, self.update = 0.0, 0.0
+        collect, train = model.collect_rollouts, model.train
+
+        def timed_collect(*args: Any, **kwargs: Any) -> bool:
+            start = time.perf_counter()
+            try:
+                return collect(*args, **kwargs)
+            finally:
+                self.rollout += time.perf_counter() - start
+
+        def timed_train() -> None:
+            start = time.perf_counter()
+            train()
+            self.update += time.perf_counter() - start
+
+        model.collect_rollouts, model.train = timed_collect, timed_train
+
+    def run(self, iterations: int) -> dict[str, float]:
+        """Time `iterations` rollout+update cycles."""
+        self.rollout = self.update = 0.0
+        frames = iterations * self.model.n_steps * self.model.n_envs
+        start = time.perf_counter()
+        self.model.learn(frames, reset_num_timesteps=False)
+        wall = time.perf_counter() - start
+        return {"fps": frames / wall, "rollout_s": self.rollout, "update_s": self.update, "wall_s": wall}
+
+
+def build_variant(name: str, overrides: list[str]) -> Timed:
+    """One PPO variant on its own copy of the preset's env (same seed for all)."""
+    method = name.split("-")[0] if name != "sb3" else "sidetune"
+    cfg = ppo_config(method, overrides)
+    venv = make_vec_env(cfg, int(cfg.train.num_envs), "train", int(cfg.run.seed))
+    if name == "sb3":
+        model = PPO("MultiInputPolicy", venv, policy_kwargs={"optimizer_kwargs": {"eps": cfg.ppo.adam_eps}},
+                    device="cpu", seed=int(cfg.run.seed), verbose=0, **cfg.ppo.sb3_kwargs())  # fmt: skip
+    else:
+        model = build_model(cfg, venv, device="cpu")
+        if name.endswith("-nchw"):
+            model.policy.features_extractor.set_memory_format(torch.contiguous_format)
+        if not name.endswith("-recompute"):
+            reuse_frozen_base_features(model)
+    return Timed(name, model)
+
+
+def update_macs(model: PPO) -> float:
+    """Multiply-accumulates of one whole update (all epochs and minibatches) on the filled rollout buffer."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model.train()
+    return counter.get_total_flops() / 2
+
+
+def bench_ppo(variants: list[str], rounds: int, iterations: int, overrides: list[str]) -> dict[str, Any]:
+    """Interleaved rounds of every PPO variant; medians, ratios to plain SB3, GMAC/s of the update."""
+    timed = [build_variant(name, overrides) for name in variants]
+    for t in timed:
+        t.run(1)  # warm-up: numba caches, allocator, first episodes; also fills the rollout buffer
+    macs = {t.name: update_macs(t.model) for t in timed}
+    samples: dict[str, list[dict[str, float]]] = {t.name: [] for t in timed}
+    matmul: list[float] = []
+    for r in range(rounds):
+        for t in (timed if r % 2 == 0 else timed[::-1]):
+            samples[t.name].append(t.run(iterations))
+            matmul.append(matmul_gmacs(torch.float32, seconds=0.3))  # the reference, interleaved too
+            print(f"  round {r + 1}/{rounds} {t.name:>18}: {samples[t.name][-1]['fps']:7.1f} frames/s, "
+                  f"fp32 matmul {matmul[-1]:.0f} GMAC/s", flush=True)  # fmt: skip
+    out: dict[str, Any] = {}
+    for t in timed:
+        fps = statistics.median(s["fps"] for s in samples[t.name])
+        update_s = statistics.median(s["update_s"] for s in samples[t.name]) / iterations
+        rollout_s = statistics.median(s["rollout_s"] for s in samples[t.name]) / iterations
+        params = list(t.model.policy.parameters())
+        out[t.name] = {
+            "frames_per_s": fps, "frames_per_s_rounds": [s["fps"] for s in samples[t.name]],
+            "update_s_per_iteration": update_s, "rollout_s_per_iteration": rollout_s,
+            "update_gmac": macs[t.name] / 1e9, "update_gmac_per_s": macs[t.name] / 1e9 / update_s,
+            "trainable_params": sum(p.numel() for p in params if p.requires_grad), "params": sum(p.numel() for p in params),
+        }  # fmt: skip
+    sb3 = out.get("sb3", {}).get("frames_per_s")
+    reference = statistics.median(matmul)
+    for row in out.values():
+        row["vs_sb3"] = row["frames_per_s"] / sb3 if sb3 else None
+        row["update_vs_matmul"] = row["update_gmac_per_s"] / reference
+    out["_matmul_fp32_gmac_per_s_interleaved"] = reference
+    for t in timed:
+        t.model.env.close()
+    return out
+
+
+# --- update variants (memory format, precision, compile) --------------------------------------------------
+
+
+def minibatch_step(policy: Any, obs: dict[str, torch.Tensor], actions: torch.Tensor, autocast: bool) -> torch.Tensor:
+    """One PPO-like minibatch: forward (values, log-probs, entropy) and backward; returns the log-probs."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        values, log_prob, entropy = policy.evaluate_actions(obs, actions)
+    loss = -(log_prob.float().mean()) + 0.5 * values.float().pow(2).mean() - 0.01 * entropy.float().mean()
+    policy.zero_grad(set_to_none=True)
+    loss.backward()
+    return log_prob.detach().float()
+
+
+def bench_variants(method: str, overrides: list[str], rounds: int, compile_too: bool) -> dict[str, Any]:
+    """Seconds per minibatch step of `method` under each variant (interleaved), and their disagreement."""
+    timed = build_variant(method, overrides)
+    timed.run(1)
+    model = timed.model
+    batch = next(model.rollout_buffer.get(model.batch_size))
+    obs, actions = batch.observations, batch.actions.long().flatten()
+    default = model.policy  # the trainer's: channels_last (SideTunePolicy)
+
+    def clone(memory_format: torch.memory_format) -> Any:
+        twin = build_variant(method, overrides).model
+        twin.env.close()
+        twin.policy.load_state_dict(default.state_dict())
+        twin.policy.features_extractor.set_memory_format(memory_format)
+        return twin.policy
+
+    nchw = clone(torch.contiguous_format)
+    policies = {"nchw_fp32": (nchw, False), "channels_last_fp32": (default, False),
+                "nchw_bf16_autocast": (nchw, True), "channels_last_bf16_autocast": (default, True)}  # fmt: skip
+    out: dict[str, Any] = {}
+    if compile_too:
+        compiled = clone(torch.channels_last)
+        compiled.features_extractor = torch.compile(compiled.features_extractor)
+        start = time.perf_counter()
+        minibatch_step(compiled, obs, actions, False)
+        out["compile_seconds"] = time.perf_counter() - start
+        policies["channels_last_compile"] = (compiled, False)
+    reference = minibatch_step(nchw, obs, actions, False)
+    for name, (policy, autocast) in policies.items():
+        got = minibatch_step(policy, obs, actions, autocast)
+        out.setdefault(name, {})["max_abs_logprob_diff_vs_fp32"] = float((got - reference).abs().max())
+    times: dict[str, list[float]] = {name: [] for name in policies}
+    for _ in range(rounds * 3):
+        for name, (policy, autocast) in policies.items():
+            start = time.perf_counter()
+            minibatch_step(policy, obs, actions, autocast)
+            times[name].append(time.perf_counter() - start)
+    base = statistics.median(times["nchw_fp32"])
+    for name in policies:
+        s = statistics.median(times[name])
+        out[name].update({"seconds_per_minibatch": s, "speedup_vs_fp32": base / s, "batch": int(model.batch_size)})
+    model.env.close()
+    return out
+
+
+# --- env --------------------------------------------------------------------------------------------------
+
+
+def bench_env(rounds: int, seconds: float) -> dict[str, Any]:
+    """Single env vs its batched path at N=1 (64² and 128²); batched N=32 at 128² vs its renderer alone."""
+    out: dict[str, Any] = {}
+    for res in (64, 128):
+        config = EnvConfig(resolution=res)
+        single, batched = make_env(config, seed=0), make_sb3_vec_env(config, 1, seed=0)
+        single.reset(seed=0)
+        batched.reset()
+
+        def single_step(actions: np.ndarray) -> Any:
+            obs, reward, terminated, truncated, info = single.step(int(actions[0]))
+            if terminated or truncated:
+                single.reset()
+            return obs
+
+        def batched_step(actions: np.ndarray) -> Any:
+            batched.step_async(actions)
+            return batched.step_wait()
+
+        pairs = [(steps_per_second(single_step, 1, 0.0, seconds), steps_per_second(batched_step, 1, 0.0, seconds)) for _ in range(rounds)]
+        ratio = statistics.median(s / b for s, b in pairs)
+        out[f"single_vs_batched_n1_{res}"] = {"single_steps_per_s": statistics.median(p[0] for p in pairs),
+                                              "batched_n1_steps_per_s": statistics.median(p[1] for p in pairs), "ratio": ratio}  # fmt: skip
+        single.close()
+        batched.close()
+    config = EnvConfig(resolution=128)
+    venv = make_sb3_vec_env(config, 32, seed=0)
+    venv.reset()
+    backend = venv.task.backend
+
+    def step(actions: np.ndarray) -> Any:
+        venv.step_async(actions)
+        return venv.step_wait()
+
+    def render(actions: np.ndarray) -> Any:
+        return backend.render(("rgb",))
+
+    pairs = [(steps_per_second(step, 32, 0.0, seconds), steps_per_second(render, 32, 0.0, seconds)) for _ in range(rounds)]
+    out["batched_n32_128_vs_render_only"] = {
+        "batched_steps_per_s": statistics.median(p[0] for p in pairs), "render_only_frames_per_s": statistics.median(p[1] for p in pairs),
+        "render_over_batched": statistics.median(r / s for s, r in pairs),
+    }  # fmt: skip
+    venv.close()
+    return out
+
+
+def report(results: dict[str, Any]) -> None:
+    """Print the ratios against their goals."""
+    print(f"\nmachine: {results['machine']['cpu']}, nproc {results['machine']['nproc']}, AMX {results['machine']['amx_bf16']}")
+    print(f"load at start: {results['machine']['uptime']}\nload at end:   {results['load_end']}")
+    if "ppo" in results:
+        print("\n| variant | trainable / total params | frames/s (median) | vs SB3 | update GMAC | update GMAC/s | vs fp32 matmul |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        mm = results["ppo"]["_matmul_fp32_gmac_per_s_interleaved"]
+        for name, r in results["ppo"].items():
+            if name.startswith("_"):
+                continue
+            print(f"| {name} | {r['trainable_params'] / 1e6:.2f} M / {r['params'] / 1e6:.2f} M | {r['frames_per_s']:.1f} | "
+                  f"{r['vs_sb3']:.2f}x | {r['update_gmac']:.1f} | {r['update_gmac_per_s']:.1f} | {r['update_gmac_per_s'] / mm:.0%} |")  # fmt: skip
+        side = results["ppo"].get("sidetune")
+        if side:
+            print(f"goal side-tuning >= 1.0x SB3: {side['vs_sb3']:.2f}x; update >= 50% of matmul: {side['update_gmac_per_s'] / mm:.0%}")
+    print(f"matmul 2048^2 GMAC/s at start: {results['matmul_gmac_per_s']}"
+          + (f"; fp32 interleaved with the PPO rounds (median): {mm:.1f}" if "ppo" in results else ""))
+    if "variants" in results:
+        print("\n| method | update variant (one minibatch) | s/minibatch | vs fp32 | max abs log-prob diff vs fp32 |")
+        print("|---|---|---:|---:|---:|")
+        for method, rows in results["variants"].items():
+            for name, r in rows.items():
+                if isinstance(r, dict):
+                    print(f"| {method} | {name} | {r['seconds_per_minibatch']:.3f} | {r['speedup_vs_fp32']:.2f}x | "
+                          f"{r['max_abs_logprob_diff_vs_fp32']:.2e} |")  # fmt: skip
+            if "compile_seconds" in rows:
+                print(f"{method}: torch.compile first call {rows['compile_seconds']:.1f} s")
+    if "env" in results:
+        for key, r in results["env"].items():
+            print(f"{key}: " + ", ".join(f"{k} {v:,.2f}" for k, v in r.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    parser.add_argument("--variants", nargs="+", default=list(PPO_VARIANTS), choices=PPO_VARIANTS)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median counts)")
+    parser.add_argument("--iterations", type=int, default=1, help="rollout+update cycles per variant and round")
+    parser.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: torch's)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile in the update variants")
+    parser.add_argument("--variant-methods", nargs="+", default=["sidetune"], choices=["features", "finetune", "scratch", "sidetune"])
+    parser.add_argument("--env-seconds", type=float, default=1.0)
+    parser.add_argument("--json", default=None, help="where to write the results (default runs/bench/train-<time>.json)")
+    parser.add_argument("overrides", nargs="*", help="config key=value overrides for the PPO variants")
+    args = parser.parse_args()
+    set_threads(args.threads)
+    results: dict[str, Any] = {"machine": machine_info(), "command": " ".join(sys.argv), "overrides": args.overrides}
+    results["matmul_gmac_per_s"] = {"fp32": matmul_gmacs(torch.float32), "bf16": matmul_gmacs(torch.bfloat16)}
+    if "ppo" in args.sections:
+        print("PPO variants (interleaved rounds):", flush=True)
+        results["ppo"] = bench_ppo(args.variants, args.rounds, args.iterations, args.overrides)
+    if "variants" in args.sections:
+        print("update variants:", flush=True)
+        results["variants"] = {m: bench_variants(m, args.overrides, args.rounds, args.compile) for m in args.variant_methods}
+    if "env" in args.sections:
+        print("env:", flush=True)
+        results["env"] = bench_env(args.rounds, args.env_seconds)
+    results["load_end"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    report(results)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(args.json or ROOT / "runs" / "bench" / f"train-{stamp}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1))
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""PPO reuses the frozen base's rollout features in every epoch: bit-identical to recomputing them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from agents.cli import base_parser, resolve_config
+from agents.env_builder import make_vec_env
+from agents.model_builder import build_model
+from agents.rollout_buffer import FrozenBaseRolloutBuffer, reuse_frozen_base_features, rollout_nbytes
+from envs.task import observation_space
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY = [
+    "env.resolution=32", "env.max_steps=12", "ppo.n_steps=16", "ppo.batch_size=16", "ppo.n_epochs=3",
+    "policy.features_dim=32", "run.device=cpu", "policy.base=random",
+]
+
+
+def tiny_model(tmp_path: Path, method: str, reuse: bool):
+    """A seeded PPO model on 2 batched envs (episodes of at most 12 steps, so rollouts cross resets)."""
+    args = base_parser("test").parse_args([f"run.runs_root={tmp_path / 'runs'}", *TINY, f"policy.method={method}"])
+    model = build_model(resolve_config(args, "ppo.yaml"), make_vec_env(resolve_config(args, "ppo.yaml"), 2, "train", 0), device="cpu")
+    if reuse:
+        assert reuse_frozen_base_features(model)
+    return model
+
+
+def trained(model, updates: int = 2) -> tuple[dict[str, torch.Tensor], list[float], int]:
+    """Parameters after `updates` rollout+update cycles, every minibatch's log-prob and value sums, and how
+    many times the base ran inside the updates."""
+    sums: list[float] = []
+    base_calls_in_update = [0]
+    in_update = [False]
+    evaluate, train = model.policy.evaluate_actions, model.train
+
+    def recording_evaluate(obs, actions):
+        values, log_prob, entropy = evaluate(obs, actions)
+        sums.append(float(values.detach().sum() + log_prob.detach().sum()))
+        return values, log_prob, entropy
+
+    def flagged_train():
+        in_update[0] = True
+        train()
+        in_update[0] = False
+
+    def count(module, args):
+        base_calls_in_update[0] += in_update[0]
+
+    model.policy.evaluate_actions, model.train = recording_evaluate, flagged_train
+    model.policy.features_extractor.encoder.base.register_forward_pre_hook(count)
+    model.learn(updates * model.n_steps * model.n_envs)
+    return {k: v.detach().clone() for k, v in model.policy.state_dict().items()}, sums, base_calls_in_update[0]
+
+
+@pytest.mark.parametrize("method", ["features", "sidetune"])
+def test_update_with_stored_base_features_is_bit_identical(tmp_path, method):
+    initial = {k: v.clone() for k, v in tiny_model(tmp_path, method, False).policy.state_dict().items()}
+    plain_params, plain_sums, plain_calls = trained(tiny_model(tmp_path, method, False))
+    reuse_params, reuse_sums, reuse_calls = trained(tiny_model(tmp_path, method, True))
+    assert plain_calls == 2 * 3 * 2 and reuse_calls == 0  # 2 updates x 3 epochs x 2 minibatches vs never
+    assert len(plain_sums) == 12 and plain_sums == reuse_sums
+    for key, value in plain_params.items():
+        assert torch.equal(value, reuse_params[key]), key
+    assert any(not torch.equal(initial[k], v) for k, v in reuse_params.items())  # the update did train
+
+
+def test_features_method_stores_no_frames_and_sidetune_keeps_uint8_frames(tmp_path):
+    features = tiny_model(tmp_path, "features", True).rollout_buffer
+    sidetune = tiny_model(tmp_path, "sidetune", True).rollout_buffer
+    assert isinstance(features, FrozenBaseRolloutBuffer) and "rgb" not in features.observations
+    assert sidetune.observations["rgb"].dtype.name == "uint8"
+    assert features.base_features.shape == (16, 2, 8, 2, 2)
+
+
+@pytest.mark.parametrize("method", ["finetune", "scratch", "side-only"])
+def test_methods_without_a_frozen_base_keep_sb3s_buffer(tmp_path, method):
+    args = base_parser("test").parse_args([f"run.runs_root={tmp_path / 'runs'}", *TINY, f"policy.method={method}"])
+    cfg = resolve_config(args, "ppo.yaml")
+    model = build_model(cfg, make_vec_env(cfg, 2, "train", 0), device="cpu")
+    assert not reuse_frozen_base_features(model)
+    assert not isinstance(model.rollout_buffer, FrozenBaseRolloutBuffer)
+
+
+def test_rollout_nbytes_is_what_sb3s_buffer_holds_and_the_gpu_preset_fits_in_host_memory(tmp_path):
+    model = tiny_model(tmp_path, "sidetune", False)
+    held = sum(a.nbytes for a in model.rollout_buffer.observations.values())
+    assert rollout_nbytes(model.observation_space, model.n_steps, model.n_envs) == held
+    assert model.rollout_buffer.observations["rgb"].dtype.name == "uint8"
+
+    gpu = resolve_config(base_parser("test").parse_args(["--config", str(ROOT / "configs" / "ppo_gpu.yaml")]), "ppo.yaml")
+    k = gpu.frame_stack
+    stacked = spaces.Dict({  # what VecFrameStack makes of the preset's observation space
+        key: spaces.Box(np.min(s.low), np.max(s.high), (s.shape[0] * k, *s.shape[1:]), s.dtype)
+        for key, s in observation_space(gpu.env).spaces.items()
+    })
+    assert stacked["rgb"].shape == (12, 256, 256) and stacked["rgb"].dtype == np.uint8
+    n_envs = int(gpu.train.num_envs)
+    assert n_envs >= 32 and rollout_nbytes(stacked, int(gpu.ppo.n_steps), n_envs) < 3e9  # 2.2 GB
