@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from agents.bc_data import ObservationBuilder
+from agents.distributed import context
 from agents.env_builder import make_vec_env
 from agents.feature_cache import FeatureCache
 from agents.model_builder import build_model, load_model, resolve_device, save_model
@@ -105,6 +106,17 @@ def policy_logits(policy: Any, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
     return policy.action_net(latent_pi)
 
 
+class ActorLogits(torch.nn.Module):
+    """``policy_logits`` as a module, so that DistributedDataParallel can wrap BC's training forward."""
+
+    def __init__(self, policy: Any) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return policy_logits(self.policy, obs)
+
+
 def color_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Per-image brightness (x0.8-1.2) and offset (+-20) jitter of uint8 frames (the only augmentation)."""
     gain = rng.uniform(0.8, 1.2, size=(len(rgb), 1, 1, 1))
@@ -130,6 +142,7 @@ class BCContext:
     train_trajectories: np.ndarray
     val_trajectories: np.ndarray
     device: str
+    actor: torch.nn.Module  # obs -> logits for training (in DistributedDataParallel under torchrun)
     cache: FeatureCache | None = None
     global_step: int = 0  # optimizer steps
     frames_seen: int = 0  # training samples seen: the unit of the alpha schedules (as PPO's frames)
@@ -165,7 +178,8 @@ def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None =
     torch.manual_seed(seed)
     env_cfg = cfg.env
     n = s.trajectories
-    pool = open_pool(s, env_cfg, n, s.generate if generate is None else generate, progress)
+    with context().main_first():  # under torchrun rank 0 makes or extends the pool, then the others read it
+        pool = open_pool(s, env_cfg, n, s.generate if generate is None else generate, progress)
     data = pool.load(n, auto_stop=env_cfg.auto_stop, env_cfg=env_cfg)
     pool.verify_frames(env_cfg)
     builder = ObservationBuilder(data, env_cfg, cfg.frame_stack)
@@ -181,7 +195,7 @@ def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None =
     return BCContext(
         cfg=cfg, settings=s, env_cfg=env_cfg, pool=pool, data=data, builder=builder, model=model, optimizer=optimizer,
         params=params, train_steps=steps_of(data, train_t), val_steps=steps_of(data, val_t), train_trajectories=train_t,
-        val_trajectories=val_t, device=device,
+        val_trajectories=val_t, device=device, actor=context().wrap(ActorLogits(model.policy)),
     )  # fmt: skip
 
 
@@ -199,9 +213,10 @@ def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
         "trajectories": s.trajectories, "auto_stop": ctx.env_cfg.auto_stop, "steps": ctx.data.num_steps,
         "render": [ctx.env_cfg.resolution, ctx.env_cfg.hfov_deg, ctx.env_cfg.camera_height],
     }  # fmt: skip
-    ctx.cache = FeatureCache.build_or_open(
-        unwrap(encoder.base), ctx.extractor.rgb_scaler, ctx.builder, root, identity, device=ctx.device, progress=progress
-    )
+    with context().main_first():  # under torchrun rank 0 builds a missing cache, the others open it
+        ctx.cache = FeatureCache.build_or_open(
+            unwrap(encoder.base), ctx.extractor.rgb_scaler, ctx.builder, root, identity, device=ctx.device, progress=progress
+        )
     return ctx.cache
 
 
@@ -221,7 +236,8 @@ def train_epoch(ctx: BCContext, epoch: int, progress: bool = True, max_batches: 
     """One pass over the training steps in a seeded order; returns mean loss, accuracy, entropy, seconds."""
     s = ctx.settings
     rng = np.random.default_rng(np.random.SeedSequence([ctx.cfg.run.seed, epoch]))
-    order = rng.permutation(ctx.train_steps)
+    dist = context()
+    order = dist.shard(rng.permutation(ctx.train_steps))  # this rank's share of the epoch (all of it without torchrun)
     batch = s.batch_size
     n_batches = math.ceil(len(order) / batch)
     if max_batches:
@@ -230,12 +246,12 @@ def train_epoch(ctx: BCContext, epoch: int, progress: bool = True, max_batches: 
     totals = {"loss": 0.0, "accuracy": 0.0, "entropy": 0.0}
     count = 0
     started = time.perf_counter()
-    bar = _bar(n_batches, progress, f"epoch {epoch + 1}", "batch")
+    bar = _bar(n_batches, progress and dist.is_main, f"epoch {epoch + 1}", "batch")
     for b in range(n_batches):
         idx = order[b * batch : (b + 1) * batch]
         obs = batch_tensors(ctx, idx, rng)
         target = torch.as_tensor(ctx.data.actions[idx], device=ctx.device)
-        logits = policy_logits(ctx.policy, obs)
+        logits = ctx.actor(obs)
         ce = F.cross_entropy(logits, target)
         entropy = torch.distributions.Categorical(logits=logits).entropy().mean()
         loss = ce - s.entropy_coef * entropy
@@ -245,7 +261,7 @@ def train_epoch(ctx: BCContext, epoch: int, progress: bool = True, max_batches: 
         ctx.optimizer.step()
         k = len(idx)
         ctx.global_step += 1
-        ctx.frames_seen += k
+        ctx.frames_seen += k * dist.world_size  # every rank's samples (equal shards)
         ctx.extractor.set_step(ctx.frames_seen)
         totals["loss"] += float(ce.detach()) * k
         totals["accuracy"] += float((logits.argmax(1) == target).float().sum())
@@ -254,8 +270,9 @@ def train_epoch(ctx: BCContext, epoch: int, progress: bool = True, max_batches: 
         bar.update(1)
         bar.set_postfix(loss=f"{totals['loss'] / count:.3f}", acc=f"{totals['accuracy'] / count:.2f}")
     bar.close()
-    out = {key: value / max(count, 1) for key, value in totals.items()}
-    out.update(seconds=time.perf_counter() - started, frames=count)
+    *sums, count = dist.sum([*totals.values(), count])  # all ranks' frames
+    out = {key: value / max(count, 1) for key, value in zip(totals, sums)}
+    out.update(seconds=time.perf_counter() - started, frames=int(count))
     return out
 
 
@@ -265,18 +282,21 @@ def validate(ctx: BCContext, max_batches: int | None = None) -> dict[str, float]
     if len(ctx.val_steps) == 0:
         return {"loss": float("nan"), "accuracy": float("nan")}
     ctx.policy.set_training_mode(False)
+    dist = context()
+    steps = np.array_split(ctx.val_steps, dist.world_size)[dist.rank]  # this rank's part (all of it without torchrun)
     batch = max(ctx.settings.batch_size, 256)
     loss = acc = 0.0
     count = 0
-    for b, lo in enumerate(range(0, len(ctx.val_steps), batch)):
+    for b, lo in enumerate(range(0, len(steps), batch)):
         if max_batches and b >= int(max_batches):
             break
-        idx = ctx.val_steps[lo : lo + batch]
+        idx = steps[lo : lo + batch]
         target = torch.as_tensor(ctx.data.actions[idx], device=ctx.device)
         logits = policy_logits(ctx.policy, batch_tensors(ctx, idx))
         loss += float(F.cross_entropy(logits, target, reduction="sum"))
         acc += float((logits.argmax(1) == target).float().sum())
         count += len(idx)
+    loss, acc, count = dist.sum([loss, acc, count])
     return {"loss": loss / count, "accuracy": acc / count}
 
 
@@ -307,7 +327,8 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
                              "alpha_trajectory": [[0, alphas]] if alphas else []}  # fmt: skip
     if resumed:
         state = _resume(ctx, run, state)
-    writer = SummaryWriter(str(run.tensorboard))
+    dist = context()  # under torchrun every rank trains; rank 0 alone logs, checkpoints and evaluates
+    writer = SummaryWriter(str(run.tensorboard)) if dist.is_main else None
     epochs, patience = s.planned_epochs, s.patience
     stopped_early = False
     print(f"BC: {ctx.data.num_trajectories} trajectories ({len(ctx.train_steps)} training / {len(ctx.val_steps)} validation "
@@ -318,6 +339,14 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
             break
         tr = train_epoch(ctx, epoch, progress, s.max_batches_per_epoch)
         va = validate(ctx, s.max_batches_per_epoch)
+        improved = math.isnan(va["loss"]) or va["loss"] < state["best_val_loss"]  # no validation data: the last epoch is best
+        if improved:
+            state.update(best_val_loss=va["loss"], best_epoch=epoch + 1, bad_epochs=0)
+        else:
+            state["bad_epochs"] += 1
+        if writer is None:
+            state["epoch"] = epoch + 1
+            continue
         alphas = ctx.extractor.alphas()
         if alphas:  # [frames trained, {name: α}] after each epoch, as PPO's per rollout
             state.setdefault("alpha_trajectory", []).append([ctx.frames_seen, alphas])
@@ -329,15 +358,9 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
             writer.add_scalar(key, value, epoch + 1)
         for name, value in alphas.items():
             writer.add_scalar(f"policy/{name}", value, epoch + 1)
-        improved = not math.isnan(va["loss"]) and va["loss"] < state["best_val_loss"]
-        if math.isnan(va["loss"]):
-            improved = True  # no validation data: the last epoch is the best one
         save_model(ctx.model, run.checkpoints / "last.zip")
         if improved:
-            state.update(best_val_loss=va["loss"], best_epoch=epoch + 1, bad_epochs=0)
             save_model(ctx.model, run.checkpoints / "best.zip")
-        else:
-            state["bad_epochs"] += 1
         every = s.eval_every
         if every and (epoch + 1) % every == 0 and epoch + 1 < epochs:
             ev = heldout_eval(ctx.model, cfg, s.eval_episodes_per_building, progress)
@@ -351,6 +374,8 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
         print(f"epoch {epoch + 1}/{epochs}: train loss {tr['loss']:.4f} acc {tr['accuracy']:.3f} | val loss "
               f"{va['loss']:.4f} acc {va['accuracy']:.3f} | {tr['seconds']:.1f}s" + (f" | alpha {alphas['alpha']:.3f}" if "alpha" in alphas else ""))  # fmt: skip
     train_seconds = time.perf_counter() - wall
+    if writer is None:
+        return dist.broadcast(None)  # rank 0's results, once it has evaluated
     best = load_model(run.checkpoints / "best.zip", device=ctx.device)
     ev = heldout_eval(best, cfg, None, progress)
     writer.add_scalar("eval/success", _mean(ev, "success"), int(state["epoch"]))
@@ -380,8 +405,10 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
         "success": ev["success"],  # the evaluator's summaries: {"mean", "ci95", ...}
         "spl": ev["spl"],
     }
+    if dist.enabled:
+        results["world_size"] = dist.world_size  # each epoch's steps were shared among this many ranks
     run.write_results(results)
-    return results
+    return dist.broadcast(results)
 
 
 def _mean(result: Mapping[str, Any], key: str) -> float:

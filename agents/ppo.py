@@ -16,10 +16,12 @@ from typing import Any
 
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.logger import configure as configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.cli import config_differences, open_run, read_run_config
+from agents.distributed import context, data_parallel_ppo, ppo_sync_callbacks
 from agents.env_builder import make_vec_env
 from agents.model_builder import (
     CheckpointError,
@@ -101,20 +103,24 @@ def run_ppo(cfg: RunConfig, resume: str | None = None, progress: bool | None = N
     device = resolve_device(cfg.run.device)
     seed = cfg.run.seed
     total = cfg.ppo.total_frames
-    venv = make_vec_env(cfg, train.num_envs, cfg.env.split, seed)
+    dist = context()  # under torchrun: DD-PPO, each rank with its own envs and seed (docs/scaling.md)
+    venv = make_vec_env(cfg, train.num_envs, cfg.env.split, dist.rank_seed(seed))
     try:
         if resumed_run is not None:
             model = load_model(checkpoint, device=device, env=venv)
             if model.n_steps != cfg.ppo.n_steps or model.n_envs != venv.num_envs:
                 raise CheckpointError(f"--resume: {checkpoint} was trained with another rollout shape (resume with the run's config)")
-            model.set_random_seed(seed + model.num_timesteps)  # new episodes and action noise, not a replay of the first ones
+            model.set_random_seed(dist.rank_seed(seed) + model.num_timesteps)  # new episodes and action noise, not a replay
             run = resumed_run
         else:
             model = build_model(cfg, venv, device=device)
+            if dist.rank:  # PPO(seed=...) reseeded the envs with the run's seed: this rank gets its own episodes
+                model.set_random_seed(dist.rank_seed(seed))
             if train.init_from:
                 init_policy_from(model, train.init_from, venv, cfg, device)
-            run, cfg, _ = open_run(cfg, None)  # only now: every input has been checked
+            run, cfg, _ = dist.run_on_main(open_run, cfg, None)  # only now: every input has been checked
         reuse_frozen_base_features(model)  # a frozen base runs once per frame, not once per epoch
+        data_parallel_ppo(model, dist)
         if announce:
             print(f"run folder: {run.root}", flush=True)
         return run, _train(model, cfg, run, total, resumed_run is not None, progress)
@@ -126,7 +132,8 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
     """The training loop proper (callbacks, learn, final checkpoint and evaluation)."""
     settings = cfg.train
     start_frames = int(model.num_timesteps)
-    model.set_logger(configure_logger(str(run.tensorboard), ["tensorboard"]))
+    dist = context()  # ranks other than 0 only train: no logs, checkpoints, evaluation or results
+    model.set_logger(configure_logger(str(run.tensorboard), ["tensorboard"]) if dist.is_main else Logger(None, []))
     history = [row for row in _read_json(run.root / "eval_history.json", []) if row["frames"] <= start_frames]
     best = _read_json(run.checkpoints / "best.json", None) if resumed else None
     evaluator = _make_evaluator(cfg, settings.eval_episodes_per_building) if settings.eval_every > 0 else None
@@ -137,21 +144,24 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
     stats = EpisodeStatsCallback(excluded_seconds=lambda: checkpoints.eval_seconds)
     alpha = AlphaCallback()
     callbacks = [alpha, stats]
-    if settings.max_minutes is not None:
+    if settings.max_minutes is not None and dist.is_main:
         callbacks.append(WallClockLimit(settings.max_minutes * 60.0))
     show = settings.progress_bar if progress is None else progress
     bar = ProgressCallback(total, stats, enabled=show)
     started = time.perf_counter()
     remaining = max(0, total - start_frames)
     if remaining > 0:
+        before, after = ppo_sync_callbacks(dist, callbacks)
         model.learn(
-            remaining, callback=CallbackList([*callbacks, bar, checkpoints]),
+            remaining, callback=CallbackList([*before, *callbacks, *([bar, checkpoints] if dist.is_main else []), *after]),
             reset_num_timesteps=not resumed, log_interval=1,
         )
-    elif not checkpoints.checkpoint_path("last").exists():
+    elif dist.is_main and not checkpoints.checkpoint_path("last").exists():
         checkpoints.init_callback(model)
         checkpoints.save("last")
     wall = time.perf_counter() - started
+    if not dist.is_main:
+        return dist.broadcast(None)  # rank 0's results, once it has evaluated
     trained = int(model.num_timesteps) - start_frames
     stopped = next((cb for cb in callbacks if isinstance(cb, WallClockLimit) and cb.stopped), None)
     results: dict[str, Any] = {
@@ -174,6 +184,8 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         results.update(run_summary(cfg.to_dict()))
         results["policy_evaluated"] = "last (the final policy)"
         results.update({k: v for k, v in final.items() if k not in ("policy",)})
+    if dist.enabled:
+        results["world_size"] = dist.world_size  # frames and frames/s above count every rank's frames
     run.write_results(results)
-    return results
+    return dist.broadcast(results)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: a venv in .venv with the CPU torch wheel first (an unpinned torch
-# would pull a multi-GB CUDA build), then the toolkit and its test dependencies. Safe to re-run.
+# would pull a multi-GB CUDA build), then the toolkit, its test dependencies and the cluster extra (Ray). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -8,13 +8,13 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -e ".[dev,cluster]"   # cluster: Ray for sweeps, so their tests run too
 # habitat-sim from a locally built CPU wheel when one sits in ../shared/wheels (CI, the development machines):
 # --no-deps because its metadata pins numpy==1.26.4 / pillow==10.4.0, which would downgrade the toolkit's;
 # what it imports comes from the habitat extra. Without the wheel the Habitat tests skip and say why.
 HABITAT_WHEEL=$(ls ../shared/wheels/habitat_sim-0.3.3-*.whl 2>/dev/null | head -n 1 || true)
 if [ -n "$HABITAT_WHEEL" ]; then
-    .venv/bin/python -m pip install -q -e ".[dev,habitat]"
+    .venv/bin/python -m pip install -q -e ".[dev,habitat,cluster]"
     .venv/bin/python -m pip install -q --no-deps "$HABITAT_WHEEL"
 fi
 echo "set-up done: activate with 'source .venv/bin/activate'"

@@ -31,13 +31,16 @@ def main() -> None:
         print_config(cfg)
         return
     from agents.bc import benchmark_cache, check_pool, results_summary, train_bc
+    from agents.distributed import context
 
+    dist = context()  # under torchrun: data-parallel over the ranks (docs/scaling.md); else a world of one
     if args.benchmark_cache:
         print(json.dumps(benchmark_cache(cfg, progress=not args.no_progress), indent=1))
         return
     if not args.resume:
-        check_pool(cfg, progress=not args.no_progress)  # bad data fails before a run folder exists
-    run, cfg, resumed = open_run(cfg, args.resume)
+        with dist.main_first():
+            check_pool(cfg, progress=not args.no_progress)  # bad data fails before a run folder exists
+    run, cfg, resumed = dist.run_on_main(open_run, cfg, args.resume)
     print(f"run folder: {run.root}")
     results = train_bc(cfg, run, resumed=resumed, progress=not args.no_progress)
     print(results_summary(results))

@@ -1,0 +1,137 @@
+"""Sweeps on Ray: sweep files, cell names, a cell's failure reason, bad input, and a real 2x2 BC sweep on a
+local 2-CPU Ray that is interrupted and resumed without rerunning finished cells."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from agents.sweep import SweepError, cell_name, expand, run_cell, sweep_from_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import sweep as sweep_cli  # noqa: E402  (scripts/sweep.py)
+
+
+def spec_dict(**changes):
+    data = {"trainer": "bc", "experiment": "t", "grid": {"trajectories": [49, 490], "seed": [0, 1], "method": ["features", "sidetune"]}}
+    return {**data, **changes}
+
+
+def test_cell_names_are_deterministic_and_keep_the_bc_grid_names(tmp_path):
+    spec = sweep_from_dict(spec_dict(), runs_root=tmp_path)
+    names = [c.name for c in expand(spec)]
+    assert names == ["features-49", "sidetune-49", "features-49-seed1", "sidetune-49-seed1",
+                     "features-490", "sidetune-490", "features-490-seed1", "sidetune-490-seed1"]  # fmt: skip
+    assert [c.name for c in expand(spec)] == names and expand(spec)[0].folder == tmp_path / "t" / "features-49"
+    assert expand(spec)[2].overrides == ["bc.trajectories=49", "run.seed=1", "policy.method=features"]
+    assert cell_name({"method": "sidetune", "base": "/data/bases/my_base.pth", "policy.merge": "film", "frames": 1000}) == \
+        "sidetune-my_base-1000-merge_film"
+    clash = sweep_from_dict(spec_dict(grid={"base": ["/a/x.pth", "/b/x.pth"]}), runs_root=tmp_path)
+    with pytest.raises(SweepError, match=r"^grid: cells .* would share the folder x"):
+        expand(clash)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"trainer": "dagger"}, r"^trainer: 'dagger' is unknown \(use one of bc, ppo, pretrain\)$"),
+    ({"grid": {"frames": [1000]}}, r"^grid.frames: unknown axis for trainer bc \("),
+    ({"grid": {"method": ["features", "features"]}}, r"^grid.method: needs at least one value and no repeats"),
+    ({"resources": {"cpus": 0}}, r"^resources.cpus: 0 must be a number"),
+    ({"resources": {"memory": 4}}, r"^resources: .* is not understood"),
+    ({"overrides": ["bc.epochs"]}, r"^overrides: must be a list of key=value strings"),
+    ({"experiment": "a/../b"}, r"^experiment: 'a/../b' is not a folder name"),
+])  # fmt: skip
+def test_bad_sweep_files_name_the_field_the_problem_and_the_fix(tmp_path, changes, message):
+    with pytest.raises(SweepError, match=message):
+        sweep_from_dict(spec_dict(**changes), runs_root=tmp_path)
+
+
+def test_cli_bad_input_is_one_error_line_exit_2_and_writes_nothing(tmp_path, capsys):
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(spec_dict()))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(spec_dict(trainer="dagger")))
+    runs = tmp_path / "runs"
+    for argv in ([str(bad)], [str(good), "bc.no_such_key=1"], [str(good), "--deadline", "25:00"], [str(tmp_path / "none.yaml")]):
+        assert sweep_cli.main([*argv, "--runs-root", str(runs), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: "), err
+    assert not runs.exists()
+    assert sweep_cli.main([str(good), "--runs-root", str(runs), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 8 and lines[0].startswith("features-49\tstart\t") and "run.name=features-49" in lines[0]
+    assert not runs.exists()
+
+
+def test_a_failing_cell_reports_its_error_line_and_exit_code(tmp_path):
+    log = tmp_path / "logs" / "c.log"
+    failing = [sys.executable, "-c", "print('training...'); import sys; print('error: bc.epochs: must be >= 1 (set it)', file=sys.stderr); sys.exit(2)"]
+    out = run_cell(failing, str(tmp_path / "results.json"), str(log), threads=1)
+    assert out["status"] == "failed"
+    assert out["reason"].startswith("error: bc.epochs: must be >= 1 (set it) (exit code 2; log ")
+    silent = run_cell([sys.executable, "-c", "pass"], str(tmp_path / "results.json"), str(log), threads=1)
+    assert silent["status"] == "failed" and "wrote no" in silent["reason"]
+    late = run_cell([sys.executable, "-c", "raise SystemExit(1)"], str(tmp_path / "r.json"), str(log), 1, deadline="00:00")
+    assert late["status"] == "not started" and "deadline 00:00 UTC" in late["reason"]
+
+
+def _results(folder: Path) -> dict[str, tuple[float, bytes]]:
+    return {p.parent.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.glob("*/results.json")}
+
+
+def test_sweep_on_local_ray_is_interrupted_then_resumed_without_rerunning_finished_cells(tmp_path):
+    pytest.importorskip("ray")
+    sweep_file = tmp_path / "tiny.yaml"
+    sweep_file.write_text(yaml.safe_dump({
+        "trainer": "bc", "experiment": "tiny",
+        "grid": {"method": ["scratch", "features"], "run.device": ["cpu", "cuda"]},  # cuda cells fail at run time without CUDA
+        "overrides": ["env.resolution=32", "env.max_steps=20", "policy.base=random", "bc.trajectories=8",
+                      f"bc.pool_dir={tmp_path / 'pool'}", "bc.shard_size=5", "bc.generate_envs=4", "bc.epochs=1",
+                      "bc.val_fraction=0.25", "eval.episodes_per_building=1"],
+        "resources": {"cpus": 1},
+    }))  # fmt: skip
+    command = [sys.executable, str(ROOT / "scripts" / "sweep.py"), str(sweep_file), "--num-cpus", "2",
+               "--runs-root", str(tmp_path / "runs"), "--no-progress"]  # fmt: skip
+    folder = tmp_path / "runs" / "tiny"
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while not _results(folder) and first.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == 130, out
+    finished = _results(folder)
+    assert finished, out  # at least one cell finished before the interruption
+    report = json.loads((folder / "sweep.json").read_text())
+    assert {c["cell"] for c in report["cells"] if c["status"] == "done"} >= set(finished)
+    assert "interrupted" in out and "run the same command again to resume" in out
+
+    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    cuda = torch.cuda.is_available()
+    assert second.returncode == (0 if cuda else 1), second.stdout + second.stderr  # without CUDA the cuda cells fail
+    assert f"{len(finished)} finished earlier (skipped)" in second.stdout
+    after = _results(folder)
+    for name, (mtime, content) in finished.items():
+        assert after[name] == (mtime, content), f"{name} was rerun"
+    on_cpu = {"scratch-device_cpu", "features-device_cpu"}
+    assert set(after) == (on_cpu | {"scratch-device_cuda", "features-device_cuda"} if cuda else on_cpu)
+    cells = {c["cell"]: c for c in json.loads((folder / "sweep.json").read_text())["cells"]}
+    assert all(cells[name]["skipped"] for name in finished)
+    if not cuda:
+        for name in ("scratch-device_cuda", "features-device_cuda"):
+            assert cells[name]["status"] == "failed", cells[name]
+            assert cells[name]["reason"].startswith("error: run.device: cuda was asked for but CUDA is not available")
+            assert "exit code 2" in cells[name]["reason"]
+    table = (folder / "sweep.md").read_text()
+    assert "bc features base=random data=8 traj" in table and "FAILED" in table or cuda
+    assert (folder / "plots" / "bc_vs_trajectories.png").is_file()
