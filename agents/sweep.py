@@ -67,7 +67,7 @@ class SweepSpec:
 
     trainer: str
     experiment: str
-    grid: dict[str, list[Any]]
+    grid: list[dict[str, list[Any]]]  # one or more grids (a sweep's cells are the union of their products)
     overrides: list[str] = field(default_factory=list)
     cpus: float = 1.0
     gpus: float = 0.0
@@ -117,18 +117,21 @@ def sweep_from_dict(data: Any, runs_root: str | Path | None = None, base_dir: Pa
     parts = experiment.split("/")
     if not all(re.fullmatch(r"[A-Za-z0-9._-]+", p) and p not in (".", "..") for p in parts):
         raise _fail("experiment", f"{experiment!r} is not a folder name", "letters, digits, '.', '_', '-', and '/' between folders")
-    grid = data.get("grid")
-    if not isinstance(grid, dict) or not grid:
-        raise _fail("grid", "missing or empty", "map each axis to a list of values, e.g. method: [features, sidetune]")
+    grids = data.get("grid")
+    grids = grids if isinstance(grids, list) else [grids]
+    if not all(isinstance(g, dict) and g for g in grids):
+        raise _fail("grid", "missing or empty", "map each axis to a list of values, e.g. method: [features, sidetune], or give a list of such maps")
     axes = TRAINERS[trainer].axes
-    clean: dict[str, list[Any]] = {}
-    for axis, values in grid.items():
-        if axis not in axes and "." not in str(axis):
-            raise _fail(f"grid.{axis}", f"unknown axis for trainer {trainer}", f"use {', '.join(axes)} or a dotted config key")
-        values = values if isinstance(values, list) else [values]
-        if not values or len({json.dumps(v, sort_keys=True, default=str) for v in values}) != len(values):
-            raise _fail(f"grid.{axis}", "needs at least one value and no repeats", f"got {values!r}")
-        clean[str(axis)] = values
+    clean: list[dict[str, list[Any]]] = []
+    for grid in grids:
+        clean.append({})
+        for axis, values in grid.items():
+            if axis not in axes and "." not in str(axis):
+                raise _fail(f"grid.{axis}", f"unknown axis for trainer {trainer}", f"use {', '.join(axes)} or a dotted config key")
+            values = values if isinstance(values, list) else [values]
+            if not values or len({json.dumps(v, sort_keys=True, default=str) for v in values}) != len(values):
+                raise _fail(f"grid.{axis}", "needs at least one value and no repeats", f"got {values!r}")
+            clean[-1][str(axis)] = values
     overrides = data.get("overrides") or []
     if not isinstance(overrides, list) or any(not isinstance(o, str) or "=" not in o for o in overrides):
         raise _fail("overrides", "must be a list of key=value strings", "e.g. [bc.threads=1, env.resolution=64]")
@@ -188,12 +191,15 @@ def cell_name(values: Mapping[str, Any]) -> str:
 
 
 def expand(spec: SweepSpec) -> list[Cell]:
-    """Every cell of the grid, first axis outermost (so with data size first, whatever finishes first is a
-    complete column); two cells with one folder name are an error."""
+    """Every cell of the grid (of each grid in turn, when the file lists several), first axis outermost (so with
+    data size first, whatever finishes first is a complete column); two cells with one folder name are an error."""
     cells: list[Cell] = []
-    combos: list[dict[str, Any]] = [{}]
-    for axis, values in spec.grid.items():
-        combos = [{**c, axis: v} for c in combos for v in values]
+    combos: list[dict[str, Any]] = []
+    for grid in spec.grid:
+        product: list[dict[str, Any]] = [{}]
+        for axis, values in grid.items():
+            product = [{**c, axis: v} for c in product for v in values]
+        combos.extend(product)
     seen: dict[str, dict[str, Any]] = {}
     for values in combos:
         name = cell_name(values)

@@ -15,11 +15,10 @@ import pytest
 import torch
 import yaml
 
-from agents.sweep import SweepError, cell_name, expand, run_cell, sweep_from_dict
+from agents.commands import sweep as sweep_cli
+from agents.sweep import SweepError, cell_name, expand, load_sweep, run_cell, sweep_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import sweep as sweep_cli  # noqa: E402  (scripts/sweep.py)
 
 
 def spec_dict(**changes):
@@ -39,6 +38,18 @@ def test_cell_names_are_deterministic_and_keep_the_bc_grid_names(tmp_path):
     clash = sweep_from_dict(spec_dict(grid={"base": ["/a/x.pth", "/b/x.pth"]}), runs_root=tmp_path)
     with pytest.raises(SweepError, match=r"^grid: cells .* would share the folder x"):
         expand(clash)
+
+
+def test_a_list_of_grids_is_the_union_of_their_cells_and_the_shipped_sweeps_expand(tmp_path):
+    grids = [{"trajectories": [49], "seed": [0, 1], "method": ["features"]},
+             {"trajectories": [490], "seed": [0], "base": ["random"], "policy.blind": [True], "method": ["features"]}]  # fmt: skip
+    cells = expand(sweep_from_dict(spec_dict(grid=grids), runs_root=tmp_path))
+    assert [c.name for c in cells] == ["features-49", "features-49-seed1", "features-random-490-blind_True"]
+    assert cells[-1].overrides[-2:] == ["policy.blind=true", "policy.method=features"]
+    with pytest.raises(SweepError, match="would share the folder features-49"):
+        expand(sweep_from_dict(spec_dict(grid=[grids[0], grids[0]]), runs_root=tmp_path))
+    for path in sorted((ROOT / "sweeps").glob("*.yaml")):  # every shipped sweep file parses and names its cells apart
+        assert expand(load_sweep(path, runs_root=tmp_path)), path.name
 
 
 @pytest.mark.parametrize("changes, message", [

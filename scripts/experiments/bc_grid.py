@@ -19,9 +19,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))  # the checkout's packages first
 
-import sweep  # noqa: E402  (scripts/sweep.py)
+from agents.commands import sweep  # noqa: E402
 
 METHODS = ("features", "finetune", "scratch", "sidetune")
 
