@@ -31,6 +31,7 @@ from torch import nn
 from agents.pretraining.dataset import PretrainSet, render_set
 from envs.config import EnvConfig
 from envs.factory import navigable_cells
+from policies.contract import uint8_to_unit_range
 
 DEPTH_CELLS = 8
 DEPTH_RANGE = (0.1, 20.0)  # metres; depth is clipped to this before the log
@@ -95,7 +96,7 @@ def pixel_features(rgb: np.ndarray, cells: int = DEPTH_CELLS) -> np.ndarray:
 def base_features(encoder: nn.Module, rgb: np.ndarray, batch: int = 128) -> np.ndarray:
     """float64[N, 8·H/16·W/16]: a frozen encoder's flattened output for uint8 images (eval mode, [-1, 1] input)."""
     encoder.eval()
-    out = [encoder(torch.from_numpy(rgb[s : s + batch]).float() / 127.5 - 1.0).flatten(1) for s in range(0, len(rgb), batch)]
+    out = [encoder(uint8_to_unit_range(rgb[s : s + batch])).flatten(1) for s in range(0, len(rgb), batch)]
     return torch.cat(out).double().numpy()
 
 
@@ -186,6 +187,6 @@ def denoising_vs_identity(frames: PretrainSet, weights: str = "denoising", arch:
 
     path = None if weights == "denoising" else weights
     encoder, decoder, _ = load_pair("denoising", arch, path)
-    mean_image = torch.from_numpy(frames.rgb.astype(np.float32).mean(axis=0) / 127.5 - 1.0)
+    mean_image = uint8_to_unit_range(frames.rgb.astype(np.float32).mean(axis=0))
     out = evaluate("denoising", encoder, decoder, frames, mean_image, seed)
     return {"model_l1": out["heldout_loss"], "identity_l1": out["identity_loss"], "mean_image_l1": out["trivial_loss"]}

@@ -21,7 +21,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from policies.contract import FEATURE_CHANNELS, IMAGE_CHANNELS, check_finite_observations, feature_shape
+from policies.contract import FEATURE_CHANNELS, IMAGE_CHANNELS, check_finite_observations, feature_shape, uint8_to_unit_range
 from policies.methods import MethodEncoder, PolicyConfig, build_encoder
 from policies.optim import SideTuneAdam
 
@@ -34,14 +34,14 @@ def _is_uint8_image(space: spaces.Box) -> bool:
 
 
 class ImageScaler(nn.Module):
-    """Map uint8-valued images to [-1, 1], from [0, 255] (or from [0, 1] when already normalized)."""
+    """Map uint8-valued images to [-1, 1], from [0, 255] (`uint8_to_unit_range`) or from [0, 1] when already normalized."""
 
     def __init__(self, images_normalized: bool):
         super().__init__()
-        self.scale = 2.0 if images_normalized else 1.0 / 127.5
+        self.images_normalized = images_normalized
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale - 1.0
+        return x * 2.0 - 1.0 if self.images_normalized else uint8_to_unit_range(x)
 
 
 class RGBHead(nn.Module):
