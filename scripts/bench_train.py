@@ -51,7 +51,8 @@ from agents.rollout_buffer import reuse_frozen_base_features  # noqa: E402
 from agents.threads import set_threads  # noqa: E402
 from bench_env import random_actions, steps_per_second  # noqa: E402
 from envs.config import EnvConfig  # noqa: E402
-from envs.factory import make_env, make_sb3_vec_env  # noqa: E402
+from envs.factory import make_sb3_vec_env  # noqa: E402
+from envs.gym_env import PointNavEnv  # noqa: E402
 
 PPO_VARIANTS = ("sb3", "features", "finetune", "scratch", "sidetune", "sidetune-nchw", "sidetune-recompute")
 SECTIONS = ("ppo", "variants", "env")
@@ -255,7 +256,7 @@ def bench_env(rounds: int, seconds: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for res in (64, 128):
         config = EnvConfig(resolution=res)
-        single, batched = make_env(config, seed=0), make_sb3_vec_env(config, 1, seed=0)
+        single, batched = PointNavEnv(config, seed=0), make_sb3_vec_env(config, 1, seed=0)
         single.reset(seed=0)
         batched.reset()
 
