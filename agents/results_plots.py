@@ -76,6 +76,11 @@ def _label(method: Any, base: Any, bases: set[Any]) -> str:
     return f"{method} ({base})" if len(bases) > 1 else str(method)
 
 
+def _method(policy: Mapping[str, Any]) -> str:
+    """The method a run is plotted as: 'blind' for RGB-zeroed runs (whatever their method), else policy.method."""
+    return "blind" if policy.get("blind") else str(policy.get("method"))
+
+
 def collect_bc_points(runs: Sequence[Path]) -> dict[tuple[str, str], dict[int, list[dict[str, Any]]]]:
     """(method, base) -> trajectories -> per-seed {metric: (mean, ci)} from BC runs with results."""
     points: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
@@ -89,7 +94,7 @@ def collect_bc_points(runs: Sequence[Path]) -> dict[tuple[str, str], dict[int, l
             result = _read_json(run / name)
             metrics = {key: _metric(result, key) for key, _ in BC_METRICS}
             if all(metrics.values()):
-                points[(str(policy.get("method")), str(policy.get("base")))][int(trajectories)].append(metrics)
+                points[(_method(policy), str(policy.get("base")))][int(trajectories)].append(metrics)
                 break
     return points
 
@@ -104,7 +109,7 @@ def collect_ppo_curves(runs: Sequence[Path]) -> dict[tuple[str, str], list[list[
         rows = sorted((r for r in history if isinstance(r, Mapping) and "frames" in r), key=lambda r: r["frames"])
         if rows:
             policy = _config(run).get("policy") or {}
-            curves[(str(policy.get("method")), str(policy.get("base")))].append(rows)
+            curves[(_method(policy), str(policy.get("base")))].append(rows)
     return curves
 
 

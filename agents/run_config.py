@@ -365,24 +365,24 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
 
 
 def check_base_resolution(policy: PolicyConfig, env: EnvConfig) -> None:
-    """A pretrained base runs at the resolution it was pretrained at (recorded in its checkpoint), unless allowed."""
+    """A pretrained base runs at the resolution it was pretrained at, unless allowed: the loader's rule
+    (policies.checkpoints.check_checkpoint_metadata), checked before any run folder exists and worded as a
+    config error on env.resolution."""
     from policies.bases import resolve_weights
-    from policies.checkpoints import read_checkpoint_metadata
+    from policies.checkpoints import ResolutionMismatchError, check_checkpoint_metadata
 
-    if policy.method not in ("features", "finetune", "sidetune") and policy.side_init != "copy":
-        return  # no pretrained weights are loaded
+    if policy.allow_resolution_mismatch or (policy.method not in ("features", "finetune", "sidetune") and policy.side_init != "copy"):
+        return  # allowed, or no pretrained weights are loaded
     try:
         path = resolve_weights(policy.base, policy.base_arch)
     except FileNotFoundError:
         return  # a missing base is reported where it is loaded
-    trained = read_checkpoint_metadata(path).get("resolution") if path is not None else None
-    if trained is not None and int(trained) != env.resolution and not policy.allow_resolution_mismatch:
-        raise ConfigError(
-            "env.resolution",
-            f"{env.resolution} but base {policy.base!r} was pretrained at {trained}x{trained}",
-            f"set env.resolution={trained}, pretrain a base at {env.resolution} (scripts/pretrain_base.py "
-            f"pretrain.resolution={env.resolution}), or policy.allow_resolution_mismatch=true",
-        )
+    if path is None:
+        return
+    try:
+        check_checkpoint_metadata(path, resolution=env.resolution)
+    except ResolutionMismatchError as err:
+        raise ConfigError("env.resolution", f"{env.resolution} but base {policy.base!r} was pretrained at {err.trained}x{err.trained}", err.fix) from None
 
 
 def check_weights_file(path: Path, where: str) -> None:

@@ -136,6 +136,20 @@ def paired_bootstrap(
     return Difference(mean_a - mean_b, (float(lo), float(hi)), mean_a, mean_b, len(ya), len(yb), n, paired)
 
 
+def bootstrap_mean(runs: Runs, *, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> tuple[float, tuple[float, float]]:
+    """Grand mean of one method's runs over seeds and episodes, with the same seeds-then-episodes interval
+    (for plotting one method; differences between methods use ``paired_bootstrap``)."""
+    ids = common_episodes(runs)
+    y = outcome_matrix(runs, ids)
+    rng = np.random.default_rng(seed)
+    n = len(ids)
+    episode_w = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    means = _replicate_means(y, _seed_weights(rng, len(y), resamples), episode_w)
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(means, [tail, 1.0 - tail])
+    return float(y.mean()), (float(lo), float(hi))
+
+
 @dataclass(frozen=True)
 class Comparison:
     """``target`` - ``other`` at one data size; ``best_other`` marks the other method with the highest mean."""

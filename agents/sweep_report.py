@@ -105,5 +105,13 @@ def write_report(spec: Any, cells: Sequence[Mapping[str, Any]], wall_seconds: fl
             written += [Path(p) for p in plot_results([folder], folder / "plots")["written"]]
         except FileNotFoundError as err:
             text.append(f"\nNo plots: {err}\n")
+        if spec.trainer == "bc" and counts["done"]:
+            from agents.experiment_report import build_report  # paired comparisons, alpha, Fig. 3c with intervals
+
+            try:
+                written += build_report(folder, log=lambda _: None)["written"]
+                text.append("\nPaired comparisons, learned alpha and Fig. 3c with intervals: [report.md](report.md)\n")
+            except (OSError, ValueError) as err:
+                text.append(f"\nNo report.md: {err}\n")
     atomic_write_text(written[1], "\n".join(text))
     return written

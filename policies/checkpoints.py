@@ -84,7 +84,12 @@ def read_checkpoint_metadata(path: str | Path) -> dict:
 
 
 class ResolutionMismatchError(CheckpointMismatchError):
-    """A pretrained base asked to run at another resolution than it was pretrained at."""
+    """A pretrained base asked to run at another resolution than it was pretrained at; ``trained``,
+    ``resolution`` and ``fix`` let the config check word the same rule as a config error."""
+
+    def __init__(self, message: str, trained: int, resolution: int, fix: str) -> None:
+        super().__init__(f"{message} ({fix})")
+        self.trained, self.resolution, self.fix = trained, resolution, fix
 
 
 def check_checkpoint_metadata(path: str | Path, task: str | None = None, arch: str | None = None,
@@ -123,7 +128,7 @@ def check_checkpoint_metadata(path: str | Path, task: str | None = None, arch: s
                 f"features with policy.allow_resolution_mismatch=true"
             )
             if not allow_resolution_mismatch:
-                raise ResolutionMismatchError(f"{message} ({fix})")
+                raise ResolutionMismatchError(message, int(trained), int(resolution), fix)
             import warnings
 
             warnings.warn(f"{message}; features may be off-scale (allowed by policy.allow_resolution_mismatch)", stacklevel=2)

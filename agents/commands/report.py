@@ -1,0 +1,34 @@
+"""Report an experiment folder from its runs' stored held-out evaluations (nothing is re-trained or re-evaluated).
+
+    python scripts/report.py runs/imitation              # report.md, report.json, plots/fig3c.png, plots/alpha.png
+    python scripts/report.py runs/imitation --reference  # also evaluate random / expert / goal-only once (kept)
+
+The paired comparisons (sidetune minus each other method; features with a pretrained base minus features on a
+random base and minus blind) are agents/stats.py's seeds-then-episodes bootstrap (docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agents.cli import run_main
+from agents.experiment_report import build_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, write the report, print what was written."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", metavar="EXPERIMENT_DIR", help="experiment folders, e.g. runs/imitation")
+    parser.add_argument("--reference", action="store_true", help="evaluate the random, expert and goal-only rows once (references.json)")
+    args = parser.parse_args(argv)
+    for folder in args.folders:
+        out = build_report(folder, reference=args.reference, log=lambda line: print(line, file=sys.stderr, flush=True))
+        for path in out["written"]:
+            print(f"wrote {path}")
+    return 0
+
+
+def cli() -> None:
+    """Console entry point: a missing or empty folder is one error line and exit code 2."""
+    run_main(main)

@@ -1,0 +1,235 @@
+"""The report of an experiment folder from its runs' stored held-out evaluations, with nothing re-run.
+
+    python scripts/report.py runs/imitation [--reference]
+
+Reads every finished run below the folder (the evaluation its trainer wrote, or a later ``eval.json``:
+agents/sweep_report.policy_entry), and writes into the folder:
+
+- ``report.md``: the pooled table (agents/eval_report.py), then, at every data size, **sidetune minus each
+  other method** on the same base (paired seed x episode bootstrap, agents/stats.py), **features with a
+  pretrained base minus features with a randomly initialised base and minus blind** (is the prior used?),
+  and the learned α of every sidetune group (final value over seeds);
+- ``report.json``: the same numbers;
+- ``plots/fig3c.{png,svg}``: success and SPL vs data size per base, each point a group's mean with its
+  seeds-then-episodes 95% interval, the references as horizontal lines;
+- ``plots/alpha.{png,svg}``: α over training (frames) of every sidetune run.
+
+``--reference`` evaluates the random, expert and goal-only policies once on the runs' episode set and keeps
+them in ``references.json`` beside the report (later reports reuse them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from agents.eval_report import aggregate, compare_groups, format_table, group_label
+from agents.results_plots import find_run_folders
+from agents.stats import bootstrap_mean, format_comparisons
+from agents.sweep_report import policy_entry
+from envs.atomic_io import atomic_write_text
+
+REFERENCES_FILE = "references.json"
+PRIOR_TARGETS = ("features base=curvature", "features base=denoising")
+PLOT_ORDER = ("sidetune", "finetune", "features", "scratch", "blind")
+
+
+def load_entries(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """(evaluation entries of the finished runs below ``folder``, folders that have no evaluation yet)."""
+    entries, unfinished = [], []
+    for run in find_run_folders([folder]):
+        try:
+            entries.append(policy_entry(run))
+        except (OSError, ValueError):
+            unfinished.append(str(run))
+    return entries, unfinished
+
+
+def reference_entries(folder: Path, entries: Sequence[dict[str, Any]], evaluate: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Random / expert / goal-only entries: from ``references.json``, or evaluated now (and kept) when asked."""
+    path = folder / REFERENCES_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    if not evaluate or not entries:
+        return []
+    from agents.evaluate import evaluate_references
+    from agents.run_config import RunConfig
+
+    configs = [RunConfig.from_dict(entries[0]["config"])]
+    refs = evaluate_references(configs, log=log, progress=False)
+    refs = [{**e, "result": {k: v for k, v in e["result"].items()}} for e in refs if e["status"] == "ok"]
+    atomic_write_text(path, json.dumps(refs, default=str))
+    return refs
+
+
+def group_runs(entries: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str, str, Any], dict[str, dict[str, float]]]:
+    """(method, base, data) -> run -> episode id -> outcome, for trained runs (blind is its own method)."""
+    table: dict[tuple[str, str, Any], dict[str, dict[str, float]]] = defaultdict(dict)
+    for e in entries:
+        r = e["result"]
+        if e["status"] != "ok" or r.get("kind") == "reference":
+            continue
+        table[(str(r.get("method")), str(r.get("base")), r.get("data"))][e["run"]] = {
+            ep["episode_id"]: float(ep[metric]) for ep in r["per_episode"]
+        }
+    return table
+
+
+def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per sidetune (base, data): the final α of each seed (results.json ``alphas``)."""
+    finals: dict[tuple[str, Any], list[float]] = defaultdict(list)
+    for e in entries:
+        r = e["result"]
+        alphas = _results(e).get("alphas") or {}
+        if r.get("method") == "sidetune" and "alpha" in alphas:
+            finals[(str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
+    return [
+        {"base": base, "data": data, "seeds": len(v), "mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v))}
+        for (base, data), v in sorted(finals.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))
+    ]
+
+
+def _results(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's results.json ({} when absent)."""
+    path = Path(entry["run"]) / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def plot_fig3c(entries: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Success and SPL vs data size, one panel row per pretrained base; random-base rows drawn in every panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = (("success", "success rate"), ("spl", "SPL"))
+    tables = {m: group_runs(entries, m) for m, _ in metrics}
+    bases = sorted({b for (_, b, _) in tables["success"] if b not in ("random", "None")}) or ["random"]
+    fig, axes = plt.subplots(len(bases), len(metrics), figsize=(5.4 * len(metrics), 3.9 * len(bases)), squeeze=False)
+    for row, base in enumerate(bases):
+        for col, (metric, title) in enumerate(metrics):
+            ax = axes[row][col]
+            groups = sorted({(m, b) for (m, b, _) in tables[metric] if b in (base, "random", "None")},
+                            key=lambda mb: (mb[1] == "random", PLOT_ORDER.index(mb[0]) if mb[0] in PLOT_ORDER else 9))  # fmt: skip
+            for i, (method, b) in enumerate(groups):
+                sizes = sorted(d for (m, bb, d) in tables[metric] if (m, bb) == (method, b))
+                stats = [bootstrap_mean(tables[metric][(method, b, d)], resamples=2000) for d in sizes]
+                means = np.array([s[0] for s in stats])
+                err = np.array([[s[0] - s[1][0], s[1][1] - s[0]] for s in stats]).T
+                shift = np.array(sizes, dtype=float) * (1.0 + 0.04 * (i - (len(groups) - 1) / 2))  # keep bars apart
+                style = "--" if b == "random" else "-"
+                label = "blind (random base, RGB zeroed)" if method == "blind" else f"{method} ({b})"
+                ax.errorbar(shift, means, yerr=err, marker="o", capsize=3, linestyle=style, label=label)
+            for ref in references:
+                value = ref["result"][metric]["mean"]
+                ax.axhline(value, color="grey", linewidth=0.8, linestyle=":")
+                ax.annotate(ref["result"]["method"], (1.0, value), xycoords=("axes fraction", "data"), fontsize=7,
+                            color="grey", ha="right", va="bottom")  # fmt: skip
+            ax.set_xscale("log")
+            all_sizes = sorted({d for (_, _, d) in tables[metric] if d is not None})
+            ax.set_xticks(all_sizes, [str(d) for d in all_sizes])
+            ax.minorticks_off()
+            ax.set_xlim(min(all_sizes) / 1.6, max(all_sizes) * 1.6)
+            ax.set_xlabel("expert trajectories")
+            ax.set_ylabel(title)
+            ax.set_title(f"{base} base: {title}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if col == 0:
+                ax.legend(fontsize=7)
+    fig.suptitle("Behaviour cloning, 420 held-out episodes; bars: 95% seed x episode bootstrap interval")
+    fig.tight_layout()
+    return _save(fig, out_dir, "fig3c")
+
+
+def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """α over training frames of every sidetune run, one colour per (base, data size)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    colours: dict[tuple[str, Any], Any] = {}
+    for e in sorted(entries, key=lambda e: e["run"]):
+        r = e["result"]
+        trajectory = _results(e).get("alpha_trajectory") or []
+        if r.get("method") != "sidetune" or not trajectory:
+            continue
+        key = (str(r.get("base")), r.get("data"))
+        frames = [max(1, int(f)) for f, _ in trajectory]
+        values = [a["alpha"] for _, a in trajectory]
+        label = None if key in colours else f"{key[0]}, N={key[1]}"
+        (line,) = ax.plot(frames, values, color=colours.get(key), linewidth=1, alpha=0.8, label=label)
+        colours.setdefault(key, line.get_color())
+    ax.set_xscale("log")
+    ax.set_xlabel("training frames seen")
+    ax.set_ylabel("α (weight of the frozen base)")
+    ax.grid(alpha=0.3)
+    if colours:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, out_dir, "alpha")
+
+
+def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
+    """Write ``stem``.png and ``stem``.svg, close the figure."""
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
+    for path in paths:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def build_report(folder: Path, reference: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Read the runs below ``folder``, write report.md / report.json / plots, return the report's numbers."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"experiment folder: {folder} does not exist (e.g. runs/imitation after scripts/sweep.py)")
+    entries, unfinished = load_entries(folder)
+    if not entries:
+        raise FileNotFoundError(f"experiment folder: no finished run below {folder} ({len(unfinished)} without an evaluation yet)")
+    references = reference_entries(folder, entries, reference, log)
+    rows = aggregate(references + entries)
+    comparisons = {m: compare_groups(entries, "sidetune", m) for m in ("success", "spl")}
+    prior = {t: [c for c in compare_groups(entries, t, "success") if c.other.split(" base=")[0].endswith(("features", "blind"))
+                 and ("base=random" in c.other)]  # fmt: skip
+             for t in PRIOR_TARGETS}
+    alphas = alpha_summary(entries)
+    plots = [*plot_fig3c(entries, references, folder / "plots"), *plot_alpha(entries, folder / "plots")]
+    text = [f"# Report: {folder.name}\n",
+            f"{len(entries)} finished runs" + (f", {len(unfinished)} without an evaluation yet" if unfinished else "")
+            + ". Written by `python scripts/report.py " + str(folder) + "` from the runs' stored held-out evaluations.\n",
+            "## Held-out evaluation, seeds pooled\n", format_table(rows, markdown=True) + "\n"]  # fmt: skip
+    for metric in ("success", "spl"):
+        if comparisons[metric]:
+            text += [f"## sidetune minus each other method ({metric}; paired seed x episode bootstrap, 95% interval; "
+                     "**bold**: the best other method at that size)\n", format_comparisons(comparisons[metric], metric, markdown=True) + "\n"]  # fmt: skip
+    for target, found in prior.items():
+        if found:
+            text += [f"## Is the prior used? {target} minus features on a random base and minus blind (success)\n",
+                     format_comparisons(found, "success", markdown=True) + "\n"]  # fmt: skip
+    if alphas:
+        text += ["## Learned α (final value; mean and range over seeds)\n", "| base | N | seeds | α mean | min | max |", "|---|---:|---:|---:|---:|---:|"]
+        text += [f"| {a['base']} | {a['data']} | {a['seeds']} | {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |" for a in alphas]
+        text.append("")
+    text += ["## Figures\n", "![Fig. 3c](plots/fig3c.png)\n", "![alpha](plots/alpha.png)\n"]
+    if unfinished:
+        text += ["## Not finished yet\n", *[f"- {u}" for u in unfinished], ""]
+    report = {
+        "rows": rows,
+        "comparisons": {m: [c.to_dict() for c in cs] for m, cs in comparisons.items()},
+        "prior": {t: [c.to_dict() for c in cs] for t, cs in prior.items()},
+        "alphas": alphas,
+        "unfinished": unfinished,
+        "groups": sorted({group_label(e["result"]) for e in entries}),
+    }
+    atomic_write_text(folder / "report.md", "\n".join(text))
+    atomic_write_text(folder / "report.json", json.dumps(report, indent=1, default=str))
+    return {"report": report, "written": [folder / "report.md", folder / "report.json", *plots]}

@@ -1,0 +1,84 @@
+"""The experiment report reads stored evaluations, compares the right groups and finds a planted effect."""
+
+import json
+import zlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from agents.experiment_report import build_report
+
+ROOT = Path(__file__).resolve().parents[1]
+EPISODES = 120
+
+
+def _run(folder: Path, method: str, base: str, n: int, seed: int, p_success: float, alpha: float | None = None,
+         blind: bool = False) -> None:  # fmt: skip
+    """A finished BC run folder whose episode successes are Bernoulli(p_success) draws (episode difficulty shared)."""
+    rng = np.random.default_rng([seed, zlib.crc32(f"{method}{base}{n}{blind}".encode())])
+    difficulty = np.random.default_rng(0).uniform(-0.2, 0.2, EPISODES)  # the same episodes for every run
+    success = (rng.uniform(size=EPISODES) < np.clip(p_success + difficulty, 0, 1)).astype(float)
+    per_episode = [{"episode_id": str(i), "building": f"b{i % 14}", "start_distance": 2.0 + i * 0.01,
+                    "success": s, "spl": 0.8 * s, "reward": 10 * s - 2, "distance_to_goal": 1.0 - s, "collisions": 0,
+                    "steps": 20, "path_length": 3.0} for i, s in enumerate(success)]  # fmt: skip
+    heldout = {"per_episode": per_episode, "success": {"mean": success.mean(), "ci95": [0, 1]},
+               "spl": {"mean": 0.8 * success.mean(), "ci95": [0, 1]}, "episodes": EPISODES, "backend": "embedded"}  # fmt: skip
+    results = {"heldout": heldout, "alphas": {"alpha": alpha} if alpha is not None else {},
+               "alpha_trajectory": [[0, {"alpha": 0.5}], [1000, {"alpha": alpha}]] if alpha is not None else []}  # fmt: skip
+    name = f"{method}-{base}-{n}" + ("-blind" if blind else "") + f"-seed{seed}"
+    run = folder / name
+    run.mkdir(parents=True)
+    config = {"run": {"seed": seed}, "policy": {"method": method, "base": base, "blind": blind},
+              "bc": {"trajectories": n}, "env": {"resolution": 128}}  # fmt: skip
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    (run / "results.json").write_text(json.dumps(results))
+
+
+@pytest.fixture()
+def experiment(tmp_path: Path) -> Path:
+    folder = tmp_path / "imitation"
+    for seed in range(3):
+        for n in (49, 490):
+            _run(folder, "sidetune", "curvature", n, seed, 0.70, alpha=0.6 + 0.01 * seed)
+            _run(folder, "features", "curvature", n, seed, 0.55)
+            _run(folder, "finetune", "curvature", n, seed, 0.50)
+            _run(folder, "features", "random", n, seed, 0.35)
+            _run(folder, "scratch", "random", n, seed, 0.40)
+            _run(folder, "features", "random", n, seed, 0.45, blind=True)
+    (folder / "features-curvature-4900-seed0").mkdir()  # a run still training: listed, not counted
+    (folder / "features-curvature-4900-seed0" / "config.yaml").write_text(yaml.safe_dump({"policy": {"method": "features"}}))
+    return folder
+
+
+def test_report_finds_planted_differences_and_names_the_best_other(experiment: Path) -> None:
+    out = build_report(experiment, log=lambda _: None)["report"]
+    success = [c for c in out["comparisons"]["success"]]
+    at49 = {c["other"]: c for c in success if c["data"] == 49}
+    assert set(at49) == {"bc features base=curvature", "bc finetune base=curvature", "bc features base=random",
+                         "bc scratch base=random", "bc blind base=random"}  # fmt: skip
+    best = [c for c in at49.values() if c["best_other"]]
+    assert [c["other"] for c in best] == ["bc features base=curvature"]
+    assert best[0]["mean"] == pytest.approx(0.15, abs=0.08) and best[0]["ci95"][0] > 0  # planted +0.15
+    prior = {c["other"]: c for c in out["prior"]["features base=curvature"] if c["data"] == 49}
+    assert set(prior) == {"bc features base=random", "bc blind base=random"}  # only the prior's reference rows
+    assert prior["bc features base=random"]["mean"] == pytest.approx(0.20, abs=0.08)
+    assert out["alphas"] == [
+        {"base": "curvature", "data": 49, "seeds": 3, "mean": pytest.approx(0.61), "min": 0.6, "max": 0.62},
+        {"base": "curvature", "data": 490, "seeds": 3, "mean": pytest.approx(0.61), "min": 0.6, "max": 0.62},
+    ]
+    assert out["unfinished"] == [str(experiment / "features-curvature-4900-seed0")]
+    text = (experiment / "report.md").read_text()
+    assert "sidetune minus each other method" in text and "Learned α" in text
+    assert (experiment / "plots" / "fig3c.png").stat().st_size > 10_000 and (experiment / "plots" / "alpha.svg").is_file()
+
+
+def test_report_command_bad_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), str(tmp_path / "nope")],
+                          capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: experiment folder:") and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "nope").exists()
