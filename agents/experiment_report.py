@@ -202,7 +202,9 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
                  and ("base=random" in c.other)]  # fmt: skip
              for t in PRIOR_TARGETS}
     alphas = alpha_summary(entries)
-    plots = [*plot_fig3c(entries, references, folder / "plots"), *plot_alpha(entries, folder / "plots")]
+    bc = [e for e in entries if e["result"].get("kind") == "bc"]
+    plots = plot_fig3c(bc, references, folder / "plots") if bc else []  # PPO curves: scripts/plot_results.py
+    plots += plot_alpha(entries, folder / "plots")
     text = [f"# Report: {folder.name}\n",
             f"{len(entries)} finished runs" + (f", {len(unfinished)} without an evaluation yet" if unfinished else "")
             + ". Written by `python scripts/report.py " + str(folder) + "` from the runs' stored held-out evaluations.\n",
@@ -219,7 +221,8 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
         text += ["## Learned α (final value; mean and range over seeds)\n", "| base | N | seeds | α mean | min | max |", "|---|---:|---:|---:|---:|---:|"]
         text += [f"| {a['base']} | {a['data']} | {a['seeds']} | {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |" for a in alphas]
         text.append("")
-    text += ["## Figures\n", "![Fig. 3c](plots/fig3c.png)\n", "![alpha](plots/alpha.png)\n"]
+    text += ["## Figures\n", *(["![Fig. 3c](plots/fig3c.png)\n"] if bc else ["PPO curves: plots/ppo_curves.png (scripts/plot_results.py)\n"]),
+             "![alpha](plots/alpha.png)\n"]
     if unfinished:
         text += ["## Not finished yet\n", *[f"- {u}" for u in unfinished], ""]
     report = {

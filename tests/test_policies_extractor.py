@@ -113,6 +113,14 @@ def test_a_nan_observation_is_named_by_its_key_not_by_the_action_distribution():
         model.predict(obs)
 
 
+def test_finite_check_catches_opposite_infinities_and_passes_finite_values_whose_sum_overflows():
+    from policies.contract import check_finite_observations
+
+    check_finite_observations({"x": torch.full((2, 4), 3e38)})  # finite, though their sum is inf
+    with pytest.raises(ValueError, match=r"in batch rows \[1\]"):
+        check_finite_observations({"x": torch.tensor([[1.0, 2.0], [float("inf"), -float("inf")]])})  # sum: nan
+
+
 def test_frame_stack_other_keys_and_input_scaling():
     env = TinyDictEnv(rgb_size=32, map_size=40, frames=2, rgb_key="camera")
     extractor = SideTuneExtractor(env.observation_space, rgb_key="camera", method="features")
