@@ -86,6 +86,8 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
         ax.axhline(prov["heldout_loss"], color="C2", ls="--", label=f"held-out model {prov['heldout_loss']:.4f}")
         trivial = "zero curvature" if task == "curvature" else "mean image"
         ax.axhline(prov["trivial_loss"], color="C3", ls=":", label=f"held-out {trivial} {prov['trivial_loss']:.4f}")
+        if "identity_loss" in prov:  # denoising: returning the noisy input, the baseline a denoiser must beat
+            ax.axhline(prov["identity_loss"], color="C1", ls="-.", label=f"held-out noisy input {prov['identity_loss']:.4f}")
         init = prov.get("init_from")
         if init:  # a continued run: the learning-rate schedule and the data seed restart here
             ax.axvline(init.get("total_steps") or init["steps"], color="grey", lw=0.8, label="continued (new images)")
