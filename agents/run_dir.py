@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from functools import lru_cache
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -80,5 +82,21 @@ class RunDir:
         return remove_stale_temp_files(self.checkpoints) if self.checkpoints.is_dir() else []
 
     def write_results(self, results: dict[str, Any]) -> None:
-        """Write results.json atomically."""
+        """Write results.json atomically, with the code version that produced it (``code``)."""
+        results = {**results, "code": results.get("code") or code_version()}
         atomic_write_text(self.results_path, json.dumps(results, indent=2, sort_keys=True, default=float))
+
+
+@lru_cache(maxsize=1)
+def code_version() -> dict[str, Any]:
+    """The checkout's git commit and whether tracked files other than runs/ differ from it, so a result names
+    the code that made it (both None outside a git checkout, e.g. an installed wheel)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20, check=True).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!runs"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}

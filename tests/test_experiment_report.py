@@ -82,3 +82,14 @@ def test_report_command_bad_folder_is_one_line_and_exit_2(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: experiment folder:") and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "nope").exists()
+
+
+def test_results_name_the_code_that_made_them(tmp_path: Path) -> None:
+    from agents.run_dir import RunDir, code_version
+
+    run = RunDir.create(tmp_path, "bc", "x")
+    run.write_results({"success": 0.5})
+    saved = json.loads(run.results_path.read_text())
+    assert saved["success"] == 0.5 and saved["code"] == code_version()
+    if (ROOT / ".git").exists():  # a checkout (CI clones one): the commit is a full hash
+        assert len(saved["code"]["commit"]) == 40 and isinstance(saved["code"]["dirty"], bool)
