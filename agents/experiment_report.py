@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from agents.eval_report import aggregate, compare_groups, format_table, group_label
+from agents.eval_report import _labels, aggregate, compare_groups, format_table, group_label
 from agents.results_plots import find_run_folders
 from agents.stats import bootstrap_mean, format_comparisons
 from agents.sweep_report import policy_entry
@@ -38,10 +38,10 @@ PRIOR_TARGETS = ("features base=curvature", "features base=denoising")
 PLOT_ORDER = ("sidetune", "finetune", "features", "scratch", "blind")
 
 
-def load_entries(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """(evaluation entries of the finished runs below ``folder``, folders that have no evaluation yet)."""
+def load_entries(*folders: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """(evaluation entries of the finished runs below ``folders``, folders that have no evaluation yet)."""
     entries, unfinished = [], []
-    for run in find_run_folders([folder]):
+    for run in find_run_folders(folders):
         try:
             entries.append(policy_entry(run))
         except (OSError, ValueError):
@@ -67,29 +67,32 @@ def reference_entries(folder: Path, entries: Sequence[dict[str, Any]], evaluate:
 
 
 def group_runs(entries: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str, str, Any], dict[str, dict[str, float]]]:
-    """(method, base, data) -> run -> episode id -> outcome, for trained runs (blind is its own method)."""
+    """(method, base, data) -> run -> episode id -> outcome, for trained runs (blind is its own method; runs of a
+    method that differ in config beyond the seed are separate methods, named with the differing keys)."""
     table: dict[tuple[str, str, Any], dict[str, dict[str, float]]] = defaultdict(dict)
-    for e in entries:
+    trained = [e for e in entries if e["status"] == "ok" and e["result"].get("kind") != "reference"]
+    for e, label in zip(trained, _labels(trained)):
         r = e["result"]
-        if e["status"] != "ok" or r.get("kind") == "reference":
-            continue
-        table[(str(r.get("method")), str(r.get("base")), r.get("data"))][e["run"]] = {
+        variant = label[len(group_label(r)):]  # '' or ' [policy.alpha_lr=None]'
+        table[(str(r.get("method")) + variant, str(r.get("base")), r.get("data"))][e["run"]] = {
             ep["episode_id"]: float(ep[metric]) for ep in r["per_episode"]
         }
     return table
 
 
 def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per sidetune (base, data): the final α of each seed (results.json ``alphas``)."""
-    finals: dict[tuple[str, Any], list[float]] = defaultdict(list)
-    for e in entries:
+    """One row per sidetune group (variant, base, data): the final α of each seed (results.json ``alphas``)."""
+    finals: dict[tuple[str, str, Any], list[float]] = defaultdict(list)
+    trained = [e for e in entries if e["status"] == "ok" and e["result"].get("kind") != "reference"]
+    for e, label in zip(trained, _labels(trained)):
         r = e["result"]
         alphas = _results(e).get("alphas") or {}
         if r.get("method") == "sidetune" and "alpha" in alphas:
-            finals[(str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
+            finals[(label[len(group_label(r)):].strip(), str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
     return [
-        {"base": base, "data": data, "seeds": len(v), "mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v))}
-        for (base, data), v in sorted(finals.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))
+        {"base": base, "data": data, **({"variant": variant} if variant else {}), "seeds": len(v),
+         "mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v))}  # fmt: skip
+        for (variant, base, data), v in sorted(finals.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0))
     ]
 
 
@@ -114,7 +117,7 @@ def plot_fig3c(entries: Sequence[dict[str, Any]], references: Sequence[dict[str,
         for col, (metric, title) in enumerate(metrics):
             ax = axes[row][col]
             groups = sorted({(m, b) for (m, b, _) in tables[metric] if b in (base, "random", "None")},
-                            key=lambda mb: (mb[1] == "random", PLOT_ORDER.index(mb[0]) if mb[0] in PLOT_ORDER else 9))  # fmt: skip
+                            key=lambda mb: (mb[1] == "random", PLOT_ORDER.index(mb[0].split(" ")[0]) if mb[0].split(" ")[0] in PLOT_ORDER else 9, mb[0]))  # fmt: skip
             for i, (method, b) in enumerate(groups):
                 sizes = sorted(d for (m, bb, d) in tables[metric] if (m, bb) == (method, b))
                 stats = [bootstrap_mean(tables[metric][(method, b, d)], resamples=2000) for d in sizes]
@@ -187,12 +190,15 @@ def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def build_report(folder: Path, reference: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Read the runs below ``folder``, write report.md / report.json / plots, return the report's numbers."""
+def build_report(folder: Path, reference: bool = False, log: Callable[[str], None] = print,
+                 partners: Sequence[Path] = ()) -> dict[str, Any]:  # fmt: skip
+    """Read the runs below ``folder`` (and below ``partners``: other experiments' runs to compare with), write
+    report.md / report.json / plots into ``folder``, return the report's numbers."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"experiment folder: {folder} does not exist (e.g. runs/imitation after scripts/sweep.py)")
-    entries, unfinished = load_entries(folder)
+    for f in (folder, *map(Path, partners)):
+        if not f.is_dir():
+            raise FileNotFoundError(f"experiment folder: {f} does not exist (e.g. runs/imitation after scripts/sweep.py)")
+    entries, unfinished = load_entries(folder, *map(Path, partners))
     if not entries:
         raise FileNotFoundError(f"experiment folder: no finished run below {folder} ({len(unfinished)} without an evaluation yet)")
     references = reference_entries(folder, entries, reference, log)
@@ -207,19 +213,21 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
     plots += plot_alpha(entries, folder / "plots")
     text = [f"# Report: {folder.name}\n",
             f"{len(entries)} finished runs" + (f", {len(unfinished)} without an evaluation yet" if unfinished else "")
-            + ". Written by `python scripts/report.py " + str(folder) + "` from the runs' stored held-out evaluations.\n",
+            + ". Written by `python scripts/report.py " + str(folder) + "".join(f" --with {p}" for p in partners)
+            + "` from the runs' stored held-out evaluations.\n",
             "## Held-out evaluation, seeds pooled\n", format_table(rows, markdown=True) + "\n"]  # fmt: skip
     for metric in ("success", "spl"):
         if comparisons[metric]:
             text += [f"## sidetune minus each other method ({metric}; paired seed x episode bootstrap, 95% interval; "
-                     "**bold**: the best other method at that size)\n", format_comparisons(comparisons[metric], metric, markdown=True) + "\n"]  # fmt: skip
+                     "'best other': the other method with the highest mean at that size)\n", format_comparisons(comparisons[metric], metric, markdown=True) + "\n"]  # fmt: skip
     for target, found in prior.items():
         if found:
             text += [f"## Is the prior used? {target} minus features on a random base and minus blind (success)\n",
                      format_comparisons(found, "success", markdown=True) + "\n"]  # fmt: skip
     if alphas:
         text += ["## Learned α (final value; mean and range over seeds)\n", "| base | N | seeds | α mean | min | max |", "|---|---:|---:|---:|---:|---:|"]
-        text += [f"| {a['base']} | {a['data']} | {a['seeds']} | {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |" for a in alphas]
+        text += [f"| {a['base']}{' ' + a['variant'] if 'variant' in a else ''} | {a['data']} | {a['seeds']} | {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |"
+                 for a in alphas]  # fmt: skip
         text.append("")
     text += ["## Figures\n", *(["![Fig. 3c](plots/fig3c.png)\n"] if bc else ["PPO curves: plots/ppo_curves.png (scripts/plot_results.py)\n"]),
              "![alpha](plots/alpha.png)\n"]

@@ -32,7 +32,7 @@ def _run(folder: Path, method: str, base: str, n: int, seed: int, p_success: flo
     name = f"{method}-{base}-{n}" + ("-blind" if blind else "") + f"-seed{seed}"
     run = folder / name
     run.mkdir(parents=True)
-    config = {"run": {"seed": seed}, "policy": {"method": method, "base": base, "blind": blind},
+    config = {"run": {"seed": seed}, "policy": {"method": method, "base": base, "blind": blind, "alpha_lr": 0.01},
               "bc": {"trajectories": n}, "env": {"resolution": 128}}  # fmt: skip
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     (run / "results.json").write_text(json.dumps(results))
@@ -93,3 +93,19 @@ def test_results_name_the_code_that_made_them(tmp_path: Path) -> None:
     assert saved["success"] == 0.5 and saved["code"] == code_version()
     if (ROOT / ".git").exists():  # a checkout (CI clones one): the commit is a full hash
         assert len(saved["code"]["commit"]) == 40 and isinstance(saved["code"]["dirty"], bool)
+
+
+def test_an_ablation_folder_is_compared_with_the_grid_and_kept_apart_from_its_sidetune(experiment: Path, tmp_path: Path) -> None:
+    ablation = tmp_path / "imitation_alpha"
+    for seed in range(3):  # same method and base as the grid's sidetune, another alpha_lr: a separate group
+        _run(ablation, "sidetune", "curvature", 49, seed, 0.30, alpha=0.45)
+        cfg = yaml.safe_load((ablation / f"sidetune-curvature-49-seed{seed}" / "config.yaml").read_text())
+        cfg["policy"]["alpha_lr"] = None
+        (ablation / f"sidetune-curvature-49-seed{seed}" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = build_report(ablation, log=lambda _: None, partners=[experiment])["report"]
+    targets = {c["target"] for c in out["comparisons"]["success"] if c["data"] == 49}
+    assert len(targets) == 2 and any("alpha_lr=None" in t for t in targets)  # both sidetune variants, never pooled
+    by_variant = {a["variant"]: a for a in out["alphas"] if a["data"] == 49}
+    assert by_variant["[policy.alpha_lr=None]"]["mean"] == pytest.approx(0.45) and by_variant["[policy.alpha_lr=None]"]["seeds"] == 3
+    assert by_variant["[policy.alpha_lr=0.01]"]["mean"] == pytest.approx(0.61)
+    assert "--with" in (ablation / "report.md").read_text()

@@ -2,6 +2,7 @@
 
     python scripts/report.py runs/imitation              # report.md, report.json, plots/fig3c.png, plots/alpha.png
     python scripts/report.py runs/imitation --reference  # also evaluate random / expert / goal-only once (kept)
+    python scripts/report.py runs/imitation_alpha --with runs/imitation   # an ablation against the grid's runs
 
 The paired comparisons (sidetune minus each other method; features with a pretrained base minus features on a
 random base and minus blind) are agents/stats.py's seeds-then-episodes bootstrap (docs/evaluation.md).
@@ -21,9 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", metavar="EXPERIMENT_DIR", help="experiment folders, e.g. runs/imitation")
     parser.add_argument("--reference", action="store_true", help="evaluate the random, expert and goal-only rows once (references.json)")
+    parser.add_argument("--with", dest="partners", nargs="+", default=[], metavar="DIR",
+                        help="other experiment folders whose runs join the comparisons (e.g. an ablation against runs/imitation)")
     args = parser.parse_args(argv)
     for folder in args.folders:
-        out = build_report(folder, reference=args.reference, log=lambda line: print(line, file=sys.stderr, flush=True))
+        out = build_report(folder, reference=args.reference, log=lambda line: print(line, file=sys.stderr, flush=True), partners=args.partners)
         for path in out["written"]:
             print(f"wrote {path}")
     return 0
