@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from agents.eval_report import _labels, aggregate, compare_groups, format_table, group_label
+from agents.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label
 from agents.results_plots import find_run_folders
 from agents.stats import bootstrap_mean, format_comparisons
 from agents.sweep_report import policy_entry
@@ -56,12 +56,10 @@ def reference_entries(folder: Path, entries: Sequence[dict[str, Any]], evaluate:
         return json.loads(path.read_text())
     if not evaluate or not entries:
         return []
-    from agents.evaluate import evaluate_references
     from agents.run_config import RunConfig
 
     configs = [RunConfig.from_dict(entries[0]["config"])]
-    refs = evaluate_references(configs, log=log, progress=False)
-    refs = [{**e, "result": {k: v for k, v in e["result"].items()}} for e in refs if e["status"] == "ok"]
+    refs = [e for e in evaluate_references(configs, log=log, progress=False) if e["status"] == "ok"]
     atomic_write_text(path, json.dumps(refs, default=str))
     return refs
 

@@ -109,3 +109,27 @@ def test_an_ablation_folder_is_compared_with_the_grid_and_kept_apart_from_its_si
     assert by_variant["[policy.alpha_lr=None]"]["mean"] == pytest.approx(0.45) and by_variant["[policy.alpha_lr=None]"]["seeds"] == 3
     assert by_variant["[policy.alpha_lr=0.01]"]["mean"] == pytest.approx(0.61)
     assert "--with" in (ablation / "report.md").read_text()
+
+
+def test_reference_rows_are_evaluated_once_and_then_read_back(experiment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agents.experiment_report as report
+    from agents.run_config import RunConfig
+
+    calls = []
+
+    def fake_references(configs, log, progress):  # the real one plays 3 x 420 episodes
+        calls.append(configs)
+        per_episode = [{"episode_id": str(i), "building": f"b{i % 14}", "start_distance": 2.0 + i * 0.01, "success": 1.0,
+                        "spl": 0.9, "reward": 8.0, "distance_to_goal": 0.1, "collisions": 0, "steps": 20,
+                        "path_length": 3.0} for i in range(EPISODES)]  # fmt: skip
+        summary = {"mean": 1.0, "ci95": [0.97, 1.0]}
+        return [{"run": "expert", "status": "ok", "config": {},
+                 "result": {"kind": "reference", "method": "expert", "per_episode": per_episode, "success": summary,
+                            "spl": {"mean": 0.9, "ci95": [0.88, 0.92]}}}]  # fmt: skip
+
+    monkeypatch.setattr(report, "evaluate_references", fake_references)
+    monkeypatch.setattr(RunConfig, "from_dict", classmethod(lambda cls, tree: tree))  # the synthetic configs are partial
+    build_report(experiment, reference=True, log=lambda _: None)
+    build_report(experiment, reference=True, log=lambda _: None)
+    assert len(calls) == 1 and (experiment / "references.json").is_file()
+    assert "reference expert" in (experiment / "report.md").read_text()
