@@ -272,3 +272,20 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
             keep = {k: v for k, v in kind_table.items() if k[0] == t or compared(k[0])}
             out += compare_methods(keep, t, **bootstrap)
     return out
+
+
+def policy_entry(folder: Path) -> dict[str, Any]:
+    """An agents.eval_report entry of a finished BC/PPO run folder, from the evaluation its trainer wrote."""
+    config = RunDir.open(folder).read_config()
+    from agents.config_loader import to_container
+
+    plain = to_container(config)
+    for name in ("eval.json", "results.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        result = json.loads(path.read_text())
+        result = result.get("heldout") or result  # BC nests its held-out evaluation
+        if "per_episode" in result:
+            return {"run": str(folder), "status": "ok", "result": {**run_summary(plain), **result}, "config": plain}
+    raise ValueError(f"{folder} has no held-out evaluation (train.final_eval=false?); run scripts/evaluate.py on it")

@@ -3,7 +3,7 @@
     python scripts/report.py runs/imitation [--reference]
 
 Reads every finished run below the folder (the evaluation its trainer wrote, or a later ``eval.json``:
-agents/sweep_report.policy_entry), and writes into the folder:
+agents.eval_report.policy_entry), and writes into the folder:
 
 - ``report.md``: the pooled table (agents/eval_report.py), then, at every data size, **sidetune minus each
   other method** on the same base (paired seed x episode bootstrap, agents/stats.py), **features with a
@@ -27,10 +27,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from agents.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label
+from agents.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label, policy_entry
 from agents.results_plots import find_run_folders
 from agents.stats import bootstrap_mean, format_comparisons
-from agents.sweep_report import policy_entry
 from envs.atomic_io import atomic_write_text
 
 REFERENCES_FILE = "references.json"

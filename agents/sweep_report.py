@@ -13,28 +13,10 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from agents.eval_report import aggregate, format_table
-from agents.metrics import run_summary
+from agents.eval_report import aggregate, format_table, policy_entry
+from agents.experiment_report import build_report
 from agents.results_plots import plot_results
-from agents.run_dir import RunDir
 from envs.atomic_io import atomic_write_text
-
-
-def policy_entry(folder: Path) -> dict[str, Any]:
-    """An agents.eval_report entry of a finished BC/PPO run folder, from the evaluation its trainer wrote."""
-    config = RunDir.open(folder).read_config()
-    from agents.config_loader import to_container
-
-    plain = to_container(config)
-    for name in ("eval.json", "results.json"):
-        path = folder / name
-        if not path.is_file():
-            continue
-        result = json.loads(path.read_text())
-        result = result.get("heldout") or result  # BC nests its held-out evaluation
-        if "per_episode" in result:
-            return {"run": str(folder), "status": "ok", "result": {**run_summary(plain), **result}, "config": plain}
-    raise ValueError(f"{folder} has no held-out evaluation (train.final_eval=false?); run scripts/evaluate.py on it")
 
 
 def _mean(block: Any) -> float | None:
@@ -106,8 +88,6 @@ def write_report(spec: Any, cells: Sequence[Mapping[str, Any]], wall_seconds: fl
         except FileNotFoundError as err:
             text.append(f"\nNo plots: {err}\n")
         if spec.trainer == "bc" and counts["done"]:
-            from agents.experiment_report import build_report  # paired comparisons, alpha, Fig. 3c with intervals
-
             try:
                 written += build_report(folder, log=lambda _: None)["written"]
                 text.append("\nPaired comparisons, learned alpha and Fig. 3c with intervals: [report.md](report.md)\n")

@@ -8,6 +8,7 @@ mean gap wins; variants within 0.03 of the largest are tied and the tie goes to 
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.results_plots import find_run_folders  # noqa: E402
 from agents.stats import paired_bootstrap  # noqa: E402
-from agents.sweep_report import policy_entry  # noqa: E402
+from agents.eval_report import policy_entry  # noqa: E402
 from envs.atomic_io import atomic_write_text  # noqa: E402
 
 PILOT = ROOT / "runs" / "head_pilot"
@@ -37,6 +38,7 @@ def runs_of(folder: Path) -> dict[str, dict[str, float]]:
 
 def main() -> int:
     """Print the gap of every variant with both bases finished, and the chosen variant."""
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     variants = sorted({p.name.rsplit("-", 1)[0] for p in PILOT.iterdir() if p.is_dir() and p.name.endswith("-curvature")})
     rows = []
     for v in variants:
