@@ -116,7 +116,10 @@ def test_sweep_on_local_ray_is_interrupted_then_resumed_without_rerunning_finish
                "--runs-root", str(tmp_path / "runs"), "--no-progress"]  # fmt: skip
     folder = tmp_path / "runs" / "tiny"
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # a shell that starts the suite in the background (`... &`) hands its children SIGINT ignored, and Python keeps
+    # an ignored SIGINT: restore the default so the interrupt below reaches the sweep however the suite was started
+    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.time() + 240
     while not _results(folder) and first.poll() is None and time.time() < deadline:
         time.sleep(0.2)
