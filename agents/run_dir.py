@@ -45,6 +45,7 @@ class RunDir:
     @classmethod
     def create(cls, runs_root: str | Path, experiment: str, name: str | None = None) -> "RunDir":
         """Make a fresh run folder (timestamped unless ``name`` is given); refuses to reuse an existing one."""
+        code_version()  # read now, when the code is loaded: a commit made while the run trains is not its code
         stamp = name or time.strftime("%Y%m%d-%H%M%S")
         root = Path(runs_root) / experiment / stamp
         if root.exists() and any(root.iterdir()):
@@ -59,6 +60,7 @@ class RunDir:
     @classmethod
     def open(cls, root: str | Path) -> "RunDir":
         """An existing run folder (for --resume, evaluation, --init-from); clear error if it is not one."""
+        code_version()  # as in create (a resumed run)
         run = cls(Path(root))
         if not run.root.is_dir():
             raise FileNotFoundError(f"run folder: {run.root} does not exist (pass the folder a training script printed)")
@@ -90,7 +92,8 @@ class RunDir:
 @lru_cache(maxsize=1)
 def code_version() -> dict[str, Any]:
     """The checkout's git commit and whether tracked files other than runs/ differ from it, so a result names
-    the code that made it (both None outside a git checkout, e.g. an installed wheel)."""
+    the code that made it (both None outside a git checkout, e.g. an installed wheel). Read once per process,
+    when a run folder is created or opened."""
     root = Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> str:
