@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from agents.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label, policy_entry
-from agents.results_plots import find_run_folders
+from agents.results_plots import find_run_folders, save_figure
 from agents.stats import bootstrap_mean, format_comparisons
 from envs.atomic_io import atomic_write_text
 
@@ -63,15 +63,20 @@ def reference_entries(folder: Path, entries: Sequence[dict[str, Any]], evaluate:
     return refs
 
 
+def trained_runs(entries: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """(entry, variant) of every trained run: variant is '' or the config keys that set it apart from other runs
+    of its method (e.g. '[policy.alpha_lr=None]'), as the pooled table names it (agents/eval_report.py)."""
+    trained = [e for e in entries if e["status"] == "ok" and e["result"].get("kind") != "reference"]
+    return [(e, label[len(group_label(e["result"])):].strip()) for e, label in zip(trained, _labels(trained))]
+
+
 def group_runs(entries: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str, str, Any], dict[str, dict[str, float]]]:
     """(method, base, data) -> run -> episode id -> outcome, for trained runs (blind is its own method; runs of a
     method that differ in config beyond the seed are separate methods, named with the differing keys)."""
     table: dict[tuple[str, str, Any], dict[str, dict[str, float]]] = defaultdict(dict)
-    trained = [e for e in entries if e["status"] == "ok" and e["result"].get("kind") != "reference"]
-    for e, label in zip(trained, _labels(trained)):
+    for e, variant in trained_runs(entries):
         r = e["result"]
-        variant = label[len(group_label(r)):]  # '' or ' [policy.alpha_lr=None]'
-        table[(str(r.get("method")) + variant, str(r.get("base")), r.get("data"))][e["run"]] = {
+        table[(str(r.get("method")) + (f" {variant}" if variant else ""), str(r.get("base")), r.get("data"))][e["run"]] = {
             ep["episode_id"]: float(ep[metric]) for ep in r["per_episode"]
         }
     return table
@@ -80,12 +85,11 @@ def group_runs(entries: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str
 def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per sidetune group (variant, base, data): the final α of each seed (results.json ``alphas``)."""
     finals: dict[tuple[str, str, Any], list[float]] = defaultdict(list)
-    trained = [e for e in entries if e["status"] == "ok" and e["result"].get("kind") != "reference"]
-    for e, label in zip(trained, _labels(trained)):
+    for e, variant in trained_runs(entries):
         r = e["result"]
-        alphas = _results(e).get("alphas") or {}
-        if r.get("method") == "sidetune" and "alpha" in alphas:
-            finals[(label[len(group_label(r)):].strip(), str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
+        alphas = _results(e).get("alphas") or {} if r.get("method") == "sidetune" else {}
+        if "alpha" in alphas:
+            finals[(variant, str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
     return [
         {"base": base, "data": data, **({"variant": variant} if variant else {}), "seeds": len(v),
          "mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v))}  # fmt: skip
@@ -142,7 +146,7 @@ def plot_fig3c(entries: Sequence[dict[str, Any]], references: Sequence[dict[str,
                 ax.legend(fontsize=7)
     fig.suptitle("Behaviour cloning, 420 held-out episodes; bars: 95% seed x episode bootstrap interval")
     fig.tight_layout()
-    return _save(fig, out_dir, "fig3c")
+    return _saved_and_closed(fig, out_dir, "fig3c")
 
 
 def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -172,17 +176,14 @@ def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     if colours:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, out_dir, "alpha")
+    return _saved_and_closed(fig, out_dir, "alpha")
 
 
-def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
-    """Write ``stem``.png and ``stem``.svg, close the figure."""
+def _saved_and_closed(fig: Any, out_dir: Path, stem: str) -> list[Path]:
+    """``stem``.png and .svg written by results_plots.save_figure, then the figure closed."""
     import matplotlib.pyplot as plt
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
-    for path in paths:
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+    paths = save_figure(fig, out_dir, stem)
     plt.close(fig)
     return paths
 

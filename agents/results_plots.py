@@ -123,7 +123,7 @@ def _spread(values: list[float], ci: tuple[float, float] | None) -> tuple[float,
     return 0.0, 0.0
 
 
-def _save(fig: Any, out_dir: Path, stem: str) -> list[Path]:
+def save_figure(fig: Any, out_dir: Path, stem: str) -> list[Path]:
     """Write ``stem``.png and ``stem``.svg into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
@@ -161,7 +161,7 @@ def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]]
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Behaviour cloning on held-out buildings")
-    paths = _save(fig, out_dir, "bc_vs_trajectories")
+    paths = save_figure(fig, out_dir, "bc_vs_trajectories")
     plt.close(fig)
     return paths
 
@@ -198,7 +198,7 @@ def plot_ppo(curves: Mapping[tuple[str, str], list[list[dict[str, float]]]], out
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("PPO on held-out buildings")
-    paths = _save(fig, out_dir, "ppo_curves")
+    paths = save_figure(fig, out_dir, "ppo_curves")
     plt.close(fig)
     return paths
 
