@@ -92,8 +92,16 @@ def _id_order(episode_id: str) -> tuple[int, Any]:
 
 
 def _seed_weights(rng: np.random.Generator, seeds: int, resamples: int) -> np.ndarray:
-    """float64[resamples, seeds]: how often each seed is drawn in each replicate (sums to ``seeds``)."""
+    """float64[resamples, seeds]: how often each of ``seeds`` items (seeds or episodes) is drawn with replacement
+    in each replicate (sums to ``seeds``)."""
     return rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=resamples).astype(np.float64)
+
+
+def _percentile_interval(replicates: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap replicates."""
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(replicates, [tail, 1.0 - tail])
+    return float(lo), float(hi)
 
 
 def _replicate_means(y: np.ndarray, seed_w: np.ndarray, episode_w: np.ndarray) -> np.ndarray:
@@ -123,15 +131,13 @@ def paired_bootstrap(
     ya, yb = outcome_matrix(a, ids, names[0]), outcome_matrix(b, ids, names[1])
     rng = np.random.default_rng(seed)
     n = len(ids)
-    uniform = np.full(n, 1.0 / n)
-    episodes_a = rng.multinomial(n, uniform, size=resamples).astype(np.float64)
-    episodes_b = episodes_a if paired else rng.multinomial(n, uniform, size=resamples).astype(np.float64)
+    episodes_a = _seed_weights(rng, n, resamples)  # episodes drawn with replacement, as seeds are
+    episodes_b = episodes_a if paired else _seed_weights(rng, n, resamples)
     diffs = (
         _replicate_means(ya, _seed_weights(rng, len(ya), resamples), episodes_a)
         - _replicate_means(yb, _seed_weights(rng, len(yb), resamples), episodes_b)
     )
-    tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(diffs, [tail, 1.0 - tail])
+    lo, hi = _percentile_interval(diffs, level)
     mean_a, mean_b = float(ya.mean()), float(yb.mean())
     return Difference(mean_a - mean_b, (float(lo), float(hi)), mean_a, mean_b, len(ya), len(yb), n, paired)
 
@@ -143,10 +149,9 @@ def bootstrap_mean(runs: Runs, *, resamples: int = RESAMPLES, seed: int = BOOTST
     y = outcome_matrix(runs, ids)
     rng = np.random.default_rng(seed)
     n = len(ids)
-    episode_w = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    episode_w = _seed_weights(rng, n, resamples)
     means = _replicate_means(y, _seed_weights(rng, len(y), resamples), episode_w)
-    tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(means, [tail, 1.0 - tail])
+    lo, hi = _percentile_interval(means, level)
     return float(y.mean()), (float(lo), float(hi))
 
 
