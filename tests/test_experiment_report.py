@@ -17,8 +17,9 @@ EPISODES = 120
 
 
 def _run(folder: Path, method: str, base: str, n: int, seed: int, p_success: float, alpha: float | None = None,
-         blind: bool = False) -> None:  # fmt: skip
-    """A finished BC run folder whose episode successes are Bernoulli(p_success) draws (episode difficulty shared)."""
+         blind: bool = False, trainer: str = "bc") -> None:  # fmt: skip
+    """A finished BC (or PPO: ``n`` = frames) run folder whose episode successes are Bernoulli(p_success) draws
+    (episode difficulty shared)."""
     rng = np.random.default_rng([seed, zlib.crc32(f"{method}{base}{n}{blind}".encode())])
     difficulty = np.random.default_rng(0).uniform(-0.2, 0.2, EPISODES)  # the same episodes for every run
     success = (rng.uniform(size=EPISODES) < np.clip(p_success + difficulty, 0, 1)).astype(float)
@@ -33,7 +34,7 @@ def _run(folder: Path, method: str, base: str, n: int, seed: int, p_success: flo
     run = folder / name
     run.mkdir(parents=True)
     config = {"run": {"seed": seed}, "policy": {"method": method, "base": base, "blind": blind, "alpha_lr": 0.01},
-              "bc": {"trajectories": n}, "env": {"resolution": 128}}  # fmt: skip
+              "env": {"resolution": 128}, **({"bc": {"trajectories": n}} if trainer == "bc" else {"ppo": {"total_frames": n}})}  # fmt: skip
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     (run / "results.json").write_text(json.dumps(results))
 
@@ -74,6 +75,25 @@ def test_report_finds_planted_differences_and_names_the_best_other(experiment: P
     text = (experiment / "report.md").read_text()
     assert "sidetune minus each other method" in text and "Learned α" in text
     assert (experiment / "plots" / "fig3c.png").stat().st_size > 10_000 and (experiment / "plots" / "alpha.svg").is_file()
+
+
+def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
+    folder = tmp_path / "ppo_prior"  # the shape of sweeps/ppo_prior.yaml: four policies x 3 seeds at one frame count
+    for seed in range(3):
+        _run(folder, "sidetune", "curvature", 300_000, seed, 0.60, alpha=0.4, trainer="ppo")
+        _run(folder, "features", "curvature", 300_000, seed, 0.50, trainer="ppo")
+        _run(folder, "features", "random", 300_000, seed, 0.30, trainer="ppo")
+        _run(folder, "features", "random", 300_000, seed, 0.40, blind=True, trainer="ppo")
+    out = build_report(folder, log=lambda _: None)["report"]
+    success = {c["other"]: c for c in out["comparisons"]["success"]}
+    assert set(success) == {"ppo features base=curvature", "ppo features base=random", "ppo blind base=random"}
+    assert success["ppo features base=curvature"]["best_other"] and success["ppo features base=curvature"]["data"] == 300_000
+    assert success["ppo features base=curvature"]["mean"] == pytest.approx(0.10, abs=0.08)
+    prior = {c["other"]: c["mean"] for c in out["prior"]["features base=curvature"]}
+    assert prior["ppo features base=random"] == pytest.approx(0.20, abs=0.08) and "ppo blind base=random" in prior
+    assert out["alphas"] == [{"base": "curvature", "data": 300_000, "seeds": 3, "mean": pytest.approx(0.4), "min": 0.4, "max": 0.4}]
+    assert not (folder / "plots" / "fig3c.png").exists() and (folder / "plots" / "alpha.png").is_file()
+    assert "plots/ppo_curves.png" in (folder / "report.md").read_text()
 
 
 def test_report_command_bad_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
