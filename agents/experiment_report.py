@@ -5,7 +5,9 @@
 Reads every finished run below the folder (the evaluation its trainer wrote, or a later ``eval.json``:
 agents.eval_report.policy_entry), and writes into the folder:
 
-- ``report.md``: the pooled table (agents/eval_report.py), then, at every data size, **sidetune minus each
+- ``report.md``: the pooled table (agents/eval_report.py), the paper's claim at every data size (sidetune minus
+  the best other method, with the Design's verdict: holds when the interval's lower end is above -0.05), then, at
+  every data size, **sidetune minus each
   other method** on the same base (paired seed x episode bootstrap, agents/stats.py), **features with a
   pretrained base minus features with a randomly initialised base and minus blind** (is the prior used?),
   and the learned α of every sidetune group (final value over seeds);
@@ -29,12 +31,28 @@ import numpy as np
 
 from agents.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label, policy_entry
 from agents.results_plots import find_run_folders, save_figure
-from agents.stats import bootstrap_mean, format_comparisons
+from agents.stats import Comparison, bootstrap_mean, format_comparisons
 from envs.atomic_io import atomic_write_text
 
 REFERENCES_FILE = "references.json"
 PRIOR_TARGETS = ("features base=curvature", "features base=denoising")
 PLOT_ORDER = ("sidetune", "finetune", "features", "scratch", "blind")
+CLAIM_MARGIN = 0.05  # docs/experiments.md, Design: "matches or beats the best" holds where sidetune - best other > -0.05
+
+
+def claim_verdicts(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
+    """The paper's claim at each (sidetune group, data size): sidetune - best other with its interval and a verdict
+    by the Design's rule (holds when the interval's lower end is above -CLAIM_MARGIN)."""
+    rows = []
+    for c in comparisons:
+        if not c.best_other:
+            continue
+        low, high = c.difference.ci95
+        verdict = ("holds" if low > -CLAIM_MARGIN else
+                   "does not hold: sidetune is below the best" if high < 0 else "not shown: the interval is too wide")  # fmt: skip
+        rows.append({"data": c.data, "target": c.target, "best_other": c.other, "mean": c.difference.mean,
+                     "ci95": [low, high], "seeds": [c.difference.seeds_a, c.difference.seeds_b], "verdict": verdict})  # fmt: skip
+    return rows
 
 
 def load_entries(*folders: Path) -> tuple[list[dict[str, Any]], list[str]]:
@@ -205,6 +223,7 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
     prior = {t: [c for c in compare_groups(entries, t, "success") if c.other.split(" base=")[0].endswith(("features", "blind"))
                  and ("base=random" in c.other)]  # fmt: skip
              for t in PRIOR_TARGETS}
+    claim = claim_verdicts(comparisons["success"])
     alphas = alpha_summary(entries)
     bc = [e for e in entries if e["result"].get("kind") == "bc"]
     plots = plot_fig3c(bc, references, folder / "plots") if bc else []  # PPO curves: scripts/plot_results.py
@@ -214,6 +233,12 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
             + ". Written by `python scripts/report.py " + str(folder) + "".join(f" --with {p}" for p in partners)
             + "` from the runs' stored held-out evaluations.\n",
             "## Held-out evaluation, seeds pooled\n", format_table(rows, markdown=True) + "\n"]  # fmt: skip
+    if claim:
+        text += [f"## The claim: sidetune matches or beats the best other method (success; holds where sidetune - best other "
+                 f"has its 95% interval's lower end above -{CLAIM_MARGIN})\n",
+                 "| data | sidetune | best other | difference [95% CI] | seeds | verdict |", "|---|---|---|---|---|---|",
+                 *[f"| {r['data']} | {r['target']} | {r['best_other']} | {r['mean']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] "
+                   f"| {r['seeds'][0]} vs {r['seeds'][1]} | {r['verdict']} |" for r in claim], ""]  # fmt: skip
     for metric in ("success", "spl"):
         if comparisons[metric]:
             text += [f"## sidetune minus each other method ({metric}; paired seed x episode bootstrap, 95% interval; "
@@ -233,6 +258,7 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
         text += ["## Not finished yet\n", *[f"- {u}" for u in unfinished], ""]
     report = {
         "rows": rows,
+        "claim": claim,
         "comparisons": {m: [c.to_dict() for c in cs] for m, cs in comparisons.items()},
         "prior": {t: [c.to_dict() for c in cs] for t, cs in prior.items()},
         "alphas": alphas,

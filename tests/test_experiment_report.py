@@ -72,6 +72,8 @@ def test_report_finds_planted_differences_and_names_the_best_other(experiment: P
         {"base": "curvature", "data": 490, "seeds": 3, "mean": pytest.approx(0.61), "min": 0.6, "max": 0.62},
     ]
     assert out["unfinished"] == [str(experiment / "features-curvature-4900-seed0")]
+    claim = {(c["data"], c["best_other"]): c["verdict"] for c in out["claim"]}
+    assert claim == {(49, "bc features base=curvature"): "holds", (490, "bc features base=curvature"): "holds"}
     text = (experiment / "report.md").read_text()
     assert "sidetune minus each other method" in text and "Learned α" in text
     assert (experiment / "plots" / "fig3c.png").stat().st_size > 10_000 and (experiment / "plots" / "alpha.svg").is_file()
@@ -91,9 +93,23 @@ def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
     assert success["ppo features base=curvature"]["mean"] == pytest.approx(0.10, abs=0.08)
     prior = {c["other"]: c["mean"] for c in out["prior"]["features base=curvature"]}
     assert prior["ppo features base=random"] == pytest.approx(0.20, abs=0.08) and "ppo blind base=random" in prior
+    assert out["claim"][0]["verdict"] == "holds"
     assert out["alphas"] == [{"base": "curvature", "data": 300_000, "seeds": 3, "mean": pytest.approx(0.4), "min": 0.4, "max": 0.4}]
     assert not (folder / "plots" / "fig3c.png").exists() and (folder / "plots" / "alpha.png").is_file()
     assert "plots/ppo_curves.png" in (folder / "report.md").read_text()
+
+
+def test_claim_verdict_follows_the_designs_margin() -> None:
+    from agents.experiment_report import claim_verdicts
+    from agents.stats import Comparison, Difference
+
+    def comparison(low: float, high: float, best: bool = True) -> Comparison:
+        diff = Difference((low + high) / 2, (low, high), 0.5, 0.5, 6, 6, 420, True)
+        return Comparison(49, "bc sidetune base=curvature", "bc features base=curvature", diff, best)
+
+    verdicts = [r["verdict"] for r in claim_verdicts([comparison(-0.04, 0.02), comparison(-0.12, -0.01),
+                                                     comparison(-0.08, 0.03), comparison(-0.3, -0.2, best=False)])]  # fmt: skip
+    assert verdicts == ["holds", "does not hold: sidetune is below the best", "not shown: the interval is too wide"]
 
 
 def test_report_command_bad_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
