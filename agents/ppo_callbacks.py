@@ -24,6 +24,7 @@ from envs.atomic_io import atomic_write_text
 
 EPISODE_KEYS = ("success", "spl", "distance_to_goal", "episode_reward", "steps", "collisions")
 EVAL_TAGS = ("success", "spl", "reward", "distance_to_goal")
+EPISODE_OUTCOMES = ("success", "spl", "reward")  # kept per episode in eval_history.json (the curves' intervals)
 
 
 class EpisodeStatsCallback(BaseCallback):
@@ -196,6 +197,8 @@ class EvalCheckpointCallback(BaseCallback):
             "distance_to_goal": float(result["distance_to_goal"]["mean"]),
             "success_ci95": list(result["success"].get("ci95") or []),
             "episodes": int(result["episodes"]),
+            # per-episode outcomes, so that curves over seeds get a seeds-then-episodes interval (results_plots)
+            "per_episode": [{key: ep[key] for key in ("episode_id", *EPISODE_OUTCOMES)} for ep in result["per_episode"]],
             "seconds": round(seconds, 2),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }

@@ -3,9 +3,11 @@
 Inputs per run folder: ``config.yaml`` (``policy.method``, ``policy.base``, ``bc.trajectories``), and
 either ``eval.json`` (scripts/evaluate.py; preferred, it is the full held-out set) or ``results.json``
 (the trainer's own final evaluation) for BC points, and ``eval_history.json`` (a list of
-``{"frames", "success", "spl", "reward"}`` written by the PPO trainer) for PPO curves. Seeds of one
-method and base are averaged; error bars / bands are the spread across seeds (min to max), or the run's
-95% interval when there is one seed. Writes PNG and SVG.
+``{"frames", "success", "spl", "reward", "per_episode"}`` written by the PPO trainer) for PPO curves. Seeds of
+one method and base are averaged. PPO bands: the 95% seeds-then-episodes bootstrap interval of the mean
+(agents.stats.bootstrap_mean) at the evaluations every seed made with per-episode outcomes; histories without
+them (older runs) get the spread across seeds (min to max). BC error bars: the spread across seeds, or the
+run's 95% interval when there is one seed. Writes PNG and SVG.
 """
 
 from __future__ import annotations
@@ -166,8 +168,34 @@ def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]]
     return paths
 
 
+def _ppo_band(seeds: Sequence[Sequence[Mapping[str, Any]]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(frames, mean, lower, upper) of one method's curve: at the frames where every seed's evaluation kept its
+    episodes, the mean over seeds and episodes with its seeds-then-episodes 95% interval; otherwise (older
+    histories) seeds interpolated onto common frames, band min..max over seeds."""
+    from agents.stats import bootstrap_mean
+
+    by_frames = [{int(r["frames"]): r["per_episode"] for r in rows if r.get("per_episode")} for rows in seeds]
+    common = sorted(set.intersection(*(set(f) for f in by_frames))) if by_frames else []
+    if common:
+        stats = [bootstrap_mean({str(i): {str(ep["episode_id"]): float(ep[key]) for ep in f[frame]} for i, f in enumerate(by_frames)},
+                                resamples=1000) for frame in common]  # fmt: skip
+        mean = np.array([m for m, _ in stats])
+        return np.array(common, dtype=np.float64), mean, np.array([ci[0] for _, ci in stats]), np.array([ci[1] for _, ci in stats])
+    frames = np.unique(np.concatenate([[r["frames"] for r in rows] for rows in seeds]).astype(np.float64))
+    frames = frames[frames <= min(rows[-1]["frames"] for rows in seeds)]  # average only where every seed has data
+    stacked = []
+    for rows in seeds:
+        points = [(r["frames"], float(r[key])) for r in rows if r.get(key) is not None and math.isfinite(float(r[key]))]
+        if points:
+            stacked.append(np.interp(frames, *zip(*points)))
+    if not stacked:
+        return np.array([]), np.array([]), np.array([]), np.array([])
+    values = np.vstack(stacked)
+    return frames, values.mean(axis=0), values.min(axis=0), values.max(axis=0)
+
+
 def plot_ppo(curves: Mapping[tuple[str, str], list[list[dict[str, float]]]], out_dir: Path) -> list[Path]:
-    """Held-out reward, success and SPL vs frames, one line per method, band = min..max over seeds (Fig. 3d)."""
+    """Held-out reward, success and SPL vs frames, one line per method with its band (``_ppo_band``) (Fig. 3d)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,28 +204,18 @@ def plot_ppo(curves: Mapping[tuple[str, str], list[list[dict[str, float]]]], out
     bases = {base for _, base in curves}
     fig, axes = plt.subplots(1, len(PPO_METRICS), figsize=(5.0 * len(PPO_METRICS), 3.8))
     for (method, base), seeds in sorted(curves.items()):
-        frames = np.unique(np.concatenate([[r["frames"] for r in rows] for rows in seeds]).astype(np.float64))
-        end = min(rows[-1]["frames"] for rows in seeds)  # average only where every seed has data
-        frames = frames[frames <= end]
+        label = _label(method, base, bases)
         for ax, (key, _) in zip(axes, PPO_METRICS):
-            stacked = []
-            for rows in seeds:
-                xs = [r["frames"] for r in rows if r.get(key) is not None and math.isfinite(float(r[key]))]
-                ys = [float(r[key]) for r in rows if r.get(key) is not None and math.isfinite(float(r[key]))]
-                if xs:
-                    stacked.append(np.interp(frames, xs, ys))
-            if not stacked:
-                continue
-            values = np.vstack(stacked)
-            (line,) = ax.plot(frames, values.mean(axis=0), label=f"{_label(method, base, bases)} (n={len(stacked)})")
-            if len(stacked) > 1:
-                ax.fill_between(frames, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
+            frames, mean, lower, upper = _ppo_band(seeds, key)
+            if frames.size:
+                (line,) = ax.plot(frames, mean, label=f"{label} (n={len(seeds)})")
+                ax.fill_between(frames, lower, upper, color=line.get_color(), alpha=0.2)
     for ax, (_, title) in zip(axes, PPO_METRICS):
         ax.set_xlabel("frames")
         ax.set_ylabel(title)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("PPO on held-out buildings")
+    fig.suptitle("PPO on held-out buildings; bands: 95% seeds x episodes bootstrap interval of the mean")
     paths = save_figure(fig, out_dir, "ppo_curves")
     plt.close(fig)
     return paths

@@ -221,6 +221,32 @@ def test_plot_results_from_fabricated_runs(tmp_path):
         plot_results([tmp_path / "fake" / "bc-still-running"], tmp_path / "none")
 
 
+def test_ppo_band_is_the_seeds_then_episodes_interval_where_episodes_were_kept():
+    from agents.results_plots import _ppo_band
+
+    rng = np.random.default_rng(0)
+    def history(p: float, keep: bool) -> list[dict]:
+        rows = []
+        for frames in (0, 25_000, 50_000):
+            outcomes = (rng.uniform(size=42) < p * frames / 50_000).astype(float)
+            row = {"frames": frames, "success": outcomes.mean(), "spl": outcomes.mean(), "reward": outcomes.mean()}
+            if keep:
+                row["per_episode"] = [{"episode_id": str(i), "success": s, "spl": s, "reward": s} for i, s in enumerate(outcomes)]
+            rows.append(row)
+        return rows
+
+    seeds = [history(0.6, keep=True) for _ in range(3)]
+    frames, mean, lower, upper = _ppo_band(seeds, "success")
+    assert frames.tolist() == [0, 25_000, 50_000]
+    assert mean.tolist() == pytest.approx([np.mean([s[i]["success"] for s in seeds]) for i in range(3)])
+    assert lower[0] == upper[0] == 0.0  # nothing succeeds at 0 frames: no spread
+    assert np.all(lower[1:] < mean[1:]) and np.all(mean[1:] < upper[1:]) and np.all(upper - lower < 0.3)
+    old = [history(0.6, keep=False) for _ in range(3)]  # histories written before episodes were kept
+    frames, mean, lower, upper = _ppo_band(old, "success")
+    values = np.array([[r["success"] for r in s] for s in old])
+    assert lower.tolist() == pytest.approx(values.min(axis=0).tolist()) and upper.tolist() == pytest.approx(values.max(axis=0).tolist())
+
+
 def _entry(success: list[float], seed: int, auto_stop: bool) -> dict:
     per_episode = [{"success": s, "spl": s, "distance_to_goal": 1 - s, "reward": 10 * s, "collisions": 0} for s in success]
     result = {"kind": "bc", "method": "sidetune", "base": "curvature", "data": 49, "per_episode": per_episode,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -75,6 +76,9 @@ def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_
     history = json.loads((run.root / "eval_history.json").read_text())
     assert [row["frames"] for row in history] == [0, 64, 96]
     assert all({"frames", "success", "spl", "reward"} <= set(row) for row in history)
+    for row in history:  # every evaluation keeps its 14 episodes (the curves' seeds-then-episodes intervals)
+        assert [set(ep) for ep in row["per_episode"]] == [{"episode_id", "success", "spl", "reward"}] * 14
+        assert np.mean([ep["success"] for ep in row["per_episode"]]) == pytest.approx(row["success"])
     saved = json.loads(run.results_path.read_text())
     assert saved["episodes"] == 14 and 0.0 <= saved["success"]["mean"] <= 1.0 and saved["kind"] == "ppo"
     assert "alpha" in saved["alphas"] and list(run.tensorboard.glob("events.out.tfevents.*"))
