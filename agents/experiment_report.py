@@ -14,7 +14,8 @@ agents.eval_report.policy_entry), and writes into the folder:
 - ``report.json``: the same numbers;
 - ``plots/fig3c.{png,svg}``: success and SPL vs data size per base, each point a group's mean with its
   seeds-then-episodes 95% interval, the references as horizontal lines;
-- ``plots/alpha.{png,svg}``: α over training (frames) of every sidetune run.
+- ``plots/alpha.{png,svg}``: α over training (frames) of every sidetune run;
+- ``plots/training.{png,svg}``: BC training loss over epochs per group (how fast each method fits its data).
 
 ``--reference`` evaluates the random, expert and goal-only policies once on the runs' episode set and keeps
 them in ``references.json`` beside the report (later reports reuse them).
@@ -197,6 +198,40 @@ def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     return _saved_and_closed(fig, out_dir, "alpha")
 
 
+def plot_training(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """BC training loss over epochs, mean over seeds, one panel per data size and one line per group: how fast
+    each method fits its N trajectories, beside how it does on held-out buildings (Fig. 3c)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves: dict[Any, dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
+    for e, variant in trained_runs(entries):
+        r = e["result"]
+        history = [h for h in _results(e).get("history") or [] if isinstance(h.get("train_loss"), (int, float))]
+        if r.get("kind") == "bc" and history:
+            name = "blind" if r.get("method") == "blind" else f"{r.get('method')} ({r.get('base')})"
+            curves[r.get("data")][name + (f" {variant}" if variant else "")].append([h["train_loss"] for h in history])
+    if not curves:
+        return []
+    sizes = sorted(curves, key=lambda d: d or 0)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(5.0 * len(sizes), 3.8), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        for name, runs in sorted(curves[size].items()):
+            length = min(map(len, runs))
+            mean = np.mean([run[:length] for run in runs], axis=0)
+            ax.plot(np.arange(1, length + 1), np.maximum(mean, 1e-4), label=f"{name} (n={len(runs)})")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss (cross-entropy, mean over seeds)")
+        ax.set_title(f"N={size} trajectories", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _saved_and_closed(fig, out_dir, "training")
+
+
 def _saved_and_closed(fig: Any, out_dir: Path, stem: str) -> list[Path]:
     """``stem``.png and .svg written by results_plots.save_figure, then the figure closed."""
     import matplotlib.pyplot as plt
@@ -226,7 +261,7 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
     claim = claim_verdicts(comparisons["success"])
     alphas = alpha_summary(entries)
     bc = [e for e in entries if e["result"].get("kind") == "bc"]
-    plots = plot_fig3c(bc, references, folder / "plots") if bc else []  # PPO curves: scripts/plot_results.py
+    plots = [*plot_fig3c(bc, references, folder / "plots"), *plot_training(bc, folder / "plots")] if bc else []  # PPO curves: scripts/plot_results.py
     plots += plot_alpha(entries, folder / "plots")
     text = [f"# Report: {folder.name}\n",
             f"{len(entries)} finished runs" + (f", {len(unfinished)} without an evaluation yet" if unfinished else "")
@@ -252,7 +287,7 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
         text += [f"| {a['base']}{' ' + a['variant'] if 'variant' in a else ''} | {a['data']} | {a['seeds']} | {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |"
                  for a in alphas]  # fmt: skip
         text.append("")
-    text += ["## Figures\n", *(["![Fig. 3c](plots/fig3c.png)\n"] if bc else ["PPO curves: plots/ppo_curves.png (scripts/plot_results.py)\n"]),
+    text += ["## Figures\n", *(["![Fig. 3c](plots/fig3c.png)\n", "![training loss](plots/training.png)\n"] if bc else ["PPO curves: plots/ppo_curves.png (scripts/plot_results.py)\n"]),
              "![alpha](plots/alpha.png)\n"]
     if unfinished:
         text += ["## Not finished yet\n", *[f"- {u}" for u in unfinished], ""]

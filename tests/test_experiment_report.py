@@ -29,7 +29,8 @@ def _run(folder: Path, method: str, base: str, n: int, seed: int, p_success: flo
     heldout = {"per_episode": per_episode, "success": {"mean": success.mean(), "ci95": [0, 1]},
                "spl": {"mean": 0.8 * success.mean(), "ci95": [0, 1]}, "episodes": EPISODES, "backend": "embedded"}  # fmt: skip
     results = {"heldout": heldout, "alphas": {"alpha": alpha} if alpha is not None else {},
-               "alpha_trajectory": [[0, {"alpha": 0.5}], [1000, {"alpha": alpha}]] if alpha is not None else []}  # fmt: skip
+               "alpha_trajectory": [[0, {"alpha": 0.5}], [1000, {"alpha": alpha}]] if alpha is not None else [],
+               "history": [{"epoch": i + 1, "train_loss": (1.0 - p_success) / (i + 1)} for i in range(5)]}  # fmt: skip
     name = f"{method}-{base}-{n}" + ("-blind" if blind else "") + f"-seed{seed}"
     run = folder / name
     run.mkdir(parents=True)
@@ -77,6 +78,7 @@ def test_report_finds_planted_differences_and_names_the_best_other(experiment: P
     text = (experiment / "report.md").read_text()
     assert "sidetune minus each other method" in text and "Learned α" in text
     assert (experiment / "plots" / "fig3c.png").stat().st_size > 10_000 and (experiment / "plots" / "alpha.svg").is_file()
+    assert (experiment / "plots" / "training.png").stat().st_size > 10_000 and "plots/training.png" in text
 
 
 def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
@@ -95,7 +97,7 @@ def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
     assert prior["ppo features base=random"] == pytest.approx(0.20, abs=0.08) and "ppo blind base=random" in prior
     assert out["claim"][0]["verdict"] == "holds"
     assert out["alphas"] == [{"base": "curvature", "data": 300_000, "seeds": 3, "mean": pytest.approx(0.4), "min": 0.4, "max": 0.4}]
-    assert not (folder / "plots" / "fig3c.png").exists() and (folder / "plots" / "alpha.png").is_file()
+    assert not (folder / "plots" / "fig3c.png").exists() and not (folder / "plots" / "training.png").exists() and (folder / "plots" / "alpha.png").is_file()
     assert "plots/ppo_curves.png" in (folder / "report.md").read_text()
 
 
