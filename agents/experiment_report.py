@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from agents.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label, policy_entry
-from agents.results_plots import find_run_folders, save_figure
+from agents.results_plots import find_run_folders, pyplot, save_figure
 from agents.stats import Comparison, bootstrap_mean, format_comparisons
 from envs.atomic_io import atomic_write_text
 
@@ -124,10 +124,7 @@ def _results(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 def plot_fig3c(entries: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     """Success and SPL vs data size, one panel row per pretrained base; random-base rows drawn in every panel."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     metrics = (("success", "success rate"), ("spl", "SPL"))
     tables = {m: group_runs(entries, m) for m, _ in metrics}
@@ -165,15 +162,12 @@ def plot_fig3c(entries: Sequence[dict[str, Any]], references: Sequence[dict[str,
                 ax.legend(fontsize=7)
     fig.suptitle("Behaviour cloning, 420 held-out episodes; bars: 95% seed x episode bootstrap interval")
     fig.tight_layout()
-    return _saved_and_closed(fig, out_dir, "fig3c")
+    return save_figure(fig, out_dir, "fig3c")
 
 
 def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     """α over training frames of every sidetune run, one colour per (base, data size)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     colours: dict[tuple[str, Any], Any] = {}
@@ -195,16 +189,13 @@ def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     if colours:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _saved_and_closed(fig, out_dir, "alpha")
+    return save_figure(fig, out_dir, "alpha")
 
 
 def plot_training(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     """BC training loss over epochs, mean over seeds, one panel per data size and one line per group: how fast
     each method fits its N trajectories, beside how it does on held-out buildings (Fig. 3c)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     curves: dict[Any, dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
     for e, variant in trained_runs(entries):
@@ -229,16 +220,7 @@ def plot_training(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _saved_and_closed(fig, out_dir, "training")
-
-
-def _saved_and_closed(fig: Any, out_dir: Path, stem: str) -> list[Path]:
-    """``stem``.png and .svg written by results_plots.save_figure, then the figure closed."""
-    import matplotlib.pyplot as plt
-
-    paths = save_figure(fig, out_dir, stem)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir, "training")
 
 
 def build_report(folder: Path, reference: bool = False, log: Callable[[str], None] = print,

@@ -125,21 +125,29 @@ def _spread(values: list[float], ci: tuple[float, float] | None) -> tuple[float,
     return 0.0, 0.0
 
 
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend (figures are written, never shown)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig: Any, out_dir: Path, stem: str) -> list[Path]:
-    """Write ``stem``.png and ``stem``.svg into ``out_dir``."""
+    """Write ``stem``.png and ``stem``.svg into ``out_dir``, then close the figure."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
     for path in paths:
         fig.savefig(path, dpi=120, bbox_inches="tight")
+    pyplot().close(fig)
     return paths
 
 
 def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]], out_dir: Path) -> list[Path]:
     """Success and SPL vs number of expert trajectories, one line per method (Fig. 3c style)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     bases = {base for _, base in points}
     fig, axes = plt.subplots(1, len(BC_METRICS), figsize=(5.2 * len(BC_METRICS), 3.8))
@@ -163,9 +171,7 @@ def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]]
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Behaviour cloning on held-out buildings")
-    paths = save_figure(fig, out_dir, "bc_vs_trajectories")
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir, "bc_vs_trajectories")
 
 
 def _ppo_band(seeds: Sequence[Sequence[Mapping[str, Any]]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -196,10 +202,7 @@ def _ppo_band(seeds: Sequence[Sequence[Mapping[str, Any]]], key: str) -> tuple[n
 
 def plot_ppo(curves: Mapping[tuple[str, str], list[list[dict[str, float]]]], out_dir: Path) -> list[Path]:
     """Held-out reward, success and SPL vs frames, one line per method with its band (``_ppo_band``) (Fig. 3d)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     bases = {base for _, base in curves}
     fig, axes = plt.subplots(1, len(PPO_METRICS), figsize=(5.0 * len(PPO_METRICS), 3.8))
@@ -216,9 +219,7 @@ def plot_ppo(curves: Mapping[tuple[str, str], list[list[dict[str, float]]]], out
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("PPO on held-out buildings; bands: 95% seeds x episodes bootstrap interval of the mean")
-    paths = save_figure(fig, out_dir, "ppo_curves")
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir, "ppo_curves")
 
 
 def plot_results(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, Any]:

@@ -43,11 +43,11 @@ def _image(x: torch.Tensor | np.ndarray) -> np.ndarray:
 def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "compact",
                 paths: dict[str, str | Path] | None = None) -> Path:  # fmt: skip
     """Draw the picture for the shipped curvature and denoising encoders (or `paths[task]`); returns the PNG path."""
-    import matplotlib
     import matplotlib.ticker
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from agents.results_plots import pyplot
+
+    plt = pyplot()
 
     paths = {task: Path(p) for task, p in (paths or {}).items()}
     curv_enc, curv_dec, curv_prov = load_pair("curvature", arch, paths.get("curvature"))
