@@ -12,6 +12,7 @@ report's table, agents/eval_report.py) and the plots (agents/results_plots.py) a
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -304,12 +305,28 @@ def failure_reason(log_path: Path, code: int) -> str:
     return f"{last} (exit code {code}; log {log_path})"
 
 
-def run_cell(command: list[str], done_path: str, log_path: str, threads: int, deadline: str | None = None,
+def resolve_deadline(hhmm: str, now: float | None = None) -> float:
+    """The next ``HH:MM`` UTC after ``now`` (epoch seconds): today's if it is still ahead, else tomorrow's, so a
+    deadline past midnight (``--deadline 00:30`` at 22:50) means the coming night, not a time already gone."""
+    now = time.time() if now is None else now
+    hours, minutes = (int(part) for part in hhmm.split(":"))
+    day = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    candidate = day.timestamp()
+    return candidate if candidate > now else candidate + 86400.0
+
+
+def format_deadline(deadline: float) -> str:
+    """``YYYY-MM-DD HH:MM UTC`` of an epoch-seconds deadline, for messages."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(deadline))
+
+
+def run_cell(command: list[str], done_path: str, log_path: str, threads: int, deadline: float | None = None,
              cwd: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Run one cell's command to the end (this is the Ray task) in ``cwd`` (the driver's working directory, so
-    relative paths such as data/trajectories mean the same to both); returns its status, reason and seconds."""
-    if deadline and time.strftime("%H:%M", time.gmtime()) >= deadline:
-        return {"status": "not started", "reason": f"deadline {deadline} UTC had passed", "seconds": 0.0}
+    relative paths such as data/trajectories mean the same to both); returns its status, reason and seconds.
+    ``deadline`` (epoch seconds, resolve_deadline): the cell does not start at or after it."""
+    if deadline is not None and time.time() >= deadline:
+        return {"status": "not started", "reason": f"deadline {format_deadline(deadline)} had passed", "seconds": 0.0}
     log = Path(log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -352,18 +369,20 @@ def run_sweep(
     address: str | None = None,
     num_cpus: float | None = None,
     num_gpus: float | None = None,
-    deadline: str | None = None,
+    deadline: float | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Run every unfinished cell as a Ray task and write the report; returns one outcome per cell."""
+    """Run every unfinished cell as a Ray task and write the report; returns one outcome per cell. No cell starts
+    at or after ``deadline`` (epoch seconds, resolve_deadline)."""
     cells = expand(spec)
     for cell in cells:
         cell_config(spec, cell)  # every cell's config resolves, or nothing starts
     todo = [c for c in cells if not c.done(spec.engine)]
     outcomes: dict[str, dict[str, Any]] = {c.name: {"status": "done", "skipped": True, "reason": "", "seconds": 0.0}
                                            for c in cells if c not in todo}  # fmt: skip
-    log(f"sweep {spec.experiment}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier (skipped), {len(todo)} to run")
+    log(f"sweep {spec.experiment}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier (skipped), {len(todo)} to run"
+        + (f"; no cell starts after {format_deadline(deadline)}" if deadline is not None else ""))
     started = time.perf_counter()
     interrupted = False
     if todo:
@@ -390,7 +409,7 @@ def run_sweep(
 
 
 def _run_on_ray(ray: Any, spec: SweepSpec, todo: Sequence[Cell], outcomes: dict[str, dict[str, Any]],
-                deadline: str | None, progress: bool, log: Callable[[str], None]) -> None:  # fmt: skip
+                deadline: float | None, progress: bool, log: Callable[[str], None]) -> None:  # fmt: skip
     """Submit one task per cell, collect results as they finish (a tqdm bar), cancel the rest on Ctrl-C."""
     from tqdm.auto import tqdm
 

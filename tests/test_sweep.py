@@ -3,6 +3,7 @@ local 2-CPU Ray that is interrupted and resumed without rerunning finished cells
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import torch
 import yaml
 
 from agents.commands import sweep as sweep_cli
-from agents.sweep import SweepError, cell_name, expand, load_sweep, run_cell, sweep_from_dict
+from agents.sweep import SweepError, cell_name, expand, format_deadline, load_sweep, resolve_deadline, run_cell, sweep_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,8 +92,16 @@ def test_a_failing_cell_reports_its_error_line_and_exit_code(tmp_path):
     assert out["reason"].startswith("error: bc.epochs: must be >= 1 (set it) (exit code 2; log ")
     silent = run_cell([sys.executable, "-c", "pass"], str(tmp_path / "results.json"), str(log), threads=1)
     assert silent["status"] == "failed" and "wrote no" in silent["reason"]
-    late = run_cell([sys.executable, "-c", "raise SystemExit(1)"], str(tmp_path / "r.json"), str(log), 1, deadline="00:00")
-    assert late["status"] == "not started" and "deadline 00:00 UTC" in late["reason"]
+    passed = time.time() - 1.0
+    late = run_cell([sys.executable, "-c", "raise SystemExit(1)"], str(tmp_path / "r.json"), str(log), 1, deadline=passed)
+    assert late["status"] == "not started" and f"deadline {format_deadline(passed)} had passed" in late["reason"]
+
+
+def test_a_deadline_is_the_next_such_time_so_one_after_midnight_is_tonight():
+    evening = datetime.datetime(2026, 11, 26, 22, 50, 30, tzinfo=datetime.timezone.utc).timestamp()
+    assert format_deadline(resolve_deadline("23:30", now=evening)) == "2026-11-26 23:30 UTC"
+    assert format_deadline(resolve_deadline("00:30", now=evening)) == "2026-11-27 00:30 UTC"
+    assert format_deadline(resolve_deadline("22:50", now=evening)) == "2026-11-27 22:50 UTC"  # already gone today
 
 
 def _results(folder: Path) -> dict[str, tuple[float, bytes]]:

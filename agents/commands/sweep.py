@@ -19,7 +19,7 @@ import re
 import signal
 import sys
 
-from agents.sweep import SweepError, SweepSpec, cell_command, cell_config, expand, load_sweep, run_sweep
+from agents.sweep import SweepError, SweepSpec, cell_command, cell_config, expand, load_sweep, resolve_deadline, run_sweep
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-cpus", type=float, default=None, help="CPUs of the local Ray (default: all cores)")
     parser.add_argument("--num-gpus", type=float, default=None, help="GPUs of the local Ray (default: all visible)")
     parser.add_argument("--runs-root", default=None, help="where run folders go (default: the file's runs_root, else runs/)")
-    parser.add_argument("--deadline", default=None, metavar="HH:MM", help="UTC; no cell starts after it")
+    parser.add_argument("--deadline", default=None, metavar="HH:MM", help="UTC; no cell starts after it (the next such time: 00:30 given at 22:50 is after midnight)")
     parser.add_argument("--dry-run", action="store_true", help="print each cell's state and command; run nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_intermixed_args(argv)
@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             dry_run(spec)
             return 0
-        cells = run_sweep(spec, args.address, args.num_cpus, args.num_gpus, args.deadline, progress=not args.no_progress)
+        deadline = resolve_deadline(args.deadline) if args.deadline else None
+        cells = run_sweep(spec, args.address, args.num_cpus, args.num_gpus, deadline, progress=not args.no_progress)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume (finished cells are skipped)", file=sys.stderr)
         return 130
