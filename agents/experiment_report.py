@@ -10,6 +10,7 @@ agents.eval_report.policy_entry), and writes into the folder:
   every data size, **sidetune minus each
   other method** on the same base (paired seed x episode bootstrap, agents/stats.py), **features with a
   pretrained base minus features with a randomly initialised base and minus blind** (is the prior used?),
+  **variants of one method** (an ablation folder reported ``--with`` the grid: each variant minus the first),
   and the learned α of every sidetune group (final value over seeds);
 - ``report.json``: the same numbers;
 - ``plots/fig3c.{png,svg}``: success and SPL vs data size per base, each point a group's mean with its
@@ -32,7 +33,7 @@ import numpy as np
 
 from agents.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label, policy_entry
 from agents.results_plots import find_run_folders, pyplot, save_figure
-from agents.stats import Comparison, bootstrap_mean, format_comparisons
+from agents.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
 from envs.atomic_io import atomic_write_text
 
 REFERENCES_FILE = "references.json"
@@ -99,6 +100,24 @@ def group_runs(entries: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str
             ep["episode_id"]: float(ep[metric]) for ep in r["per_episode"]
         }
     return table
+
+
+def variant_comparisons(entries: Sequence[dict[str, Any]], metric: str) -> list[Comparison]:
+    """Variants of one method (same method, base and data; configs that differ beyond the seed, e.g. an ablation
+    of ``policy.alpha_lr`` beside the grid): every later variant minus the first, in sorted order, paired."""
+    variants: dict[tuple[str, str, Any], dict[str, Any]] = defaultdict(dict)
+    for (method, base, data), runs in group_runs(entries, metric).items():
+        bare, _, variant = method.partition(" [")
+        if variant:
+            variants[(bare, base, data)]["[" + variant] = runs
+    out = []
+    for (bare, base, data), by_variant in sorted(variants.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
+        first, *rest = sorted(by_variant)
+        for other in rest:
+            target, reference = f"{bare} base={base} {other}", f"{bare} base={base} {first}"
+            diff = paired_bootstrap(by_variant[other], by_variant[first], names=(target, reference))
+            out.append(Comparison(data, target, reference, diff, False))
+    return out
 
 
 def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -241,6 +260,7 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
                  and ("base=random" in c.other)]  # fmt: skip
              for t in PRIOR_TARGETS}
     claim = claim_verdicts(comparisons["success"])
+    variants = {m: variant_comparisons(entries, m) for m in ("success", "spl")}
     alphas = alpha_summary(entries)
     bc = [e for e in entries if e["result"].get("kind") == "bc"]
     plots = [*plot_fig3c(bc, references, folder / "plots"), *plot_training(bc, folder / "plots")] if bc else []  # PPO curves: scripts/plot_results.py
@@ -264,6 +284,11 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
         if found:
             text += [f"## Is the prior used? {target} minus features on a random base and minus blind (success)\n",
                      format_comparisons(found, "success", markdown=True) + "\n"]  # fmt: skip
+    for metric in ("success", "spl"):
+        if variants[metric]:
+            text += [f"## Variants of a method: each minus the first ({metric}; same method, base and data, configs that "
+                     "differ beyond the seed; paired seed x episode bootstrap, 95% interval)\n",
+                     format_comparisons(variants[metric], metric, markdown=True) + "\n"]  # fmt: skip
     if alphas:
         text += ["## Learned α (final value; mean and range over seeds)\n", "| base | N | seeds | α mean | min | max |", "|---|---:|---:|---:|---:|---:|"]
         text += [f"| {a['base']}{' ' + a['variant'] if 'variant' in a else ''} | {a['data']} | {a['seeds']} | {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |"
@@ -278,6 +303,7 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
         "claim": claim,
         "comparisons": {m: [c.to_dict() for c in cs] for m, cs in comparisons.items()},
         "prior": {t: [c.to_dict() for c in cs] for t, cs in prior.items()},
+        "variants": {m: [c.to_dict() for c in cs] for m, cs in variants.items()},
         "alphas": alphas,
         "unfinished": unfinished,
         "groups": sorted({group_label(e["result"]) for e in entries}),

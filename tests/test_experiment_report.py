@@ -146,7 +146,12 @@ def test_an_ablation_folder_is_compared_with_the_grid_and_kept_apart_from_its_si
     by_variant = {a["variant"]: a for a in out["alphas"] if a["data"] == 49}
     assert by_variant["[policy.alpha_lr=None]"]["mean"] == pytest.approx(0.45) and by_variant["[policy.alpha_lr=None]"]["seeds"] == 3
     assert by_variant["[policy.alpha_lr=0.01]"]["mean"] == pytest.approx(0.61)
-    assert "--with" in (ablation / "report.md").read_text()
+    (variant,) = [c for c in out["variants"]["success"] if c["data"] == 49]  # the ablation against the grid's own cells
+    assert variant["target"].endswith("[policy.alpha_lr=None]") and variant["other"].endswith("[policy.alpha_lr=0.01]")
+    assert variant["mean"] == pytest.approx(-0.40, abs=0.08) and variant["ci95"][1] < 0  # planted: 0.30 vs 0.70
+    assert not [c for c in out["variants"]["success"] if c["data"] == 490]  # one variant only at 490: nothing to compare
+    report = (ablation / "report.md").read_text()
+    assert "--with" in report and "## Variants of a method" in report
 
 
 def test_reference_rows_are_evaluated_once_and_then_read_back(experiment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
