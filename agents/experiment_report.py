@@ -185,21 +185,25 @@ def plot_fig3c(entries: Sequence[dict[str, Any]], references: Sequence[dict[str,
 
 
 def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """α over training frames of every sidetune run, one colour per (base, data size)."""
+    """α over training frames of every sidetune run, one colour per (base, data size, variant), variants of a
+    method (e.g. an α learning-rate ablation) also told apart by line style."""
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    colours: dict[tuple[str, Any], Any] = {}
-    for e in sorted(entries, key=lambda e: e["run"]):
+    colours: dict[tuple[str, Any, str], Any] = {}
+    runs = sorted(trained_runs(entries), key=lambda ev: ev[0]["run"])
+    named = sorted({variant for _, variant in runs if variant})  # solid: no variant and the first in sorted order
+    styles = {"": "-", **{v: ("-", "--", ":", "-.")[i % 4] for i, v in enumerate(named)}}
+    for e, variant in runs:
         r = e["result"]
         trajectory = _results(e).get("alpha_trajectory") or []
         if r.get("method") != "sidetune" or not trajectory:
             continue
-        key = (str(r.get("base")), r.get("data"))
+        key = (str(r.get("base")), r.get("data"), variant)
         frames = [max(1, int(f)) for f, _ in trajectory]
         values = [a["alpha"] for _, a in trajectory]
-        label = None if key in colours else f"{key[0]}, N={key[1]}"
-        (line,) = ax.plot(frames, values, color=colours.get(key), linewidth=1, alpha=0.8, label=label)
+        label = None if key in colours else f"{key[0]}, N={key[1]}" + (f" {variant}" if variant else "")
+        (line,) = ax.plot(frames, values, color=colours.get(key), linestyle=styles[variant], linewidth=1, alpha=0.8, label=label)
         colours.setdefault(key, line.get_color())
     ax.set_xscale("log")
     ax.set_xlabel("training frames seen")
