@@ -58,13 +58,17 @@ def claim_verdicts(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
 
 
 def load_entries(*folders: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """(evaluation entries of the finished runs below ``folders``, folders that have no evaluation yet)."""
+    """(evaluation entries of the finished runs below ``folders``, folders that have no evaluation yet). Each
+    entry also keeps its run's whole results.json as ``training`` (α, α trajectory, loss history), read once."""
     entries, unfinished = [], []
     for run in find_run_folders(folders):
         try:
-            entries.append(policy_entry(run))
+            entry = policy_entry(run)
         except (OSError, ValueError):
             unfinished.append(str(run))
+            continue
+        path = Path(run) / "results.json"
+        entries.append({**entry, "training": json.loads(path.read_text()) if path.is_file() else {}})
     return entries, unfinished
 
 
@@ -136,9 +140,8 @@ def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _results(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The run's results.json ({} when absent)."""
-    path = Path(entry["run"]) / "results.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """The run's results.json as load_entries kept it ({} when absent)."""
+    return entry.get("training") or {}
 
 
 def plot_fig3c(entries: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
