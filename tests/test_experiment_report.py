@@ -74,7 +74,8 @@ def test_report_finds_planted_differences_and_names_the_best_other(experiment: P
     ]
     assert out["unfinished"] == [str(experiment / "features-curvature-4900-seed0")]
     claim = {(c["data"], c["best_other"]): c["verdict"] for c in out["claim"]}
-    assert claim == {(49, "bc features base=curvature"): "holds", (490, "bc features base=curvature"): "holds"}
+    assert claim == {(49, "bc features base=curvature"): "holds (provisional: 3 vs 3 seeds, the Design asks 6)",
+                     (490, "bc features base=curvature"): "holds"}  # 3 seeds: enough at 490, not at 49
     text = (experiment / "report.md").read_text()
     assert "sidetune minus each other method" in text and "Learned α" in text
     assert (experiment / "plots" / "fig3c.png").stat().st_size > 10_000 and (experiment / "plots" / "alpha.svg").is_file()
@@ -112,6 +113,9 @@ def test_claim_verdict_follows_the_designs_margin() -> None:
     verdicts = [r["verdict"] for r in claim_verdicts([comparison(-0.04, 0.02), comparison(-0.12, -0.01),
                                                      comparison(-0.08, 0.03), comparison(-0.3, -0.2, best=False)])]  # fmt: skip
     assert verdicts == ["holds", "does not hold: sidetune is below the best", "not shown: the interval is too wide"]
+    few = Comparison(490, "bc sidetune base=curvature", "bc features base=curvature",
+                     Difference(0.01, (-0.03, 0.05), 0.7, 0.7, 2, 1, 420, True), True)  # a grid still running at N=490
+    assert claim_verdicts([few])[0]["verdict"] == "holds (provisional: 2 vs 1 seeds, the Design asks 3)"
 
 
 def test_report_command_bad_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
