@@ -274,18 +274,17 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
     return out
 
 
-def policy_entry(folder: Path) -> dict[str, Any]:
-    """An agents.eval_report entry of a finished BC/PPO run folder, from the evaluation its trainer wrote."""
+def policy_entry(folder: Path, with_training: bool = False) -> dict[str, Any]:
+    """An agents.eval_report entry of a finished BC/PPO run folder, from the evaluation its trainer wrote; with
+    ``with_training`` the entry also keeps the run's whole results.json as ``training`` ({} when absent)."""
     config = RunDir.open(folder).read_config()
     from agents.config_loader import to_container
 
     plain = to_container(config)
-    for name in ("eval.json", "results.json"):
-        path = folder / name
-        if not path.is_file():
-            continue
-        result = json.loads(path.read_text())
+    read = {name: json.loads((folder / name).read_text()) for name in ("eval.json", "results.json") if (folder / name).is_file()}
+    for result in read.values():
         result = result.get("heldout") or result  # BC nests its held-out evaluation
         if "per_episode" in result:
-            return {"run": str(folder), "status": "ok", "result": {**run_summary(plain), **result}, "config": plain}
+            entry = {"run": str(folder), "status": "ok", "result": {**run_summary(plain), **result}, "config": plain}
+            return {**entry, "training": read.get("results.json", {})} if with_training else entry
     raise ValueError(f"{folder} has no held-out evaluation (train.final_eval=false?); run scripts/evaluate.py on it")

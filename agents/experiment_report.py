@@ -68,12 +68,9 @@ def load_entries(*folders: Path) -> tuple[list[dict[str, Any]], list[str]]:
     entries, unfinished = [], []
     for run in find_run_folders(folders):
         try:
-            entry = policy_entry(run)
+            entries.append(policy_entry(Path(run), with_training=True))
         except (OSError, ValueError):
             unfinished.append(str(run))
-            continue
-        path = Path(run) / "results.json"
-        entries.append({**entry, "training": json.loads(path.read_text()) if path.is_file() else {}})
     return entries, unfinished
 
 
@@ -99,31 +96,37 @@ def trained_runs(entries: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any]
     return [(e, label[len(group_label(e["result"])):].strip()) for e, label in zip(trained, _labels(trained))]
 
 
+def _runs_by_variant(entries: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str, str, str, Any], dict[str, dict[str, float]]]:
+    """(method, variant, base, data) -> run -> episode id -> outcome, for trained runs ('' when no variant)."""
+    table: dict[tuple[str, str, str, Any], dict[str, dict[str, float]]] = defaultdict(dict)
+    for e, variant in trained_runs(entries):
+        r = e["result"]
+        key = (str(r.get("method")), variant, str(r.get("base")), r.get("data"))
+        table[key][e["run"]] = {ep["episode_id"]: float(ep[metric]) for ep in r["per_episode"]}
+    return table
+
+
 def group_runs(entries: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str, str, Any], dict[str, dict[str, float]]]:
     """(method, base, data) -> run -> episode id -> outcome, for trained runs (blind is its own method; runs of a
     method that differ in config beyond the seed are separate methods, named with the differing keys)."""
-    table: dict[tuple[str, str, Any], dict[str, dict[str, float]]] = defaultdict(dict)
-    for e, variant in trained_runs(entries):
-        r = e["result"]
-        table[(str(r.get("method")) + (f" {variant}" if variant else ""), str(r.get("base")), r.get("data"))][e["run"]] = {
-            ep["episode_id"]: float(ep[metric]) for ep in r["per_episode"]
-        }
-    return table
+    return {
+        (method + (f" {variant}" if variant else ""), base, data): runs
+        for (method, variant, base, data), runs in _runs_by_variant(entries, metric).items()
+    }
 
 
 def variant_comparisons(entries: Sequence[dict[str, Any]], metric: str) -> list[Comparison]:
     """Variants of one method (same method, base and data; configs that differ beyond the seed, e.g. an ablation
     of ``policy.alpha_lr`` beside the grid): every later variant minus the first, in sorted order, paired."""
     variants: dict[tuple[str, str, Any], dict[str, Any]] = defaultdict(dict)
-    for (method, base, data), runs in group_runs(entries, metric).items():
-        bare, _, variant = method.partition(" [")
+    for (method, variant, base, data), runs in _runs_by_variant(entries, metric).items():
         if variant:
-            variants[(bare, base, data)]["[" + variant] = runs
+            variants[(method, base, data)][variant] = runs
     out = []
-    for (bare, base, data), by_variant in sorted(variants.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
+    for (method, base, data), by_variant in sorted(variants.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
         first, *rest = sorted(by_variant)
         for other in rest:
-            target, reference = f"{bare} base={base} {other}", f"{bare} base={base} {first}"
+            target, reference = f"{method} base={base} {other}", f"{method} base={base} {first}"
             diff = paired_bootstrap(by_variant[other], by_variant[first], names=(target, reference))
             out.append(Comparison(data, target, reference, diff, False))
     return out
