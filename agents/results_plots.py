@@ -102,8 +102,10 @@ def collect_bc_points(runs: Sequence[Path]) -> dict[tuple[str, str], dict[int, l
 
 
 def collect_ppo_curves(runs: Sequence[Path]) -> dict[tuple[str, str], list[list[dict[str, float]]]]:
-    """(method, base) -> one eval history per seed, sorted by frames."""
-    curves: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
+    """(method, base) -> one eval history per seed, sorted by frames. Only finished runs (results.json written)
+    count where a method has any: a seed still training would cut every seed's curve to its own frames."""
+    finished: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
+    running: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
     for run in runs:
         history = _read_json(run / PPO_HISTORY)
         if not isinstance(history, list) or not history:
@@ -111,8 +113,9 @@ def collect_ppo_curves(runs: Sequence[Path]) -> dict[tuple[str, str], list[list[
         rows = sorted((r for r in history if isinstance(r, Mapping) and "frames" in r), key=lambda r: r["frames"])
         if rows:
             policy = _config(run).get("policy") or {}
-            curves[(_method(policy), str(policy.get("base")))].append(rows)
-    return curves
+            group = finished if (run / "results.json").is_file() else running
+            group[(_method(policy), str(policy.get("base")))].append(rows)
+    return {key: finished.get(key) or running[key] for key in sorted({*finished, *running})}
 
 
 def _spread(values: list[float], ci: tuple[float, float] | None) -> tuple[float, float]:
@@ -215,6 +218,7 @@ def plot_ppo(curves: Mapping[tuple[str, str], list[list[dict[str, float]]]], out
                 ax.fill_between(frames, lower, upper, color=line.get_color(), alpha=0.2)
     for ax, (_, title) in zip(axes, PPO_METRICS):
         ax.set_xlabel("frames")
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k" if x else "0")  # 300k, not 300000 (labels overlap)
         ax.set_ylabel(title)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)

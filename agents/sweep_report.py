@@ -68,7 +68,8 @@ def pooled_table(cells: Sequence[Mapping[str, Any]]) -> str:
 
 
 def write_report(spec: Any, cells: Sequence[Mapping[str, Any]], wall_seconds: float) -> list[Path]:
-    """Write sweep.json, sweep.md and (BC/PPO) the plots into the experiment folder; returns what was written."""
+    """Write sweep.json, sweep.md and (BC/PPO) the plots and report.md into the experiment folder; returns what was
+    written."""
     folder: Path = spec.folder
     folder.mkdir(parents=True, exist_ok=True)
     counts = {s: sum(c["status"] == s for c in cells) for s in ("done", "failed", "not started", "interrupted")}
@@ -87,7 +88,7 @@ def write_report(spec: Any, cells: Sequence[Mapping[str, Any]], wall_seconds: fl
             written += [Path(p) for p in plot_results([folder], folder / "plots")["written"]]
         except FileNotFoundError as err:
             text.append(f"\nNo plots: {err}\n")
-        if spec.trainer == "bc" and counts["done"]:
+        if counts["done"]:
             try:
                 written += build_report(folder, log=lambda _: None)["written"]
                 text.append("\nPaired comparisons, learned alpha and Fig. 3c with intervals: [report.md](report.md)\n")

@@ -21,7 +21,7 @@ from agents.commands.plot_results import main as plot_main
 from agents.evaluate import CheckpointError, evaluate_policy, reference_config, evaluate_run, select_episodes
 from agents.metrics import bootstrap_interval, summarize_success, wilson_interval
 from agents.model_builder import build_model, save_model
-from agents.results_plots import collect_bc_points, plot_results
+from agents.results_plots import collect_bc_points, collect_ppo_curves, plot_results
 from agents.run_dir import RunDir
 from envs.visualize import read_video
 
@@ -205,6 +205,14 @@ def test_plot_results_from_fabricated_runs(tmp_path):
             _fake_run(tmp_path, f"ppo-{method}-{seed}", {"policy": {"method": method, "base": "curvature"}, "ppo": {}},
                       {"eval_history.json": history})
     _fake_run(tmp_path, "bc-still-running", {"policy": {"method": "scratch"}, "bc": {"trajectories": 49}}, {})
+    for seed in (0, 1):  # PPO runs: two finished seeds and one still training, and a method with no finished seed yet
+        history = [{"frames": f, "success": 0.5, "spl": 0.3, "reward": 1.0} for f in (0, 25_000, 50_000, 100_000)]
+        _fake_run(tmp_path, f"ppo-blind-{seed}", {"policy": {"method": "features", "blind": True}, "ppo": {}},
+                  {"eval_history.json": history, "results.json": {}})
+    _fake_run(tmp_path, "ppo-blind-2", {"policy": {"method": "features", "blind": True}, "ppo": {}},
+              {"eval_history.json": [{"frames": 0, "success": 0.0, "spl": 0.0, "reward": -1.0}]})
+    assert [len(h) for h in collect_ppo_curves([tmp_path / "fake" / f"ppo-blind-{s}" for s in range(3)])[("blind", "None")]] == [4, 4]
+    assert [len(h) for h in collect_ppo_curves([tmp_path / "fake" / "ppo-blind-2"])[("blind", "None")]] == [1]
     points = collect_bc_points(sorted(p.parent for p in tmp_path.rglob("config.yaml")))
     assert set(points) == {("sidetune", "curvature"), ("features", "curvature")}
     assert [s["success"][0] for s in points[("sidetune", "curvature")][490]] == pytest.approx([0.4, 0.42])

@@ -180,3 +180,20 @@ def test_reference_rows_are_evaluated_once_and_then_read_back(experiment: Path, 
     build_report(experiment, reference=True, log=lambda _: None)
     assert len(calls) == 1 and (experiment / "references.json").is_file()
     assert "reference expert" in (experiment / "report.md").read_text()
+
+
+def test_a_ppo_sweep_writes_report_md_even_when_a_deadline_left_cells(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from agents.sweep_report import write_report
+
+    folder = tmp_path / "ppo_prior"
+    _run(folder, "sidetune", "curvature", 300_000, 0, 0.60, alpha=0.4, trainer="ppo")
+    _run(folder, "features", "curvature", 300_000, 0, 0.50, trainer="ppo")
+    cells = [{"cell": name, "folder": str(folder / name), "status": "done"} for name in sorted(p.name for p in folder.iterdir())]
+    cells.append({"cell": "features-random-seed1", "folder": str(folder / "features-random-seed1"), "status": "not started",
+                  "reason": "deadline had passed"})  # fmt: skip
+    written = write_report(SimpleNamespace(folder=folder, experiment="ppo_prior", trainer="ppo"), cells, 60.0)
+    assert folder / "report.md" in written
+    assert "ppo sidetune base=curvature - ppo features base=curvature" in (folder / "report.md").read_text()
+    assert "[report.md](report.md)" in (folder / "sweep.md").read_text()
