@@ -91,7 +91,8 @@ def write_report(spec: Any, cells: Sequence[Mapping[str, Any]], wall_seconds: fl
         if counts["done"]:
             try:
                 written += build_report(folder, log=lambda _: None)["written"]
-                text.append("\nPaired comparisons, learned alpha and Fig. 3c with intervals: [report.md](report.md)\n")
+                figure = " and Fig. 3c with intervals" if spec.trainer == "bc" else ""
+                text.append(f"\nPaired comparisons, learned alpha{figure}: [report.md](report.md)\n")
             except (OSError, ValueError) as err:
                 text.append(f"\nNo report.md: {err}\n")
     atomic_write_text(written[1], "\n".join(text))
