@@ -70,8 +70,17 @@ def load_entries(*folders: Path) -> tuple[list[dict[str, Any]], list[str]]:
         try:
             entries.append(policy_entry(Path(run), with_training=True))
         except (OSError, ValueError):
-            unfinished.append(str(run))
+            unfinished.append(shown_path(run))
     return entries, unfinished
+
+
+def shown_path(path: Path | str) -> str:
+    """``path`` relative to the working directory when it lies below it (so a committed report names
+    ``runs/imitation``, not one machine's absolute folder), otherwise as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def reference_entries(folder: Path, entries: Sequence[dict[str, Any]], evaluate: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
@@ -282,7 +291,7 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
     plots += plot_alpha(entries, folder / "plots")
     text = [f"# Report: {folder.name}\n",
             f"{len(entries)} finished runs" + (f", {len(unfinished)} without an evaluation yet" if unfinished else "")
-            + ". Written by `python scripts/report.py " + str(folder) + "".join(f" --with {p}" for p in partners)
+            + ". Written by `python scripts/report.py " + shown_path(folder) + "".join(f" --with {shown_path(p)}" for p in partners)
             + "` from the runs' stored held-out evaluations.\n",
             "## Held-out evaluation, seeds pooled\n", format_table(rows, markdown=True) + "\n"]  # fmt: skip
     if claim:

@@ -197,3 +197,13 @@ def test_a_ppo_sweep_writes_report_md_even_when_a_deadline_left_cells(tmp_path: 
     assert folder / "report.md" in written
     assert "ppo sidetune base=curvature - ppo features base=curvature" in (folder / "report.md").read_text()
     assert "[report.md](report.md)" in (folder / "sweep.md").read_text()
+
+
+def test_report_names_folders_relative_to_the_working_directory(experiment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep hands build_report an absolute folder; the committed report must still name runs/<experiment>."""
+    monkeypatch.chdir(experiment.parent)
+    build_report(experiment.resolve(), log=lambda _: None)
+    text = (experiment / "report.md").read_text()
+    assert "Written by `python scripts/report.py imitation`" in text
+    assert "- imitation/features-curvature-4900-seed0" in text
+    assert str(experiment.parent) not in text
