@@ -38,6 +38,8 @@ from agents.run_dir import RunDir
 from agents.threads import set_threads
 from policies.callbacks import AlphaCallback
 
+ALPHA_TRAJECTORY = "alpha_trajectory.json"  # α per rollout, rewritten as training goes, so a resumed run keeps it
+
 
 def _set_threads(threads: int | None) -> None:
     """Pin torch's and numba's threads when the config asks (null keeps torch's default: all cores), so
@@ -142,7 +144,8 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         eval_at_start=settings.eval_at_start, start_frames=start_frames, history=history, best=best,
     )
     stats = EpisodeStatsCallback(excluded_seconds=lambda: checkpoints.eval_seconds)
-    alpha = AlphaCallback()
+    kept_alphas = [row for row in _read_json(run.root / ALPHA_TRAJECTORY, []) if row[0] <= start_frames]
+    alpha = AlphaCallback(kept_alphas, run.root / ALPHA_TRAJECTORY if dist.is_main else None)
     callbacks = [alpha, stats]
     if settings.max_minutes is not None and dist.is_main:
         callbacks.append(WallClockLimit(settings.max_minutes * 60.0))
@@ -173,7 +176,7 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         "eval_seconds_this_session": round(checkpoints.eval_seconds, 1),
         "frames_per_second": round(trained / max(1e-9, wall - checkpoints.eval_seconds), 1) if trained else None,
         "alphas": model.policy.features_extractor.alphas(),
-        "alpha_trajectory": alpha.trajectory,  # [frames, {name: α}] per rollout of this session (TensorBoard: policy/alpha)
+        "alpha_trajectory": alpha.trajectory,  # [frames, {name: α}] per rollout, earlier sessions included (TensorBoard: policy/alpha)
         "best": checkpoints.best,
         "eval_history": "eval_history.json",
     }
