@@ -222,7 +222,8 @@ def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         key = (str(r.get("base")), r.get("data"), variant)
         frames = [max(1, int(f)) for f, _ in trajectory]
         values = [a["alpha"] for _, a in trajectory]
-        label = None if key in colours else f"{key[0]}, N={key[1]}" + (f" {variant}" if variant else "")
+        size = f"{key[1]:,} frames" if r.get("kind") == "ppo" else f"N={key[1]}"  # PPO's data is its frames
+        label = None if key in colours else f"{key[0]}, {size}" + (f" {variant}" if variant else "")
         (line,) = ax.plot(frames, values, color=colours.get(key), linestyle=styles[variant], linewidth=1, alpha=0.8, label=label)
         colours.setdefault(key, line.get_color())
     ax.set_xscale("log")
