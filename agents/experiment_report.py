@@ -141,6 +141,25 @@ def variant_comparisons(entries: Sequence[dict[str, Any]], metric: str) -> list[
     return out
 
 
+def base_comparisons(entries: Sequence[dict[str, Any]], metric: str) -> list[Comparison]:
+    """Pretrained bases against each other under one method (same variant and data): for each pair in sorted
+    order, the first minus the second (e.g. curvature - denoising: does one prior help more, paper Sec. 4.4)."""
+    bases: dict[tuple[str, str, Any], dict[str, Any]] = defaultdict(dict)
+    for (method, variant, base, data), runs in _runs_by_variant(entries, metric).items():
+        if base not in ("random", "None"):
+            bases[(method, variant, data)][base] = runs
+    out = []
+    for (method, variant, data), by_base in sorted(bases.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
+        ordered = sorted(by_base)
+        for i, first in enumerate(ordered):
+            for second in ordered[i + 1:]:
+                name = method + (f" {variant}" if variant else "")
+                target, reference = f"{name} base={first}", f"{name} base={second}"
+                diff = paired_bootstrap(by_base[first], by_base[second], names=(target, reference))
+                out.append(Comparison(data, target, reference, diff, False))
+    return out
+
+
 def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per sidetune group (variant, base, data): the final α of each seed (results.json ``alphas``)."""
     finals: dict[tuple[str, str, Any], list[float]] = defaultdict(list)
@@ -286,6 +305,7 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
              for t in PRIOR_TARGETS}
     claim = claim_verdicts(comparisons["success"])
     variants = {m: variant_comparisons(entries, m) for m in ("success", "spl")}
+    between_bases = base_comparisons(entries, "success")
     alphas = alpha_summary(entries)
     bc = [e for e in entries if e["result"].get("kind") == "bc"]
     plots = [*plot_fig3c(bc, references, folder / "plots"), *plot_training(bc, folder / "plots")] if bc else []  # PPO curves: scripts/plot_results.py
@@ -309,6 +329,9 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
         if found:
             text += [f"## Is the prior used? {target} minus features on a random base and minus blind (success)\n",
                      format_comparisons(found, "success", markdown=True) + "\n"]  # fmt: skip
+    if between_bases:
+        text += ["## Base against base: each pretrained base minus the next, per method (success; paired seed x episode "
+                 "bootstrap, 95% interval)\n", format_comparisons(between_bases, "success", markdown=True) + "\n"]  # fmt: skip
     for metric in ("success", "spl"):
         if variants[metric]:
             text += [f"## Variants of a method: each minus the first ({metric}; same method, base and data, configs that "
@@ -329,6 +352,7 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
         "comparisons": {m: [c.to_dict() for c in cs] for m, cs in comparisons.items()},
         "prior": {t: [c.to_dict() for c in cs] for t, cs in prior.items()},
         "variants": {m: [c.to_dict() for c in cs] for m, cs in variants.items()},
+        "bases": [c.to_dict() for c in between_bases],
         "alphas": alphas,
         "unfinished": unfinished,
         "groups": sorted({group_label(e["result"]) for e in entries}),

@@ -207,3 +207,17 @@ def test_report_names_folders_relative_to_the_working_directory(experiment: Path
     assert "Written by `python scripts/report.py imitation`" in text
     assert "- imitation/features-curvature-4900-seed0" in text
     assert str(experiment.parent) not in text
+
+
+def test_bases_are_compared_within_a_method(tmp_path: Path) -> None:
+    """Curvature minus denoising per method and size (the paper's 'curvature helps more'), planted +0.25."""
+    folder = tmp_path / "imitation"
+    for seed in range(3):
+        _run(folder, "features", "curvature", 49, seed, 0.70)
+        _run(folder, "features", "denoising", 49, seed, 0.45)
+        _run(folder, "scratch", "random", 49, seed, 0.40)
+    out = build_report(folder, log=lambda _: None)["report"]
+    [between] = out["bases"]  # scratch has no pretrained base: nothing to compare
+    assert (between["target"], between["other"], between["data"]) == ("features base=curvature", "features base=denoising", 49)
+    assert between["mean"] == pytest.approx(0.25, abs=0.08) and between["ci95"][0] > 0
+    assert "## Base against base" in (folder / "report.md").read_text()
