@@ -21,18 +21,20 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 PPO_HISTORY = "eval_history.json"
+ABANDONED = "sweep_abandoned"  # agents/sweep.py moves checkpoint-less interrupted cells here
 PPO_METRICS = (("reward", "episode reward"), ("success", "success rate"), ("spl", "SPL"))
 BC_METRICS = (("success", "success rate"), ("spl", "SPL"))
 
 
 def find_run_folders(paths: Iterable[str | Path]) -> list[Path]:
-    """Run folders (holding config.yaml) at or below each path, sorted and without duplicates."""
+    """Run folders (holding config.yaml) at or below each path, sorted and without duplicates; folders a sweep set
+    aside below ``sweep_abandoned/`` (interrupted before their first checkpoint, restarted elsewhere) are not runs."""
     found: set[Path] = set()
     for path in map(Path, paths):
         if (path / "config.yaml").is_file():
             found.add(path)
         elif path.is_dir():
-            found.update(p.parent for p in path.rglob("config.yaml"))
+            found.update(p.parent for p in path.rglob("config.yaml") if ABANDONED not in p.relative_to(path).parts)
     return sorted(found)
 
 

@@ -26,9 +26,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
+from agents.results_plots import ABANDONED  # cell folders of interrupted runs that had no checkpoint to resume from
+
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = "sweep_logs"  # beside the cell folders: <experiment>/sweep_logs/<cell>.log
-ABANDONED = "sweep_abandoned"  # cell folders of interrupted runs that had no checkpoint to resume from
 
 
 class SweepError(ValueError):

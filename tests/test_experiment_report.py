@@ -221,3 +221,11 @@ def test_bases_are_compared_within_a_method(tmp_path: Path) -> None:
     assert (between["target"], between["other"], between["data"]) == ("features base=curvature", "features base=denoising", 49)
     assert between["mean"] == pytest.approx(0.25, abs=0.08) and between["ci95"][0] > 0
     assert "## Base against base" in (folder / "report.md").read_text()
+
+
+def test_folders_a_sweep_set_aside_are_not_runs(experiment: Path) -> None:
+    abandoned = experiment / "sweep_abandoned" / "sidetune-curvature-4900-20261127-060711"
+    abandoned.mkdir(parents=True)
+    (abandoned / "config.yaml").write_text(yaml.safe_dump({"policy": {"method": "sidetune"}}))
+    out = build_report(experiment, log=lambda _: None)["report"]
+    assert out["unfinished"] == [str(experiment / "features-curvature-4900-seed0")]
