@@ -2,7 +2,7 @@
 
 ``parse_section`` is the one strict reader of a YAML section into a dataclass: unknown keys, missing keys,
 wrong types and nulls where a value is needed are ``ConfigError``s naming the dotted key, so every config
-section (env here, policy/run/ppo/train/bc/eval/pretrain in agents/run_config.py) is checked the same way.
+section (env here, policy/run/ppo/train/bc/eval/pretrain in agents/run/run_config.py) is checked the same way.
 """
 
 from __future__ import annotations

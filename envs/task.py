@@ -91,7 +91,7 @@ def egocentric_observation(
     config: EnvConfig,
 ) -> dict[str, np.ndarray]:
     """The ``map`` and ``target`` observations of agents at these poses with these visited positions: the one
-    assembly the task and the behaviour-cloning data (agents/bc_data.py) share."""
+    assembly the task and the behaviour-cloning data (agents/trainers/bc_data.py) share."""
     target = goal_vectors(positions, headings, goals)
     target[:, 2] = np.minimum(target[:, 2], TARGET_MAX_DISTANCE)
     return {"map": visited_maps(visited, counts, positions, headings, goals, config.map_size, config.map_cell), "target": target}

@@ -4,7 +4,7 @@
 (channels_last) and in two small ways that let the frozen base (methods `features`, `sidetune`) run once per
 frame:
 - `forward` (SB3 calls it only to act during rollout collection) keeps the base features the extractor
-  computed in `rollout_base_features`, so a rollout buffer can store them (agents/rollout_buffer.py);
+  computed in `rollout_base_features`, so a rollout buffer can store them (agents/trainers/rollout_buffer.py);
 - observations may carry those features under `BASE_FEATURES_KEY`: they bypass SB3's preprocessing (they are
   not part of the observation space) and replace the base's forward pass in the extractor.
 """

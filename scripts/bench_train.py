@@ -4,7 +4,7 @@ This machine is shared, so every figure is compared with another taken in the sa
 rounds (each round times every variant once; the median round counts):
 
 1. PPO: trained frames/s (rollout + update, no evaluation) of each method with the project's trainer
-   (agents.model_builder + the frozen-base rollout buffer) against plain SB3 PPO `MultiInputPolicy` (its
+   (agents.run.model_builder + the frozen-base rollout buffer) against plain SB3 PPO `MultiInputPolicy` (its
    default NatureCNN extractor) on the same env and PPO settings; `sidetune-recompute` is side-tuning with
    SB3's own buffer (the frozen base recomputed in every epoch) and `sidetune-nchw` with the default memory
    layout instead of channels_last: each is the trainer without one of the changes.
@@ -44,11 +44,11 @@ import torch  # noqa: E402
 from stable_baselines3 import PPO  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from agents.cli import base_parser, resolve_config  # noqa: E402
-from agents.env_builder import make_vec_env  # noqa: E402
-from agents.model_builder import build_model  # noqa: E402
-from agents.rollout_buffer import reuse_frozen_base_features  # noqa: E402
-from agents.threads import set_threads  # noqa: E402
+from agents.run.cli import base_parser, resolve_config  # noqa: E402
+from agents.run.env_builder import make_vec_env  # noqa: E402
+from agents.run.model_builder import build_model  # noqa: E402
+from agents.trainers.rollout_buffer import reuse_frozen_base_features  # noqa: E402
+from agents.run.threads import set_threads  # noqa: E402
 from bench_env import random_actions, steps_per_second  # noqa: E402
 from envs.config import EnvConfig  # noqa: E402
 from envs.factory import make_sb3_vec_env  # noqa: E402

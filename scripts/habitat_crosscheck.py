@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.cli import read_run_config
-from agents.eval_report import aggregate, format_table
-from agents.evaluate import evaluate_policy, reference_config
-from agents.metrics import run_summary
-from agents.model_builder import find_checkpoint, load_model
-from agents.run_dir import RunDir
+from agents.run.cli import read_run_config
+from agents.evaluation.eval_report import aggregate, format_table
+from agents.evaluation.evaluate import evaluate_policy, reference_config
+from agents.evaluation.metrics import run_summary
+from agents.run.model_builder import find_checkpoint, load_model
+from agents.run.run_dir import RunDir
 from envs.config import EnvConfig
 from envs.habitat.availability import BackendUnavailableError, require_habitat_sim
 from envs.habitat.episodes import load_habitat_episodes, scene_name

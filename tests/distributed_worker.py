@@ -11,12 +11,12 @@ from pathlib import Path
 import torch
 from stable_baselines3 import PPO
 
-import agents.bc as bc
-import agents.ppo_callbacks as ppo_callbacks
-from agents.cli import open_run
-from agents.config_loader import load_run_config
-from agents.distributed import context
-from agents.ppo import run_ppo
+import agents.trainers.bc as bc
+import agents.trainers.ppo_callbacks as ppo_callbacks
+from agents.run.cli import open_run
+from agents.run.config_loader import load_run_config
+from agents.trainers.distributed import context
+from agents.trainers.ppo import run_ppo
 
 OUT = Path(sys.argv[1])
 PPO_SECTIONS = ("run", "policy", "eval", "ppo", "train")

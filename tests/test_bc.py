@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from agents.bc import attach_cache, batch_tensors, build_context, policy_logits, train_bc, train_epoch
-from agents.bc_data import ObservationBuilder
-from agents.config_loader import load_run_config
-from agents.env_builder import make_vec_env
-from agents.model_builder import load_model
-from agents.run_dir import RunDir
-from agents.trajectories import TrajectoryPool, TrajectoryPoolError, generate_pool
+from agents.trainers.bc import attach_cache, batch_tensors, build_context, policy_logits, train_bc, train_epoch
+from agents.trainers.bc_data import ObservationBuilder
+from agents.run.config_loader import load_run_config
+from agents.run.env_builder import make_vec_env
+from agents.run.model_builder import load_model
+from agents.run.run_dir import RunDir
+from agents.trainers.trajectories import TrajectoryPool, TrajectoryPoolError, generate_pool
 from envs.factory import make_task
 from policies.extractor import BASE_FEATURES_KEY
 from policies.freeze import unwrap
@@ -209,7 +209,7 @@ def test_alpha_trajectory_is_saved_per_epoch_in_frames(tmp, pool):
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp, pool, monkeypatch):
-    import agents.bc as bc
+    import agents.trainers.bc as bc
 
     cfg = bc_config(tmp, "policy.method=features", "bc.epochs=3", "bc.patience=0", "eval.episodes_per_building=1")
     straight = RunDir.create(tmp / "runs", "bc", "straight")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.cli import base_parser, config_differences, open_run, resolve_config
-from agents.config_loader import ConfigFileError
+from agents.run.cli import base_parser, config_differences, open_run, resolve_config
+from agents.run.config_loader import ConfigFileError
 
 
 def _args(argv: list[str]):

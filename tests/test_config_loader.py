@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from agents import config_loader
-from agents.config_loader import ConfigFileError, load_config
-from agents.run_dir import RunDir
+from agents.run import config_loader
+from agents.run.config_loader import ConfigFileError, load_config
+from agents.run.run_dir import RunDir
 
 
 @pytest.fixture()

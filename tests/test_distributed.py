@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.distributed import Distributed, context
-from agents.model_builder import load_model
+from agents.trainers.distributed import Distributed, context
+from agents.run.model_builder import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 import torch
 
-from agents.env_builder import make_vec_env, unwrap_task
-from agents.eval_report import aggregate, evaluate_runs, format_table
-from agents.cli import read_run_config
-from agents.config_loader import load_run_config
+from agents.run.env_builder import make_vec_env, unwrap_task
+from agents.evaluation.eval_report import aggregate, evaluate_runs, format_table
+from agents.run.cli import read_run_config
+from agents.run.config_loader import load_run_config
 from agents.commands.evaluate import main as evaluate_main
 from agents.commands.plot_results import main as plot_main
-from agents.evaluate import CheckpointError, evaluate_policy, reference_config, evaluate_run, select_episodes
-from agents.metrics import bootstrap_interval, summarize_success, wilson_interval
-from agents.model_builder import build_model, save_model
-from agents.results_plots import collect_bc_points, collect_ppo_curves, plot_results
-from agents.run_dir import RunDir
+from agents.evaluation.evaluate import CheckpointError, evaluate_policy, reference_config, evaluate_run, select_episodes
+from agents.evaluation.metrics import bootstrap_interval, summarize_success, wilson_interval
+from agents.run.model_builder import build_model, save_model
+from agents.evaluation.results_plots import collect_bc_points, collect_ppo_curves, plot_results
+from agents.run.run_dir import RunDir
 from envs.visualize import read_video
 
 SMALL = ["env.resolution=32", "policy.base=random", "policy.method=features", "policy.features_dim=64", "eval.num_envs=5"]
@@ -230,7 +230,7 @@ def test_plot_results_from_fabricated_runs(tmp_path):
 
 
 def test_ppo_band_is_the_seeds_then_episodes_interval_where_episodes_were_kept():
-    from agents.results_plots import _ppo_band
+    from agents.evaluation.results_plots import _ppo_band
 
     rng = np.random.default_rng(0)
     def history(p: float, keep: bool) -> list[dict]:

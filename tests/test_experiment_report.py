@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from agents.experiment_report import build_report
+from agents.evaluation.experiment_report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
 EPISODES = 120
@@ -103,8 +103,8 @@ def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
 
 
 def test_claim_verdict_follows_the_designs_margin() -> None:
-    from agents.experiment_report import claim_verdicts
-    from agents.stats import Comparison, Difference
+    from agents.evaluation.experiment_report import claim_verdicts
+    from agents.evaluation.stats import Comparison, Difference
 
     def comparison(low: float, high: float, best: bool = True) -> Comparison:
         diff = Difference((low + high) / 2, (low, high), 0.5, 0.5, 6, 6, 420, True)
@@ -127,7 +127,7 @@ def test_report_command_bad_folder_is_one_line_and_exit_2(tmp_path: Path) -> Non
 
 
 def test_results_name_the_code_that_made_them(tmp_path: Path) -> None:
-    from agents.run_dir import RunDir, code_version
+    from agents.run.run_dir import RunDir, code_version
 
     run = RunDir.create(tmp_path, "bc", "x")
     run.write_results({"success": 0.5})
@@ -159,8 +159,8 @@ def test_an_ablation_folder_is_compared_with_the_grid_and_kept_apart_from_its_si
 
 
 def test_reference_rows_are_evaluated_once_and_then_read_back(experiment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import agents.experiment_report as report
-    from agents.run_config import RunConfig
+    import agents.evaluation.experiment_report as report
+    from agents.run.run_config import RunConfig
 
     calls = []
 
@@ -185,7 +185,7 @@ def test_reference_rows_are_evaluated_once_and_then_read_back(experiment: Path, 
 def test_a_ppo_sweep_writes_report_md_even_when_a_deadline_left_cells(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from agents.sweep_report import write_report
+    from agents.sweeps.sweep_report import write_report
 
     folder = tmp_path / "ppo_prior"
     _run(folder, "sidetune", "curvature", 300_000, 0, 0.60, alpha=0.4, trainer="ppo")

@@ -8,7 +8,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
 from policies.base_compact import CompactEncoder
-from policies.callbacks import AlphaCallback
+from agents.trainers.alpha_callback import AlphaCallback
 from policies.checkpoints import save_encoder_weights
 from policies.extractor import SideTuneExtractor, policy_kwargs
 from policies.methods import PolicyConfig

@@ -13,13 +13,13 @@ import pytest
 import torch
 from torch import nn
 
-import agents.ppo_callbacks as ppo_callbacks
-from agents.cli import base_parser, open_run, resolve_config
-from agents.config_loader import ConfigFileError
-from agents.env_builder import make_vec_env
-from agents.model_builder import CheckpointError, build_model, load_model
-from agents.ppo import run_ppo
-from agents.run_dir import RunDir
+import agents.trainers.ppo_callbacks as ppo_callbacks
+from agents.run.cli import base_parser, open_run, resolve_config
+from agents.run.config_loader import ConfigFileError
+from agents.run.env_builder import make_vec_env
+from agents.run.model_builder import CheckpointError, build_model, load_model
+from agents.trainers.ppo import run_ppo
+from agents.run.run_dir import RunDir
 from policies.base_compact import CompactEncoder
 from policies.checkpoints import read_state_dict, save_encoder_weights
 from policies.freeze import unwrap

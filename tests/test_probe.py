@@ -1,4 +1,4 @@
-"""Linear probes (agents/probe.py): targets, building split, ridge with a validation-chosen strength."""
+"""Linear probes (agents/evaluation/probe.py): targets, building split, ridge with a validation-chosen strength."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.probe import (
+from agents.evaluation.probe import (
     base_features,
     building_split,
     free_space_ahead,

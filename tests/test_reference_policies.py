@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from agents.env_builder import make_vec_env, unwrap_task
-from agents.evaluate import evaluate_policy, reference_config, with_heldout_episodes
-from agents.metrics import run_summary
-from agents.model_builder import build_model
-from agents.reference_policies import REFERENCE_POLICIES, TRAINED_REFERENCES, goal_only_actions
-from agents.trajectories import env_fingerprint
+from agents.run.env_builder import make_vec_env, unwrap_task
+from agents.evaluation.evaluate import evaluate_policy, reference_config, with_heldout_episodes
+from agents.evaluation.metrics import run_summary
+from agents.run.model_builder import build_model
+from agents.evaluation.reference_policies import REFERENCE_POLICIES, TRAINED_REFERENCES, goal_only_actions
+from agents.trainers.trajectories import env_fingerprint
 from envs.config import EnvConfig
 
 SMALL = ["env.resolution=32", "policy.features_dim=64", "eval.num_envs=7", "policy.base=random"]  # shipped bases: 128² only

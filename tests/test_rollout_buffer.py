@@ -9,10 +9,10 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from agents.cli import base_parser, resolve_config
-from agents.env_builder import make_vec_env
-from agents.model_builder import build_model
-from agents.rollout_buffer import FrozenBaseRolloutBuffer, reuse_frozen_base_features, rollout_nbytes
+from agents.run.cli import base_parser, resolve_config
+from agents.run.env_builder import make_vec_env
+from agents.run.model_builder import build_model
+from agents.trainers.rollout_buffer import FrozenBaseRolloutBuffer, reuse_frozen_base_features, rollout_nbytes
 from envs.task import observation_space
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents.cli import open_run, read_run_config
-from agents.config_loader import load_run_config
-from agents.run_config import RunConfig
+from agents.run.cli import open_run, read_run_config
+from agents.run.config_loader import load_run_config
+from agents.run.run_config import RunConfig
 from envs.config import ConfigError
 
 PRESETS = {

@@ -1,4 +1,4 @@
-"""The seed x episode paired bootstrap on synthetic data with known answers (agents/stats.py)."""
+"""The seed x episode paired bootstrap on synthetic data with known answers (agents/evaluation/stats.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from agents.stats import PairingError, compare_methods, format_comparisons, paired_bootstrap
+from agents.evaluation.stats import PairingError, compare_methods, format_comparisons, paired_bootstrap
 
 SEEDS, EPISODES = 6, 420
 VAR_SEED, VAR_EPISODE, VAR_NOISE = 0.02**2, 0.05**2, 0.3**2  # per-method seed, method x episode and residual variances
@@ -109,7 +109,7 @@ def test_compare_methods_per_data_size_and_best_other() -> None:
 
 
 def _entry(method: str, base: str, data: int, seed: int, success: np.ndarray, buildings: int = 14) -> dict:
-    """An evaluated BC run as agents.eval_report sees it."""
+    """An evaluated BC run as agents.evaluation.eval_report sees it."""
     per_episode = [{"episode_id": str(i), "building": f"b{i % buildings}", "start_distance": 1.0 + i / 100,
                     "success": float(s), "spl": 0.5 * float(s), "reward": 10.0 * float(s)} for i, s in enumerate(success)]  # fmt: skip
     config = {"policy": {"method": method, "base": base}, "bc": {"trajectories": data}, "run": {"seed": seed}}
@@ -118,7 +118,7 @@ def _entry(method: str, base: str, data: int, seed: int, success: np.ndarray, bu
 
 
 def test_compare_groups_pairs_runs_by_episode_and_keeps_to_the_targets_base() -> None:
-    from agents.eval_report import compare_groups
+    from agents.evaluation.eval_report import compare_groups
 
     rng = np.random.default_rng(7)
     p = rng.uniform(0.1, 0.9, 420)

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from agents.commands import sweep as sweep_cli
-from agents.sweep import SweepError, cell_name, expand, format_deadline, load_sweep, resolve_deadline, run_cell, sweep_from_dict
+from agents.sweeps.sweep import SweepError, cell_name, expand, format_deadline, load_sweep, resolve_deadline, run_cell, sweep_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,14 +13,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """
 import sys, numpy as np, torch
-from agents.threads import set_threads
+from agents.run.threads import set_threads
 from envs.config import EnvConfig
 from envs.factory import make_sb3_vec_env
 torch.ones(4, 4) @ torch.ones(4, 4)         # torch's pool is up before the first render, as in a trainer
 if sys.argv[1] == "set":
     set_threads(1)
 else:
-    torch.set_num_threads(1)                 # what the trainers did before agents/threads.py
+    torch.set_num_threads(1)                 # what the trainers did before agents/run/threads.py
     torch.get_num_threads()                  # e.g. a log line; with it, the first render resets the count
 venv = make_sb3_vec_env(EnvConfig(resolution=32), 2, split="train", seed=0)
 venv.reset(); venv.step(np.array([1, 2]))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from agents.cli import add_policy_flags, base_parser, open_run, parse_args, print_config, resolve_config, run_main
-from agents.run_dir import RunDir
+from agents.run.cli import add_policy_flags, base_parser, open_run, parse_args, print_config, resolve_config, run_main
+from agents.run.run_dir import RunDir
 
 FLAGS = {
     "trajectories": "bc.trajectories", "method": "policy.method", "base": "policy.base", "merge": "policy.merge",
@@ -30,8 +30,8 @@ def main() -> None:
     if args.print_config:
         print_config(cfg)
         return
-    from agents.bc import benchmark_cache, check_pool, results_summary, train_bc
-    from agents.distributed import context
+    from agents.trainers.bc import benchmark_cache, check_pool, results_summary, train_bc
+    from agents.trainers.distributed import context
 
     dist = context()  # under torchrun: data-parallel over the ranks (docs/scaling.md); else a world of one
     if args.benchmark_cache:

@@ -1,4 +1,4 @@
-"""Coverage and width of the paired seed x episode bootstrap (agents/stats.py) on synthetic binary success.
+"""Coverage and width of the paired seed x episode bootstrap (agents/evaluation/stats.py) on synthetic binary success.
 
     OMP_WAIT_POLICY=PASSIVE nice .venv/bin/python scripts/bootstrap_calibration.py --datasets 200
 
@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from agents.stats import paired_bootstrap
+from agents.evaluation.stats import paired_bootstrap
 
 SETTINGS = ((6, 0.0), (6, 0.03), (3, 0.03))  # (seeds, seed_sd)
 EPISODES = 420

@@ -7,7 +7,7 @@ Each run folder (or checkpoint file) is evaluated with its own config.yaml and g
 one method, base and data size are pooled across seeds; a run that fails is listed with the reason and the
 others still run (exit status 1 when any failed). When runs of the `--compare` method (default sidetune)
 are present, a second table gives it minus every other method at each data size with a paired seed x
-episode bootstrap 95% interval (agents/stats.py); runs evaluated on different episodes are an error (exit 2).
+episode bootstrap 95% interval (agents/evaluation/stats.py); runs evaluated on different episodes are an error (exit 2).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import json
 import sys
 from pathlib import Path
 
-from agents.cli import parse_args as parse_intermixed, read_run_config, run_main
-from agents.eval_report import COMPARED_METRICS, aggregate, compare_groups, evaluate_references, evaluate_runs, format_table
-from agents.evaluate import reference_config
-from agents.run_config import CHECKPOINTS, DEVICES
-from agents.run_dir import RunDir
-from agents.stats import format_comparisons
+from agents.run.cli import parse_args as parse_intermixed, read_run_config, run_main
+from agents.evaluation.eval_report import COMPARED_METRICS, aggregate, compare_groups, evaluate_references, evaluate_runs, format_table
+from agents.evaluation.evaluate import reference_config
+from agents.run.run_config import CHECKPOINTS, DEVICES
+from agents.run.run_dir import RunDir
+from agents.evaluation.stats import format_comparisons
 from envs.atomic_io import atomic_write_text
 
 

@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from agents.cli import base_parser, parse_args, print_config, resolve_config, run_main
+from agents.run.cli import base_parser, parse_args, print_config, resolve_config, run_main
 
 FLAGS = {"trajectories": "bc.trajectories", "pool_dir": "bc.pool_dir", "backend": "env.backend", "storage": "bc.storage",
          "num_envs": "bc.generate_envs", "shard_size": "bc.shard_size"}  # fmt: skip
@@ -34,7 +34,7 @@ def main() -> None:
     if args.print_config:
         print_config(cfg)
         return
-    from agents.bc import open_pool, pool_dir_of
+    from agents.trainers.bc import open_pool, pool_dir_of
 
     env_cfg = cfg.env
     n = cfg.bc.trajectories

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.results_plots import plot_results
+from agents.evaluation.results_plots import plot_results
 
 
 def main(argv: list[str] | None = None) -> int:

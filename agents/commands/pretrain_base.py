@@ -14,8 +14,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from agents.cli import parse_args as parse_intermixed, print_config, run_main
-from agents.config_loader import load_run_config
+from agents.run.cli import parse_args as parse_intermixed, print_config, run_main
+from agents.run.config_loader import load_run_config
 from agents.pretraining.dataset import TASKS
 from agents.pretraining.train import PretrainResult, pretrain_base
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, canonical_arch, shipped_weights_path

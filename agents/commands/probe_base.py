@@ -5,7 +5,7 @@
 For each resolution: render ``--frames`` frames with depth at uniform navigable poses in the held-out
 buildings (the same poses at every resolution), then ridge-probe 8x8 log depth and free space ahead from
 each base in ``--bases`` (shipped names or checkpoint paths), randomly initialised bases of the same
-architecture (``--random-seeds``) and raw 8x8-pooled pixels (agents/probe.py); and compare the denoising
+architecture (``--random-seeds``) and raw 8x8-pooled pixels (agents/evaluation/probe.py); and compare the denoising
 base + decoder with returning the noisy input. Prints Markdown tables; ``--json`` keeps every number.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from agents.probe import SPLITS, denoising_vs_identity, probe_bases, render_probe_frames
+from agents.evaluation.probe import SPLITS, denoising_vs_identity, probe_bases, render_probe_frames
 from envs.atomic_io import atomic_write_text
 
 

@@ -5,7 +5,7 @@
     python scripts/report.py runs/imitation_alpha --with runs/imitation   # an ablation against the grid's runs
 
 The paired comparisons (sidetune minus each other method; features with a pretrained base minus features on a
-random base and minus blind) are agents/stats.py's seeds-then-episodes bootstrap (docs/evaluation.md).
+random base and minus blind) are agents/evaluation/stats.py's seeds-then-episodes bootstrap (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.cli import run_main
-from agents.experiment_report import build_report
+from agents.run.cli import run_main
+from agents.evaluation.experiment_report import build_report
 
 
 def main(argv: list[str] | None = None) -> int:

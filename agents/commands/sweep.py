@@ -19,7 +19,7 @@ import re
 import signal
 import sys
 
-from agents.sweep import SweepError, SweepSpec, cell_command, cell_config, expand, load_sweep, resolve_deadline, run_sweep
+from agents.sweeps.sweep import SweepError, SweepSpec, cell_command, cell_config, expand, load_sweep, resolve_deadline, run_sweep
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from agents.cli import add_policy_flags, base_parser, parse_args, print_config, resolve_config, run_main
-from agents.run_dir import RunDir
+from agents.run.cli import add_policy_flags, base_parser, parse_args, print_config, resolve_config, run_main
+from agents.run.run_dir import RunDir
 
 FLAGS = {
     "base": "policy.base", "method": "policy.method", "merge": "policy.merge", "backend": "env.backend",
@@ -28,7 +28,7 @@ def main() -> None:
     if args.print_config:
         print_config(cfg)
         return
-    from agents.ppo import run_ppo
+    from agents.trainers.ppo import run_ppo
 
     run, results = run_ppo(cfg, resume=args.resume, progress=False if args.no_progress else None)
     summary = {k: results.get(k) for k in ("frames", "frames_per_second", "episodes", "success", "spl", "reward") if k in results}

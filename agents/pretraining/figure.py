@@ -45,7 +45,7 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
     """Draw the picture for the shipped curvature and denoising encoders (or `paths[task]`); returns the PNG path."""
     import matplotlib.ticker
 
-    from agents.results_plots import pyplot
+    from agents.evaluation.results_plots import pyplot
 
     plt = pyplot()
 

@@ -3,7 +3,7 @@
     python scripts/experiments/head_pilot_report.py      # prints and writes runs/head_pilot/report.md
 
 For each head variant: features(curvature) - features(random base) in success, paired seed x episode bootstrap
-over the finished seeds (agents/stats.py). The rule fixed before the pilot ran: the variant with the largest
+over the finished seeds (agents/evaluation/stats.py). The rule fixed before the pilot ran: the variant with the largest
 mean gap wins; variants within 0.03 of the largest are tied and the tie goes to the higher features(curvature).
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from agents.results_plots import find_run_folders  # noqa: E402
-from agents.stats import paired_bootstrap  # noqa: E402
-from agents.eval_report import policy_entry  # noqa: E402
+from agents.evaluation.results_plots import find_run_folders  # noqa: E402
+from agents.evaluation.stats import paired_bootstrap  # noqa: E402
+from agents.evaluation.eval_report import policy_entry  # noqa: E402
 from envs.atomic_io import atomic_write_text  # noqa: E402
 
 PILOT = ROOT / "runs" / "head_pilot"

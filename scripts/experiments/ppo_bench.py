@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
-from agents.cli import base_parser, resolve_config  # noqa: E402
-from agents.env_builder import make_vec_env  # noqa: E402
-from agents.model_builder import build_model  # noqa: E402
+from agents.run.cli import base_parser, resolve_config  # noqa: E402
+from agents.run.env_builder import make_vec_env  # noqa: E402
+from agents.run.model_builder import build_model  # noqa: E402
 from policies.methods import METHODS  # noqa: E402
 
 

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agents.cli import base_parser, resolve_config  # noqa: E402
-from agents.env_builder import make_vec_env  # noqa: E402
-from agents.evaluate import evaluate_policy  # noqa: E402
-from agents.model_builder import build_model  # noqa: E402
-from agents.ppo import run_ppo  # noqa: E402
+from agents.run.cli import base_parser, resolve_config  # noqa: E402
+from agents.run.env_builder import make_vec_env  # noqa: E402
+from agents.evaluation.evaluate import evaluate_policy  # noqa: E402
+from agents.run.model_builder import build_model  # noqa: E402
+from agents.trainers.ppo import run_ppo  # noqa: E402
 from envs.atomic_io import atomic_write_text  # noqa: E402
 
 

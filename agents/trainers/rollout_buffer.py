@@ -4,7 +4,7 @@ SB3's PPO recomputes the whole policy, frozen base included, in every epoch of e
 base (methods `features`, `sidetune`) the base's output for a frame never changes, so
 `FrozenBaseRolloutBuffer` stores the features the policy computed while acting (`SideTunePolicy.
 rollout_base_features`) and hands them to every minibatch under `BASE_FEATURES_KEY`, the same extractor
-input behaviour cloning's feature cache uses (agents/feature_cache.py). The method `features` needs no
+input behaviour cloning's feature cache uses (agents/trainers/feature_cache.py). The method `features` needs no
 pixels after that, so its buffer does not store the RGB frames at all. Observations keep their own dtype
 (SB3 >= 2.x stores uint8 images as uint8). The update's losses and parameters are bit-identical to SB3's
 buffer (tests/test_rollout_buffer.py).

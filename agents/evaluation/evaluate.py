@@ -2,11 +2,11 @@
 
 ``evaluate_policy`` runs a fixed episode set -- the first ``episodes_per_building`` episodes of every
 building of the split, in file order -- through the same observation pipeline the trainers use
-(``agents.env_builder.make_vec_env`` with sequential hand-out), batched over ``num_envs`` envs, and counts
+(``agents.run.env_builder.make_vec_env`` with sequential hand-out), batched over ``num_envs`` envs, and counts
 each episode exactly once: the vector env autoresets finished envs, and an env handed an episode beyond
 the set keeps stepping but its results are ignored. Sampled actions come from one random stream per
 episode (``EpisodeStreams``), so results do not depend on the batch size. Success gets a Wilson interval, the other metrics a
-percentile bootstrap (agents/metrics.py). ``evaluate_run`` loads a run folder's config and checkpoint,
+percentile bootstrap (agents/evaluation/metrics.py). ``evaluate_run`` loads a run folder's config and checkpoint,
 evaluates, and writes ``eval.json`` atomically beside them. Nothing here is backend-specific: the
 Habitat backend is evaluated by the same code (see docs/evaluation.md).
 """
@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.config_loader import load_run_config
-from agents.env_builder import make_vec_env, unwrap_task
-from agents.metrics import run_summary, summarize_episodes
-from agents.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
-from agents.reference_policies import REFERENCE_POLICIES, reference_actor
-from agents.run_config import EvalSettings, RunConfig
+from agents.run.config_loader import load_run_config
+from agents.run.env_builder import make_vec_env, unwrap_task
+from agents.evaluation.metrics import run_summary, summarize_episodes
+from agents.run.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
+from agents.evaluation.reference_policies import REFERENCE_POLICIES, reference_actor
+from agents.run.run_config import EvalSettings, RunConfig
 from envs.atomic_io import atomic_write_text
 from envs.episodes import Episode, select_episodes
 
@@ -186,7 +186,7 @@ def evaluate_policy(
     progress: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Evaluate an SB3 model or a reference policy name (agents/reference_policies.py) on the fixed held-out
+    """Evaluate an SB3 model or a reference policy name (agents/evaluation/reference_policies.py) on the fixed held-out
     episode set; a JSON-able result.
 
     ``settings`` defaults to the config's `eval:` section (configs/eval.yaml: 30 episodes per building,
@@ -325,8 +325,8 @@ def evaluate_run(
 
     Keyword ``overrides`` replace fields of the run's `eval:` section (split, episodes_per_building,
     num_envs, seed, deterministic, videos, checkpoint, device); None keeps the run's value."""
-    from agents.cli import read_run_config
-    from agents.run_dir import RunDir
+    from agents.run.cli import read_run_config
+    from agents.run.run_dir import RunDir
 
     path = Path(run_dir_or_checkpoint)
     if not path.exists():

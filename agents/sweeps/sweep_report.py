@@ -2,7 +2,7 @@
 and the evaluation report's table, seeds pooled) and the plots of scripts/plot_results.py.
 
 Policies (BC, PPO) are tabled from the held-out evaluation their trainer already ran (``eval.json`` when
-``scripts/evaluate.py`` has evaluated the run since, else ``results.json``), through agents/eval_report.py, so a
+``scripts/evaluate.py`` has evaluated the run since, else ``results.json``), through agents/evaluation/eval_report.py, so a
 sweep's table is the one ``scripts/evaluate.py`` prints; pretraining cells from their encoder.json.
 """
 
@@ -13,9 +13,9 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from agents.eval_report import aggregate, format_table, policy_entry
-from agents.experiment_report import build_report
-from agents.results_plots import plot_results
+from agents.evaluation.eval_report import aggregate, format_table, policy_entry
+from agents.evaluation.experiment_report import build_report
+from agents.evaluation.results_plots import plot_results
 from envs.atomic_io import atomic_write_text
 
 
@@ -54,7 +54,7 @@ def cell_table(trainer: str, cells: Sequence[Mapping[str, Any]]) -> str:
 
 
 def pooled_table(cells: Sequence[Mapping[str, Any]]) -> str:
-    """The evaluation report's table (agents/eval_report.py) over the finished and failed cells."""
+    """The evaluation report's table (agents/evaluation/eval_report.py) over the finished and failed cells."""
     entries: list[dict[str, Any]] = []
     for c in cells:
         if c["status"] == "done":
@@ -83,7 +83,7 @@ def write_report(spec: Any, cells: Sequence[Mapping[str, Any]], wall_seconds: fl
     if spec.trainer != "pretrain":
         pooled = pooled_table(cells)
         if pooled:
-            text += ["\n## Held-out evaluation, seeds pooled (agents/eval_report.py)\n", pooled]
+            text += ["\n## Held-out evaluation, seeds pooled (agents/evaluation/eval_report.py)\n", pooled]
         try:
             written += [Path(p) for p in plot_results([folder], folder / "plots")["written"]]
         except FileNotFoundError as err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.trajectories import TrajectorySet
+from agents.trainers.trajectories import TrajectorySet
 from envs.config import EnvConfig
 from envs.task import egocentric_observation
 

@@ -6,7 +6,7 @@ intervals over the pooled episodes; the spread across seeds is shown as the stan
 per-run success rates). A run that cannot be evaluated becomes a FAILED row with the reason and never
 stops the others. Reference rows (random, expert, goal-only) are evaluated with each distinct env config
 among the runs, so they share the runs' observations, action set and episodes. ``compare_groups`` gives
-one method minus every other at each data size with the paired seed x episode bootstrap (agents/stats.py).
+one method minus every other at each data size with the paired seed x episode bootstrap (agents/evaluation/stats.py).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from agents.cli import read_run_config
-from agents.evaluate import EVAL_FILE, REFERENCE_POLICIES, evaluate_policy, evaluate_run
-from agents.metrics import run_summary, summarize_episodes
-from agents.run_config import RunConfig
-from agents.run_dir import RunDir
-from agents.stats import Comparison, PairingError, compare_methods
+from agents.run.cli import read_run_config
+from agents.evaluation.evaluate import EVAL_FILE, REFERENCE_POLICIES, evaluate_policy, evaluate_run
+from agents.evaluation.metrics import run_summary, summarize_episodes
+from agents.run.run_config import RunConfig
+from agents.run.run_dir import RunDir
+from agents.evaluation.stats import Comparison, PairingError, compare_methods
 
 SEED_ONLY_SECTIONS = ("run", "eval")  # runs whose configs differ only here are seeds of one group
 COMPARED_METRICS = ("success", "spl", "reward")  # per-episode metrics of the paired comparisons
@@ -235,7 +235,7 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
     ``target`` is a method ('sidetune': one comparison set per base) or a method and base ('features
     base=curvature', e.g. against features on a random base). Others are groups on the target's base or on
     a random base, and the base-free methods (scratch, blind); seeds are the runs of a group, paired with the
-    target by episode id (agents/stats.py). PairingError if two runs name the same episode id for different
+    target by episode id (agents/evaluation/stats.py). PairingError if two runs name the same episode id for different
     episodes (evaluated on different episode sets).
     """
     if metric not in COMPARED_METRICS:
@@ -275,10 +275,10 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
 
 
 def policy_entry(folder: Path, with_training: bool = False) -> dict[str, Any]:
-    """An agents.eval_report entry of a finished BC/PPO run folder, from the evaluation its trainer wrote; with
+    """An agents.evaluation.eval_report entry of a finished BC/PPO run folder, from the evaluation its trainer wrote; with
     ``with_training`` the entry also keeps the run's whole results.json as ``training`` ({} when absent)."""
     config = RunDir.open(folder).read_config()
-    from agents.config_loader import to_container
+    from agents.run.config_loader import to_container
 
     plain = to_container(config)
     read = {name: json.loads((folder / name).read_text()) for name in ("eval.json", "results.json") if (folder / name).is_file()}

@@ -3,8 +3,8 @@
 ``run_ppo(cfg, resume=...)`` is the one entry point (scripts/train_ppo.py is a thin CLI over it):
 everything that can be wrong with the input (method, base, backend, resolution, a resume folder without a
 checkpoint or with another config, an ``init_from`` run with other spaces) is checked *before* a run
-folder is created or touched. Training uses the shared env pipeline (agents/env_builder.py), the shared
-model build/save/load (agents/model_builder.py) and the shared evaluator (agents/evaluate.py).
+folder is created or touched. Training uses the shared env pipeline (agents/run/env_builder.py), the shared
+model build/save/load (agents/run/model_builder.py) and the shared evaluator (agents/evaluation/evaluate.py).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.logger import configure as configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.cli import config_differences, open_run, read_run_config
-from agents.distributed import context, data_parallel_ppo, ppo_sync_callbacks
-from agents.env_builder import make_vec_env
-from agents.model_builder import (
+from agents.run.cli import config_differences, open_run, read_run_config
+from agents.trainers.distributed import context, data_parallel_ppo, ppo_sync_callbacks
+from agents.run.env_builder import make_vec_env
+from agents.run.model_builder import (
     CheckpointError,
     build_model,
     check_spaces,
@@ -31,19 +31,19 @@ from agents.model_builder import (
     load_model,
     resolve_device,
 )
-from agents.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
-from agents.rollout_buffer import reuse_frozen_base_features
-from agents.run_config import RunConfig
-from agents.run_dir import RunDir
-from agents.threads import set_threads
-from policies.callbacks import AlphaCallback
+from agents.trainers.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
+from agents.trainers.rollout_buffer import reuse_frozen_base_features
+from agents.run.run_config import RunConfig
+from agents.run.run_dir import RunDir
+from agents.run.threads import set_threads
+from agents.trainers.alpha_callback import AlphaCallback
 
 ALPHA_TRAJECTORY = "alpha_trajectory.json"  # α per rollout, rewritten as training goes, so a resumed run keeps it
 
 
 def _set_threads(threads: int | None) -> None:
     """Pin torch's and numba's threads when the config asks (null keeps torch's default: all cores), so
-    that the count survives the first render (agents/threads.py)."""
+    that the count survives the first render (agents/run/threads.py)."""
     set_threads(threads)
 
 
@@ -81,8 +81,8 @@ def _read_json(path: Path, default: Any) -> Any:
 
 
 def _make_evaluator(cfg: RunConfig, episodes_per_building: int | None) -> Any:
-    """``model -> result`` over the held-out subset used for periodic evaluation (agents/evaluate.py)."""
-    from agents.evaluate import evaluate_policy
+    """``model -> result`` over the held-out subset used for periodic evaluation (agents/evaluation/evaluate.py)."""
+    from agents.evaluation.evaluate import evaluate_policy
 
     settings = cfg.eval.replace(episodes_per_building=episodes_per_building, videos=0)
 
@@ -181,7 +181,7 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         "eval_history": "eval_history.json",
     }
     if settings.final_eval:
-        from agents.evaluate import evaluate_policy, run_summary
+        from agents.evaluation.evaluate import evaluate_policy, run_summary
 
         final = evaluate_policy(model, cfg, cfg.eval.replace(videos=0), progress=bool(show))
         results.update(run_summary(cfg.to_dict()))

@@ -3,7 +3,7 @@
 A config file may name files it builds on with ``_base_: [env.yaml, ...]`` (paths relative to itself).
 Every field is overridable from the command line with dotted ``key=value`` pairs (``ppo.n_steps=256``).
 Unknown keys are errors, so a typo never silently does nothing. ``load_run_config`` turns the layers into
-the typed, checked ``RunConfig`` (agents/run_config.py) that every script passes down.
+the typed, checked ``RunConfig`` (agents/run/run_config.py) that every script passes down.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from omegaconf.errors import OmegaConfBaseException
 from envs.config import ConfigError
 
 if TYPE_CHECKING:
-    from agents.run_config import RunConfig
+    from agents.run.run_config import RunConfig
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 class ConfigFileError(ConfigError):
@@ -107,7 +107,7 @@ def load_run_config(
     require: Sequence[str] = (),
 ) -> "RunConfig":
     """The typed, checked run configuration of the layers (see ``load_config``)."""
-    from agents.run_config import RunConfig
+    from agents.run.run_config import RunConfig
 
     return RunConfig.from_dict(to_container(load_config(default_file, config_file, flag_overrides, overrides)), require)
 

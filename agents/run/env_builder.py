@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecMonitor
 from envs.factory import make_sb3_vec_env
 
 if TYPE_CHECKING:
-    from agents.run_config import RunConfig
+    from agents.run.run_config import RunConfig
 
 
 def stack_frames(venv: VecEnv, k: int) -> VecEnv:

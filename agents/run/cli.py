@@ -2,7 +2,7 @@
 
 ``train_ppo.py`` and ``bc.py`` both take ``--config FILE``, ``--seed``, ``--device``, ``--resume RUN_DIR``,
 ``--print-config`` and any number of dotted ``key=value`` overrides, before or after the flags; this module
-parses those once into one typed ``RunConfig`` (agents/run_config.py) and a run folder, so the trainers
+parses those once into one typed ``RunConfig`` (agents/run/run_config.py) and a run folder, so the trainers
 cannot drift apart. ``run_main`` turns every bad input into one line ``error: <field>: <problem> (<fix>)``
 and exit code 2.
 """
@@ -13,9 +13,9 @@ import argparse
 import sys
 from typing import Any, Callable, Mapping, Sequence
 
-from agents.config_loader import ConfigFileError, load_run_config, to_yaml
-from agents.run_config import RunConfig
-from agents.run_dir import RunDir
+from agents.run.config_loader import ConfigFileError, load_run_config, to_yaml
+from agents.run.run_config import RunConfig
+from agents.run.run_dir import RunDir
 from policies.merge import MERGES
 from policies.methods import METHODS
 
@@ -67,7 +67,7 @@ def resolve_config(
 
 def read_run_config(run: RunDir) -> RunConfig:
     """A run folder's config.yaml as a checked RunConfig (--resume, --init-from, evaluation)."""
-    from agents.config_loader import to_container
+    from agents.run.config_loader import to_container
 
     return RunConfig.from_dict(to_container(run.read_config()))
 

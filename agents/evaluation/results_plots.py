@@ -5,7 +5,7 @@ either ``eval.json`` (scripts/evaluate.py; preferred, it is the full held-out se
 (the trainer's own final evaluation) for BC points, and ``eval_history.json`` (a list of
 ``{"frames", "success", "spl", "reward", "per_episode"}`` written by the PPO trainer) for PPO curves. Seeds of
 one method and base are averaged. PPO bands: the 95% seeds-then-episodes bootstrap interval of the mean
-(agents.stats.bootstrap_mean) at the evaluations every seed made with per-episode outcomes; histories without
+(agents.evaluation.stats.bootstrap_mean) at the evaluations every seed made with per-episode outcomes; histories without
 them (older runs) get the spread across seeds (min to max). BC error bars: the spread across seeds, or the
 run's 95% interval when there is one seed. Writes PNG and SVG.
 """
@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 PPO_HISTORY = "eval_history.json"
-ABANDONED = "sweep_abandoned"  # agents/sweep.py moves checkpoint-less interrupted cells here
+ABANDONED = "sweep_abandoned"  # agents/sweeps/sweep.py moves checkpoint-less interrupted cells here
 PPO_METRICS = (("reward", "episode reward"), ("success", "success rate"), ("spl", "SPL"))
 BC_METRICS = (("success", "success rate"), ("spl", "SPL"))
 
@@ -183,7 +183,7 @@ def _ppo_band(seeds: Sequence[Sequence[Mapping[str, Any]]], key: str) -> tuple[n
     """(frames, mean, lower, upper) of one method's curve: at the frames where every seed's evaluation kept its
     episodes, the mean over seeds and episodes with its seeds-then-episodes 95% interval; otherwise (older
     histories) seeds interpolated onto common frames, band min..max over seeds."""
-    from agents.stats import bootstrap_mean
+    from agents.evaluation.stats import bootstrap_mean
 
     by_frames = [{int(r["frames"]): r["per_episode"] for r in rows if r.get("per_episode")} for rows in seeds]
     common = sorted(set.intersection(*(set(f) for f in by_frames))) if by_frames else []

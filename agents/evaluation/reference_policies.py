@@ -1,7 +1,7 @@
 """Reference rows of every results table: fixed policies (random, expert, goal-only) and trained ones (blind,
 features on a randomly initialised base).
 
-The fixed policies need no training and are evaluated by agents/evaluate.py like any model:
+The fixed policies need no training and are evaluated by agents/evaluation/evaluate.py like any model:
 
 - ``random``: uniform actions, drawn from the evaluator's per-episode random streams;
 - ``expert``: the backend's shortest-path follower (uses the map of the building: an upper bound);

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.model_builder import save_model
+from agents.run.model_builder import save_model
 from envs.atomic_io import atomic_write_text
 
 EPISODE_KEYS = ("success", "spl", "distance_to_goal", "episode_reward", "steps", "collisions")
@@ -114,7 +114,7 @@ class ProgressCallback(BaseCallback):
 
 class EvalCheckpointCallback(BaseCallback):
     """Every ``checkpoint_every`` frames write ``last.zip``; every ``eval_every`` frames evaluate on the fixed
-    held-out subset (``evaluate(model) -> result dict`` from agents/evaluate.py), append to
+    held-out subset (``evaluate(model) -> result dict`` from agents/evaluation/evaluate.py), append to
     ``eval_history.json``, log ``eval/*`` and keep ``best.zip`` (highest success, then SPL).
 
     Both checks run at rollout starts, so the real intervals are rounded up to whole rollouts."""

@@ -3,12 +3,12 @@
     python scripts/report.py runs/imitation [--reference]
 
 Reads every finished run below the folder (the evaluation its trainer wrote, or a later ``eval.json``:
-agents.eval_report.policy_entry), and writes into the folder:
+agents.evaluation.eval_report.policy_entry), and writes into the folder:
 
-- ``report.md``: the pooled table (agents/eval_report.py), the paper's claim at every data size (sidetune minus
+- ``report.md``: the pooled table (agents/evaluation/eval_report.py), the paper's claim at every data size (sidetune minus
   the best other method, with the Design's verdict: holds when the interval's lower end is above -0.05), then, at
   every data size, **sidetune minus each
-  other method** on the same base (paired seed x episode bootstrap, agents/stats.py), **features with a
+  other method** on the same base (paired seed x episode bootstrap, agents/evaluation/stats.py), **features with a
   pretrained base minus features with a randomly initialised base and minus blind** (is the prior used?),
   **variants of one method** (an ablation folder reported ``--with`` the grid: each variant minus the first),
   and the learned α of every sidetune group (final value over seeds);
@@ -31,9 +31,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from agents.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label, policy_entry
-from agents.results_plots import find_run_folders, pyplot, save_figure
-from agents.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
+from agents.evaluation.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label, policy_entry
+from agents.evaluation.results_plots import find_run_folders, pyplot, save_figure
+from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
 from envs.atomic_io import atomic_write_text
 
 REFERENCES_FILE = "references.json"
@@ -90,7 +90,7 @@ def reference_entries(folder: Path, entries: Sequence[dict[str, Any]], evaluate:
         return json.loads(path.read_text())
     if not evaluate or not entries:
         return []
-    from agents.run_config import RunConfig
+    from agents.run.run_config import RunConfig
 
     configs = [RunConfig.from_dict(entries[0]["config"])]
     refs = [e for e in evaluate_references(configs, log=log, progress=False) if e["status"] == "ok"]
@@ -100,7 +100,7 @@ def reference_entries(folder: Path, entries: Sequence[dict[str, Any]], evaluate:
 
 def trained_runs(entries: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
     """(entry, variant) of every trained run: variant is '' or the config keys that set it apart from other runs
-    of its method (e.g. '[policy.alpha_lr=None]'), as the pooled table names it (agents/eval_report.py)."""
+    of its method (e.g. '[policy.alpha_lr=None]'), as the pooled table names it (agents/evaluation/eval_report.py)."""
     trained = [e for e in entries if e["status"] == "ok" and e["result"].get("kind") != "reference"]
     return [(e, label[len(group_label(e["result"])):].strip()) for e, label in zip(trained, _labels(trained))]
 

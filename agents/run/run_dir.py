@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from agents.config_loader import ConfigFileError, to_yaml
+from agents.run.config_loader import ConfigFileError, to_yaml
 from envs.atomic_io import atomic_write_text, remove_stale_temp_files
 
 
@@ -94,7 +94,7 @@ def code_version() -> dict[str, Any]:
     """The checkout's git commit and whether tracked files other than runs/ differ from it, so a result names
     the code that made it (both None outside a git checkout, e.g. an installed wheel). Read once per process,
     when a run folder is created or opened."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20, check=True).stdout.strip()

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.bc_data import ObservationBuilder
+from agents.trainers.bc_data import ObservationBuilder
 from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
 
 CACHE_VERSION = 1

@@ -1,13 +1,13 @@
 """Behaviour cloning: train the PPO model's policy on shortest-path-expert actions (cross-entropy).
 
-The model is the one SB3 PPO model every trainer shares (`agents.model_builder.build_model`, same extractor
+The model is the one SB3 PPO model every trainer shares (`agents.run.model_builder.build_model`, same extractor
 and method encoder), so a BC checkpoint (``<run>/checkpoints/{best,last}.zip``) is evaluated by
-`agents.evaluate` and fine-tuned by ``train_ppo.py --init-from RUN_DIR`` unchanged. Only the actor path
+`agents.evaluation.evaluate` and fine-tuned by ``train_ppo.py --init-from RUN_DIR`` unchanged. Only the actor path
 (extractor -> actor MLP -> action logits) gets gradients; the value head keeps its initialisation.
 
-Data: the first N trajectories of the fixed pool (`agents.trajectories`), split into training and
-validation trajectories; observations are rebuilt per batch (`agents.bc_data`). With a frozen base the
-base features come from the feature cache (`agents.feature_cache`). Early stopping on validation loss
+Data: the first N trajectories of the fixed pool (`agents.trainers.trajectories`), split into training and
+validation trajectories; observations are rebuilt per batch (`agents.trainers.bc_data`). With a frozen base the
+base features come from the feature cache (`agents.trainers.feature_cache`). Early stopping on validation loss
 picks ``best.zip``; the end of training evaluates it on the held-out buildings -> ``results.json``.
 """
 
@@ -24,15 +24,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.bc_data import ObservationBuilder
-from agents.distributed import context
-from agents.env_builder import make_vec_env
-from agents.feature_cache import FeatureCache
-from agents.model_builder import build_model, load_model, resolve_device, save_model
-from agents.run_config import BCSettings, RunConfig
-from agents.run_dir import RunDir
-from agents.threads import set_threads
-from agents.trajectories import TrajectoryPool, TrajectoryPoolError, TrajectorySet, default_pool_dir, generate_pool
+from agents.trainers.bc_data import ObservationBuilder
+from agents.trainers.distributed import context
+from agents.run.env_builder import make_vec_env
+from agents.trainers.feature_cache import FeatureCache
+from agents.run.model_builder import build_model, load_model, resolve_device, save_model
+from agents.run.run_config import BCSettings, RunConfig
+from agents.run.run_dir import RunDir
+from agents.run.threads import set_threads
+from agents.trainers.trajectories import TrajectoryPool, TrajectoryPoolError, TrajectorySet, default_pool_dir, generate_pool
 from envs.atomic_io import atomic_path
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
@@ -174,7 +174,7 @@ def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None =
     """Load the trajectories, build the model and optimizer (no cache yet) for the config ``cfg``."""
     cfg.require("run", "policy", "eval", "bc")
     s, seed = cfg.bc, cfg.run.seed
-    set_threads(s.threads)  # survives the first render (agents/threads.py)
+    set_threads(s.threads)  # survives the first render (agents/run/threads.py)
     torch.manual_seed(seed)
     env_cfg = cfg.env
     n = s.trajectories
@@ -307,8 +307,8 @@ def _save_state(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> None:
 
 
 def heldout_eval(model: Any, cfg: RunConfig, episodes_per_building: int | None, progress: bool) -> dict[str, Any]:
-    """Held-out success/SPL through the shared evaluator (agents.evaluate); None: eval.episodes_per_building."""
-    from agents.evaluate import evaluate_policy
+    """Held-out success/SPL through the shared evaluator (agents.evaluation.evaluate); None: eval.episodes_per_building."""
+    from agents.evaluation.evaluate import evaluate_policy
 
     return evaluate_policy(model, cfg, cfg.eval.replace(episodes_per_building=episodes_per_building, videos=0), progress=progress)
 

@@ -20,7 +20,7 @@ from policies.extractor import policy_kwargs as extractor_policy_kwargs
 from policies.sb3_policy import SideTunePolicy
 
 if TYPE_CHECKING:
-    from agents.run_config import RunConfig
+    from agents.run.run_config import RunConfig
 
 CHECKPOINT_NAMES = ("best.zip", "last.zip")
 DEFAULT_ADAM_EPS = 1e-5  # configs without a ppo: section (behaviour cloning) build the model with this

@@ -1,6 +1,6 @@
 """Paired comparisons of methods on the same held-out episodes: a seed x episode bootstrap of mean differences.
 
-Every trained method is evaluated on the same fixed episodes (agents/evaluate.py), by several training
+Every trained method is evaluated on the same fixed episodes (agents/evaluation/evaluate.py), by several training
 seeds. An outcome ``y[m, s, e]`` (method m, seed s, episode e: success, SPL or reward) varies with the
 training seed and with the episode's difficulty, and most of the episode part is shared by all methods.
 ``paired_bootstrap`` estimates ``mean(A) - mean(B)`` (each mean over its seeds and the episodes) and a 95%

@@ -7,7 +7,7 @@ and writes the folder that script writes anyway, ``<runs_root>/<experiment>/<cel
 holds its done file (results.json; encoder.json for pretraining) is skipped, one with a checkpoint is
 resumed (``--resume``), so an interrupted sweep continues where it stopped. A failed cell is reported with
 its reason and never stops the others. The driver writes ``sweep.json``, ``sweep.md`` (the evaluation
-report's table, agents/eval_report.py) and the plots (agents/results_plots.py) at the end.
+report's table, agents/evaluation/eval_report.py) and the plots (agents/evaluation/results_plots.py) at the end.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from agents.results_plots import ABANDONED  # cell folders of interrupted runs that had no checkpoint to resume from
+from agents.evaluation.results_plots import ABANDONED  # cell folders of interrupted runs that had no checkpoint to resume from
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LOGS = "sweep_logs"  # beside the cell folders: <experiment>/sweep_logs/<cell>.log
 
 
@@ -45,7 +45,7 @@ class Trainer:
     axes: Mapping[str, str]  # short axis name -> dotted config key
     done_file: str  # written last by a finished run
     checkpoint: str | None  # present once a run can be resumed with --resume (None: not resumable)
-    sections: tuple[str, ...]  # the config sections the script requires (agents/run_config.py)
+    sections: tuple[str, ...]  # the config sections the script requires (agents/run/run_config.py)
     extra_args: tuple[str, ...] = ("--no-progress",)
 
 
@@ -235,7 +235,7 @@ def cell_overrides(spec: SweepSpec, cell: Cell) -> list[str]:
 
 def cell_config(spec: SweepSpec, cell: Cell) -> Any:
     """The cell's typed, checked RunConfig (what its script will resolve), so bad input fails before anything runs."""
-    from agents.config_loader import load_run_config
+    from agents.run.config_loader import load_run_config
 
     return load_run_config(spec.engine.default_config, spec.config, None, cell_overrides(spec, cell), spec.engine.sections)
 
@@ -271,7 +271,7 @@ def prepare_data(spec: SweepSpec, cells: Sequence[Cell], progress: bool = True) 
     parallel cells never race to write them."""
     if spec.trainer != "bc" or not cells:
         return
-    from agents.bc import check_pool, pool_dir_of
+    from agents.trainers.bc import check_pool, pool_dir_of
 
     largest: dict[Path, tuple[int, Any]] = {}
     for cell in cells:
@@ -400,7 +400,7 @@ def run_sweep(
     ordered = [{"cell": c.name, "axes": c.values, "folder": str(c.folder),
                 **outcomes.get(c.name, {**unreported, "status": "done", "reason": ""} if c.done(spec.engine) else unreported)}
                for c in cells]  # fmt: skip
-    from agents.sweep_report import write_report
+    from agents.sweeps.sweep_report import write_report
 
     for path in write_report(spec, ordered, wall):
         log(f"wrote {path}")

@@ -1,7 +1,7 @@
 """The typed run configuration: one dataclass per YAML section, built once and checked before anything runs.
 
 ``RunConfig.from_dict`` reads the resolved YAML tree (configs/*.yaml < --config < flags < key=value, see
-agents/config_loader.py) through ``envs.config.parse_section``, so a wrong key, type or value anywhere is a
+agents/run/config_loader.py) through ``envs.config.parse_section``, so a wrong key, type or value anywhere is a
 ``ConfigError`` reading ``<dotted.key>: <problem> (<fix>)`` before a run folder exists. Trainers, the
 evaluator and pretraining read fields of these dataclasses; ``RunConfig.to_dict`` is what a run folder's
 config.yaml holds, and reading that file back gives the same RunConfig (--resume, evaluation).
@@ -165,7 +165,7 @@ class BCSettings:
 
 @dataclass
 class EvalSettings:
-    """The `eval:` section: the held-out evaluation (agents/evaluate.py)."""
+    """The `eval:` section: the held-out evaluation (agents/evaluation/evaluate.py)."""
 
     split: str
     episodes_per_building: int | None

@@ -1,0 +1,1 @@
+"""Grids of runs (Ray tasks, resumable) and their reports."""
