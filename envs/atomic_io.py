@@ -1,33 +1,77 @@
 """Atomic file writes: write to a temporary file in the same folder, fsync, then rename over the target.
 
 A crash or SIGKILL mid-write leaves the previous file intact, never a half-written one. Shared by every
-part of the toolkit that writes results, episode sets, trajectories or checkpoints.
+part of the toolkit that writes results, episode sets, trajectories or checkpoints. Files get the mode a
+plain ``open`` would give them (0666 less the umask, usually 0644). A folder that cannot be written is a
+``NotWritableError`` (a user error) naming it, not a PermissionError traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from common.errors import NotWritableError
+
 TEMP_SUFFIX = ".tmp"  # temp files are hidden: .<target name>.<random>.tmp
+# what a killed writer can leave: .<name>.<random>.tmp, and .<name>.<random>.zip from SB3's save of
+# older versions (it appended .zip to the temp name)
+STALE_TEMP = re.compile(r"^\..+(\.tmp|\.[A-Za-z0-9_]{6,}\.zip)$")
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def not_writable(path: str | os.PathLike, err: OSError, field: str = "output folder") -> Exception:
+    """The user error for an OSError from writing at ``path`` when it is a permission or read-only problem;
+    ``err`` itself otherwise (a full disk or a bug is not the user's input)."""
+    if err.errno not in NOT_WRITABLE:
+        return err
+    return NotWritableError(field, f"cannot write {path} ({os.strerror(err.errno)})",
+                            "choose a folder you can write to, or fix its permissions")  # fmt: skip
+
+
+def check_writable(folder: str | os.PathLike, field: str = "output folder") -> None:
+    """A NotWritableError naming ``field`` unless ``folder`` (or, when it does not exist yet, its nearest
+    existing parent) can be written by this process; creates nothing, so a command can check before working."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise not_writable(folder, PermissionError(errno.EACCES, os.strerror(errno.EACCES)), field)
+
+
+def file_mode() -> int:
+    """0666 less this process's umask: the mode ``open`` gives a new file (mkstemp would give 0600)."""
+    try:
+        with open("/proc/self/status") as status:  # reading the umask here does not change it (thread-safe)
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path`` atomically, on error it is removed."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    except OSError as err:
+        raise not_writable(target.parent, err) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), file_mode())
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -35,10 +79,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temp files a killed writer left in ``folder`` (``.<name>.<random>.tmp``); returns them.
+    """Delete the temp files a killed writer left in ``folder`` (``.<name>.<random>.tmp``, and the
+    ``.<name>.<random>.zip`` of older checkpoint saves); returns them.
 
-    Call it only when no other process writes there (e.g. when a run resumes)."""
-    stale = [p for p in Path(folder).glob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    Call it only when no other process writes there (a resumed run holds the run folder's lock)."""
+    stale = [p for p in Path(folder).iterdir() if STALE_TEMP.match(p.name) and p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

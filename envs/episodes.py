@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from envs.atomic_io import atomic_write_bytes
+from common.errors import UserError
 
 
-class EpisodeFileError(ValueError):
+class EpisodeFileError(UserError, ValueError):
     """An episode file that is missing, corrupt or not in PointNav v1 format."""
 
 

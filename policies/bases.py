@@ -8,6 +8,7 @@ from torch import nn
 from policies.base_compact import CompactEncoder
 from policies.base_taskonomy import OFFICIAL_FILES, OFFICIAL_URL_TEMPLATE, TaskonomyEncoder
 from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights
+from common.errors import BadInputError, MissingFileError
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"taskonomy": TaskonomyEncoder, "compact": CompactEncoder}
 ARCH_ALIASES = {"resnet50": "taskonomy", "taskonomy_resnet50": "taskonomy"}
@@ -42,7 +43,7 @@ def resolve_weights(name_or_path: str, arch: str, download: bool = False) -> Pat
         if not path.is_file() and canonical_arch(arch) == "taskonomy" and name_or_path in OFFICIAL_FILES:
             return official_weights(name_or_path, download)
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"no shipped weights for base {name_or_path!r} on arch {canonical_arch(arch)!r}: {path} is missing. "
                 f"Make them with `python scripts/pretrain_base.py --task {name_or_path} --arch {canonical_arch(arch)}`, "
                 f"or pass a local checkpoint path (e.g. a visualpriors {name_or_path}_encoder.dat for arch 'taskonomy'), "
@@ -51,7 +52,7 @@ def resolve_weights(name_or_path: str, arch: str, download: bool = False) -> Pat
         return path
     path = Path(name_or_path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"base {name_or_path!r} is neither a known name ({', '.join(SHIPPED_TASKS)}, random) nor an existing file"
         )
     return path
@@ -96,17 +97,17 @@ def official_weights(task: str, download: bool = True) -> Path:
         return path
     url = OFFICIAL_URL_TEMPLATE.format(filename=filename)
     if not download:
-        raise FileNotFoundError(f"the official visualpriors {task} encoder is not in torch's hub cache ({path}); loading the base downloads it from {url}")
+        raise MissingFileError(f"the official visualpriors {task} encoder is not in torch's hub cache ({path}); loading the base downloads it from {url}")
     sha256 = filename.rsplit("-", 1)[1].split(".")[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     try:  # writes a temporary file and moves it into the cache only when the hash matches
         torch.hub.download_url_to_file(url, str(path), hash_prefix=sha256, progress=False)
     except (urllib.error.URLError, OSError) as err:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"the official visualpriors {task} encoder is not in torch's hub cache ({path}) and could not be "
             f"downloaded from {url} ({err}); download it where there is a network, copy it to {path}, or pass a "
             f"local checkpoint path as the base"
         ) from None
     except RuntimeError as err:
-        raise ValueError(f"{url} does not have the published SHA-256 {sha256} ({err}); nothing was kept") from None
+        raise BadInputError(f"{url} does not have the published SHA-256 {sha256} ({err}); nothing was kept") from None
     return path

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from common.errors import UserError
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
     """A checkpoint's keys or shapes do not match the module it is loaded into."""
 
 

@@ -7,25 +7,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from envs.config import ConfigError, check_resolution
+from common.config import IMAGE_MULTIPLE, check_resolution
 
 FEATURE_CHANNELS = 8
-DOWNSAMPLE = 16  # the resolution rule (envs.config.check_resolution) keeps image sides multiples of this
+DOWNSAMPLE = IMAGE_MULTIPLE  # the resolution rule (common.config.check_resolution) keeps image sides multiples of this
 IMAGE_CHANNELS = 3
 
 
 def check_image_size(height: int, width: int, who: str = "encoder") -> None:
-    """Raise ValueError when an image of this size cannot produce exact 1/16 features (the one resolution
-    rule, ``envs.config.check_resolution``, applied to each side)."""
-    try:
-        check_resolution(height, "height")
-        check_resolution(width, "width")
-    except ConfigError:
-        raise ValueError(
-            f"{who} cannot take a {height}x{width} image: height and width must be "
-            f"multiples of {DOWNSAMPLE} between 16 and 1024 (features are 1/{DOWNSAMPLE} of the input, e.g. 128x128 -> "
-            f"8x8, 256x256 -> 16x16); render the rgb observation at such a size"
-        ) from None
+    """The one resolution rule (``common.config.check_resolution``, a ConfigError) applied to an image's
+    height and width, naming ``who`` takes the image."""
+    check_resolution(height, f"{who}: image height")
+    check_resolution(width, f"{who}: image width")
 
 
 def uint8_to_unit_range(frames) -> torch.Tensor:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.config import ConfigError
+
 
 @dataclass(frozen=True)
 class ConstantAlpha:
@@ -42,13 +44,20 @@ SCHEDULES = ("stage", "hyperbolic")
 
 
 def make_schedule(name: str, switch_step: int | None = None, k: float | None = None):
-    """Build a schedule by name: 'stage' (needs switch_step) or 'hyperbolic' (needs k)."""
-    if name == "stage":
-        if switch_step is None:
-            raise ValueError("policy.alpha_switch_step: missing for alpha_schedule=stage (give the frame at which α goes from 1 to 0)")
-        return StageAlpha(int(switch_step))
-    if name == "hyperbolic":
-        if k is None or k <= 0:
-            raise ValueError("policy.alpha_k: must be > 0 for alpha_schedule=hyperbolic (α = min(1, k / frames))")
-        return HyperbolicAlpha(float(k))
-    raise ValueError(f"policy.alpha_schedule: {name!r} is unknown (choose one of {', '.join(SCHEDULES)}, or null for a learned/fixed α)")
+    """Build a schedule by name: 'stage' (needs switch_step) or 'hyperbolic' (needs k); ``schedule_rule`` is
+    checked first (PolicyConfig checks it at the door)."""
+    problem = schedule_rule(name, switch_step, k)
+    assert problem is None, f"PolicyConfig checks the α schedule ({problem})"
+    return StageAlpha(int(switch_step)) if name == "stage" else HyperbolicAlpha(float(k))
+
+
+def schedule_rule(name: str, switch_step: int | None, k: float | None) -> ConfigError | None:
+    """The one rule for an α schedule's settings; returns the error to raise, or None."""
+    if name not in SCHEDULES:
+        return ConfigError("policy.alpha_schedule", f"{name!r} is unknown",
+                           f"choose one of {', '.join(SCHEDULES)}, or null for a learned/fixed α")  # fmt: skip
+    if name == "stage" and switch_step is None:
+        return ConfigError("policy.alpha_switch_step", "missing for alpha_schedule=stage", "give the frame at which α goes from 1 to 0")
+    if name == "hyperbolic" and (k is None or k <= 0):
+        return ConfigError("policy.alpha_k", f"{k!r} is not > 0 for alpha_schedule=hyperbolic", "give k in frames for α = min(1, k / frames)")
+    return None

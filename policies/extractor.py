@@ -133,13 +133,17 @@ def image_cnn(channels: int, height: int, width: int, key: str, out_channels: in
 class SideTuneExtractor(BaseFeaturesExtractor):
     """Dict observation -> features; the RGB image goes through the configured method encoder.
 
-    Keyword arguments are the fields of `PolicyConfig`. `alphas()` reports α for logging;
+    `config` is the whole `PolicyConfig` (what `policy_kwargs` passes); checkpoints saved before it travelled
+    whole stored its fields as flat keyword arguments, which are read into one here. `alphas()` reports α for logging;
     `set_step(step)` drives α curricula. SB3's orthogonal init (ortho_init=True) reaches only the heads:
     `apply` skips the method encoder, whose pretrained, copied or specially initialised weights must survive.
     """
 
-    def __init__(self, observation_space: spaces.Dict, **policy_config: Any):
-        config = PolicyConfig.from_dict(policy_config)
+    def __init__(self, observation_space: spaces.Dict, config: PolicyConfig | None = None, **flat_config: Any):
+        if config is None:  # a checkpoint from before the config travelled whole: its fields as keywords
+            config = PolicyConfig.from_dict(flat_config)
+        else:
+            assert isinstance(config, PolicyConfig) and not flat_config, "pass config=PolicyConfig(...) alone"
         super().__init__(observation_space, features_dim=config.features_dim)
         self.config = config
         if not isinstance(observation_space, spaces.Dict) or config.rgb_key not in observation_space.spaces:
@@ -246,7 +250,7 @@ def policy_kwargs(config: PolicyConfig | dict[str, Any]) -> dict[str, Any]:
     config = config if isinstance(config, PolicyConfig) else PolicyConfig.from_dict(dict(config))
     return {
         "features_extractor_class": SideTuneExtractor,
-        "features_extractor_kwargs": config.to_dict(),
+        "features_extractor_kwargs": {"config": config},  # the checked config object, whole (SB3 pickles it)
         "share_features_extractor": True,
         "normalize_images": config.images_normalized,
         "optimizer_class": SideTuneAdam,  # α in its own parameter group (policy.alpha_lr)

@@ -11,8 +11,23 @@ from typing import Callable
 import torch
 from torch import nn
 
+from common.config import ConfigError
 from policies.contract import FEATURE_CHANNELS
 from policies.optim import mark_alpha
+
+
+def alpha_rule(alpha_init: float, learned: bool, scheduled: bool) -> ConfigError | None:
+    """The one rule for α's settings, checked at the door (``PolicyConfig``) and asserted by ``AlphaBlend``:
+    α starts in [0, 1], a learned α (sigmoid of a logit) strictly inside, and α is learned or scheduled, not
+    both. Returns the error to raise, or None."""
+    if learned and scheduled:
+        return ConfigError("policy.alpha_learned", "must be false with an alpha_schedule", "set policy.alpha_learned=false")
+    if not 0.0 <= alpha_init <= 1.0:
+        return ConfigError("policy.alpha_init", f"{alpha_init!r} is out of range", "use a value >= 0 and <= 1")
+    if learned and not 0.0 < alpha_init < 1.0:
+        return ConfigError("policy.alpha_init", f"a learned α is sigmoid(logit) and cannot start at exactly {alpha_init!r}",
+                           "use 0 < alpha_init < 1, or policy.alpha_learned=false for a fixed α")  # fmt: skip
+    return None
 
 
 class Merge(nn.Module):
@@ -31,15 +46,8 @@ class AlphaBlend(Merge):
 
     def __init__(self, alpha_init: float = 0.5, learned: bool = True, schedule: Callable[[int], float] | None = None):
         super().__init__()
-        if not 0.0 <= alpha_init <= 1.0:
-            raise ValueError(f"alpha_init must be in [0, 1], got {alpha_init}")
-        if learned and schedule is not None:
-            raise ValueError("α is either learned or scheduled, not both: set alpha_learned=False to use a schedule")
-        if learned and not 0.0 < alpha_init < 1.0:
-            raise ValueError(
-                f"a learned α is sigmoid(logit) and cannot start at exactly {alpha_init}; use 0 < alpha_init < 1 "
-                f"or alpha_learned=False for a fixed α"
-            )
+        problem = alpha_rule(alpha_init, learned, schedule is not None)
+        assert problem is None, f"PolicyConfig checks α's settings ({problem})"
         self.learned = learned
         self.schedule = schedule
         if learned:
@@ -133,7 +141,6 @@ MERGES: dict[str, type[Merge]] = {
 
 
 def build_merge(name: str, **kwargs) -> Merge:
-    """A merge operator by name (see MERGES); kwargs go to its constructor."""
-    if name not in MERGES:
-        raise ValueError(f"unknown merge {name!r}; choose one of {sorted(MERGES)}")
+    """A merge operator by name (see MERGES; PolicyConfig checks the name); kwargs go to its constructor."""
+    assert name in MERGES, f"unknown merge {name!r}; choose one of {sorted(MERGES)}"
     return MERGES[name](**kwargs)

@@ -1,18 +1,19 @@
 """Method presets (features, finetune, scratch, sidetune, side-only) built from one config."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from policies.bases import SHIPPED_TASKS, build_base, canonical_arch, load_base
+from common.config import check_choice, check_range, parse_section
+from policies.bases import ARCH_ALIASES, ARCHITECTURES, SHIPPED_TASKS, build_base, canonical_arch, load_base
 from policies.contract import check_image_size, feature_shape, probe_output_shape
-from policies.curriculum import make_schedule
+from policies.curriculum import make_schedule, schedule_rule
 from policies.freeze import Frozen, set_trainable
-from policies.merge import AlphaBlend, Merge, build_merge
-from policies.side import build_side, initialise_side, shipped_side_weights, side_weights_path
+from policies.merge import MERGES, AlphaBlend, Merge, alpha_rule, build_merge
+from policies.side import SIDE_INITS, SIDE_KINDS, build_side, initialise_side, shipped_side_weights, side_weights_path
 
 METHODS = ("features", "finetune", "scratch", "sidetune", "side-only")
 
@@ -49,21 +50,29 @@ class PolicyConfig:
     blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"policy.method: {self.method!r} is unknown (choose one of {', '.join(METHODS)})")
-        try:
-            self.base_arch = canonical_arch(self.base_arch)
-        except ValueError:
-            raise ValueError(f"policy.base_arch: {self.base_arch!r} is unknown (choose compact or taskonomy)") from None
+        """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules
+        that need the env or the file system are the run config's (agents/run/run_config.py)."""
+        check_choice(self.method, METHODS, "policy.method")
+        check_choice(self.base_arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "policy.base_arch")
+        self.base_arch = canonical_arch(self.base_arch)
+        check_choice(self.side, SIDE_KINDS, "policy.side")
+        check_choice(self.side_init, SIDE_INITS, "policy.side_init")
+        check_choice(self.merge, sorted(MERGES), "policy.merge")
+        for name in ("features_dim", "head_channels", "head_kernel", "head_stride", "map_channels", "vector_hidden"):
+            check_range(getattr(self, name), f"policy.{name}", 1)
+        check_range(self.fuse_dropout, "policy.fuse_dropout", 0, 1, high_open=True)
+        check_range(self.alpha_lr, "policy.alpha_lr", 0, low_open=True)
+        for i, width in enumerate(self.net_arch):
+            check_range(width, f"policy.net_arch[{i}]", 1)
+        for problem in (alpha_rule(self.alpha_init, self.alpha_learned, self.alpha_schedule is not None),
+                        self.alpha_schedule and schedule_rule(self.alpha_schedule, self.alpha_switch_step, self.alpha_k)):  # fmt: skip
+            if problem:
+                raise problem
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "PolicyConfig":
-        """Build from a plain dict (e.g. a YAML section), rejecting unknown keys by name."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"policy.{unknown[0]}: unknown key (valid keys of policy: {', '.join(sorted(known))})")
-        return cls(**values)
+        """Build from a plain dict (e.g. a YAML section): unknown keys and wrong types are ConfigErrors by name."""
+        return parse_section(cls, dict(values), "policy")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

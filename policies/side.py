@@ -11,6 +11,7 @@ from policies.bases import SHIPPED_TASKS, WEIGHTS_DIR, build_base, canonical_arc
 from policies.checkpoints import CheckpointMismatchError, describe_mismatch, load_encoder_weights
 from policies.contract import FEATURE_CHANNELS
 from policies.freeze import unwrap
+from common.errors import BadInputError, MissingFileError
 
 
 def _conv_gn_relu(cin: int, cout: int, kernel: int, stride: int, padding: int, groups: int) -> nn.Sequential:
@@ -100,13 +101,13 @@ def shipped_side_weights(side: str, base: str, arch: str, resolution: int) -> Pa
     Made by `scripts/distill_sides.py`; only shipped bases (curvature, denoising) have one, so a side distilled
     from another base needs `policy.side_weights=PATH`."""
     if base not in SHIPPED_TASKS:
-        raise ValueError(
+        raise BadInputError(
             f"policy.side_init=distill with base {base!r}: only the shipped bases {SHIPPED_TASKS} have shipped distilled "
             f"sides (set policy.side_weights to a side checkpoint made with `python -m policies.distill`, or another side_init)"
         )
     path = side_weights_path(side, base, arch, resolution)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no shipped {side} side distilled from base {base!r} at {resolution}x{resolution}: {path} is missing "
             f"(make it with `python scripts/distill_sides.py --resolution {resolution}`, or set policy.side_weights)"
         )

@@ -68,7 +68,7 @@ def test_single_env_rejects_batched_task():
 
 
 def test_factory_rejects_unknown_split():
-    from envs.config import ConfigError
+    from common.config import ConfigError
     from envs.factory import load_episodes_for
 
     with pytest.raises(ConfigError, match="split: 'validation' is unknown"):
@@ -89,7 +89,7 @@ def test_factory_builds_a_heldout_task_on_the_embedded_backend(monkeypatch, tmp_
 
 
 def test_factory_rejects_unknown_backend_name():
-    from envs.config import ConfigError
+    from common.config import ConfigError
     from envs.factory import make_backend
 
     config = EnvConfig()

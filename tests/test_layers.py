@@ -1,5 +1,7 @@
-"""The package layering: no import cycles (module-level or deferred imports alike), and the trainers and
-data code reach simulators only through envs' public API (envs.factory, envs.task, envs.config, ...)."""
+"""The package layering: no import cycles (module-level or deferred imports alike), the trainers and data
+code reach simulators only through envs' public API (envs.factory, envs.task, envs.config, ...), and
+``common`` (user errors, config parsers) is the bottom floor: it imports no other package, and policies
+take their config helpers from it, not from envs."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("envs", "agents", "policies")
+PACKAGES = ("common", "envs", "agents", "policies")
 
 
 def _modules() -> dict[str, Path]:
@@ -76,3 +78,17 @@ def test_agents_reach_simulators_only_through_the_envs_api():
         assert not imported, f"{path.relative_to(ROOT)} imports {sorted(imported)}; use envs.factory"
         assert not re.search(r"backend\s*[!=]=\s*[\"'](embedded|habitat)", path.read_text()), path
         assert "Renderer(" not in path.read_text(), path
+
+
+def test_common_is_the_bottom_floor():
+    for path in (ROOT / "common").rglob("*.py"):
+        above = {m for m in _imports(path) if m.split(".")[0] in PACKAGES and m.split(".")[0] != "common"}
+        assert not above, f"{path.relative_to(ROOT)} imports {sorted(above)}; common must not import other packages"
+    for name in ("ConfigError", "UserError", "check_choice", "check_range", "check_resolution", "coerce", "parse_section"):
+        assert any(name in path.read_text() for path in (ROOT / "common").glob("*.py")), name
+
+
+def test_policies_take_config_helpers_from_common_not_envs():
+    for path in (ROOT / "policies").rglob("*.py"):
+        from_envs = {m for m in _imports(path) if m == "envs" or m.startswith("envs.")}
+        assert not from_envs, f"{path.relative_to(ROOT)} imports {sorted(from_envs)}; config helpers are in common"

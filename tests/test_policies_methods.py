@@ -91,7 +91,13 @@ def test_side_whose_output_does_not_match_the_base_is_a_clear_error(base_checkpo
 def test_config_errors_name_the_problem():
     with pytest.raises(ValueError, match="policy.method: 'sidetuning' is unknown"):
         PolicyConfig(method="sidetuning")
-    with pytest.raises(ValueError, match=r"policy.alpah: unknown key"):
+    with pytest.raises(ValueError, match=r"policy.alpah: unknown key \(did you mean `alpha_k`\?"):
         PolicyConfig.from_dict({"alpah": 0.5})
-    with pytest.raises(ValueError, match="100x100"):
+    with pytest.raises(ValueError, match="method 'sidetune': image height: 100 is unsupported"):
         build_encoder(PolicyConfig(), (100, 100))
+    # each field's rule holds when the config is built, whoever builds it (one α rule: policies.merge.alpha_rule)
+    with pytest.raises(ValueError, match=r"^policy.alpha_init: a learned α is sigmoid\(logit\) and cannot start at exactly 1.0"):
+        PolicyConfig(alpha_init=1.0)
+    assert PolicyConfig(alpha_init=1.0, alpha_learned=False).alpha_init == 1.0
+    with pytest.raises(ValueError, match="policy.head_kernel: 0 is out of range"):
+        PolicyConfig(head_kernel=0)

@@ -6,7 +6,7 @@ from policies.base_compact import CompactEncoder
 from policies.checkpoints import CheckpointMismatchError, save_encoder_weights
 from policies.curriculum import HyperbolicAlpha, StageAlpha, make_schedule
 from policies.distill import distill_side
-from policies.merge import MERGES, AlphaBlend, build_merge
+from policies.merge import MERGES, AlphaBlend, alpha_rule, build_merge
 from policies.side import FCN5, build_side, initialise_side
 
 
@@ -92,7 +92,10 @@ def test_learned_alpha_is_sigmoid_bounded_and_readable():
     with torch.no_grad():
         merge.logit.fill_(50.0)
     assert 0.0 <= merge.alphas()["alpha"] <= 1.0
-    with pytest.raises(ValueError, match="cannot start at exactly 1"):
+    # the one α rule: PolicyConfig raises it at the door, AlphaBlend (below the door) asserts it
+    assert "cannot start at exactly 1.0" in str(alpha_rule(1.0, learned=True, scheduled=False))
+    assert alpha_rule(1.0, learned=False, scheduled=False) is None and alpha_rule(0.3, True, False) is None
+    with pytest.raises(AssertionError, match="cannot start at exactly 1"):
         AlphaBlend(alpha_init=1.0, learned=True)
 
 
@@ -111,7 +114,7 @@ def test_curricula():
     hyper = HyperbolicAlpha(k=1000)
     assert (hyper(0), hyper(1000), hyper(4000)) == (1.0, 1.0, 0.25)
     assert StageAlpha(10)(9) == 1.0
-    with pytest.raises(ValueError, match="policy.alpha_k: must be > 0"):
+    with pytest.raises(AssertionError, match="policy.alpha_k: None is not > 0"):
         make_schedule("hyperbolic")
 
 

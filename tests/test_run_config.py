@@ -8,7 +8,7 @@ import pytest
 from agents.run.cli import open_run, read_run_config
 from agents.run.config_loader import load_run_config
 from agents.run.run_config import RunConfig
-from envs.config import ConfigError
+from common.config import ConfigError
 
 PRESETS = {
     "ppo.yaml": ("run", "env", "policy", "eval", "ppo", "train"),

@@ -24,6 +24,7 @@ from agents.run.run_config import CHECKPOINTS, DEVICES
 from agents.run.run_dir import RunDir
 from agents.evaluation.stats import format_comparisons
 from envs.atomic_io import atomic_write_text
+from common.errors import BadInputError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     """Evaluate, print the table, return 1 if any run failed."""
     args = parse_args(argv)
     if not args.runs and not args.reference:
-        raise ValueError("RUN_DIR: nothing to evaluate (pass run folders and/or --reference)")
+        raise BadInputError("RUN_DIR: nothing to evaluate (pass run folders and/or --reference)")
     reference = reference_config(args.set)  # bad --set and flag values fail here, before any evaluation
     reference.eval.replace(episodes_per_building=args.episodes_per_building, num_envs=args.num_envs, videos=args.videos, seed=args.seed)
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - progress lines, table on stdout

@@ -9,18 +9,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from agents.run.cli import run_main
+from envs.atomic_io import check_writable
 from envs.config import EnvConfig
 from envs.factory import load_episodes_for
 from envs.episodes import save_episodes
 
 
 def main() -> None:
+    """Check that OUT_DIR can be written, then generate and write both splits."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0, help="env.episodes.seed")
     args = parser.parse_args()
     config = EnvConfig()
     config.episodes.seed = args.seed
+    check_writable(args.out_dir, "OUT_DIR")  # before any work
     for split in ("train", "heldout"):
         episodes = load_episodes_for(config, split)
         path = save_episodes(args.out_dir / split / f"{split}.json.gz", episodes)
@@ -28,5 +32,5 @@ def main() -> None:
 
 
 def cli() -> None:
-    """Console entry point."""
-    main()
+    """Console entry point: bad input is one error line and exit code 2."""
+    run_main(main)

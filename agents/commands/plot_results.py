@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from agents.evaluation.results_plots import plot_results
+from common.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         summary = plot_results(args.paths, args.out)
-    except FileNotFoundError as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{summary['runs']} run folders: {summary['bc_runs']} BC results, {summary['ppo_runs']} PPO histories")

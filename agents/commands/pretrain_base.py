@@ -41,8 +41,6 @@ def main(argv: list[str] | None = None) -> PretrainResult | None:
     cfg = load_run_config("pretrain.yaml", args.config, flags, args.overrides, require=("pretrain",))
     p, env = cfg.pretrain, cfg.env
     task, arch = p.task, canonical_arch(p.arch)
-    if p.init_from is not None and not Path(p.init_from).is_file():
-        raise FileNotFoundError(f"pretrain.init_from: {p.init_from} does not exist (give a previous run's .pth)")
     if args.print_config:
         print_config(cfg)
         return None

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from agents.evaluation.probe import SPLITS, denoising_vs_identity, probe_bases, render_probe_frames
+from common.config import ConfigError, check_resolution
 from envs.atomic_io import atomic_write_text
 
 
@@ -43,9 +44,11 @@ def _check(args: argparse.Namespace) -> str | None:
     """The first bad argument as 'field: problem (fix)', or None."""
     if args.frames < 100:
         return f"--frames: {args.frames} is too few for a building-split probe (use >= 1000 for the docs, >= 100 to try)"
-    bad = [r for r in args.resolutions if r < 32 or r % 16]
-    if bad:
-        return f"--resolutions: {bad} unsupported (multiples of 16, at least 32, e.g. 64 128)"
+    for resolution in args.resolutions:
+        try:
+            check_resolution(resolution, "--resolutions")
+        except ConfigError as err:
+            return str(err)
     if args.random_seeds < 0 or args.splits < 1 or args.threads < 1:
         return "--random-seeds, --splits, --threads: must be >= 0, >= 1, >= 1"
     return None

@@ -19,6 +19,8 @@ import re
 import signal
 import sys
 
+from common.errors import UserError
+from agents.run.cli import error_line
 from agents.sweeps.sweep import SweepError, SweepSpec, cell_command, cell_config, expand, load_sweep, resolve_deadline, run_sweep
 
 
@@ -69,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume (finished cells are skipped)", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as err:  # SweepError, ConfigError (a cell's config), a bad pool
-        print(f"error: {err}", file=sys.stderr)
+    except UserError as err:  # SweepError, ConfigError (a cell's config), a bad pool, a folder it cannot write
+        print(error_line(err), file=sys.stderr)
         return 2
     not_done = [c for c in cells if c["status"] != "done"]
     print(f"{len(cells) - len(not_done)} of {len(cells)} cells done" + (f"; not done: {', '.join(c['cell'] for c in not_done)}" if not_done else ""))

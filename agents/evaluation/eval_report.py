@@ -24,6 +24,7 @@ from agents.evaluation.metrics import run_summary, summarize_episodes
 from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
 from agents.evaluation.stats import Comparison, PairingError, compare_methods
+from common.errors import BadInputError
 
 SEED_ONLY_SECTIONS = ("run", "eval")  # runs whose configs differ only here are seeds of one group
 COMPARED_METRICS = ("success", "spl", "reward")  # per-episode metrics of the paired comparisons
@@ -239,7 +240,7 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
     episodes (evaluated on different episode sets).
     """
     if metric not in COMPARED_METRICS:
-        raise ValueError(f"metric {metric!r} is not compared; choose one of {COMPARED_METRICS}")
+        raise BadInputError(f"metric {metric!r} is not compared; choose one of {COMPARED_METRICS}")
     ok = [e for e in entries if e["status"] == "ok" and e["result"].get("kind") != "reference"]
     table: dict[str, dict[tuple[str, Any], dict[str, dict[str, float]]]] = {}
     fields_of: dict[str, Mapping[str, Any]] = {}
@@ -287,4 +288,4 @@ def policy_entry(folder: Path, with_training: bool = False) -> dict[str, Any]:
         if "per_episode" in result:
             entry = {"run": str(folder), "status": "ok", "result": {**run_summary(plain), **result}, "config": plain}
             return {**entry, "training": read.get("results.json", {})} if with_training else entry
-    raise ValueError(f"{folder} has no held-out evaluation (train.final_eval=false?); run scripts/evaluate.py on it")
+    raise BadInputError(f"{folder} has no held-out evaluation (train.final_eval=false?); run scripts/evaluate.py on it")

@@ -32,6 +32,7 @@ from agents.evaluation.reference_policies import REFERENCE_POLICIES, reference_a
 from agents.run.run_config import EvalSettings, RunConfig
 from envs.atomic_io import atomic_write_text
 from envs.episodes import Episode, select_episodes
+from common.errors import MissingFileError
 
 EVAL_FILE = "eval.json"
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
@@ -330,7 +331,7 @@ def evaluate_run(
 
     path = Path(run_dir_or_checkpoint)
     if not path.exists():
-        raise FileNotFoundError(f"run folder: {path} does not exist (pass a run folder or a checkpoint file)")
+        raise MissingFileError(f"run folder: {path} does not exist (pass a run folder or a checkpoint file)")
     run = RunDir.open(_run_folder_of(path))
     cfg = read_run_config(run)
     cfg.require("eval", "policy")

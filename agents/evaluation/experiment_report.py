@@ -35,6 +35,7 @@ from agents.evaluation.eval_report import _labels, aggregate, compare_groups, ev
 from agents.evaluation.results_plots import find_run_folders, pyplot, save_figure
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
 from envs.atomic_io import atomic_write_text
+from common.errors import MissingFileError
 
 REFERENCES_FILE = "references.json"
 PRIOR_TARGETS = ("features base=curvature", "features base=denoising")
@@ -293,10 +294,10 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
     folder = Path(folder)
     for f in (folder, *map(Path, partners)):
         if not f.is_dir():
-            raise FileNotFoundError(f"experiment folder: {f} does not exist (e.g. runs/imitation after scripts/sweep.py)")
+            raise MissingFileError(f"experiment folder: {f} does not exist (e.g. runs/imitation after scripts/sweep.py)")
     entries, unfinished = load_entries(folder, *map(Path, partners))
     if not entries:
-        raise FileNotFoundError(f"experiment folder: no finished run below {folder} ({len(unfinished)} without an evaluation yet)")
+        raise MissingFileError(f"experiment folder: no finished run below {folder} ({len(unfinished)} without an evaluation yet)")
     references = reference_entries(folder, entries, reference, log)
     rows = aggregate(references + entries)
     comparisons = {m: compare_groups(entries, "sidetune", m) for m in ("success", "spl")}

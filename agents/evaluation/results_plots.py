@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+from common.errors import MissingFileError
 
 PPO_HISTORY = "eval_history.json"
 ABANDONED = "sweep_abandoned"  # agents/sweeps/sweep.py moves checkpoint-less interrupted cells here
@@ -245,7 +246,7 @@ def plot_results(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, 
     else:
         skipped.append(f"PPO figure: no run with a non-empty {PPO_HISTORY}")
     if not written:
-        raise FileNotFoundError(f"no plottable results in {len(runs)} run folder(s) under {[str(p) for p in paths]}: " + "; ".join(skipped))
+        raise MissingFileError(f"no plottable results in {len(runs)} run folder(s) under {[str(p) for p in paths]}: " + "; ".join(skipped))
     return {
         "runs": len(runs),
         "bc_runs": sum(len(v) for by_size in points.values() for v in by_size.values()),

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+from common.errors import UserError
 
 RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 Runs = Mapping[Any, Mapping[str, float]]  # seed (or run) -> episode id -> outcome
 
 
-class PairingError(ValueError):
+class PairingError(UserError, ValueError):
     """Two methods' runs were not evaluated on the same episodes, so they cannot be paired."""
 
 

@@ -33,6 +33,7 @@ from envs.config import EnvConfig
 from policies.bases import build_base, canonical_arch
 from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights, save_encoder_weights
 from policies.contract import check_image_size, uint8_to_unit_range
+from common.errors import MissingFileError
 
 OUT_CHANNELS = {"curvature": 2, "denoising": 3}
 LEARNING_RATE = 1e-3
@@ -124,7 +125,7 @@ def load_run(task: str, arch: str, path: str | Path, encoder: nn.Module, decoder
     load_encoder_weights(encoder, path)
     decoder_path, json_path = side_paths(path)
     if not decoder_path.is_file():
-        raise FileNotFoundError(f"cannot continue from {str(path)!r}: its decoder {str(decoder_path)!r} is missing")
+        raise MissingFileError(f"cannot continue from {str(path)!r}: its decoder {str(decoder_path)!r} is missing")
     decoder.load_state_dict(torch.load(decoder_path, map_location="cpu", weights_only=True)["state_dict"])
     return json.loads(json_path.read_text()) if json_path.is_file() else {}
 
@@ -147,7 +148,7 @@ def pretrain_base(task: str, arch: str, resolution: int, num_images: int, steps:
         )
     if not learning_rate > 0:
         raise ValueError(f"learning_rate={learning_rate} must be > 0")
-    config = config or EnvConfig(resolution=max(32, int(resolution)))
+    config = config or EnvConfig(resolution=int(resolution))
     started = time.perf_counter()
     train = render_set(task, "train", num_images, resolution, seed, config, progress)
     heldout = render_set(task, "heldout", heldout_images, resolution, seed, config, progress)

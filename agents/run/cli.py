@@ -3,8 +3,9 @@
 ``train_ppo.py`` and ``bc.py`` both take ``--config FILE``, ``--seed``, ``--device``, ``--resume RUN_DIR``,
 ``--print-config`` and any number of dotted ``key=value`` overrides, before or after the flags; this module
 parses those once into one typed ``RunConfig`` (agents/run/run_config.py) and a run folder, so the trainers
-cannot drift apart. ``run_main`` turns every bad input into one line ``error: <field>: <problem> (<fix>)``
-and exit code 2.
+cannot drift apart. ``run_main`` turns every user error (``common.errors.UserError`` and its subclasses) into
+one line ``error: <field>: <problem> (<fix>)`` and exit code 2; any other exception is a bug, shown with its
+traceback (exit code 1).
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any, Callable, Mapping, Sequence
 from agents.run.config_loader import ConfigFileError, load_run_config, to_yaml
 from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
+from common.errors import RunFinished, UserError
 from policies.merge import MERGES
 from policies.methods import METHODS
-
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError, RuntimeError)
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -76,7 +76,9 @@ def open_run(cfg: RunConfig, resume: str | None) -> tuple[RunDir, RunConfig, boo
     """Create a fresh run folder for ``cfg``, or reopen ``resume`` after checking its config matches.
 
     Returns ``(run, config, resumed)``. On resume the run's own config is used; a different config asked
-    for on the command line is an error (nothing in the folder is touched), so a resumed run is the same run.
+    for on the command line is an error, and so is a finished run (``RunFinished``); in both cases nothing in
+    the folder is touched, so a resumed run is the same run. Either way this process then holds the folder's
+    lock (``RunDir.lock``): a second writer is refused while it lives.
     """
     if resume:
         run = RunDir.open(resume)
@@ -88,7 +90,11 @@ def open_run(cfg: RunConfig, resume: str | None) -> tuple[RunDir, RunConfig, boo
                 "--resume", f"the requested config differs from {run.config_path} ({shown})",
                 "resume with the same config (drop the changed flags) or start a new run",
             )
-        run.remove_stale_temp_files()
+        run.lock()
+        if run.finished():
+            raise RunFinished(f"run folder {run.root} is finished (its results.json is written); nothing to resume, "
+                              f"nothing changed")
+        run.remove_stale_temp_files()  # only now: no other writer can be saving into checkpoints/
         return run, saved, True
     assert cfg.run is not None, "a run folder needs the run: section"
     run = RunDir.create(cfg.run.runs_root, cfg.run.experiment, cfg.run.name)
@@ -118,13 +124,17 @@ def error_line(err: BaseException) -> str:
 
 
 def run_main(main: Callable[[], Any]) -> None:
-    """Run a script's ``main`` and turn the toolkit's user-facing errors into one clear line and exit code 2."""
+    """Run a script's ``main``: a user error (``common.errors.UserError``) becomes one line and exit code 2, a
+    finished run's ``--resume`` a note and exit code 0; anything else propagates (a traceback, exit code 1)."""
     try:
         main()
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint in the run folder is intact (use --resume RUN_DIR)", file=sys.stderr)
         sys.exit(130)
-    except USER_ERRORS as err:
+    except RunFinished as done:
+        print(" ".join(str(done).split()))
+        sys.exit(done.exit_code)
+    except UserError as err:
         print(error_line(err), file=sys.stderr)
         sys.exit(2)
 

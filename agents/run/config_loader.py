@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from envs.config import ConfigError
+from common.config import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from agents.run.run_config import RunConfig
@@ -59,8 +59,12 @@ def apply_strict(cfg: DictConfig, update: DictConfig, source: str) -> DictConfig
     try:
         merged = OmegaConf.merge(cfg, update)
     except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None) or str(err).splitlines()[0]
-        raise ConfigFileError(str(key), f"unknown key in the {source}", "run the script with --print-config to see the valid keys") from None
+        key = str(getattr(err, "full_key", None) or str(err).splitlines()[0])
+        parent, _, name = key.rpartition(".")
+        section = OmegaConf.select(cfg, parent) if parent else cfg
+        hint = did_you_mean(name, list(section.keys())) if isinstance(section, DictConfig) else ""
+        raise ConfigFileError(key, f"unknown key in the {source}",
+                              f"{hint}run the script with --print-config to see the valid keys") from None  # fmt: skip
     OmegaConf.set_struct(merged, False)
     return merged
 

@@ -15,6 +15,8 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv
 
+from common.config import ConfigError
+from common.errors import EnvironmentSetupError, UserError
 from envs.atomic_io import atomic_path
 from policies.extractor import policy_kwargs as extractor_policy_kwargs
 from policies.sb3_policy import SideTunePolicy
@@ -26,7 +28,7 @@ CHECKPOINT_NAMES = ("best.zip", "last.zip")
 DEFAULT_ADAM_EPS = 1e-5  # configs without a ppo: section (behaviour cloning) build the model with this
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that is missing, corrupt, or made for another observation space."""
 
 
@@ -35,9 +37,9 @@ def resolve_device(name: str = "auto") -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("run.device: cuda was asked for but CUDA is not available (use --device cpu or auto)")
+        raise EnvironmentSetupError("run.device", "cuda was asked for but CUDA is not available", "use --device cpu or auto")
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ValueError(f"run.device: {name!r} is unknown (use auto, cpu or cuda)")
+        raise ConfigError("run.device", f"{name!r} is unknown", "use auto, cpu or cuda")
     return name
 
 
@@ -62,9 +64,8 @@ def build_model(cfg: "RunConfig", venv: VecEnv, device: str = "auto", tensorboar
 def save_model(model: PPO, path: str | Path) -> Path:
     """Save an SB3 model atomically (a crash never leaves a half-written zip)."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        model.save(tmp.with_suffix(".zip"))
-        tmp.with_suffix(".zip").replace(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        model.save(handle)  # into the open temp file: SB3 given a path would append .zip to its name
     return path
 
 

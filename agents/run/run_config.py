@@ -17,7 +17,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from envs.config import ConfigError, EnvConfig, check_choice, check_range, check_resolution, coerce, parse_section
+from common.config import ConfigError, check_choice, check_range, check_resolution, coerce, parse_section
+from envs.config import EnvConfig
 from policies.methods import PolicyConfig
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -273,6 +274,10 @@ class RunConfig:
             check_split(self.env, self.eval.split, "eval.split")
         if self.env.buildings is not None:
             check_buildings(self.env, [self.env.split] + ([self.eval.split] if self.eval is not None else []))
+        if self.pretrain is not None and self.pretrain.init_from is not None:
+            from pathlib import Path
+
+            check_weights_file(Path(self.pretrain.init_from).expanduser(), "pretrain.init_from")
 
     def require(self, *names: str) -> None:
         """Raise a ConfigError unless every named section is present."""
@@ -323,33 +328,12 @@ def _all_buildings(env: EnvConfig) -> set[str]:
 
 
 def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
-    """The `policy:` section's choices and their combinations, named by key (before any weights load)."""
+    """The `policy:` rules that need the file system or the env (each field's own rule is checked when the
+    PolicyConfig is built): the weights files exist and load, and a pretrained base fits env.resolution."""
     from pathlib import Path
 
     from policies.bases import SHIPPED_TASKS
-    from policies.curriculum import SCHEDULES
-    from policies.merge import MERGES
-    from policies.side import SIDE_INITS, SIDE_KINDS
 
-    check_choice(policy.side, SIDE_KINDS, "policy.side")
-    check_choice(policy.side_init, SIDE_INITS, "policy.side_init")
-    check_choice(policy.merge, sorted(MERGES), "policy.merge")
-    check_range(policy.alpha_init, "policy.alpha_init", 0, 1)
-    for name in ("features_dim", "head_channels", "head_kernel", "head_stride", "map_channels", "vector_hidden"):
-        check_range(getattr(policy, name), f"policy.{name}", 1)
-    check_range(policy.fuse_dropout, "policy.fuse_dropout", 0, 1, high_open=True)
-    if policy.alpha_lr is not None:
-        check_range(policy.alpha_lr, "policy.alpha_lr", 0, low_open=True)
-    for i, width in enumerate(policy.net_arch):
-        check_range(width, f"policy.net_arch[{i}]", 1)
-    if policy.alpha_schedule is not None:
-        check_choice(policy.alpha_schedule, SCHEDULES, "policy.alpha_schedule")
-        if policy.alpha_learned:
-            raise ConfigError("policy.alpha_learned", "must be false with an alpha_schedule", "set policy.alpha_learned=false")
-        if policy.alpha_schedule == "stage" and policy.alpha_switch_step is None:
-            raise ConfigError("policy.alpha_switch_step", "missing for the stage schedule", "give the frame at which alpha goes from 1 to 0")
-        if policy.alpha_schedule == "hyperbolic" and (policy.alpha_k is None or policy.alpha_k <= 0):
-            raise ConfigError("policy.alpha_k", f"{policy.alpha_k!r} is not > 0", "give k in frames for alpha = min(1, k / frames)")
     if policy.side_init == "distill" and not policy.side_weights and policy.base not in SHIPPED_TASKS:
         raise ConfigError("policy.side_weights", f"missing for side_init=distill with base {policy.base!r} (only the shipped bases have shipped distilled sides)",
                           "give the distilled side checkpoint's path, or policy.side_init=auto")  # fmt: skip

@@ -1,8 +1,17 @@
-"""One folder per run: ``runs/<experiment>/<name>/`` with config.yaml, tb/, checkpoints/, results.json, videos/."""
+"""One folder per run: ``runs/<experiment>/<name>/`` with config.yaml, tb/, checkpoints/, results.json, videos/.
+
+A process that writes a run folder (a new run, a resumed one) holds its lock, ``<run>/.lock``: an exclusive
+``flock`` the kernel drops when the process dies, however it dies, so a second writer is refused (naming the
+holder's pid) and a killed writer's lock is simply taken over by the next one.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import math
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -13,7 +22,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from agents.run.config_loader import ConfigFileError, to_yaml
-from envs.atomic_io import atomic_write_text, remove_stale_temp_files
+from common.errors import MissingFileError, RunExistsError, RunLockedError
+from envs.atomic_io import atomic_write_text, not_writable, remove_stale_temp_files
+
+LOCK_NAME = ".lock"
+_HELD_LOCKS: dict[Path, int] = {}  # run folder -> open lock file descriptor, held by this process until it exits
 
 
 @dataclass(frozen=True)
@@ -48,12 +61,18 @@ class RunDir:
         code_version()  # read now, when the code is loaded: a commit made while the run trains is not its code
         stamp = name or time.strftime("%Y%m%d-%H%M%S")
         root = Path(runs_root) / experiment / stamp
+        taken = RunExistsError("run.name", f"run folder {root} already exists and is not empty",
+                               f"pick another run.name or use --resume {root}")  # fmt: skip
         if root.exists() and any(root.iterdir()):
-            raise FileExistsError(
-                f"run.name: run folder {root} already exists and is not empty (pick another run.name or use --resume {root})"
-            )
-        root.mkdir(parents=True, exist_ok=True)
+            raise taken
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise not_writable(root, err, "run.runs_root") from None
         run = cls(root)
+        run.lock()
+        if run.config_path.exists():  # another process created the same folder in between
+            raise taken
         run.checkpoints.mkdir(exist_ok=True)
         return run
 
@@ -63,10 +82,46 @@ class RunDir:
         code_version()  # as in create (a resumed run)
         run = cls(Path(root))
         if not run.root.is_dir():
-            raise FileNotFoundError(f"run folder: {run.root} does not exist (pass the folder a training script printed)")
+            raise MissingFileError("run folder", f"{run.root} does not exist", "pass the folder a training script printed")
         if not run.config_path.exists():
-            raise FileNotFoundError(f"run folder: {run.root} has no config.yaml, so it is not a sidetune-nav run folder (pass the folder a training script printed)")
+            raise MissingFileError("run folder", f"{run.root} has no config.yaml, so it is not a sidetune-nav run folder",
+                                   "pass the folder a training script printed")  # fmt: skip
         return run
+
+    def lock(self) -> None:
+        """Take the folder's writer lock for the rest of this process's life (a no-op if this process holds it);
+        a ``RunLockedError`` naming the holder's pid if another live process holds it. A lock left by a killed
+        process is free (the kernel released it), so it is taken over."""
+        root = self.root.resolve()
+        if root in _HELD_LOCKS:
+            return
+        path = root / LOCK_NAME
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise not_writable(root, err, "run folder") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise RunLockedError("run folder", f"{root} is being written by another process (pid {holder})",
+                                 "wait for it to end, or stop it; two processes never write one run") from None  # fmt: skip
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD_LOCKS[root] = fd
+
+    def finished(self) -> bool:
+        """True once the run wrote its results.json and was not stopped early by its time limit (a resumable stop)."""
+        if not self.results_path.is_file():
+            return False
+        try:
+            results = json.loads(self.results_path.read_text())
+        except (OSError, ValueError):
+            return False  # a damaged results.json is rewritten by the resumed run
+        return not (isinstance(results, dict) and results.get("stopped_by_time_limit"))
 
     def write_config(self, cfg: Any) -> None:
         """Write the resolved config (a RunConfig or a plain tree) atomically."""
@@ -84,9 +139,27 @@ class RunDir:
         return remove_stale_temp_files(self.checkpoints) if self.checkpoints.is_dir() else []
 
     def write_results(self, results: dict[str, Any]) -> None:
-        """Write results.json atomically, with the code version that produced it (``code``)."""
+        """Write results.json atomically as strict JSON (NaN and infinities become null), with the code version
+        that produced it (``code``)."""
         results = {**results, "code": results.get("code") or code_version()}
-        atomic_write_text(self.results_path, json.dumps(results, indent=2, sort_keys=True, default=float))
+        text = json.dumps(finite_json(results), indent=2, sort_keys=True, default=float, allow_nan=False)
+        atomic_write_text(self.results_path, text)
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (nested in dicts, lists, tuples) replaced by None, since strict
+    JSON has no such numbers; numpy and torch scalars are turned into floats first."""
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return number if math.isfinite(number) else None
 
 
 @lru_cache(maxsize=1)

@@ -27,12 +27,14 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 
 from agents.evaluation.results_plots import ABANDONED  # cell folders of interrupted runs that had no checkpoint to resume from
+from common.errors import UserError
+from envs.atomic_io import check_writable
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = "sweep_logs"  # beside the cell folders: <experiment>/sweep_logs/<cell>.log
 
 
-class SweepError(ValueError):
+class SweepError(UserError, ValueError):
     """A sweep file or flag that cannot be used; the message is ``<field>: <problem> (<fix>)``."""
 
 
@@ -361,6 +363,9 @@ def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | Non
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
+        from agents.sweeps.ray_reaper import start_reaper
+
+        start_reaper(os.getpid())  # a killed driver's local Ray processes end with it (ray.shutdown never runs)
         ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
     return ray
 
@@ -379,6 +384,7 @@ def run_sweep(
     cells = expand(spec)
     for cell in cells:
         cell_config(spec, cell)  # every cell's config resolves, or nothing starts
+    check_writable(spec.folder, "--runs-root")  # the cells' folders, their logs and the report go there
     todo = [c for c in cells if not c.done(spec.engine)]
     outcomes: dict[str, dict[str, Any]] = {c.name: {"status": "done", "skipped": True, "reason": "", "seconds": 0.0}
                                            for c in cells if c not in todo}  # fmt: skip

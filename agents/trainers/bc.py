@@ -38,6 +38,7 @@ from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
 from policies.freeze import unwrap
 from policies.optim import SideTuneAdam
+from common.errors import BadInputError, MissingFileError
 
 STATE_FILE = "bc_state.pt"
 
@@ -190,7 +191,7 @@ def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None =
     venv.close()
     n_actions = int(model.action_space.n)
     if data.actions.max(initial=0) >= n_actions or data.actions.min(initial=0) < 0:
-        raise ValueError(f"env.auto_stop: the pool's expert actions do not fit the model's {n_actions} actions (use the pool's env settings)")
+        raise BadInputError(f"env.auto_stop: the pool's expert actions do not fit the model's {n_actions} actions (use the pool's env settings)")
     optimizer, params = make_optimizer(model, s)
     return BCContext(
         cfg=cfg, settings=s, env_cfg=env_cfg, pool=pool, data=data, builder=builder, model=model, optimizer=optimizer,
@@ -203,9 +204,9 @@ def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
     """Build or open the feature cache of the frozen base for ctx's data; BC batches then use it."""
     encoder = ctx.extractor.encoder
     if not encoder.base_frozen:
-        raise ValueError(f"method {encoder.method!r} has no frozen base, so there is nothing to cache")
+        raise BadInputError(f"method {encoder.method!r} has no frozen base, so there is nothing to cache")
     if ctx.settings.augment != "none":
-        raise ValueError("bc.augment: changes the frames, so cached base features would not match them (set bc.feature_cache=false or bc.augment=none)")
+        raise BadInputError("bc.augment: changes the frames, so cached base features would not match them (set bc.feature_cache=false or bc.augment=none)")
     s = ctx.settings
     root = Path(s.cache_dir) if s.cache_dir else ctx.pool.root / "feature_cache"
     identity = {
@@ -421,7 +422,7 @@ def _resume(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> dict[str, Any
     """Restore model weights, optimizer and bookkeeping from ``run``'s last checkpoint."""
     last, state_file = run.checkpoints / "last.zip", run.checkpoints / STATE_FILE
     if not last.is_file() or not state_file.is_file():
-        raise FileNotFoundError(f"--resume {run.root}: no last.zip and {STATE_FILE} in {run.checkpoints}; the run never finished an epoch")
+        raise MissingFileError(f"--resume {run.root}: no last.zip and {STATE_FILE} in {run.checkpoints}; the run never finished an epoch")
     loaded = load_model(last, device=ctx.device)
     ctx.model.policy.load_state_dict(loaded.policy.state_dict())
     saved = torch.load(state_file, map_location=ctx.device, weights_only=False)

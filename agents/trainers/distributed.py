@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from common.errors import EnvironmentSetupError
 
 T = TypeVar("T")
 RANK_SEED_STRIDE = 1_000_003  # seeds of different ranks never meet within a run
@@ -159,7 +160,7 @@ def _start() -> Distributed:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} GPUs are visible; "
+            raise EnvironmentSetupError(f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} GPUs are visible; "
                                "start at most one process per GPU (torchrun --nproc-per-node)")  # fmt: skip
         torch.cuda.set_device(local_rank)  # "cuda" now means this rank's GPU
     if not torch.distributed.is_initialized():

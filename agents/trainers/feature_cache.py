@@ -22,11 +22,12 @@ from torch import nn
 
 from agents.trainers.bc_data import ObservationBuilder
 from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
+from common.errors import UserError
 
 CACHE_VERSION = 1
 
 
-class FeatureCacheError(ValueError):
+class FeatureCacheError(UserError, ValueError):
     """A cache folder that is damaged or does not match its key; the message names the folder to delete."""
 
 

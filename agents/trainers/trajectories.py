@@ -33,6 +33,7 @@ from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
 from envs.backend import Action
 from envs.config import EnvConfig
 from envs.episodes import Episode
+from common.errors import UserError
 
 POOL_FORMAT = "sidetune-nav-trajectories"
 POOL_VERSION = 1
@@ -46,7 +47,7 @@ FINGERPRINT_FIELDS = (
 )  # fmt: skip  (not render_device: verify_frames checks that the renderer in use draws the pool's frames)
 
 
-class TrajectoryPoolError(ValueError):
+class TrajectoryPoolError(UserError, ValueError):
     """A pool that is missing, too small, corrupt, or made for other env settings; the message says the fix."""
 
 

@@ -15,6 +15,7 @@ from envs.config import EnvConfig
 from envs.embedded.buildings import generate_building
 from envs.embedded.navigation import NavGrid, navigable_grid
 from envs.embedded.world import Building
+from common.errors import UserError
 
 SPLITS = ("train", "heldout")
 _ONSETS = ["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "br", "cr", "st", "tr", "gl"]
@@ -22,7 +23,7 @@ _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ou"]
 _ENDINGS = ["", "n", "r", "s", "ton", "ville", "field", "ford", "wood", "dale"]
 
 
-class UnknownBuildingError(KeyError):
+class UnknownBuildingError(UserError, KeyError):
     """A building name that is not in the catalogue (KeyError so ``in``-style callers can catch it)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly

@@ -26,6 +26,7 @@ from envs.embedded.render_cpu import (
     WALL_DIFFUSE,
 )
 from envs.embedded.world import Building
+from common.errors import EnvironmentSetupError
 
 if TYPE_CHECKING:
     from envs.embedded.render_data import CameraTables, PackedBuildings
@@ -88,7 +89,7 @@ class TorchRenderer:
 
     def __init__(self, packed: PackedBuildings, buildings: list[Building], camera: CameraTables, device: str) -> None:
         if device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("render device 'cuda' was requested but CUDA is not available; use device='cpu'")
+            raise EnvironmentSetupError("render device 'cuda' was requested but CUDA is not available; use device='cpu'")
         self.device = torch.device("cpu" if device == "torch-cpu" else device)
         dev, f32 = self.device, torch.float32
         segs = [wall_segments(b.walls, b.cell_size) for b in buildings]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from envs.config import ConfigError, check_resolution
+from common.config import check_resolution
 from envs.embedded.render_cpu import render_numba
 from envs.embedded.render_data import CameraTables, PackedBuildings, camera_tables, pack_buildings
 from envs.embedded.world import Building
@@ -38,10 +38,7 @@ class Renderer:
         camera_height: float = 1.25,
         device: str = "cpu",
     ) -> None:
-        try:
-            check_resolution(resolution, "resolution")
-        except ConfigError as err:
-            raise ValueError(str(err)) from None
+        check_resolution(resolution, "resolution")
         if not 0.0 < hfov_deg < 180.0:
             raise ValueError(f"hfov_deg={hfov_deg} must be strictly between 0 and 180 degrees")
         if device not in DEVICES:

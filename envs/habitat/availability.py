@@ -12,6 +12,7 @@ import importlib.util
 import os
 import sys
 from types import ModuleType
+from common.errors import UserError
 
 INSTALL_HINT = (
     "create the conda environment that provides it: `conda env create -f environment.yml` then "
@@ -19,7 +20,7 @@ INSTALL_HINT = (
 )
 
 
-class BackendUnavailableError(RuntimeError):
+class BackendUnavailableError(UserError, RuntimeError):
     """A backend whose simulator package is not installed in this Python environment."""
 
 

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from envs.config import ConfigError, EnvConfig
 from envs.episodes import Episode, EpisodeFileError, load_episodes, scene_name
+from common.errors import UserError
 
 DEFAULT_SCENE_PREFIX = "data/scene_datasets/"  # habitat-lab strips this before joining with scenes_dir
 SPLIT_ALIASES = {"heldout": "val"}  # the toolkit's held-out split is Habitat's validation split
 
 
-class SceneNotFoundError(FileNotFoundError):
+class SceneNotFoundError(UserError, FileNotFoundError):
     """A scene file named by an episode that is not under ``env.habitat_scenes_dir``."""
 
 
