@@ -36,7 +36,15 @@ def check_choice(value: Any, choices: typing.Sequence[Any], where: str) -> None:
         raise ConfigError(where, f"{value!r} is unknown", f"{hint}choose one of {', '.join(map(str, choices))}")
 
 
-def check_range(value: Any, where: str, low: float | None = None, high: float | None = None, *, high_open: bool = False, low_open: bool = False) -> None:
+def check_range(
+    value: Any,
+    where: str,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    high_open: bool = False,
+    low_open: bool = False,
+) -> None:
     """Raise a ConfigError naming ``where`` unless ``low <= value <= high`` (open ends when asked; None: unbounded)."""
     if value is None:
         return
@@ -68,19 +76,26 @@ def parse_section(cls: type, values: Any, where: str) -> Any:
     if dataclasses.is_dataclass(values) and isinstance(values, cls):
         return values
     if not isinstance(values, Mapping):
-        raise ConfigError(where, f"{values!r} is not a section of keys", f"write it as a mapping of the keys of {cls.__name__}")
+        raise ConfigError(
+            where, f"{values!r} is not a section of keys", f"write it as a mapping of the keys of {cls.__name__}"
+        )
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         hint = did_you_mean(unknown[0], fields)
-        raise ConfigError(_dotted(where, unknown[0]), "unknown key",
-                          f"{hint}valid keys{' of ' + where if where else ''}: {', '.join(sorted(fields))}")
+        raise ConfigError(
+            _dotted(where, unknown[0]),
+            "unknown key",
+            f"{hint}valid keys{' of ' + where if where else ''}: {', '.join(sorted(fields))}",
+        )
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
         if name not in values:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(_dotted(where, name), "missing", "add it; the files in configs/ list every key with its default")
+                raise ConfigError(
+                    _dotted(where, name), "missing", "add it; the files in configs/ list every key with its default"
+                )
             continue
         kwargs[name] = coerce(values[name], hints[name], _dotted(where, name))
     return cls(**kwargs)

@@ -11,7 +11,9 @@ class UserError(Exception):
 
     def __init__(self, field_or_message: str, problem: str | None = None, fix: str | None = None) -> None:
         self.field = field_or_message if problem is not None else None
-        message = field_or_message if problem is None else f"{field_or_message}: {problem}" + (f" ({fix})" if fix else "")
+        message = (
+            field_or_message if problem is None else f"{field_or_message}: {problem}" + (f" ({fix})" if fix else "")
+        )
         super().__init__(message)
 
     def __str__(self) -> str:

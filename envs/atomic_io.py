@@ -31,8 +31,11 @@ def not_writable(path: str | os.PathLike, err: OSError, field: str = "output fol
     ``err`` itself otherwise (a full disk or a bug is not the user's input)."""
     if err.errno not in NOT_WRITABLE:
         return err
-    return NotWritableError(field, f"cannot write {path} ({os.strerror(err.errno)})",
-                            "choose a folder you can write to, or fix its permissions")  # fmt: skip
+    return NotWritableError(
+        field,
+        f"cannot write {path} ({os.strerror(err.errno)})",
+        "choose a folder you can write to, or fix its permissions",
+    )
 
 
 def check_writable(folder: str | os.PathLike, field: str = "output folder") -> None:

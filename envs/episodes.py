@@ -139,10 +139,21 @@ def load_episodes(path: str | os.PathLike) -> list[Episode]:
         raise EpisodeFileError(f"episode file {path} does not exist; generate it (scripts/make_episodes.py) or fix the path")
     try:
         raw = path.read_bytes()
+    except OSError as err:  # permissions, a folder, an I/O error: the file may be fine, so never advise deleting it
+        raise EpisodeFileError(
+            "episode file",
+            f"{path} cannot be read ({err.strerror or err})",
+            "fix its permissions, or point the config at a readable copy",
+        ) from None
+    try:
         text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
         payload = json.loads(text)
     except (OSError, EOFError, gzip.BadGzipFile, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise EpisodeFileError(f"episode file {path} is corrupt or truncated ({err}); delete it and regenerate it") from None
+        raise EpisodeFileError(
+            "episode file",
+            f"{path} is corrupt or truncated ({' '.join(str(err).split())})",
+            "restore it from where it came from, or write a new set with scripts/make_episodes.py",
+        ) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("episodes"), list):
         raise EpisodeFileError(f"episode file {path} has no 'episodes' list; expected Habitat PointNav v1 format")
     return [Episode.from_json(rec, where=f"{path}: episode #{i}") for i, rec in enumerate(payload["episodes"])]

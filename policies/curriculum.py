@@ -54,10 +54,19 @@ def make_schedule(name: str, switch_step: int | None = None, k: float | None = N
 def schedule_rule(name: str, switch_step: int | None, k: float | None) -> ConfigError | None:
     """The one rule for an α schedule's settings; returns the error to raise, or None."""
     if name not in SCHEDULES:
-        return ConfigError("policy.alpha_schedule", f"{name!r} is unknown",
-                           f"choose one of {', '.join(SCHEDULES)}, or null for a learned/fixed α")  # fmt: skip
+        return ConfigError(
+            "policy.alpha_schedule",
+            f"{name!r} is unknown",
+            f"choose one of {', '.join(SCHEDULES)}, or null for a learned/fixed α",
+        )
     if name == "stage" and switch_step is None:
-        return ConfigError("policy.alpha_switch_step", "missing for alpha_schedule=stage", "give the frame at which α goes from 1 to 0")
+        return ConfigError(
+            "policy.alpha_switch_step", "missing for alpha_schedule=stage", "give the frame at which α goes from 1 to 0"
+        )
     if name == "hyperbolic" and (k is None or k <= 0):
-        return ConfigError("policy.alpha_k", f"{k!r} is not > 0 for alpha_schedule=hyperbolic", "give k in frames for α = min(1, k / frames)")
+        return ConfigError(
+            "policy.alpha_k",
+            f"{k!r} is not > 0 for alpha_schedule=hyperbolic",
+            "give k in frames for α = min(1, k / frames)",
+        )
     return None

@@ -21,12 +21,17 @@ def alpha_rule(alpha_init: float, learned: bool, scheduled: bool) -> ConfigError
     α starts in [0, 1], a learned α (sigmoid of a logit) strictly inside, and α is learned or scheduled, not
     both. Returns the error to raise, or None."""
     if learned and scheduled:
-        return ConfigError("policy.alpha_learned", "must be false with an alpha_schedule", "set policy.alpha_learned=false")
+        return ConfigError(
+            "policy.alpha_learned", "must be false with an alpha_schedule", "set policy.alpha_learned=false"
+        )
     if not 0.0 <= alpha_init <= 1.0:
         return ConfigError("policy.alpha_init", f"{alpha_init!r} is out of range", "use a value >= 0 and <= 1")
     if learned and not 0.0 < alpha_init < 1.0:
-        return ConfigError("policy.alpha_init", f"a learned α is sigmoid(logit) and cannot start at exactly {alpha_init!r}",
-                           "use 0 < alpha_init < 1, or policy.alpha_learned=false for a fixed α")  # fmt: skip
+        return ConfigError(
+            "policy.alpha_init",
+            f"a learned α is sigmoid(logit) and cannot start at exactly {alpha_init!r}",
+            "use 0 < alpha_init < 1, or policy.alpha_learned=false for a fixed α",
+        )
     return None
 
 

@@ -64,8 +64,10 @@ class PolicyConfig:
         check_range(self.alpha_lr, "policy.alpha_lr", 0, low_open=True)
         for i, width in enumerate(self.net_arch):
             check_range(width, f"policy.net_arch[{i}]", 1)
-        for problem in (alpha_rule(self.alpha_init, self.alpha_learned, self.alpha_schedule is not None),
-                        self.alpha_schedule and schedule_rule(self.alpha_schedule, self.alpha_switch_step, self.alpha_k)):  # fmt: skip
+        for problem in (
+            alpha_rule(self.alpha_init, self.alpha_learned, self.alpha_schedule is not None),
+            self.alpha_schedule and schedule_rule(self.alpha_schedule, self.alpha_switch_step, self.alpha_k),
+        ):
             if problem:
                 raise problem
 
@@ -145,7 +147,7 @@ def _check_contract(name: str, module: nn.Module, height: int, width: int) -> No
         raise ValueError(
             f"the {name} outputs {got} for a {height}x{width} image but the base contract is {expected} "
             f"(8 channels at 1/16 resolution); pick a {name} with the same output contract"
-        )
+        )  # fmt: skip
 
 
 def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, int] = (128, 128)) -> MethodEncoder:

@@ -90,10 +90,11 @@ def open_run(cfg: RunConfig, resume: str | None) -> tuple[RunDir, RunConfig, boo
                 "--resume", f"the requested config differs from {run.config_path} ({shown})",
                 "resume with the same config (drop the changed flags) or start a new run",
             )
-        run.lock()
         if run.finished():
-            raise RunFinished(f"run folder {run.root} is finished (its results.json is written); nothing to resume, "
-                              f"nothing changed")
+            raise RunFinished(
+                f"run folder {run.root} is finished (its results.json is written); nothing to resume, nothing changed"
+            )
+        run.lock()
         run.remove_stale_temp_files()  # only now: no other writer can be saving into checkpoints/
         return run, saved, True
     assert cfg.run is not None, "a run folder needs the run: section"

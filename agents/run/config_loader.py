@@ -63,8 +63,9 @@ def apply_strict(cfg: DictConfig, update: DictConfig, source: str) -> DictConfig
         parent, _, name = key.rpartition(".")
         section = OmegaConf.select(cfg, parent) if parent else cfg
         hint = did_you_mean(name, list(section.keys())) if isinstance(section, DictConfig) else ""
-        raise ConfigFileError(key, f"unknown key in the {source}",
-                              f"{hint}run the script with --print-config to see the valid keys") from None  # fmt: skip
+        raise ConfigFileError(
+            key, f"unknown key in the {source}", f"{hint}run the script with --print-config to see the valid keys"
+        ) from None
     OmegaConf.set_struct(merged, False)
     return merged
 

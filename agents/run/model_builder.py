@@ -37,7 +37,9 @@ def resolve_device(name: str = "auto") -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise EnvironmentSetupError("run.device", "cuda was asked for but CUDA is not available", "use --device cpu or auto")
+        raise EnvironmentSetupError(
+            "run.device", "cuda was asked for but CUDA is not available", "use --device cpu or auto"
+        )
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise ConfigError("run.device", f"{name!r} is unknown", "use auto, cpu or cuda")
     return name

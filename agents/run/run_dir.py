@@ -61,8 +61,11 @@ class RunDir:
         code_version()  # read now, when the code is loaded: a commit made while the run trains is not its code
         stamp = name or time.strftime("%Y%m%d-%H%M%S")
         root = Path(runs_root) / experiment / stamp
-        taken = RunExistsError("run.name", f"run folder {root} already exists and is not empty",
-                               f"pick another run.name or use --resume {root}")  # fmt: skip
+        taken = RunExistsError(
+            "run.name",
+            f"run folder {root} already exists and is not empty",
+            f"pick another run.name or use --resume {root}",
+        )
         if root.exists() and any(root.iterdir()):
             raise taken
         try:
@@ -82,10 +85,15 @@ class RunDir:
         code_version()  # as in create (a resumed run)
         run = cls(Path(root))
         if not run.root.is_dir():
-            raise MissingFileError("run folder", f"{run.root} does not exist", "pass the folder a training script printed")
+            raise MissingFileError(
+                "run folder", f"{run.root} does not exist", "pass the folder a training script printed"
+            )
         if not run.config_path.exists():
-            raise MissingFileError("run folder", f"{run.root} has no config.yaml, so it is not a sidetune-nav run folder",
-                                   "pass the folder a training script printed")  # fmt: skip
+            raise MissingFileError(
+                "run folder",
+                f"{run.root} has no config.yaml, so it is not a sidetune-nav run folder",
+                "pass the folder a training script printed",
+            )
         return run
 
     def lock(self) -> None:
@@ -107,8 +115,11 @@ class RunDir:
             os.close(fd)
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            raise RunLockedError("run folder", f"{root} is being written by another process (pid {holder})",
-                                 "wait for it to end, or stop it; two processes never write one run") from None  # fmt: skip
+            raise RunLockedError(
+                "run folder",
+                f"{root} is being written by another process (pid {holder})",
+                "wait for it to end, or stop it; two processes never write one run",
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _HELD_LOCKS[root] = fd

@@ -26,8 +26,13 @@ def start_reaper(driver_pid: int) -> subprocess.Popen | None:
     None where there is no /proc."""
     if not Path("/proc/self/stat").exists():
         return None
-    return subprocess.Popen([sys.executable, __file__, str(driver_pid)], start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, __file__, str(driver_pid)],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _stat(pid: int) -> tuple[int, int, str] | None:
