@@ -39,6 +39,14 @@ class EpisodeConfig:
     min_geodesic_euclid_ratio: float = 1.1
     ratio_filter_prob: float = 0.9  # like Habitat: reject near-straight paths with this probability
 
+    def __post_init__(self) -> None:
+        check_range(self.per_building_train, "env.episodes.per_building_train", 1)
+        check_range(self.per_building_heldout, "env.episodes.per_building_heldout", 1)
+        check_range(self.min_geodesic, "env.episodes.min_geodesic", 0, low_open=True)
+        check_range(self.max_geodesic, "env.episodes.max_geodesic", self.min_geodesic)
+        check_range(self.min_geodesic_euclid_ratio, "env.episodes.min_geodesic_euclid_ratio", 1)
+        check_range(self.ratio_filter_prob, "env.episodes.ratio_filter_prob", 0, 1)
+
 
 @dataclass
 class EnvConfig:

@@ -3,6 +3,8 @@ config, values are typed by field, and a resumed run drops the temp files a kill
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from agents.run.cli import open_run, read_run_config
@@ -62,3 +64,76 @@ def test_buildings_must_exist_and_cover_every_split_the_job_uses():
     with pytest.raises(ConfigError, match=rf"^env.buildings: none of \['{train}'\] is in the heldout split"):
         load_run_config("ppo.yaml", overrides=[f"env.buildings=[{train}]"])  # eval.split is heldout
     assert load_run_config("pretrain.yaml", overrides=[f"env.buildings=[{train}]"]).env.buildings == [train]
+
+
+def test_policy_config_travels_whole_and_flat_kwargs_checkpoints_still_load(tmp_path):
+    """New checkpoints store the PolicyConfig object in SB3's policy_kwargs; one saved the old way (its fields as
+    flat extractor keyword arguments, like every checkpoint in runs/) loads into the same policy."""
+    import torch
+    from stable_baselines3 import PPO
+
+    from agents.run.env_builder import make_vec_env
+    from agents.run.model_builder import build_model, load_model, save_model
+    from policies.extractor import policy_kwargs
+    from policies.methods import PolicyConfig
+    from policies.sb3_policy import SideTunePolicy
+
+    cfg = load_run_config(
+        "ppo.yaml",
+        None,
+        None,
+        [
+            "env.resolution=32",
+            "policy.base=random",
+            "policy.features_dim=32",
+            "ppo.n_steps=16",
+            "ppo.batch_size=16",
+            "train.num_envs=2",
+            f"run.runs_root={tmp_path}",
+            "run.device=cpu",
+        ],
+    )
+    venv = make_vec_env(cfg, 2, "train", 0)
+    try:
+        new = build_model(cfg, venv, device="cpu")
+        assert new.policy_kwargs["features_extractor_kwargs"] == {"config": cfg.policy}
+        old_kwargs = policy_kwargs(cfg.policy)
+        old_kwargs["features_extractor_kwargs"] = cfg.policy.to_dict()  # the flat layout of earlier checkpoints
+        old = PPO(SideTunePolicy, venv, policy_kwargs=old_kwargs, n_steps=16, batch_size=16, seed=0, device="cpu")
+        for model, name in ((new, "new.zip"), (old, "old.zip")):
+            save_model(model, tmp_path / name)
+            loaded = load_model(tmp_path / name, device="cpu", env=venv)
+            extractor = loaded.policy.features_extractor
+            assert isinstance(extractor.config, PolicyConfig) and extractor.config == cfg.policy
+            theirs, ours = model.policy.state_dict(), loaded.policy.state_dict()
+            assert theirs.keys() == ours.keys() and all(torch.equal(theirs[k], ours[k]) for k in theirs)
+    finally:
+        venv.close()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "new.zip").stat().st_mode & 0o777 == 0o666 & ~umask  # as any file open() makes
+
+
+def test_one_resolution_rule_and_pretraining_needs_no_clamp():
+    from envs.config import EnvConfig
+    from policies.contract import check_image_size
+
+    assert EnvConfig(resolution=16).resolution == 16  # the same minimum as the encoders and pretraining
+    for bad in (8, 40, 2048):
+        with pytest.raises(ConfigError, match=f"env.resolution: {bad} is unsupported"):
+            EnvConfig(resolution=bad)
+        with pytest.raises(ConfigError, match=f"the base: image height: {bad} is unsupported"):
+            check_image_size(bad, 64, "the base")
+
+
+def test_alpha_init_one_fails_at_the_door_with_the_merge_rule():
+    with pytest.raises(
+        ConfigError, match=r"^policy.alpha_init: a learned α is sigmoid\(logit\) and cannot start at exactly 1.0"
+    ):
+        load_run_config("bc.yaml", None, None, ["policy.alpha_init=1.0"])
+    assert (
+        load_run_config(
+            "bc.yaml", None, None, ["policy.alpha_init=1.0", "policy.alpha_learned=false"]
+        ).policy.alpha_init
+        == 1.0
+    )
