@@ -24,7 +24,7 @@ class ConfigError(UserError, ValueError):
 
 
 def did_you_mean(name: str, choices: typing.Iterable[str]) -> str:
-    """`` (did you mean `x`?)``-style hint for a misspelt key or value, or '' when nothing is close."""
+    """A ``did you mean `x`? `` hint (difflib) for a misspelt key or value, to open a fix; '' when nothing is close."""
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`? " if close else ""
 

@@ -201,7 +201,11 @@ def test_alpha_trajectory_is_saved_per_epoch_in_frames(tmp, pool):
     run = RunDir.create(tmp / "runs", "bc", "alpha")
     run.write_config(cfg)
     results = train_bc(cfg, run, progress=False)
-    trajectory = json.loads(run.results_path.read_text())["alpha_trajectory"]
+    strict = json.loads(
+        run.results_path.read_text(), parse_constant=lambda name: pytest.fail(f"bare {name} in results.json")
+    )
+    assert strict["best_val_loss"] is None  # no validation data: no number, and strict JSON (not NaN)
+    trajectory = strict["alpha_trajectory"]
     n = results["train_frames"]
     assert [frames for frames, _ in trajectory] == [0, n, 2 * n]
     assert trajectory[0][1]["alpha"] == pytest.approx(0.5) and trajectory[-1][1] == results["alphas"]

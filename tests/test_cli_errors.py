@@ -211,42 +211,56 @@ def test_read_only_output_folders_are_one_line_as_a_user(read_only, tmp_path):
     assert list(read_only.iterdir()) == []
 
 
-def test_a_run_folder_has_one_writer_and_resume_finishes_what_a_killed_run_left(tmp_path):
-    """A live writer's lock refuses a second --resume (naming its pid); once that writer is killed the lock is
-    taken over; resume removes a killed save's temp zip; a finished run's --resume changes nothing."""
-    made = _script("train_ppo", *TINY_PPO, f"run.runs_root={tmp_path}", "run.name=r")
-    assert made.returncode == 0, made.stderr[-2000:]
+def _start(name: str, *args: str) -> subprocess.Popen:
+    command = [sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+
+
+def _wait_for(condition, what: str, seconds: float = 240.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_two_resumes_of_one_run_one_exits_2_and_a_killed_writers_lock_is_taken_over(tmp_path):
+    """A run killed during training (its lock file stays; the kernel dropped the lock) is resumed: the resume
+    takes the lock over and removes the temp zip a killed save left. A second --resume meanwhile exits 2
+    naming the first one's pid."""
     run = tmp_path / "ppo" / "r"
-    (run / "results.json").unlink()  # as if killed after its last checkpoint, before writing results
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from agents.run.run_dir import RunDir; RunDir.open({str(run)!r}).lock(); "
-            "print('locked', flush=True); import time; time.sleep(300)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=ENV,
-        cwd=ROOT,
-    )
+    long = [*TINY_PPO, "ppo.total_frames=1000000", f"run.runs_root={tmp_path}", "run.name=r"]
+    first = _start("train_ppo", *long)
     try:
-        assert holder.stdout.readline().strip() == "locked"
-        before = _snapshot(run)
+        _wait_for(lambda: (run / "checkpoints" / "last.zip").is_file() or first.poll() is not None, "a checkpoint")
+    finally:
+        first.kill()  # SIGKILL mid-training
+        first.wait()
+    assert (run / ".lock").read_text().strip() == str(first.pid)
+    stale = run / "checkpoints" / ".last.zip.k2j3h4ab.zip"  # what a kill during an SB3 save used to leave
+    stale.write_bytes(b"")
+    resumed = _start("train_ppo", "--resume", str(run))
+    try:
+        _wait_for(
+            lambda: (run / ".lock").read_text().strip() == str(resumed.pid) or resumed.poll() is not None,
+            "the resume to take the lock",
+        )
+        assert resumed.poll() is None, resumed.stderr.read()[-2000:]
+        assert not stale.exists()
         _one_line(
             _script("train_ppo", "--resume", str(run)),
             "run folder",
-            f"is being written by another process (pid {holder.pid})",
+            f"is being written by another process (pid {resumed.pid})",
         )
-        assert _snapshot(run) == before
+        assert resumed.poll() is None  # the first resume trains on
     finally:
-        holder.kill()  # SIGKILL: the lock file stays, the kernel drops the lock
-        holder.wait()
-    stale = run / "checkpoints" / ".last.zip.k2j3h4ab.zip"  # what a kill during an SB3 save used to leave
-    stale.write_bytes(b"")
-    resumed = _script("train_ppo", "--resume", str(run))
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert not stale.exists() and (run / "results.json").is_file()
+        resumed.kill()
+        resumed.wait()
+
+
+def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path):
+    made = _script("train_ppo", *TINY_PPO, f"run.runs_root={tmp_path}", "run.name=r")
+    assert made.returncode == 0, made.stderr[-2000:]
+    run = tmp_path / "ppo" / "r"
     results = json.loads((run / "results.json").read_text(), parse_constant=lambda name: pytest.fail(f"bare {name}"))
     assert results["frames"] == 32
     before = _snapshot(run)
