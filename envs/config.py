@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from common.config import ConfigError, check_choice, check_range, check_resolution, parse_section
+from envs.backends import backend_names, backend_spec  # the registered backends
 
-BACKENDS = ("embedded", "habitat")
-EMBEDDED_SPLITS = ("train", "heldout")  # Habitat splits are folders of the dataset (train, val, ...)
 SENSORS = ("rgb", "depth", "normals")
 RENDER_DEVICES = ("cpu", "cuda", "torch-cpu")
 
@@ -80,9 +79,10 @@ class EnvConfig:
     habitat_scenes_dir: str | None = None
 
     def __post_init__(self) -> None:
-        check_choice(self.backend, BACKENDS, "env.backend")
-        if self.backend == "embedded":
-            check_choice(self.split, EMBEDDED_SPLITS, "env.split")
+        check_choice(self.backend, backend_names(), "env.backend")
+        splits = backend_spec(self.backend).splits
+        if splits is not None:  # fixed split names (embedded); a dataset's splits are checked when loaded
+            check_choice(self.split, splits, "env.split")
         check_resolution(self.resolution, "env.resolution")
         if self.buildings is not None:
             if isinstance(self.buildings, str) or not isinstance(self.buildings, (list, tuple)):

@@ -1,97 +1,86 @@
-"""Build backends, episode sets, tasks and envs from an ``EnvConfig`` (backends are imported lazily).
-
-The Habitat backend needs habitat-sim; importing it only when ``env.backend: habitat`` keeps the embedded
-path free of that dependency.
+"""Build backends, episode sets, tasks and envs from an ``EnvConfig``, through the registered backend specs
+(envs/backends.py), whose functions are imported when first used (the embedded path never needs habitat-sim).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any
 
 from envs.backend import Backend
-from envs.config import BACKENDS, EMBEDDED_SPLITS, ConfigError, EnvConfig, check_choice
+from envs.backends import backend_spec
+from envs.config import ConfigError, EnvConfig, check_choice
 from envs.episodes import Episode, scene_name, select_episodes
 from envs.task import SAMPLING_MODES, PointNavTask
 
 
+def backend_function(config: EnvConfig, field: str) -> Any:
+    """The function the backend's spec names for ``field`` (imported now), or None when the spec has none."""
+    entry = getattr(backend_spec(config.backend), field)
+    if entry is None:
+        return None
+    module, _, attribute = entry.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def check_split(config: EnvConfig, split: str, where: str = "split") -> None:
-    """A ConfigError naming ``where`` unless ``split`` exists (embedded: train | heldout; Habitat splits are
-    dataset folders, checked when their episodes load)."""
-    if config.backend == "embedded":
-        check_choice(split, EMBEDDED_SPLITS, where)
+    """A ConfigError naming ``where`` unless ``split`` exists (a backend with fixed splits, e.g. embedded: train |
+    heldout; dataset splits are folders, checked when their episodes load)."""
+    splits = backend_spec(config.backend).splits
+    if splits is not None:
+        check_choice(split, splits, where)
 
 
 def building_names(config: EnvConfig, split: str) -> list[str] | None:
     """Names of the buildings of ``split``, or None when the backend knows them only from its episode files."""
     check_split(config, split)
-    if config.backend == "embedded":
-        from envs.embedded.catalogue import building_names as catalogue_names
-
-        return catalogue_names(split, config)
-    return None
+    names = backend_function(config, "building_names")
+    return names(split, config) if names is not None else None
 
 
 def renders_offline(config: EnvConfig) -> bool:
     """Whether the backend can render, list and generate in any building without a live simulator (embedded)."""
-    return config.backend == "embedded"
+    return backend_spec(config.backend).renders_offline
 
 
-def _embedded_only(config: EnvConfig, what: str, fix: str) -> None:
-    """Raise a ConfigError unless the backend can do ``what`` offline (see ``renders_offline``)."""
+def _offline(config: EnvConfig, field: str, what: str, fix: str) -> Any:
+    """The backend's offline function ``field``; a ConfigError when it has none (see ``renders_offline``)."""
     if not renders_offline(config):
         raise ConfigError("env.backend", f"the {config.backend} backend cannot {what}", fix)
+    return backend_function(config, field)
 
 
 def generate_episodes(config: EnvConfig, names: list[str], per_building: int, seed: int) -> list[Episode]:
     """New episodes in the named buildings, ``per_building`` each, deterministic from ``seed``."""
-    _embedded_only(config, "generate new episodes", "use the episodes of its dataset")
-    from envs.embedded.episode_gen import generate_episodes as generate
-
+    generate = _offline(config, "generate_episodes", "generate new episodes", "use the episodes of its dataset")
     return generate(names, per_building, seed, config)
 
 
 def building_of(config: EnvConfig, episode: Episode) -> str:
     """The building an episode is in, as the backend names it (embedded: the catalogue name; else the scene id)."""
-    if config.backend == "embedded":
-        from envs.embedded.episode_gen import building_of as embedded_building
-
-        return embedded_building(episode)
-    return episode.scene_id
+    named = backend_function(config, "building_of")
+    return named(episode) if named is not None else episode.scene_id
 
 
 def navigable_cells(config: EnvConfig, name: str) -> tuple[Any, float]:
     """``(navigable bool[H, W], cell size in metres)`` of building ``name`` for the configured agent radius."""
-    _embedded_only(config, "list navigable cells offline", "use env.backend=embedded")
-    from envs.embedded.catalogue import get_nav_grid
-
-    grid = get_nav_grid(name, config)
+    grid = _offline(config, "nav_grid", "list navigable cells offline", "use env.backend=embedded")(name, config)
     return grid.navigable, float(grid.cell_size)
 
 
 def make_pose_renderer(config: EnvConfig, names: list[str], resolution: int | None = None) -> Any:
     """A renderer of arbitrary poses in the named buildings (``render(building_idx, positions, headings,
     sensors)``, ``camera.focal``): re-rendering stored trajectories and pretraining images."""
-    _embedded_only(config, "re-render stored poses", "store frames instead (bc.storage=frames)")
-    from envs.embedded.renderer import make_renderer
-
-    return make_renderer(names, config, resolution)
+    fix = "store frames instead (bc.storage=frames)"
+    return _offline(config, "pose_renderer", "re-render stored poses", fix)(names, config, resolution)
 
 
 def make_backend(config: EnvConfig, num_envs: int) -> Backend:
     """The simulator backend named by ``config.backend`` with ``num_envs`` agents."""
     if num_envs < 1:
         raise ValueError(f"num_envs={num_envs} must be >= 1")
-    if config.backend == "embedded":
-        from envs.embedded.backend import EmbeddedBackend
-
-        return EmbeddedBackend(config, num_envs)
-    if config.backend == "habitat":
-        from envs.habitat.backend import HabitatBackend
-
-        return HabitatBackend(config, num_envs)
-    check_choice(config.backend, BACKENDS, "env.backend")
-    raise AssertionError("unreachable")
+    return backend_function(config, "build")(config, num_envs)
 
 
 def load_episodes_for(config: EnvConfig, split: str | None = None, per_building: int | None = None) -> list[Episode]:
@@ -99,14 +88,7 @@ def load_episodes_for(config: EnvConfig, split: str | None = None, per_building:
     and, with ``per_building``, to the first K episodes of each building (evaluation)."""
     split = split or config.split
     check_split(config, split)
-    if config.backend == "embedded":
-        from envs.embedded.episode_gen import load_or_generate_episodes
-
-        episodes = load_or_generate_episodes(config, split)
-    else:
-        from envs.habitat.episodes import load_habitat_episodes
-
-        episodes = load_habitat_episodes(config, split)
+    episodes = backend_function(config, "load_episodes")(config, split)
     if config.buildings:
         wanted = set(config.buildings)
         episodes = [ep for ep in episodes if ep.scene_id in wanted or scene_name(ep.scene_id) in wanted]

@@ -1,8 +1,13 @@
-"""Method presets (features, finetune, scratch, sidetune, side-only) built from one config."""
+"""Methods as registered specs (features, finetune, scratch, sidetune, side-only), built from one config.
+
+A method is one ``MethodSpec`` entry (how it uses the base, whether it has a side network and a merge) and a
+build function; every check, report and CLI asks this table (``method_spec``, ``method_names``) rather than
+testing method names, so a new method (an adapter, LoRA) is added with one ``register_method`` call.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable, Literal
 
 import torch
 from torch import nn
@@ -15,7 +20,64 @@ from policies.freeze import Frozen, set_trainable
 from policies.merge import MERGES, AlphaBlend, Merge, alpha_rule, build_merge
 from policies.side import SIDE_INITS, SIDE_KINDS, build_side, initialise_side, shipped_side_weights, side_weights_path
 
-METHODS = ("features", "finetune", "scratch", "sidetune", "side-only")
+BaseUse = Literal["frozen", "trainable", "scratch"]  # pretrained and frozen | pretrained and trained | random init
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method: how it uses the base (None: no base), whether it has a side network, and its build function
+    ``(PolicyConfig, (H, W)) -> MethodEncoder`` (default ``compose_encoder``: base, side and merge from the spec)."""
+
+    name: str
+    base: BaseUse | None
+    side: bool
+    description: str
+    build: Callable[["PolicyConfig", tuple[int, int]], "MethodEncoder"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.base is None and not self.side:
+            raise ValueError(f"method {self.name!r}: a method needs a base, a side network, or both")
+
+    @property
+    def merges(self) -> bool:
+        """True when base and side are merged (R = B ⊕ S, with an α when policy.merge is 'alpha')."""
+        return self.base is not None and self.side
+
+    @property
+    def pretrained_base(self) -> bool:
+        """True when policy.base's weights are loaded (the result depends on which base)."""
+        return self.base in ("frozen", "trainable")
+
+    @property
+    def frozen_base(self) -> bool:
+        """True when the base is frozen, so its features can be cached."""
+        return self.base == "frozen"
+
+
+_METHODS: dict[str, MethodSpec] = {}
+
+
+def register_method(spec: MethodSpec) -> MethodSpec:
+    """Add ``spec`` to the method table (its name must be new); returns it."""
+    if spec.name in _METHODS:
+        raise ValueError(f"method {spec.name!r} is already registered")
+    _METHODS[spec.name] = spec
+    return spec
+
+
+def unregister_method(name: str) -> None:
+    """Remove a registered method (tests that register a toy one)."""
+    _METHODS.pop(name, None)
+
+
+def method_names() -> tuple[str, ...]:
+    """The registered methods in registration order (config check, CLI choices, reports)."""
+    return tuple(_METHODS)
+
+
+def method_spec(name: str) -> MethodSpec | None:
+    """The spec of method ``name``, or None for a name that is not a registered method (e.g. a report's 'blind' row)."""
+    return _METHODS.get(name)
 
 
 @dataclass
@@ -52,7 +114,7 @@ class PolicyConfig:
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules
         that need the env or the file system are the run config's (agents/run/run_config.py)."""
-        check_choice(self.method, METHODS, "policy.method")
+        check_choice(self.method, method_names(), "policy.method")
         check_choice(self.base_arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "policy.base_arch")
         self.base_arch = canonical_arch(self.base_arch)
         check_choice(self.side, SIDE_KINDS, "policy.side")
@@ -151,10 +213,18 @@ def _check_contract(name: str, module: nn.Module, height: int, width: int) -> No
 
 
 def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, int] = (128, 128)) -> MethodEncoder:
-    """Build the per-frame encoder of `config.method` for images of `image_size` (H, W)."""
+    """Build the per-frame encoder of `config.method` for images of `image_size` (H, W), by its spec's build function."""
     config = as_config(config)
+    check_image_size(*image_size, f"method {config.method!r}")
+    spec = _METHODS[config.method]
+    return (spec.build or compose_encoder)(config, image_size)
+
+
+def compose_encoder(config: PolicyConfig, image_size: tuple[int, int]) -> MethodEncoder:
+    """The build function of the spec-composed methods: the base as the spec uses it, the side network
+    (initialised as ``config.side_init`` says) and the merge when there are both."""
+    spec = _METHODS[config.method]
     height, width = image_size
-    check_image_size(height, width, f"method {config.method!r}")
 
     def pretrained() -> nn.Module:
         return load_base(
@@ -163,13 +233,13 @@ def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, 
         )  # fmt: skip
 
     base = side = merge = None
-    if config.method in ("features", "sidetune"):
+    if spec.base == "frozen":
         base = Frozen(pretrained())
-    elif config.method == "finetune":
+    elif spec.base == "trainable":
         base = set_trainable(pretrained(), True)
-    elif config.method == "scratch":
+    elif spec.base == "scratch":
         base = build_base(config.base_arch)
-    if config.method in ("sidetune", "side-only"):
+    if spec.side:
         source = base if base is not None else (pretrained() if config.side_init == "copy" else None)
         how, weights = config.side_init, config.side_weights
         if how == "auto":  # the shipped side distilled from this base where there is one, else Xavier
@@ -180,10 +250,20 @@ def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, 
         side = initialise_side(build_side(config.side, config.base_arch), how, source, weights)
         side_init = f"distill ({weights})" if how == "distill" else how
         _check_contract("side network", side, height, width)
-    if config.method == "sidetune":
+    if spec.merges:
         merge = _build_merge(config)
         _check_contract("base", base, height, width)
     encoder = MethodEncoder(config.method, base, side, merge)
     if side is not None:
         encoder.side_init = side_init  # side_init 'auto' resolved, for logs and results
     return encoder
+
+
+for _spec in (
+    MethodSpec("features", "frozen", False, "the pretrained base alone, frozen"),
+    MethodSpec("finetune", "trainable", False, "the pretrained base, trained"),
+    MethodSpec("scratch", "scratch", False, "the base's architecture from a random init, trained"),
+    MethodSpec("sidetune", "frozen", True, "the frozen pretrained base + a trainable side network, merged"),
+    MethodSpec("side-only", None, True, "the side network alone (initialised from the base with side_init=copy)"),
+):
+    register_method(_spec)

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from policies.methods import METHODS, PolicyConfig, build_encoder
+from policies.methods import PolicyConfig, build_encoder, method_names
 
 
 def frames_per_second(step, batch: int, repeats: int, min_seconds: float) -> float:
@@ -63,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", nargs="+", default=["compact", "taskonomy"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[128, 256])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=list(method_names()), choices=list(method_names()))
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)

@@ -53,6 +53,7 @@ from bench_env import random_actions, steps_per_second  # noqa: E402
 from envs.config import EnvConfig  # noqa: E402
 from envs.factory import make_sb3_vec_env  # noqa: E402
 from envs.gym_env import PointNavEnv  # noqa: E402
+from policies.methods import method_names  # noqa: E402
 
 PPO_VARIANTS = ("sb3", "features", "finetune", "scratch", "sidetune", "sidetune-nchw", "sidetune-recompute")
 SECTIONS = ("ppo", "variants", "env")
@@ -338,7 +339,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=1, help="rollout+update cycles per variant and round")
     parser.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile in the update variants")
-    parser.add_argument("--variant-methods", nargs="+", default=["sidetune"], choices=["features", "finetune", "scratch", "sidetune"])
+    parser.add_argument("--variant-methods", nargs="+", default=["sidetune"], choices=list(method_names()))
     parser.add_argument("--env-seconds", type=float, default=1.0)
     parser.add_argument("--json", default=None, help="where to write the results (default runs/bench/train-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config key=value overrides for the PPO variants")

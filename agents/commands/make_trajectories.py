@@ -21,7 +21,7 @@ def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--trajectories", type=int, default=None, help="pool size to reach (bc.trajectories)")
     parser.add_argument("--pool-dir", dest="pool_dir", default=None, help="bc.pool_dir (default: data/trajectories/...)")
-    parser.add_argument("--backend", default=None, choices=["embedded", "habitat"], help="env.backend")
+    parser.add_argument("--backend", default=None, choices=list(backend_names()), help="env.backend")
     parser.add_argument("--storage", default=None, choices=["poses", "frames"], help="bc.storage")
     parser.add_argument("--num-envs", dest="num_envs", type=int, default=None, help="bc.generate_envs")
     parser.add_argument("--shard-size", dest="shard_size", type=int, default=None, help="bc.shard_size")

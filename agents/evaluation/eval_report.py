@@ -25,10 +25,17 @@ from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
 from agents.evaluation.stats import Comparison, PairingError, compare_methods
 from common.errors import BadInputError
+from policies.methods import method_spec
 
 SEED_ONLY_SECTIONS = ("run", "eval")  # runs whose configs differ only here are seeds of one group
 COMPARED_METRICS = ("success", "spl", "reward")  # per-episode metrics of the paired comparisons
-BASE_FREE_METHODS = ("scratch", "blind")  # methods whose result does not depend on policy.base (compared with every target)
+
+
+def base_free(method: Any) -> bool:
+    """Whether a group's result does not depend on policy.base (compared with every target): blind rows, and
+    methods that load no pretrained base (their spec says so)."""
+    spec = method_spec(str(method))
+    return method == "blind" or (spec is not None and not spec.pretrained_base)
 
 
 def _failure(path: str, err: BaseException) -> dict[str, Any]:
@@ -268,7 +275,7 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
 
             def compared(name: str) -> bool:
                 f = fields_of[name]
-                return not is_target(name) and (f.get("base") in (base, "random") or f.get("method") in BASE_FREE_METHODS)
+                return not is_target(name) and (f.get("base") in (base, "random") or base_free(f.get("method")))
 
             keep = {k: v for k, v in kind_table.items() if k[0] == t or compared(k[0])}
             out += compare_methods(keep, t, **bootstrap)

@@ -36,10 +36,12 @@ from agents.evaluation.results_plots import find_run_folders, pyplot, save_figur
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
 from envs.atomic_io import atomic_write_text
 from common.errors import MissingFileError
+from policies.methods import method_spec
 
 REFERENCES_FILE = "references.json"
 PRIOR_TARGETS = ("features base=curvature", "features base=denoising")
-PLOT_ORDER = ("sidetune", "finetune", "features", "scratch", "blind")
+CLAIM_METHOD = "sidetune"  # the paper's claim is about this method against every other
+PLOT_ORDER = (CLAIM_METHOD, "finetune", "features", "scratch", "blind")  # legend order; other methods after these
 CLAIM_MARGIN = 0.05  # docs/experiments.md, Design: "matches or beats the best" holds where sidetune - best other > -0.05
 CLAIM_SEEDS = {49: 6}  # the Design's seeds per method at each N (3 elsewhere); a verdict on fewer is provisional
 
@@ -166,7 +168,7 @@ def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     finals: dict[tuple[str, str, Any], list[float]] = defaultdict(list)
     for e, variant in trained_runs(entries):
         r = e["result"]
-        alphas = _results(e).get("alphas") or {} if r.get("method") == "sidetune" else {}
+        alphas = _results(e).get("alphas") or {} if merges(r.get("method")) else {}
         if "alpha" in alphas:
             finals[(variant, str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
     return [
@@ -174,6 +176,12 @@ def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
          "mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v))}  # fmt: skip
         for (variant, base, data), v in sorted(finals.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0))
     ]
+
+
+def merges(method: Any) -> bool:
+    """Whether runs of ``method`` merge a base and a side network (have an α to report)."""
+    spec = method_spec(str(method))
+    return spec is not None and spec.merges
 
 
 def _results(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -237,7 +245,7 @@ def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     for e, variant in runs:
         r = e["result"]
         trajectory = _results(e).get("alpha_trajectory") or []
-        if r.get("method") != "sidetune" or not trajectory:
+        if not merges(r.get("method")) or not trajectory:
             continue
         key = (str(r.get("base")), r.get("data"), variant)
         frames = [max(1, int(f)) for f, _ in trajectory]
@@ -300,7 +308,7 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
         raise MissingFileError(f"experiment folder: no finished run below {folder} ({len(unfinished)} without an evaluation yet)")
     references = reference_entries(folder, entries, reference, log)
     rows = aggregate(references + entries)
-    comparisons = {m: compare_groups(entries, "sidetune", m) for m in ("success", "spl")}
+    comparisons = {m: compare_groups(entries, CLAIM_METHOD, m) for m in ("success", "spl")}
     prior = {t: [c for c in compare_groups(entries, t, "success") if c.other.split(" base=")[0].endswith(("features", "blind"))
                  and ("base=random" in c.other)]  # fmt: skip
              for t in PRIOR_TARGETS}

@@ -19,7 +19,8 @@ from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
 from common.errors import RunFinished, UserError
 from policies.merge import MERGES
-from policies.methods import METHODS
+from envs.backends import backend_names
+from policies.methods import method_names
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -42,9 +43,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     """--base, --method, --merge and --backend, shared by the trainers (choices from the code that builds them)."""
     parser.add_argument("--base", default=None, help="policy.base: curvature | denoising | random | PATH to an encoder checkpoint")
-    parser.add_argument("--method", default=None, choices=list(METHODS), help="policy.method")
+    parser.add_argument("--method", default=None, choices=list(method_names()), help="policy.method")
     parser.add_argument("--merge", default=None, choices=sorted(MERGES), help="policy.merge")
-    parser.add_argument("--backend", default=None, choices=["embedded", "habitat"], help="env.backend")
+    parser.add_argument("--backend", default=None, choices=list(backend_names()), help="env.backend")
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:

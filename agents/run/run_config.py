@@ -321,10 +321,10 @@ def check_buildings(env: EnvConfig, splits: Sequence[str]) -> None:
 
 def _all_buildings(env: EnvConfig) -> set[str]:
     """Every building name of the backend's catalogue (all splits)."""
-    from envs.config import EMBEDDED_SPLITS
+    from envs.backends import backend_spec
     from envs.factory import building_names
 
-    return {name for split in EMBEDDED_SPLITS for name in (building_names(env, split) or [])}
+    return {name for split in backend_spec(env.backend).splits or () for name in (building_names(env, split) or [])}
 
 
 def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
@@ -355,7 +355,9 @@ def check_base_resolution(policy: PolicyConfig, env: EnvConfig) -> None:
     from policies.bases import resolve_weights
     from policies.checkpoints import ResolutionMismatchError, check_checkpoint_metadata
 
-    if policy.allow_resolution_mismatch or (policy.method not in ("features", "finetune", "sidetune") and policy.side_init != "copy"):
+    from policies.methods import method_spec
+
+    if policy.allow_resolution_mismatch or (not method_spec(policy.method).pretrained_base and policy.side_init != "copy"):
         return  # allowed, or no pretrained weights are loaded
     try:
         path = resolve_weights(policy.base, policy.base_arch)

@@ -22,15 +22,16 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the checkout's packages first
 
 from agents.commands import sweep  # noqa: E402
+from policies.methods import method_names  # noqa: E402
 
-METHODS = ("features", "finetune", "scratch", "sidetune")
+METHODS = ("features", "finetune", "scratch", "sidetune")  # the paper's Fig. 3c grid
 
 
 def main() -> int:
     """Write the grid the flags ask for as a sweep file in the experiment folder and run it."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trajectories", type=int, nargs="+", default=[49, 490, 4900])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(method_names()))
     parser.add_argument("--experiment", default="bc_grid")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="run.seed values (folders of seed s > 0 end in -seed<s>)")
     parser.add_argument("--deadline", default=None, help="HH:MM UTC; no run starts after it")

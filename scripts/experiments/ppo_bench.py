@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from agents.run.cli import base_parser, resolve_config  # noqa: E402
 from agents.run.env_builder import make_vec_env  # noqa: E402
 from agents.run.model_builder import build_model  # noqa: E402
-from policies.methods import METHODS  # noqa: E402
+from policies.methods import method_names  # noqa: E402
 
 
 def measure(resolution: int, method: str, iterations: int, overrides: list[str], profile: bool) -> dict[str, float]:
@@ -76,7 +76,7 @@ def measure(resolution: int, method: str, iterations: int, overrides: list[str],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=list(method_names()), choices=list(method_names()))
     parser.add_argument("--iterations", type=int, default=2, help="timed rollout+update iterations (1024 frames each)")
     parser.add_argument("--profile", action="store_true", help="print torch.profiler's top operators")
     parser.add_argument("overrides", nargs="*", help="config key=value overrides (e.g. ppo.n_epochs=4)")
