@@ -59,7 +59,7 @@ def run_bc() -> None:
     bc.train_epoch = real_epoch
     run, cfg, resumed = dist.run_on_main(open_run, cfg, str(run.root))
     results = bc.train_bc(cfg, run, resumed=resumed, progress=False)
-    record.update(bc_params=flat(contexts[-1].model.policy), bc_history=results["history"], bc_run=str(run.root))
+    record.update(bc_params=flat(contexts[-1].model.policy), bc_history=results.history, bc_run=str(run.root))
 
 
 def buffer_loss(model: PPO) -> float:
@@ -104,11 +104,11 @@ def run_ppo_twice() -> None:
     ppo_callbacks.EpisodeStatsCallback._on_step = real_step
     root = dist.broadcast(str(next((OUT / "runs" / "ppo").iterdir())) if dist.is_main else None)
     run, results = run_ppo(load_run_config("ppo.yaml", None, None, overrides, PPO_SECTIONS), resume=root, announce=False)
-    record.update(ppo_run=str(run.root), ppo_frames=results["frames"], ppo_frames_this_session=results["frames_this_session"])
+    record.update(ppo_run=str(run.root), ppo_frames=results.frames, ppo_frames_this_session=results.training["frames_this_session"])
     PPO.train = real_train
     limited = [*overrides, "ppo.total_frames=100000", "train.max_minutes=0.0001", "run.name=limited"]
     _, results = run_ppo(load_run_config("ppo.yaml", None, None, limited, PPO_SECTIONS), announce=False)  # rank 0's clock
-    record.update(limited_stopped=results["stopped_by_time_limit"], limited_frames=results["frames"])
+    record.update(limited_stopped=results.training["stopped_by_time_limit"], limited_frames=results.frames)
 
 
 run_bc()

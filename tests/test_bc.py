@@ -184,16 +184,19 @@ def test_train_bc_writes_checkpoints_results_and_loads(tmp, pool):
     run = RunDir.create(tmp / "runs", "bc", "features")
     run.write_config(cfg)
     results = train_bc(cfg, run, progress=False)
-    assert results["feature_cache"] and results["trajectories"] == 8 and results["epochs_run"] == 2
-    saved = json.loads(run.results_path.read_text())
-    assert saved["heldout"]["episodes"] == 14 and 0.0 <= saved["spl"]["mean"] <= saved["success"]["mean"] <= 1.0
+    assert results.training["feature_cache"] and results.training["trajectories"] == 8 and results.epochs == 2
+    assert results.dataset_frames > results.training["train_frames"] > 0  # validation frames are dataset frames too
+    assert results.frames == 2 * results.training["train_frames"]  # env frames trained on: two passes
+    saved = json.loads(run.results_path.read_text(), parse_constant=lambda name: pytest.fail(f"bare {name}"))
+    evaluation = saved["evaluation"]
+    assert evaluation["episodes"] == 14 and 0.0 <= evaluation["spl"]["mean"] <= evaluation["success"]["mean"] <= 1.0
     assert (run.checkpoints / "last.zip").is_file() and (run.checkpoints / "bc_state.pt").is_file()
     venv = make_vec_env(cfg, 1, "heldout", 0)
     model = load_model(run.checkpoints / "best.zip", device="cpu", env=venv)  # the PPO / evaluator loading path
     assert model.policy.features_extractor.encoder.method == "features"
     assert list(run.tensorboard.iterdir())
     again = train_bc(cfg, run, resumed=True, progress=False)  # resume of a finished run trains no more epochs
-    assert again["epochs_run"] == 2 and len(again["history"]) == 2
+    assert again.epochs == 2 and len(again.history) == 2
 
 
 def test_alpha_trajectory_is_saved_per_epoch_in_frames(tmp, pool):
@@ -204,11 +207,11 @@ def test_alpha_trajectory_is_saved_per_epoch_in_frames(tmp, pool):
     strict = json.loads(
         run.results_path.read_text(), parse_constant=lambda name: pytest.fail(f"bare {name} in results.json")
     )
-    assert strict["best_val_loss"] is None  # no validation data: no number, and strict JSON (not NaN)
+    assert strict["training"]["best_val_loss"] is None  # no validation data: no number, and strict JSON (not NaN)
     trajectory = strict["alpha_trajectory"]
-    n = results["train_frames"]
-    assert [frames for frames, _ in trajectory] == [0, n, 2 * n]
-    assert trajectory[0][1]["alpha"] == pytest.approx(0.5) and trajectory[-1][1] == results["alphas"]
+    n = results.training["train_frames"]
+    assert [frames for frames, _ in trajectory] == [0, n, 2 * n] and results.frames == 2 * n
+    assert trajectory[0][1]["alpha"] == pytest.approx(0.5) and trajectory[-1][1] == results.alphas
     assert all(abs(a["alpha"] - 0.5) > 1e-3 for _, a in trajectory[1:])  # α trains (its own lr, 0.05)
 
 
@@ -217,7 +220,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp, pool, monke
 
     cfg = bc_config(tmp, "policy.method=features", "bc.epochs=3", "bc.patience=0", "eval.episodes_per_building=1")
     straight = RunDir.create(tmp / "runs", "bc", "straight")
-    reference = train_bc(cfg, straight, progress=False)["history"]
+    reference = train_bc(cfg, straight, progress=False).history
     real_epoch = bc.train_epoch
 
     def dying_epoch(ctx, epoch, *args, **kwargs):
@@ -231,7 +234,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp, pool, monke
         train_bc(cfg, broken, progress=False)
     assert not broken.results_path.exists() and (broken.checkpoints / "last.zip").is_file()
     monkeypatch.setattr(bc, "train_epoch", real_epoch)
-    resumed = train_bc(cfg, broken, resumed=True, progress=False)["history"]
+    resumed = train_bc(cfg, broken, resumed=True, progress=False).history
     assert [h["epoch"] for h in resumed] == [1, 2, 3]
     for a, b in zip(resumed, reference):
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6) and a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from agents.evaluation.experiment_report import build_report
+from agents.evaluation.results import RunResults
 
 ROOT = Path(__file__).resolve().parents[1]
 EPISODES = 120
@@ -19,7 +20,8 @@ EPISODES = 120
 def _run(folder: Path, method: str, base: str, n: int, seed: int, p_success: float, alpha: float | None = None,
          blind: bool = False, trainer: str = "bc") -> None:  # fmt: skip
     """A finished BC (or PPO: ``n`` = frames) run folder whose episode successes are Bernoulli(p_success) draws
-    (episode difficulty shared)."""
+    (episode difficulty shared). Seed 0 writes the schema the committed runs have (1: PPO flat, BC with
+    ``heldout``), other seeds the current one (2), so every report reads a mix of both."""
     rng = np.random.default_rng([seed, zlib.crc32(f"{method}{base}{n}{blind}".encode())])
     difficulty = np.random.default_rng(0).uniform(-0.2, 0.2, EPISODES)  # the same episodes for every run
     success = (rng.uniform(size=EPISODES) < np.clip(p_success + difficulty, 0, 1)).astype(float)
@@ -28,9 +30,17 @@ def _run(folder: Path, method: str, base: str, n: int, seed: int, p_success: flo
                     "steps": 20, "path_length": 3.0} for i, s in enumerate(success)]  # fmt: skip
     heldout = {"per_episode": per_episode, "success": {"mean": success.mean(), "ci95": [0, 1]},
                "spl": {"mean": 0.8 * success.mean(), "ci95": [0, 1]}, "episodes": EPISODES, "backend": "embedded"}  # fmt: skip
-    results = {"heldout": heldout, "alphas": {"alpha": alpha} if alpha is not None else {},
-               "alpha_trajectory": [[0, {"alpha": 0.5}], [1000, {"alpha": alpha}]] if alpha is not None else [],
-               "history": [{"epoch": i + 1, "train_loss": (1.0 - p_success) / (i + 1)} for i in range(5)]}  # fmt: skip
+    alphas = {"alpha": alpha} if alpha is not None else {}
+    trajectory = [[0, {"alpha": 0.5}], [1000, {"alpha": alpha}]] if alpha is not None else []
+    history = [{"epoch": i + 1, "train_loss": (1.0 - p_success) / (i + 1), "val_loss": float("nan")} for i in range(5)]
+    if seed > 0:
+        results = RunResults(trainer, "blind" if blind else method, base, n, seed, 1000, alphas, trajectory, heldout,
+                             history=history if trainer == "bc" else None).to_json()  # fmt: skip
+    elif trainer == "bc":
+        results = {"kind": "bc", "heldout": heldout, "alphas": alphas, "alpha_trajectory": trajectory, "history": history,
+                   "frames": 200, "epochs_run": 5, "best_val_loss": float("nan")}  # fmt: skip
+    else:
+        results = {"kind": "ppo", **heldout, "alphas": alphas, "alpha_trajectory": trajectory, "frames": n}
     name = f"{method}-{base}-{n}" + ("-blind" if blind else "") + f"-seed{seed}"
     run = folder / name
     run.mkdir(parents=True)

@@ -69,7 +69,7 @@ def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_
     assert set(after) == set(before)
     for key, value in before.items():  # weights and BatchNorm buffers, bit for bit
         assert torch.equal(after[key], value), key
-    assert model.num_timesteps == 96 == results["frames"]
+    assert model.num_timesteps == 96 == results.frames
     initial = build_model(cfg, make_vec_env(cfg, 2, "train", 0), device="cpu")  # same seed: the run's initial weights
     start_side = initial.policy.features_extractor.encoder.side.state_dict()
     assert any(not torch.equal(v, start_side[k]) for k, v in encoder.side.state_dict().items())  # the side did train
@@ -80,7 +80,8 @@ def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_
         assert [set(ep) for ep in row["per_episode"]] == [{"episode_id", "success", "spl", "reward"}] * 14
         assert np.mean([ep["success"] for ep in row["per_episode"]]) == pytest.approx(row["success"])
     saved = json.loads(run.results_path.read_text())
-    assert saved["episodes"] == 14 and 0.0 <= saved["success"]["mean"] <= 1.0 and saved["kind"] == "ppo"
+    assert saved["schema_version"] == 2 and saved["kind"] == "ppo" and saved["frames"] == 96
+    assert saved["evaluation"]["episodes"] == 14 and 0.0 <= saved["evaluation"]["success"]["mean"] <= 1.0
     assert "alpha" in saved["alphas"] and list(run.tensorboard.glob("events.out.tfevents.*"))
     trajectory = saved["alpha_trajectory"]  # α per rollout (2 envs x 16 steps), in frames as the α schedules
     assert [frames for frames, _ in trajectory] == [32, 64, 96] and trajectory[0][1]["alpha"] == pytest.approx(0.5)
@@ -122,20 +123,20 @@ def test_interrupted_run_resumes_frames_and_optimizer_state(tmp_path, monkeypatc
     assert steps_before == 4  # 2 updates x (32 frames / batch 16) x 1 epoch
 
     run, results = run_ppo(tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=128"), resume=str(run_root), announce=False)
-    assert run.root == run_root and results["frames"] == 128 and results["frames_this_session"] == 64
+    assert run.root == run_root and results.frames == 128 and results.training["frames_this_session"] == 64
     resumed = load_model(run_root / "checkpoints" / "last.zip", device="cpu")
     steps_after = max(int(s["step"]) for s in resumed.policy.optimizer.state_dict()["state"].values())
     assert resumed.num_timesteps == 128 and steps_after == steps_before + 4  # Adam continued, not restarted
     # α's trajectory (sidetune, the preset) covers both sessions: the rollouts up to the checkpoint, then the resumed ones
-    assert [frames for frames, _ in results["alpha_trajectory"]] == [32, 64, 96, 128]
+    assert [frames for frames, _ in results.alpha_trajectory] == [32, 64, 96, 128]
 
 
 def test_wall_clock_limit_stops_after_an_update_with_a_checkpoint(tmp_path):
     cfg = tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=100000", "train.max_minutes=0.0001")
     run, results = run_ppo(cfg, announce=False)
-    assert results["stopped_by_time_limit"] and results["target_frames"] == 100000
-    assert results["frames"] % 32 == 2  # stopped on the first step of a rollout (2 envs), right after an update
-    assert load_model(run.checkpoints / "last.zip", device="cpu").num_timesteps == results["frames"]
+    assert results.training["stopped_by_time_limit"] and results.training["target_frames"] == 100000
+    assert results.frames % 32 == 2  # stopped on the first step of a rollout (2 envs), right after an update
+    assert load_model(run.checkpoints / "last.zip", device="cpu").num_timesteps == results.frames
 
 
 def test_init_from_copies_another_runs_policy_and_checks_it(tmp_path):

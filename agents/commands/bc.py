@@ -30,7 +30,7 @@ def main() -> None:
     if args.print_config:
         print_config(cfg)
         return
-    from agents.trainers.bc import benchmark_cache, check_pool, results_summary, train_bc
+    from agents.trainers.bc import benchmark_cache, check_pool, train_bc
     from agents.trainers.distributed import context
 
     dist = context()  # under torchrun: data-parallel over the ranks (docs/scaling.md); else a world of one
@@ -43,7 +43,7 @@ def main() -> None:
     run, cfg, resumed = dist.run_on_main(open_run, cfg, args.resume)
     print(f"run folder: {run.root}")
     results = train_bc(cfg, run, resumed=resumed, progress=not args.no_progress)
-    print(results_summary(results))
+    print(json.dumps(results.summary()))
     print(f"run folder: {run.root}")
 
 

@@ -31,8 +31,7 @@ def main() -> None:
     from agents.trainers.ppo import run_ppo
 
     run, results = run_ppo(cfg, resume=args.resume, progress=False if args.no_progress else None)
-    summary = {k: results.get(k) for k in ("frames", "frames_per_second", "episodes", "success", "spl", "reward") if k in results}
-    print(json.dumps(summary, default=str))
+    print(json.dumps(results.summary()))
     print(f"run folder: {run.root}")
 
 

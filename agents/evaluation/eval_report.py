@@ -18,11 +18,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from agents.run.cli import read_run_config
-from agents.evaluation.evaluate import EVAL_FILE, REFERENCE_POLICIES, evaluate_policy, evaluate_run
-from agents.evaluation.metrics import run_summary, summarize_episodes
+from agents.evaluation.evaluate import REFERENCE_POLICIES, evaluate_policy, evaluate_run
+from agents.evaluation.metrics import summarize_episodes
+from agents.evaluation.run_folder import EVAL_FILE, read_run_folder
 from agents.run.run_config import RunConfig
-from agents.run.run_dir import RunDir
 from agents.evaluation.stats import Comparison, PairingError, compare_methods
 from common.errors import BadInputError
 from policies.methods import method_spec
@@ -47,7 +46,7 @@ def _group_fields_of(path: Path) -> dict[str, Any]:
     """Best-effort grouping fields of a run folder whose evaluation failed (from its config, if readable)."""
     try:
         folder = path.parent.parent if path.is_file() and path.parent.name == "checkpoints" else path
-        return run_summary(RunDir.open(folder).read_config())
+        return read_run_folder(folder).summary
     except Exception:
         return {}
 
@@ -62,7 +61,7 @@ def evaluate_runs(
     for path in paths:
         try:
             result = evaluate_run(path, **eval_kwargs)
-            config = read_run_config(RunDir.open(result["run_dir"])).to_dict()
+            config = read_run_folder(result["run_dir"]).config
             entries.append({"run": str(path), "status": "ok", "result": result, "config": config})
             log(f"{path}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f} -> {Path(result['run_dir']) / EVAL_FILE}")
         except KeyboardInterrupt:
@@ -283,16 +282,12 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
 
 
 def policy_entry(folder: Path, with_training: bool = False) -> dict[str, Any]:
-    """An agents.evaluation.eval_report entry of a finished BC/PPO run folder, from the evaluation its trainer wrote; with
-    ``with_training`` the entry also keeps the run's whole results.json as ``training`` ({} when absent)."""
-    config = RunDir.open(folder).read_config()
-    from agents.run.config_loader import to_container
-
-    plain = to_container(config)
-    read = {name: json.loads((folder / name).read_text()) for name in ("eval.json", "results.json") if (folder / name).is_file()}
-    for result in read.values():
-        result = result.get("heldout") or result  # BC nests its held-out evaluation
-        if "per_episode" in result:
-            entry = {"run": str(folder), "status": "ok", "result": {**run_summary(plain), **result}, "config": plain}
-            return {**entry, "training": read.get("results.json", {})} if with_training else entry
-    raise BadInputError(f"{folder} has no held-out evaluation (train.final_eval=false?); run scripts/evaluate.py on it")
+    """An eval_report entry of a finished BC/PPO run folder from its stored held-out evaluation (a later eval.json,
+    else the trainer's; agents/evaluation/run_folder.py); with ``with_training`` the entry also keeps the run's
+    results (``RunResults``, None when absent) as ``training``."""
+    run = read_run_folder(folder)
+    if run.evaluation is None or "per_episode" not in run.evaluation:
+        fix = "train.final_eval=false?; run scripts/evaluate.py on it"
+        raise BadInputError(f"{folder} has no held-out evaluation ({fix})")
+    entry = {"run": str(folder), "status": "ok", "result": {**run.summary, **run.evaluation}, "config": run.config}
+    return {**entry, "training": run.results} if with_training else entry

@@ -27,14 +27,15 @@ from gymnasium import spaces
 from agents.run.config_loader import load_run_config
 from agents.run.env_builder import make_vec_env, unwrap_task
 from agents.evaluation.metrics import run_summary, summarize_episodes
+from agents.evaluation.run_folder import EVAL_FILE
 from agents.run.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
 from agents.evaluation.reference_policies import REFERENCE_POLICIES, reference_actor
 from agents.run.run_config import EvalSettings, RunConfig
+from agents.run.run_dir import finite_json
 from envs.atomic_io import atomic_write_text
 from envs.episodes import Episode, select_episodes
 from common.errors import MissingFileError
 
-EVAL_FILE = "eval.json"
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
 
 
@@ -115,21 +116,6 @@ def _episode_record(info: dict[str, Any]) -> dict[str, Any]:
         "path_length": float(info["path_length"]),
         "start_distance": float(info["start_distance"]),
     }
-
-
-def _jsonable(value: Any) -> Any:
-    """Nested copy with non-finite floats as None and numpy scalars as Python ones (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 def run_episode_set(
@@ -241,7 +227,7 @@ def _evaluate(
     }
     if s.videos:
         result["videos"] = write_videos(cfg, s.split, episodes, per_episode, actions_of, s.videos, Path(video_dir), s.video_fps)
-    return _jsonable(result)
+    return finite_json(result)
 
 
 def with_heldout_episodes(cfg: RunConfig, split: str, per_building: int | None) -> RunConfig:

@@ -32,7 +32,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from agents.evaluation.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label, policy_entry
-from agents.evaluation.results_plots import find_run_folders, pyplot, save_figure
+from agents.evaluation.results import RunResults
+from agents.evaluation.results_plots import pyplot, save_figure
+from agents.evaluation.run_folder import find_run_folders
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
 from envs.atomic_io import atomic_write_text
 from common.errors import MissingFileError
@@ -67,7 +69,7 @@ def claim_verdicts(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
 
 def load_entries(*folders: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """(evaluation entries of the finished runs below ``folders``, folders that have no evaluation yet). Each
-    entry also keeps its run's whole results.json as ``training`` (α, α trajectory, loss history), read once."""
+    entry also keeps its run's results as ``training`` (α, α trajectory, loss history), read once."""
     entries, unfinished = [], []
     for run in find_run_folders(folders):
         try:
@@ -168,7 +170,8 @@ def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     finals: dict[tuple[str, str, Any], list[float]] = defaultdict(list)
     for e, variant in trained_runs(entries):
         r = e["result"]
-        alphas = _results(e).get("alphas") or {} if merges(r.get("method")) else {}
+        results = _results(e)
+        alphas = results.alphas if results is not None and merges(r.get("method")) else {}
         if "alpha" in alphas:
             finals[(variant, str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
     return [
@@ -184,9 +187,9 @@ def merges(method: Any) -> bool:
     return spec is not None and spec.merges
 
 
-def _results(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The run's results.json as load_entries kept it ({} when absent)."""
-    return entry.get("training") or {}
+def _results(entry: Mapping[str, Any]) -> RunResults | None:
+    """The run's results as load_entries kept them (None when it has none)."""
+    return entry.get("training")
 
 
 def plot_fig3c(entries: Sequence[dict[str, Any]], references: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -244,7 +247,7 @@ def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     styles = {"": "-", **{v: ("-", "--", ":", "-.")[i % 4] for i, v in enumerate(named)}}
     for e, variant in runs:
         r = e["result"]
-        trajectory = _results(e).get("alpha_trajectory") or []
+        trajectory = results.alpha_trajectory if (results := _results(e)) is not None else []
         if not merges(r.get("method")) or not trajectory:
             continue
         key = (str(r.get("base")), r.get("data"), variant)
@@ -272,7 +275,8 @@ def plot_training(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path
     curves: dict[Any, dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
     for e, variant in trained_runs(entries):
         r = e["result"]
-        history = [h for h in _results(e).get("history") or [] if isinstance(h.get("train_loss"), (int, float))]
+        results = _results(e)
+        history = [h for h in (results.history if results else None) or [] if isinstance(h.get("train_loss"), (int, float))]
         if r.get("kind") == "bc" and history:
             name = "blind" if r.get("method") == "blind" else f"{r.get('method')} ({r.get('base')})"
             curves[r.get("data")][name + (f" {variant}" if variant else "")].append([h["train_loss"] for h in history])

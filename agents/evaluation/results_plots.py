@@ -1,8 +1,8 @@
 """Figures from whatever runs exist: BC success/SPL vs trajectories (paper Fig. 3c) and PPO curves (Fig. 3d).
 
-Inputs per run folder: ``config.yaml`` (``policy.method``, ``policy.base``, ``bc.trajectories``), and
-either ``eval.json`` (scripts/evaluate.py; preferred, it is the full held-out set) or ``results.json``
-(the trainer's own final evaluation) for BC points, and ``eval_history.json`` (a list of
+Inputs per run folder, read by agents/evaluation/run_folder.py: ``config.yaml`` (``policy.method``, ``policy.base``,
+``bc.trajectories``), and the held-out evaluation (``eval.json`` from scripts/evaluate.py when present, else the
+trainer's own in ``results.json``) for BC points, and ``eval_history.json`` (a list of
 ``{"frames", "success", "spl", "reward", "per_episode"}`` written by the PPO trainer) for PPO curves. Seeds of
 one method and base are averaged. PPO bands: the 95% seeds-then-episodes bootstrap interval of the mean
 (agents.evaluation.stats.bootstrap_mean) at the evaluations every seed made with per-episode outcomes; histories without
@@ -12,7 +12,6 @@ run's 95% interval when there is one seed. Writes PNG and SVG.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -21,59 +20,30 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from common.errors import MissingFileError
 
-PPO_HISTORY = "eval_history.json"
-ABANDONED = "sweep_abandoned"  # agents/sweeps/sweep.py moves checkpoint-less interrupted cells here
+from agents.evaluation.run_folder import EVAL_HISTORY, RunFolder, find_run_folders, read_run_folder
+
 PPO_METRICS = (("reward", "episode reward"), ("success", "success rate"), ("spl", "SPL"))
 BC_METRICS = (("success", "success rate"), ("spl", "SPL"))
 
 
-def find_run_folders(paths: Iterable[str | Path]) -> list[Path]:
-    """Run folders (holding config.yaml) at or below each path, sorted and without duplicates; folders a sweep set
-    aside below ``sweep_abandoned/`` (interrupted before their first checkpoint, restarted elsewhere) are not runs."""
-    found: set[Path] = set()
-    for path in map(Path, paths):
-        if (path / "config.yaml").is_file():
-            found.add(path)
-        elif path.is_dir():
-            found.update(p.parent for p in path.rglob("config.yaml") if ABANDONED not in p.relative_to(path).parts)
-    return sorted(found)
+def _read_runs(runs: Sequence[Path]) -> list[RunFolder]:
+    """The readable run folders among ``runs`` (agents/evaluation/run_folder.py); one still being written is left out."""
+    read = []
+    for run in runs:
+        try:
+            read.append(read_run_folder(run))
+        except (OSError, ValueError):
+            continue
+    return read
 
 
-def _read_json(path: Path) -> Any:
-    """Parsed JSON of ``path``, or None when missing or unreadable (a run still being written)."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+def _metric(evaluation: Mapping[str, Any], key: str) -> tuple[float, tuple[float, float] | None] | None:
+    """(mean, ci95 or None) of summary ``key`` of an evaluation (None when it has no mean)."""
+    value = evaluation.get(key)
+    if not isinstance(value, Mapping) or value.get("mean") is None:
         return None
-
-
-def _config(run: Path) -> dict[str, Any]:
-    """The run's config.yaml as a plain dict ({} when unreadable)."""
-    from omegaconf import OmegaConf
-
-    try:
-        return OmegaConf.to_container(OmegaConf.load(run / "config.yaml"), resolve=True)  # type: ignore[return-value]
-    except Exception:
-        return {}
-
-
-def _metric(result: Mapping[str, Any] | None, key: str) -> tuple[float, tuple[float, float] | None] | None:
-    """(mean, ci95 or None) of ``key`` in an eval result: ``{"key": {"mean", "ci95"}}`` or ``{"key": float}``,
-    also under an ``eval``/``final_eval``/``heldout`` sub-dict."""
-    if not isinstance(result, Mapping):
-        return None
-    value = result.get(key)
-    if isinstance(value, Mapping) and value.get("mean") is not None:
-        ci = value.get("ci95")
-        return float(value["mean"]), (tuple(ci) if ci and None not in ci else None)  # type: ignore[return-value]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value), None
-    for sub in ("eval", "final_eval", "heldout"):
-        if isinstance(result.get(sub), Mapping):
-            found = _metric(result[sub], key)
-            if found:
-                return found
-    return None
+    ci = value.get("ci95")
+    return float(value["mean"]), (tuple(ci) if ci and None not in ci else None)  # type: ignore[return-value]
 
 
 def _label(method: Any, base: Any, bases: set[Any]) -> str:
@@ -81,26 +51,16 @@ def _label(method: Any, base: Any, bases: set[Any]) -> str:
     return f"{method} ({base})" if len(bases) > 1 else str(method)
 
 
-def _method(policy: Mapping[str, Any]) -> str:
-    """The method a run is plotted as: 'blind' for RGB-zeroed runs (whatever their method), else policy.method."""
-    return "blind" if policy.get("blind") else str(policy.get("method"))
-
-
 def collect_bc_points(runs: Sequence[Path]) -> dict[tuple[str, str], dict[int, list[dict[str, Any]]]]:
-    """(method, base) -> trajectories -> per-seed {metric: (mean, ci)} from BC runs with results."""
+    """(method, base) -> trajectories -> per-seed {metric: (mean, ci)} from BC runs with a held-out evaluation."""
     points: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for run in runs:
-        cfg = _config(run)
-        trajectories = (cfg.get("bc") or {}).get("trajectories")
-        if trajectories is None:
+    for run in _read_runs(runs):
+        trajectories = (run.config.get("bc") or {}).get("trajectories")
+        if trajectories is None or run.evaluation is None:
             continue
-        policy = cfg.get("policy") or {}
-        for name in ("eval.json", "results.json"):
-            result = _read_json(run / name)
-            metrics = {key: _metric(result, key) for key, _ in BC_METRICS}
-            if all(metrics.values()):
-                points[(_method(policy), str(policy.get("base")))][int(trajectories)].append(metrics)
-                break
+        metrics = {key: _metric(run.evaluation, key) for key, _ in BC_METRICS}
+        if all(metrics.values()):
+            points[(str(run.summary["method"]), str(run.summary["base"]))][int(trajectories)].append(metrics)
     return points
 
 
@@ -109,15 +69,11 @@ def collect_ppo_curves(runs: Sequence[Path]) -> dict[tuple[str, str], list[list[
     count where a method has any: a seed still training would cut every seed's curve to its own frames."""
     finished: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
     running: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
-    for run in runs:
-        history = _read_json(run / PPO_HISTORY)
-        if not isinstance(history, list) or not history:
-            continue
-        rows = sorted((r for r in history if isinstance(r, Mapping) and "frames" in r), key=lambda r: r["frames"])
+    for run in _read_runs(runs):
+        rows = sorted((r for r in run.eval_history or [] if isinstance(r, Mapping) and "frames" in r), key=lambda r: r["frames"])
         if rows:
-            policy = _config(run).get("policy") or {}
-            group = finished if (run / "results.json").is_file() else running
-            group[(_method(policy), str(policy.get("base")))].append(rows)
+            group = finished if run.finished else running
+            group[(str(run.summary["method"]), str(run.summary["base"]))].append(rows)
     return {key: finished.get(key) or running[key] for key in sorted({*finished, *running})}
 
 
@@ -244,7 +200,7 @@ def plot_results(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, 
     if curves:
         written += plot_ppo(curves, out)
     else:
-        skipped.append(f"PPO figure: no run with a non-empty {PPO_HISTORY}")
+        skipped.append(f"PPO figure: no run with a non-empty {EVAL_HISTORY}")
     if not written:
         raise MissingFileError(f"no plottable results in {len(runs)} run folder(s) under {[str(p) for p in paths]}: " + "; ".join(skipped))
     return {

@@ -132,7 +132,10 @@ class RunDir:
             results = json.loads(self.results_path.read_text())
         except (OSError, ValueError):
             return False  # a damaged results.json is rewritten by the resumed run
-        return not (isinstance(results, dict) and results.get("stopped_by_time_limit"))
+        if not isinstance(results, dict):
+            return True
+        training = results.get("training") or {}  # results schema 2 (agents/evaluation/results.py); 1: top level
+        return not (results.get("stopped_by_time_limit") or training.get("stopped_by_time_limit"))
 
     def write_config(self, cfg: Any) -> None:
         """Write the resolved config (a RunConfig or a plain tree) atomically."""
@@ -159,11 +162,13 @@ class RunDir:
 
 def finite_json(value: Any) -> Any:
     """``value`` with every NaN or infinite float (nested in dicts, lists, tuples) replaced by None, since strict
-    JSON has no such numbers; numpy and torch scalars are turned into floats first."""
+    JSON has no such numbers; numpy and torch scalars become the Python numbers and bools they hold, keys strings."""
     if isinstance(value, dict):
-        return {key: finite_json(item) for key, item in value.items()}
+        return {str(key): finite_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [finite_json(item) for item in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalar
+        value = value.item()
     if isinstance(value, (str, int, bool)) or value is None:
         return value
     try:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from agents.evaluation.results_plots import ABANDONED  # cell folders of interrupted runs that had no checkpoint to resume from
+from agents.evaluation.run_folder import ABANDONED  # cells of interrupted runs that had no checkpoint to resume from
 from common.errors import UserError
 from envs.atomic_io import check_writable
 

@@ -2,8 +2,9 @@
 and the evaluation report's table, seeds pooled) and the plots of scripts/plot_results.py.
 
 Policies (BC, PPO) are tabled from the held-out evaluation their trainer already ran (``eval.json`` when
-``scripts/evaluate.py`` has evaluated the run since, else ``results.json``), through agents/evaluation/eval_report.py, so a
-sweep's table is the one ``scripts/evaluate.py`` prints; pretraining cells from their encoder.json.
+``scripts/evaluate.py`` has evaluated the run since, else ``results.json``), read by agents/evaluation/run_folder.py
+and pooled by agents/evaluation/eval_report.py, so a sweep's table is the one ``scripts/evaluate.py`` prints;
+pretraining cells from their encoder.json.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Mapping, Sequence
 from agents.evaluation.eval_report import aggregate, format_table, policy_entry
 from agents.evaluation.experiment_report import build_report
 from agents.evaluation.results_plots import plot_results
+from agents.evaluation.run_folder import read_run_folder
 from envs.atomic_io import atomic_write_text
 
 
@@ -30,10 +32,10 @@ def _cell_metrics(trainer: str, folder: Path) -> dict[str, Any]:
         if trainer == "pretrain":
             p = json.loads((folder / "encoder.json").read_text())
             return {"held-out loss": p.get("heldout_loss"), "trivial loss": p.get("trivial_loss"), "train loss": p.get("train_loss")}
-        results = json.loads((folder / "results.json").read_text())
-        entry = policy_entry(folder)["result"]
-        alpha = (results.get("alphas") or {}).get("alpha")  # BC and PPO both write {name: α}
-        return {"success": _mean(entry["success"]), "SPL": _mean(entry["spl"]), "α": alpha}
+        run = read_run_folder(folder)
+        if run.results is None or run.evaluation is None:
+            return {}
+        return {"success": _mean(run.evaluation["success"]), "SPL": _mean(run.evaluation["spl"]), "α": run.results.alphas.get("alpha")}
     except (OSError, ValueError, KeyError):
         return {}
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agents.evaluation.results import RunResults, write_run_results
 from agents.trainers.bc_data import ObservationBuilder
 from agents.trainers.distributed import context
 from agents.run.env_builder import make_vec_env
@@ -314,7 +315,7 @@ def heldout_eval(model: Any, cfg: RunConfig, episodes_per_building: int | None, 
     return evaluate_policy(model, cfg, cfg.eval.replace(episodes_per_building=episodes_per_building, videos=0), progress=progress)
 
 
-def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool = True) -> dict[str, Any]:
+def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool = True) -> RunResults:
     """Train (or resume) a BC run in ``run``; write checkpoints, TensorBoard, results.json; return results."""
     from torch.utils.tensorboard import SummaryWriter
 
@@ -382,33 +383,24 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
     writer.add_scalar("eval/success", _mean(ev, "success"), int(state["epoch"]))
     writer.add_scalar("eval/spl", _mean(ev, "spl"), int(state["epoch"]))
     writer.close()
-    results = {
-        "kind": "bc",
-        "method": ctx.extractor.encoder.method,
-        "base": cfg.policy.base,
+    training = {
         "trajectories": ctx.data.num_trajectories,
-        "frames": ctx.data.num_steps,
         "train_frames": int(len(ctx.train_steps)),
         "val_frames": int(len(ctx.val_steps)),
-        "epochs_run": int(state["epoch"]),
         "epochs_planned": epochs,
         "stopped_early": stopped_early or (state["bad_epochs"] >= patience > 0 and state["epoch"] < epochs),
         "best_epoch": int(state["best_epoch"]),
-        "best_val_loss": float(state["best_val_loss"]),
+        "best_val_loss": float(state["best_val_loss"]),  # NaN (null in the file) without validation data
         "feature_cache": ctx.cache is not None,
-        "alphas": best.policy.features_extractor.alphas(),
-        "alpha_trajectory": state.get("alpha_trajectory", []),
-        "history": state["history"],
         "train_seconds": train_seconds,
         "wall_seconds": time.perf_counter() - wall,
         "checkpoint": str(run.checkpoints / "best.zip"),
-        "heldout": ev,
-        "success": ev["success"],  # the evaluator's summaries: {"mean", "ci95", ...}
-        "spl": ev["spl"],
     }
-    if dist.enabled:
-        results["world_size"] = dist.world_size  # each epoch's steps were shared among this many ranks
-    run.write_results(results)
+    results = write_run_results(
+        run, cfg, "bc", ctx.frames_seen, ev, best.policy.features_extractor.alphas(), state.get("alpha_trajectory", []),
+        training, world_size=dist.world_size if dist.enabled else None,  # each epoch's steps shared among the ranks
+        dataset_frames=ctx.data.num_steps, epochs=int(state["epoch"]), history=state["history"],
+    )
     return dist.broadcast(results)
 
 
@@ -464,10 +456,3 @@ def _bar(total: int, enabled: bool, desc: str, unit: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=False)
-
-
-def results_summary(results: Mapping[str, Any]) -> str:
-    """One line for the console."""
-    line = {k: results[k] for k in ("method", "trajectories", "epochs_run", "best_val_loss")}
-    line.update(success=_mean(results, "success"), spl=_mean(results, "spl"), alphas=results.get("alphas"))
-    return json.dumps(line)

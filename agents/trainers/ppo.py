@@ -37,6 +37,7 @@ from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
 from agents.run.threads import set_threads
 from agents.trainers.alpha_callback import AlphaCallback
+from agents.evaluation.results import RunResults, write_run_results
 
 ALPHA_TRAJECTORY = "alpha_trajectory.json"  # α per rollout, rewritten as training goes, so a resumed run keeps it
 
@@ -92,7 +93,7 @@ def _make_evaluator(cfg: RunConfig, episodes_per_building: int | None) -> Any:
     return evaluate
 
 
-def run_ppo(cfg: RunConfig, resume: str | None = None, progress: bool | None = None, announce: bool = True) -> tuple[RunDir, dict[str, Any]]:
+def run_ppo(cfg: RunConfig, resume: str | None = None, progress: bool | None = None, announce: bool = True) -> tuple[RunDir, RunResults]:
     """Train (or resume) PPO as ``cfg`` says; returns the run folder and the final results (results.json)."""
     cfg.require("run", "policy", "eval", "ppo", "train")
     resumed_run: RunDir | None = None
@@ -130,7 +131,7 @@ def run_ppo(cfg: RunConfig, resume: str | None = None, progress: bool | None = N
         venv.close()
 
 
-def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, progress: bool | None) -> dict[str, Any]:
+def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, progress: bool | None) -> RunResults:
     """The training loop proper (callbacks, learn, final checkpoint and evaluation)."""
     settings = cfg.train
     start_frames = int(model.num_timesteps)
@@ -167,28 +168,26 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         return dist.broadcast(None)  # rank 0's results, once it has evaluated
     trained = int(model.num_timesteps) - start_frames
     stopped = next((cb for cb in callbacks if isinstance(cb, WallClockLimit) and cb.stopped), None)
-    results: dict[str, Any] = {
-        "frames": int(model.num_timesteps),
+    training: dict[str, Any] = {
         "target_frames": total,
         "stopped_by_time_limit": stopped is not None,
         "frames_this_session": trained,
         "wall_seconds_this_session": round(wall, 1),
         "eval_seconds_this_session": round(checkpoints.eval_seconds, 1),
         "frames_per_second": round(trained / max(1e-9, wall - checkpoints.eval_seconds), 1) if trained else None,
-        "alphas": model.policy.features_extractor.alphas(),
-        "alpha_trajectory": alpha.trajectory,  # [frames, {name: α}] per rollout, earlier sessions included (TensorBoard: policy/alpha)
         "best": checkpoints.best,
         "eval_history": "eval_history.json",
     }
+    final = None
     if settings.final_eval:
-        from agents.evaluation.evaluate import evaluate_policy, run_summary
+        from agents.evaluation.evaluate import evaluate_policy
 
         final = evaluate_policy(model, cfg, cfg.eval.replace(videos=0), progress=bool(show))
-        results.update(run_summary(cfg.to_dict()))
-        results["policy_evaluated"] = "last (the final policy)"
-        results.update({k: v for k, v in final.items() if k not in ("policy",)})
-    if dist.enabled:
-        results["world_size"] = dist.world_size  # frames and frames/s above count every rank's frames
-    run.write_results(results)
+        training["policy_evaluated"] = "last (the final policy)"
+    results = write_run_results(
+        run, cfg, "ppo", model.num_timesteps, final, model.policy.features_extractor.alphas(),
+        alpha.trajectory,  # [frames, {name: α}] per rollout, earlier sessions included (TensorBoard: policy/alpha)
+        training, world_size=dist.world_size if dist.enabled else None,  # frames and frames/s count every rank's
+    )
     return dist.broadcast(results)
 

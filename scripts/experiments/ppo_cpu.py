@@ -73,17 +73,17 @@ def main() -> None:
     t = time.time()
     run, results = run_ppo(cfg, progress=False)
     train_wall = time.time() - t
-    final_row = _row(f"ppo, {results['frames']} frames", results)
+    final_row = _row(f"ppo, {results.frames} frames", results.evaluation)
     history = json.loads((run.root / "eval_history.json").read_text())
     summary = {
         "config": {"method": cfg.policy.method, "base": cfg.policy.base, "resolution": cfg.env.resolution,
                    "num_envs": cfg.train.num_envs, "auto_stop": cfg.env.auto_stop},
         "rows": [random_row, zero_row, final_row],
         "curve": [{k: row[k] for k in ("frames", "success", "spl", "reward", "episodes")} for row in history],
-        "frames": results["frames"], "frames_per_second": results["frames_per_second"],
+        "frames": results.frames, "frames_per_second": results.training["frames_per_second"],
         "train_wall_seconds": round(train_wall, 1), "total_wall_seconds": round(time.time() - started, 1),
-        "eval_seconds_during_training": results["eval_seconds_this_session"], "alphas": results["alphas"],
-        "stopped_by_time_limit": results["stopped_by_time_limit"], "run_dir": str(run.root),
+        "eval_seconds_during_training": results.training["eval_seconds_this_session"], "alphas": results.alphas,
+        "stopped_by_time_limit": results.training["stopped_by_time_limit"], "run_dir": str(run.root),
     }
     atomic_write_text(run.root / "experiment_summary.json", json.dumps(summary, indent=2, default=float))
     lines = [
@@ -94,9 +94,9 @@ def main() -> None:
     lines += ["", "Curve (periodic evaluation, first 3 episodes of each held-out building = 42 episodes):", "",
               "| frames | success | SPL | reward |", "|---|---|---|---|"]
     lines += [f"| {r['frames']:,} | {r['success']:.3f} | {r['spl']:.3f} | {r['reward']:.2f} |" for r in history]
-    lines += ["", f"Training: {results['frames']:,} frames in {train_wall / 60:.1f} min wall "
-              f"({results['frames_per_second']} frames/s excluding evaluation; evaluation {results['eval_seconds_this_session']:.0f} s); "
-              f"whole experiment {summary['total_wall_seconds'] / 60:.1f} min; final alpha {results['alphas']}."]
+    lines += ["", f"Training: {results.frames:,} frames in {train_wall / 60:.1f} min wall "
+              f"({results.training['frames_per_second']} frames/s excluding evaluation; evaluation {results.training['eval_seconds_this_session']:.0f} s); "
+              f"whole experiment {summary['total_wall_seconds'] / 60:.1f} min; final alpha {results.alphas}."]
     atomic_write_text(run.root / "experiment_summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"run folder: {run.root}")
