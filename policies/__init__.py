@@ -5,7 +5,15 @@ merged by alpha blending or another operator. See docs/policies.md.
 """
 from policies.bases import build_base, load_base
 from policies.checkpoints import CheckpointMismatchError, load_encoder_weights, save_encoder_weights
-from policies.methods import MethodEncoder, MethodSpec, PolicyConfig, build_encoder, method_names, method_spec, register_method
+from policies.methods import (
+    MethodEncoder,
+    MethodSpec,
+    PolicyConfig,
+    build_encoder,
+    method_names,
+    method_spec,
+    register_method,
+)
 
 __all__ = [
     "CheckpointMismatchError",

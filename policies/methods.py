@@ -213,7 +213,8 @@ def _check_contract(name: str, module: nn.Module, height: int, width: int) -> No
 
 
 def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, int] = (128, 128)) -> MethodEncoder:
-    """Build the per-frame encoder of `config.method` for images of `image_size` (H, W), by its spec's build function."""
+    """Build the per-frame encoder of `config.method` for images of `image_size` (H, W) with its spec's build
+    function."""
     config = as_config(config)
     check_image_size(*image_size, f"method {config.method!r}")
     spec = _METHODS[config.method]

@@ -104,7 +104,8 @@ def run_ppo_twice() -> None:
     ppo_callbacks.EpisodeStatsCallback._on_step = real_step
     root = dist.broadcast(str(next((OUT / "runs" / "ppo").iterdir())) if dist.is_main else None)
     run, results = run_ppo(load_run_config("ppo.yaml", None, None, overrides, PPO_SECTIONS), resume=root, announce=False)
-    record.update(ppo_run=str(run.root), ppo_frames=results.frames, ppo_frames_this_session=results.training["frames_this_session"])
+    record.update(ppo_run=str(run.root), ppo_frames=results.frames)
+    record.update(ppo_frames_this_session=results.training["frames_this_session"])
     PPO.train = real_train
     limited = [*overrides, "ppo.total_frames=100000", "train.max_minutes=0.0001", "run.name=limited"]
     _, results = run_ppo(load_run_config("ppo.yaml", None, None, limited, PPO_SECTIONS), announce=False)  # rank 0's clock

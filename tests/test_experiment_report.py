@@ -34,11 +34,13 @@ def _run(folder: Path, method: str, base: str, n: int, seed: int, p_success: flo
     trajectory = [[0, {"alpha": 0.5}], [1000, {"alpha": alpha}]] if alpha is not None else []
     history = [{"epoch": i + 1, "train_loss": (1.0 - p_success) / (i + 1), "val_loss": float("nan")} for i in range(5)]
     if seed > 0:
-        results = RunResults(trainer, "blind" if blind else method, base, n, seed, 1000, alphas, trajectory, heldout,
-                             history=history if trainer == "bc" else None).to_json()  # fmt: skip
+        bc_history = history if trainer == "bc" else None
+        method_name = "blind" if blind else method
+        results = RunResults(trainer, method_name, base, n, seed, 1000, alphas, trajectory, heldout, history=bc_history)
+        results = results.to_json()
     elif trainer == "bc":
-        results = {"kind": "bc", "heldout": heldout, "alphas": alphas, "alpha_trajectory": trajectory, "history": history,
-                   "frames": 200, "epochs_run": 5, "best_val_loss": float("nan")}  # fmt: skip
+        results = {"kind": "bc", "heldout": heldout, "alphas": alphas, "alpha_trajectory": trajectory}
+        results.update(history=history, frames=200, epochs_run=5, best_val_loss=float("nan"))
     else:
         results = {"kind": "ppo", **heldout, "alphas": alphas, "alpha_trajectory": trajectory, "frames": n}
     name = f"{method}-{base}-{n}" + ("-blind" if blind else "") + f"-seed{seed}"
@@ -239,3 +241,44 @@ def test_folders_a_sweep_set_aside_are_not_runs(experiment: Path) -> None:
     (abandoned / "config.yaml").write_text(yaml.safe_dump({"policy": {"method": "sidetune"}}))
     out = build_report(experiment, log=lambda _: None)["report"]
     assert out["unfinished"] == [str(experiment / "features-curvature-4900-seed0")]
+
+
+def test_committed_runs_read_through_the_schema_1_shim() -> None:
+    from agents.evaluation.results import SCHEMA_VERSION, parse_results
+    from agents.evaluation.run_folder import find_run_folders, read_run_folder
+
+    kinds = {"bc": 0, "ppo": 0}
+    for folder in find_run_folders([ROOT / "runs"]):
+        run = read_run_folder(folder)
+        if run.results is None:
+            continue
+        raw, r = json.loads((folder / "results.json").read_text()), run.results
+        kinds[r.kind] += 1
+        assert r.kind == run.summary["kind"] and r.method == run.summary["method"] and r.data == run.summary["data"]
+        assert r.evaluation is not None and len(r.evaluation["per_episode"]) == r.evaluation["episodes"] > 0
+        assert run.evaluation is r.evaluation and r.evaluation["success"] == raw.get("heldout", raw)["success"]
+        if r.kind == "bc":  # schema 1's frames were dataset frames; the frames trained on are the epochs' passes
+            assert r.dataset_frames == raw["frames"] and r.epochs == raw["epochs_run"] == len(r.history)
+            assert r.frames == r.epochs * raw["train_frames"] > 0
+        else:
+            assert r.frames == raw["frames"] and r.training["target_frames"] == raw["target_frames"]
+            assert "per_episode" not in r.training and "target_frames" not in r.evaluation
+        assert r.alphas == raw.get("alphas", {})  # runs/head_pilot's first runs recorded no α
+        assert r.alpha_trajectory == raw.get("alpha_trajectory", [])
+        tree = r.to_json()
+        text = json.dumps(tree, allow_nan=False)  # migrated, it is strict JSON
+        again = parse_results({**json.loads(text), "schema_version": SCHEMA_VERSION}, run.summary)
+        assert again.to_json() == {**tree, "schema_version": SCHEMA_VERSION}
+    assert kinds["bc"] >= 100 and kinds["ppo"] >= 12  # runs/imitation* and runs/ppo_*
+
+
+def test_the_committed_ppo_report_is_regenerated_byte_for_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    committed = ROOT / "runs" / "ppo_prior"
+    copy = tmp_path / "runs" / "ppo_prior"
+    shutil.copytree(committed, copy, ignore=shutil.ignore_patterns("tb", "checkpoints", "plots", "report.*"))
+    monkeypatch.chdir(tmp_path)  # the report names its folder relative to the working directory
+    build_report(Path("runs/ppo_prior"), log=lambda _: None)
+    assert (copy / "report.md").read_bytes() == (committed / "report.md").read_bytes()
+    assert json.loads((copy / "report.json").read_text()) == json.loads((committed / "report.json").read_text())

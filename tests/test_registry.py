@@ -19,7 +19,15 @@ from agents.trainers.trajectories import generate_pool
 from envs.backends import BackendSpec, backend_names, backend_spec, register_backend, unregister_backend
 from envs.config import ConfigError, EnvConfig
 from envs.factory import make_task, renders_offline
-from policies.methods import MethodEncoder, MethodSpec, PolicyConfig, build_encoder, method_names, register_method, unregister_method
+from policies.methods import (
+    MethodEncoder,
+    MethodSpec,
+    PolicyConfig,
+    build_encoder,
+    method_names,
+    register_method,
+    unregister_method,
+)
 
 TOY = "toy-pool"
 
@@ -59,11 +67,25 @@ def test_an_unregistered_method_is_a_config_error():
 
 
 def test_a_toy_method_trains_with_bc_for_an_epoch_and_is_reported(toy_method, tmp_path: Path):
-    cfg = load_run_config("bc.yaml", None, None, [
-        "env.resolution=32", "policy.base=random", f"policy.method={TOY}", "bc.trajectories=4",
-        f"bc.pool_dir={tmp_path / 'pool'}", "bc.generate_envs=4", "bc.epochs=1", "bc.val_fraction=0",
-        "bc.feature_cache=false", "eval.episodes_per_building=1", f"run.runs_root={tmp_path / 'runs'}", "run.device=cpu",
-    ])  # fmt: skip
+    cfg = load_run_config(
+        "bc.yaml",
+        None,
+        None,
+        [
+            "env.resolution=32",
+            "policy.base=random",
+            f"policy.method={TOY}",
+            "bc.trajectories=4",
+            f"bc.pool_dir={tmp_path / 'pool'}",
+            "bc.generate_envs=4",
+            "bc.epochs=1",
+            "bc.val_fraction=0",
+            "bc.feature_cache=false",
+            "eval.episodes_per_building=1",
+            f"run.runs_root={tmp_path / 'runs'}",
+            "run.device=cpu",
+        ],
+    )
     generate_pool(cfg.env, tmp_path / "pool", 4, seed=0, shard_size=4, num_envs=4)
     run = RunDir.create(tmp_path / "runs", "toy", "toy-seed0")
     run.write_config(cfg)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from agents.run.cli import base_parser, parse_args, print_config, resolve_config, run_main
+from envs.backends import backend_names
 
 FLAGS = {"trajectories": "bc.trajectories", "pool_dir": "bc.pool_dir", "backend": "env.backend", "storage": "bc.storage",
          "num_envs": "bc.generate_envs", "shard_size": "bc.shard_size"}  # fmt: skip

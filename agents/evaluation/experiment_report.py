@@ -276,7 +276,8 @@ def plot_training(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path
     for e, variant in trained_runs(entries):
         r = e["result"]
         results = _results(e)
-        history = [h for h in (results.history if results else None) or [] if isinstance(h.get("train_loss"), (int, float))]
+        epochs = (results.history if results else None) or []
+        history = [h for h in epochs if isinstance(h.get("train_loss"), (int, float))]
         if r.get("kind") == "bc" and history:
             name = "blind" if r.get("method") == "blind" else f"{r.get('method')} ({r.get('base')})"
             curves[r.get("data")][name + (f" {variant}" if variant else "")].append([h["train_loss"] for h in history])

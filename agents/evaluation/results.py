@@ -67,27 +67,54 @@ class RunResults:
         else:
             line["frames_per_second"] = self.training.get("frames_per_second")
         if self.evaluation is not None:
-            line.update(episodes=self.evaluation.get("episodes"), success=self.metric("success"), spl=self.metric("spl"))
+            line.update(
+                episodes=self.evaluation.get("episodes"), success=self.metric("success"), spl=self.metric("spl")
+            )
         if self.alphas:
             line["alphas"] = self.alphas
         return line
 
 
 def parse_results(tree: Mapping[str, Any], summary: Mapping[str, Any]) -> RunResults:
-    """A results.json tree of any schema as ``RunResults``; ``summary`` (metrics.run_summary of the run's config)
-    fills what schema 1 files did not record (BC: data and seed)."""
+    """A results.json tree of any schema as ``RunResults``. ``summary`` (metrics.run_summary of the run's config)
+    names the run in schema 1 as schema 2 does (BC's file had no data or seed, and named a blind run's method
+    'features' where every report says 'blind')."""
     version = tree.get("schema_version", 1)
     if version == SCHEMA_VERSION:
         known = set(RunResults.__dataclass_fields__)
         return RunResults(**{k: v for k, v in tree.items() if k in known})
     if version != 1:
-        raise BadInputError(f"results.json schema {version} is newer than this code reads ({SCHEMA_VERSION}); update the code")
-    return _from_bc_v1(tree, summary) if (tree.get("kind") or summary.get("kind")) == "bc" else _from_ppo_v1(tree, summary)
+        raise BadInputError(
+            f"results.json schema {version} is newer than this code reads ({SCHEMA_VERSION}); update the code"
+        )
+    return (
+        _from_bc_v1(tree, summary) if (tree.get("kind") or summary.get("kind")) == "bc" else _from_ppo_v1(tree, summary)
+    )
 
 
-_V1_PPO_TRAINING = ("target_frames", "stopped_by_time_limit", "frames_this_session", "wall_seconds_this_session",
-                    "eval_seconds_this_session", "frames_per_second", "best", "eval_history", "policy_evaluated")  # fmt: skip
-_V1_COMMON = ("kind", "method", "base", "data", "run_seed", "frames", "alphas", "alpha_trajectory", "world_size", "code")
+_V1_PPO_TRAINING = (
+    "target_frames",
+    "stopped_by_time_limit",
+    "frames_this_session",
+    "wall_seconds_this_session",
+    "eval_seconds_this_session",
+    "frames_per_second",
+    "best",
+    "eval_history",
+    "policy_evaluated",
+)
+_V1_COMMON = (
+    "kind",
+    "method",
+    "base",
+    "data",
+    "run_seed",
+    "frames",
+    "alphas",
+    "alpha_trajectory",
+    "world_size",
+    "code",
+)
 
 
 def _from_ppo_v1(tree: Mapping[str, Any], summary: Mapping[str, Any]) -> RunResults:
@@ -97,12 +124,20 @@ def _from_ppo_v1(tree: Mapping[str, Any], summary: Mapping[str, Any]) -> RunResu
         skip = {*_V1_PPO_TRAINING, *_V1_COMMON}
         evaluation = {k: v for k, v in tree.items() if k not in skip}
     return RunResults(
-        kind="ppo", method=tree.get("method", summary.get("method")), base=tree.get("base", summary.get("base")),
-        data=tree.get("data", summary.get("data")), run_seed=tree.get("run_seed", summary.get("run_seed")),
-        frames=int(tree.get("frames") or 0), alphas=tree.get("alphas") or {}, alpha_trajectory=tree.get("alpha_trajectory") or [],
-        evaluation=evaluation, training={k: tree[k] for k in _V1_PPO_TRAINING if k in tree},
-        world_size=tree.get("world_size"), code=tree.get("code"), schema_version=1,
-    )  # fmt: skip
+        kind="ppo",
+        method=summary.get("method", tree.get("method")),
+        base=summary.get("base", tree.get("base")),
+        data=summary.get("data", tree.get("data")),
+        run_seed=summary.get("run_seed", tree.get("run_seed")),
+        frames=int(tree.get("frames") or 0),
+        alphas=tree.get("alphas") or {},
+        alpha_trajectory=tree.get("alpha_trajectory") or [],
+        evaluation=evaluation,
+        training={k: tree[k] for k in _V1_PPO_TRAINING if k in tree},
+        world_size=tree.get("world_size"),
+        code=tree.get("code"),
+        schema_version=1,
+    )
 
 
 def _from_bc_v1(tree: Mapping[str, Any], summary: Mapping[str, Any]) -> RunResults:
@@ -111,16 +146,39 @@ def _from_bc_v1(tree: Mapping[str, Any], summary: Mapping[str, Any]) -> RunResul
     trajectory = tree.get("alpha_trajectory") or []
     epochs = tree.get("epochs_run")
     frames = int(trajectory[-1][0]) if trajectory else int(epochs or 0) * int(tree.get("train_frames") or 0)
-    kept = {"kind", "method", "base", "frames", "alphas", "alpha_trajectory", "history", "heldout", "success", "spl",
-            "epochs_run", "world_size", "code"}  # fmt: skip
+    kept = {
+        "kind",
+        "method",
+        "base",
+        "frames",
+        "alphas",
+        "alpha_trajectory",
+        "history",
+        "heldout",
+        "success",
+        "spl",
+        "epochs_run",
+        "world_size",
+        "code",
+    }
     return RunResults(
-        kind="bc", method=tree.get("method", summary.get("method")), base=tree.get("base", summary.get("base")),
-        data=summary.get("data", tree.get("trajectories")), run_seed=summary.get("run_seed"), frames=frames,
-        alphas=tree.get("alphas") or {}, alpha_trajectory=trajectory, evaluation=tree.get("heldout"),
-        dataset_frames=tree.get("frames"), epochs=epochs, history=tree.get("history"),
-        training={k: v for k, v in tree.items() if k not in kept}, world_size=tree.get("world_size"),
-        code=tree.get("code"), schema_version=1,
-    )  # fmt: skip
+        kind="bc",
+        method=summary.get("method", tree.get("method")),
+        base=summary.get("base", tree.get("base")),
+        data=summary.get("data", tree.get("trajectories")),
+        run_seed=summary.get("run_seed"),
+        frames=frames,
+        alphas=tree.get("alphas") or {},
+        alpha_trajectory=trajectory,
+        evaluation=tree.get("heldout"),
+        dataset_frames=tree.get("frames"),
+        epochs=epochs,
+        history=tree.get("history"),
+        training={k: v for k, v in tree.items() if k not in kept},
+        world_size=tree.get("world_size"),
+        code=tree.get("code"),
+        schema_version=1,
+    )
 
 
 def write_run_results(

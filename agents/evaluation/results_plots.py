@@ -27,7 +27,7 @@ BC_METRICS = (("success", "success rate"), ("spl", "SPL"))
 
 
 def _read_runs(runs: Sequence[Path]) -> list[RunFolder]:
-    """The readable run folders among ``runs`` (agents/evaluation/run_folder.py); one still being written is left out."""
+    """The readable run folders among ``runs`` (agents/evaluation/run_folder.py); one being written is left out."""
     read = []
     for run in runs:
         try:
@@ -70,7 +70,8 @@ def collect_ppo_curves(runs: Sequence[Path]) -> dict[tuple[str, str], list[list[
     finished: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
     running: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
     for run in _read_runs(runs):
-        rows = sorted((r for r in run.eval_history or [] if isinstance(r, Mapping) and "frames" in r), key=lambda r: r["frames"])
+        rows = [r for r in run.eval_history or [] if isinstance(r, Mapping) and "frames" in r]
+        rows.sort(key=lambda r: r["frames"])
         if rows:
             group = finished if run.finished else running
             group[(str(run.summary["method"]), str(run.summary["base"]))].append(rows)

@@ -357,7 +357,8 @@ def check_base_resolution(policy: PolicyConfig, env: EnvConfig) -> None:
 
     from policies.methods import method_spec
 
-    if policy.allow_resolution_mismatch or (not method_spec(policy.method).pretrained_base and policy.side_init != "copy"):
+    loads_base = method_spec(policy.method).pretrained_base or policy.side_init == "copy"
+    if policy.allow_resolution_mismatch or not loads_base:
         return  # allowed, or no pretrained weights are loaded
     try:
         path = resolve_weights(policy.base, policy.base_arch)

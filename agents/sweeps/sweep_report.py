@@ -35,7 +35,8 @@ def _cell_metrics(trainer: str, folder: Path) -> dict[str, Any]:
         run = read_run_folder(folder)
         if run.results is None or run.evaluation is None:
             return {}
-        return {"success": _mean(run.evaluation["success"]), "SPL": _mean(run.evaluation["spl"]), "α": run.results.alphas.get("alpha")}
+        alpha = run.results.alphas.get("alpha")  # BC and PPO both write {name: α}
+        return {"success": _mean(run.evaluation["success"]), "SPL": _mean(run.evaluation["spl"]), "α": alpha}
     except (OSError, ValueError, KeyError):
         return {}
 

@@ -13,7 +13,6 @@ picks ``best.zip``; the end of training evaluates it on the held-out buildings -
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field

@@ -93,7 +93,9 @@ def _make_evaluator(cfg: RunConfig, episodes_per_building: int | None) -> Any:
     return evaluate
 
 
-def run_ppo(cfg: RunConfig, resume: str | None = None, progress: bool | None = None, announce: bool = True) -> tuple[RunDir, RunResults]:
+def run_ppo(
+    cfg: RunConfig, resume: str | None = None, progress: bool | None = None, announce: bool = True
+) -> tuple[RunDir, RunResults]:
     """Train (or resume) PPO as ``cfg`` says; returns the run folder and the final results (results.json)."""
     cfg.require("run", "policy", "eval", "ppo", "train")
     resumed_run: RunDir | None = None

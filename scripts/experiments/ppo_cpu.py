@@ -95,7 +95,8 @@ def main() -> None:
               "| frames | success | SPL | reward |", "|---|---|---|---|"]
     lines += [f"| {r['frames']:,} | {r['success']:.3f} | {r['spl']:.3f} | {r['reward']:.2f} |" for r in history]
     lines += ["", f"Training: {results.frames:,} frames in {train_wall / 60:.1f} min wall "
-              f"({results.training['frames_per_second']} frames/s excluding evaluation; evaluation {results.training['eval_seconds_this_session']:.0f} s); "
+              f"({results.training['frames_per_second']} frames/s excluding evaluation; "
+              f"evaluation {results.training['eval_seconds_this_session']:.0f} s); "
               f"whole experiment {summary['total_wall_seconds'] / 60:.1f} min; final alpha {results.alphas}."]
     atomic_write_text(run.root / "experiment_summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
