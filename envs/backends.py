@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.registry import Registry
+
 
 @dataclass(frozen=True)
 class BackendSpec:
@@ -39,33 +41,11 @@ class BackendSpec:
         return None not in (self.generate_episodes, self.nav_grid, self.pose_renderer)
 
 
-_BACKENDS: dict[str, BackendSpec] = {}
-
-
-def register_backend(spec: BackendSpec) -> BackendSpec:
-    """Add ``spec`` to the table (its name must be new); returns it."""
-    if spec.name in _BACKENDS:
-        raise ValueError(f"backend {spec.name!r} is already registered")
-    _BACKENDS[spec.name] = spec
-    return spec
-
-
-def unregister_backend(name: str) -> None:
-    """Remove a registered backend (tests that register a toy one)."""
-    _BACKENDS.pop(name, None)
-
-
-def backend_names() -> tuple[str, ...]:
-    """The registered backends in registration order (config check and CLI choices)."""
-    return tuple(_BACKENDS)
-
-
-def backend_spec(name: str) -> BackendSpec:
-    """The spec of backend ``name`` (the config check has rejected unknown names before anything asks here)."""
-    try:
-        return _BACKENDS[name]
-    except KeyError:
-        raise KeyError(f"backend {name!r} is not registered (registered: {', '.join(_BACKENDS)})") from None
+BACKENDS: Registry[BackendSpec] = Registry("backend")
+register_backend = BACKENDS.register
+unregister_backend = BACKENDS.unregister
+backend_names = BACKENDS.names
+backend_spec = BACKENDS.spec
 
 
 EMBEDDED_SPLITS = ("train", "heldout")  # Habitat splits are folders of the dataset (train, val, ...)

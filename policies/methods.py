@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from common.config import check_choice, check_range, parse_section
+from common.registry import Registry
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, SHIPPED_TASKS, build_base, canonical_arch, load_base
 from policies.contract import check_image_size, feature_shape, probe_output_shape
 from policies.curriculum import make_schedule, schedule_rule
@@ -54,30 +55,11 @@ class MethodSpec:
         return self.base == "frozen"
 
 
-_METHODS: dict[str, MethodSpec] = {}
-
-
-def register_method(spec: MethodSpec) -> MethodSpec:
-    """Add ``spec`` to the method table (its name must be new); returns it."""
-    if spec.name in _METHODS:
-        raise ValueError(f"method {spec.name!r} is already registered")
-    _METHODS[spec.name] = spec
-    return spec
-
-
-def unregister_method(name: str) -> None:
-    """Remove a registered method (tests that register a toy one)."""
-    _METHODS.pop(name, None)
-
-
-def method_names() -> tuple[str, ...]:
-    """The registered methods in registration order (config check, CLI choices, reports)."""
-    return tuple(_METHODS)
-
-
-def method_spec(name: str) -> MethodSpec | None:
-    """The spec of method ``name``, or None for a name that is not a registered method (e.g. a report's 'blind' row)."""
-    return _METHODS.get(name)
+METHODS: Registry[MethodSpec] = Registry("method")
+register_method = METHODS.register
+unregister_method = METHODS.unregister
+method_names = METHODS.names
+method_spec = METHODS.get  # None for a name that is not a method (e.g. a report's 'blind' row)
 
 
 @dataclass
@@ -217,14 +199,14 @@ def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, 
     function."""
     config = as_config(config)
     check_image_size(*image_size, f"method {config.method!r}")
-    spec = _METHODS[config.method]
+    spec = METHODS.spec(config.method)
     return (spec.build or compose_encoder)(config, image_size)
 
 
 def compose_encoder(config: PolicyConfig, image_size: tuple[int, int]) -> MethodEncoder:
     """The build function of the spec-composed methods: the base as the spec uses it, the side network
     (initialised as ``config.side_init`` says) and the merge when there are both."""
-    spec = _METHODS[config.method]
+    spec = METHODS.spec(config.method)
     height, width = image_size
 
     def pretrained() -> nn.Module:
