@@ -87,7 +87,7 @@ def build_side(kind: str, base_arch: str) -> nn.Module:
         return build_base(base_arch)
     if kind in ("compact", "taskonomy", "resnet50"):
         return build_base(canonical_arch(kind))
-    raise ValueError(f"unknown side network {kind!r}; choose one of {SIDE_KINDS}")
+    raise AssertionError(f"unknown side network {kind!r}; choose one of {SIDE_KINDS} (PolicyConfig checks policy.side)")
 
 
 def side_weights_path(side: str, base: str, arch: str, resolution: int) -> Path:
@@ -159,4 +159,4 @@ def initialise_side(side: nn.Module, how: str, base: nn.Module | None = None, we
                 "`policies.distill.distill_side` or `python -m policies.distill --base ... --images frames.npy --out side.pth`"
             )
         return load_encoder_weights(side, weights)
-    raise ValueError(f"unknown side_init {how!r}; choose one of {SIDE_INITS}")
+    raise AssertionError(f"unknown side_init {how!r}; choose one of {SIDE_INITS} (PolicyConfig checks policy.side_init)")

@@ -208,6 +208,8 @@ def test_read_only_output_folders_are_one_line_as_a_user(read_only, tmp_path):
         "run.runs_root",
         "Permission denied",
     )
+    pretrain = ["--task", "denoising", "--out", str(read_only / "w" / "x.pth")]
+    _one_line(_script("pretrain_base", *pretrain, unprivileged=True), "pretrain.out", "Permission denied")
     assert list(read_only.iterdir()) == []
 
 

@@ -86,4 +86,4 @@ def test_probe_script_rejects_bad_arguments(capsys) -> None:
     assert module.main(["--frames", "10"]) == 2
     assert capsys.readouterr().err.startswith("error: --frames: 10 is too few")
     assert module.main(["--resolutions", "72"]) == 2
-    assert "error: --resolutions: [72]" in capsys.readouterr().err
+    assert "error: --resolutions: 72 is unsupported (use a multiple of 16" in capsys.readouterr().err

@@ -137,3 +137,16 @@ def test_alpha_init_one_fails_at_the_door_with_the_merge_rule():
         ).policy.alpha_init
         == 1.0
     )
+
+
+def test_a_run_is_finished_once_its_results_are_written_unless_a_time_limit_stopped_it(tmp_path):
+    from agents.run.run_dir import RunDir
+
+    run = RunDir(tmp_path)
+    assert not run.finished()  # no results.json yet: resumable
+    run.write_results({"frames": 64, "stopped_by_time_limit": True})
+    assert not run.finished()  # train.max_minutes stopped it: --resume continues it
+    run.write_results({"frames": 128, "stopped_by_time_limit": False})
+    assert run.finished()
+    run.results_path.write_text("{")  # damaged: the resumed run rewrites it
+    assert not run.finished()

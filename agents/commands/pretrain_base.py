@@ -18,6 +18,7 @@ from agents.run.cli import parse_args as parse_intermixed, print_config, run_mai
 from agents.run.config_loader import load_run_config
 from agents.pretraining.dataset import TASKS
 from agents.pretraining.train import PretrainResult, pretrain_base
+from envs.atomic_io import check_writable
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, canonical_arch, shipped_weights_path
 
 
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> PretrainResult | None:
 
         torch.set_num_threads(p.threads)
     out = Path(p.out) if p.out else shipped_weights_path(task, arch)
+    check_writable(out.parent, "pretrain.out")  # before rendering and training, not after
     command = "python scripts/pretrain_base.py " + " ".join(sys.argv[1:] if argv is None else argv)
     result = pretrain_base(
         task, arch, p.resolution, p.train_images, p.steps, p.batch_size, p.seed, out,

@@ -100,7 +100,8 @@ def run_ppo(
     cfg.require("run", "policy", "eval", "ppo", "train")
     resumed_run: RunDir | None = None
     if resume:
-        resumed_run, cfg, _ = open_run(cfg, resume)  # checks the config; removes only stale temp files
+        # rank 0 checks the config, takes the run folder's lock and removes stale temp files; every rank gets the run
+        resumed_run, cfg, _ = context().run_on_main(open_run, cfg, resume)
         cfg.require("run", "policy", "eval", "ppo", "train")
         checkpoint = find_checkpoint(resumed_run.root, prefer="last")
     train = cfg.train
