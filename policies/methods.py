@@ -14,6 +14,7 @@ from torch import nn
 
 from common.config import check_choice, check_range, parse_section
 from common.registry import Registry
+from policies.anchor import L2SPAnchor
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, SHIPPED_TASKS, build_base, canonical_arch, load_base
 from policies.contract import check_image_size, feature_shape, probe_output_shape
 from policies.curriculum import make_schedule, schedule_rule
@@ -92,6 +93,7 @@ class PolicyConfig:
     vector_hidden: int = 64
     net_arch: list[int] = field(default_factory=list)
     blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
+    l2sp_strength: float = 0.1  # sidetune-l2sp: λ of the pull toward the side's start (docs/experiments.md, D)
 
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules
@@ -106,6 +108,7 @@ class PolicyConfig:
             check_range(getattr(self, name), f"policy.{name}", 1)
         check_range(self.fuse_dropout, "policy.fuse_dropout", 0, 1, high_open=True)
         check_range(self.alpha_lr, "policy.alpha_lr", 0, low_open=True)
+        check_range(self.l2sp_strength, "policy.l2sp_strength", 0)
         for i, width in enumerate(self.net_arch):
             check_range(width, f"policy.net_arch[{i}]", 1)
         for problem in (
@@ -242,11 +245,22 @@ def compose_encoder(config: PolicyConfig, image_size: tuple[int, int]) -> Method
     return encoder
 
 
+def build_anchored_sidetune(config: PolicyConfig, image_size: tuple[int, int]) -> MethodEncoder:
+    """sidetune-l2sp: side-tuning whose side network is pulled toward its start, λ = policy.l2sp_strength
+    (L2-SP, policies/anchor.py), so that with little data it stays near its distillation of the base."""
+    encoder = compose_encoder(config, image_size)
+    encoder.side = L2SPAnchor(encoder.side, config.l2sp_strength)
+    return encoder
+
+
 for _spec in (
     MethodSpec("features", "frozen", False, "the pretrained base alone, frozen"),
     MethodSpec("finetune", "trainable", False, "the pretrained base, trained"),
     MethodSpec("scratch", "scratch", False, "the base's architecture from a random init, trained"),
     MethodSpec("sidetune", "frozen", True, "the frozen pretrained base + a trainable side network, merged"),
     MethodSpec("side-only", None, True, "the side network alone (initialised from the base with side_init=copy)"),
+    MethodSpec(
+        "sidetune-l2sp", "frozen", True, "sidetune with the side pulled toward its start (L2-SP)", build_anchored_sidetune
+    ),
 ):
     register_method(_spec)

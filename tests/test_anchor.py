@@ -90,3 +90,28 @@ def test_a_deep_copy_pulls_toward_its_own_start():
         torch.testing.assert_close(g_twin, g_ref + 0.5)  # pull = 1.0 * (θ0 + 0.5 - θ0)
     for g_original, g_plain in zip(_grads(original, x), _grads(_net(), x), strict=True):
         torch.testing.assert_close(g_original, g_plain)  # the original has not moved: no pull
+
+
+def test_sidetune_l2sp_is_a_registered_method_whose_side_is_anchored():
+    from policies.methods import PolicyConfig, build_encoder, method_spec
+
+    spec = method_spec("sidetune-l2sp")
+    assert spec is not None and spec.frozen_base and spec.merges  # cached base features, α shown in reports
+
+    def moved(strength: float):
+        torch.manual_seed(0)
+        config = PolicyConfig(method="sidetune-l2sp", base="random", l2sp_strength=strength)
+        encoder = build_encoder(config, (32, 32))
+        with torch.no_grad():
+            for p in encoder.side.module.parameters():
+                p.add_(0.01)
+        return encoder
+
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    anchored, free = moved(2.0), moved(0.0)
+    assert isinstance(anchored.side, L2SPAnchor) and anchored.side.strength == 2.0
+    assert any(name.startswith("side.anchor_") for name in anchored.state_dict())  # saved with checkpoints
+    for encoder in (anchored, free):
+        encoder(x).sum().backward()
+    for p, q in zip(anchored.side.module.parameters(), free.side.module.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad + 2.0 * 0.01)

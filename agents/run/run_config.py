@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from common.config import ConfigError, check_choice, check_range, check_resolution, coerce, parse_section
@@ -275,8 +276,6 @@ class RunConfig:
         if self.env.buildings is not None:
             check_buildings(self.env, [self.env.split] + ([self.eval.split] if self.eval is not None else []))
         if self.pretrain is not None and self.pretrain.init_from is not None:
-            from pathlib import Path
-
             check_weights_file(Path(self.pretrain.init_from).expanduser(), "pretrain.init_from")
 
     def require(self, *names: str) -> None:
@@ -330,8 +329,6 @@ def _all_buildings(env: EnvConfig) -> set[str]:
 def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
     """The `policy:` rules that need the file system or the env (each field's own rule is checked when the
     PolicyConfig is built): the weights files exist and load, and a pretrained base fits env.resolution."""
-    from pathlib import Path
-
     from policies.bases import SHIPPED_TASKS
 
     if policy.side_init == "distill" and not policy.side_weights and policy.base not in SHIPPED_TASKS:
