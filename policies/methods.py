@@ -11,7 +11,7 @@ from common.config import check_choice, check_range, parse_section
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, SHIPPED_TASKS, build_base, canonical_arch, load_base
 from policies.contract import check_image_size, feature_shape, probe_output_shape
 from policies.curriculum import make_schedule, schedule_rule
-from policies.freeze import Frozen, set_trainable
+from policies.freeze import PRECISIONS, Frozen, set_trainable
 from policies.merge import MERGES, AlphaBlend, Merge, alpha_rule, build_merge
 from policies.side import SIDE_INITS, SIDE_KINDS, build_side, initialise_side, shipped_side_weights, side_weights_path
 
@@ -48,11 +48,13 @@ class PolicyConfig:
     vector_hidden: int = 64
     net_arch: list[int] = field(default_factory=list)
     blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
+    base_precision: str = "float32"  # frozen base's numerics: 'auto' (bf16 on CUDA or AMX CPUs) | 'float32' | 'bfloat16'
 
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules
         that need the env or the file system are the run config's (agents/run/run_config.py)."""
         check_choice(self.method, METHODS, "policy.method")
+        check_choice(self.base_precision, PRECISIONS, "policy.base_precision")
         check_choice(self.base_arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "policy.base_arch")
         self.base_arch = canonical_arch(self.base_arch)
         check_choice(self.side, SIDE_KINDS, "policy.side")
@@ -164,7 +166,7 @@ def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, 
 
     base = side = merge = None
     if config.method in ("features", "sidetune"):
-        base = Frozen(pretrained())
+        base = Frozen(pretrained(), precision=config.base_precision)
     elif config.method == "finetune":
         base = set_trainable(pretrained(), True)
     elif config.method == "scratch":

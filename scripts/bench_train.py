@@ -53,19 +53,31 @@ from bench_env import random_actions, steps_per_second  # noqa: E402
 from envs.config import EnvConfig  # noqa: E402
 from envs.factory import make_sb3_vec_env  # noqa: E402
 from envs.gym_env import PointNavEnv  # noqa: E402
+from policies.extractor import MaxFilter3x3  # noqa: E402
+from policies.freeze import Frozen, cpu_has_amx  # noqa: E402
 
-PPO_VARIANTS = ("sb3", "features", "finetune", "scratch", "sidetune", "sidetune-nchw", "sidetune-recompute")
+PPO_VARIANTS = (
+    "sb3", "features", "finetune", "scratch", "sidetune", "sidetune-nchw", "sidetune-recompute", "sidetune-before",
+    "features-before", "sidetune-fp32", "features-fp32", "sidetune-bf16", "features-bf16", "sidetune-16envs",
+    "sidetune-32envs",
+)
+DEFAULT_VARIANTS = ("sb3", "features", "sidetune", "features-before", "sidetune-before", "sidetune-bf16", "sidetune-16envs")
+VARIANT_OVERRIDES = {  # variant -> config overrides on top of the user's (envs: same frames per rollout)
+    "sidetune-fp32": ["policy.base_precision=float32"], "features-fp32": ["policy.base_precision=float32"],
+    "sidetune-bf16": ["policy.base_precision=bfloat16"], "features-bf16": ["policy.base_precision=bfloat16"],
+    "sidetune-before": ["policy.base_precision=float32"], "features-before": ["policy.base_precision=float32"],
+}
 SECTIONS = ("ppo", "variants", "env")
 
 
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, AMX, load, versions: what the docs quote beside each figure."""
     model = platform.processor() or "unknown"
+    amx = cpu_has_amx()
     try:
         model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-        amx = "amx_bf16" in open("/proc/cpuinfo").read()
     except (OSError, StopIteration):
-        amx = False
+        pass
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     return {
         "cpu": model, "nproc": os.cpu_count(), "amx_bf16": amx, "uptime": uptime, "torch": torch.__version__,
@@ -128,10 +140,32 @@ class Timed:
         return {"fps": frames / wall, "rollout_s": self.rollout, "update_s": self.update, "wall_s": wall}
 
 
+def variant_overrides(name: str, overrides: list[str]) -> list[str]:
+    """The user's overrides plus the variant's own; `-16envs`/`-32envs` keep the frames per rollout."""
+    extra = list(VARIANT_OVERRIDES.get(name, []))
+    if name.endswith("envs"):
+        cfg = ppo_config("sidetune", overrides)
+        envs = int(name.rsplit("-", 1)[1][: -len("envs")])
+        frames = int(cfg.train.num_envs) * int(cfg.ppo.n_steps)
+        extra += [f"train.num_envs={envs}", f"ppo.n_steps={max(1, frames // envs)}"]
+    return [*overrides, *extra]
+
+
+def as_before_issue25(model: PPO) -> None:
+    """Today's trainer before issue 25: torch's max-pool in the map tower, the frozen base unfolded in fp32."""
+    extractor = model.policy.features_extractor
+    for tower in extractor.towers.values():
+        if isinstance(tower, torch.nn.Sequential) and isinstance(tower[0], MaxFilter3x3):
+            tower[0] = torch.nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+    base = extractor.encoder.base
+    if isinstance(base, Frozen):
+        base.inference_module = lambda x: base.module  # type: ignore[method-assign]
+
+
 def build_variant(name: str, overrides: list[str]) -> Timed:
     """One PPO variant on its own copy of the preset's env (same seed for all)."""
     method = name.split("-")[0] if name != "sb3" else "sidetune"
-    cfg = ppo_config(method, overrides)
+    cfg = ppo_config(method, variant_overrides(name, overrides))
     venv = make_vec_env(cfg, int(cfg.train.num_envs), "train", int(cfg.run.seed))
     if name == "sb3":
         model = PPO("MultiInputPolicy", venv, policy_kwargs={"optimizer_kwargs": {"eps": cfg.ppo.adam_eps}},
@@ -140,6 +174,8 @@ def build_variant(name: str, overrides: list[str]) -> Timed:
         model = build_model(cfg, venv, device="cpu")
         if name.endswith("-nchw"):
             model.policy.features_extractor.set_memory_format(torch.contiguous_format)
+        if name.endswith("-before"):
+            as_before_issue25(model)
         if not name.endswith("-recompute"):
             reuse_frozen_base_features(model)
     return Timed(name, model)
@@ -333,7 +369,7 @@ def report(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
-    parser.add_argument("--variants", nargs="+", default=list(PPO_VARIANTS), choices=PPO_VARIANTS)
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=PPO_VARIANTS)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median counts)")
     parser.add_argument("--iterations", type=int, default=1, help="rollout+update cycles per variant and round")
     parser.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: torch's)")
