@@ -13,21 +13,28 @@ PRECISIONS = ("auto", "float32", "bfloat16")  # policy.base_precision: the froze
 
 
 @functools.cache
-def cpu_has_amx() -> bool:
-    """True when the CPU has AMX bf16 tiles (/proc/cpuinfo `amx_bf16`): oneDNN's bf16 convolutions win there."""
+def cpu_bf16_flags() -> tuple[str, ...]:
+    """The CPU's native bf16 instruction sets in /proc/cpuinfo (`amx_bf16`: Intel AMX tiles, `avx512_bf16`: e.g.
+    AMD Zen 4, Intel Cooper Lake); oneDNN's bf16 convolutions beat fp32 only with one of them."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            return "amx_bf16" in cpuinfo.read()
+            flags = set(cpuinfo.read().split())
     except OSError:
-        return False
+        return ()
+    return tuple(flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags)
+
+
+def cpu_has_amx() -> bool:
+    """True when the CPU has AMX bf16 tiles (/proc/cpuinfo `amx_bf16`)."""
+    return "amx_bf16" in cpu_bf16_flags()
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """The dtype a frozen base runs in: 'auto' is bfloat16 on CUDA and on CPUs with AMX, else float32."""
+    """The dtype a frozen base runs in: 'auto' is bfloat16 on CUDA and on CPUs with native bf16, else float32."""
     if precision not in PRECISIONS:
         raise ValueError(f"base precision {precision!r} is unknown (choose one of {', '.join(PRECISIONS)})")
     if precision == "auto":
-        fast = torch.cuda.is_bf16_supported() if device.type == "cuda" else device.type == "cpu" and cpu_has_amx()
+        fast = torch.cuda.is_bf16_supported() if device.type == "cuda" else device.type == "cpu" and bool(cpu_bf16_flags())
         return torch.bfloat16 if fast else torch.float32
     return torch.bfloat16 if precision == "bfloat16" else torch.float32
 

@@ -49,6 +49,7 @@ from agents.run.env_builder import make_vec_env  # noqa: E402
 from agents.run.model_builder import build_model  # noqa: E402
 from agents.trainers.rollout_buffer import reuse_frozen_base_features  # noqa: E402
 from agents.run.threads import set_threads  # noqa: E402
+from agents.trainers.bc import attach_cache, build_context, train_epoch  # noqa: E402
 from bench_env import random_actions, steps_per_second  # noqa: E402
 from envs.config import EnvConfig  # noqa: E402
 from envs.factory import make_sb3_vec_env  # noqa: E402
@@ -67,7 +68,8 @@ VARIANT_OVERRIDES = {  # variant -> config overrides on top of the user's (envs:
     "sidetune-bf16": ["policy.base_precision=bfloat16"], "features-bf16": ["policy.base_precision=bfloat16"],
     "sidetune-before": ["policy.base_precision=float32"], "features-before": ["policy.base_precision=float32"],
 }
-SECTIONS = ("ppo", "variants", "env")
+SECTIONS = ("ppo", "variants", "env", "bc")
+BC_VARIANTS = ("sidetune", "sidetune-before", "features", "features-before")
 
 
 def machine_info() -> dict[str, Any]:
@@ -226,6 +228,38 @@ def bench_ppo(variants: list[str], rounds: int, iterations: int, overrides: list
     return out
 
 
+# --- behaviour cloning ------------------------------------------------------------------------------------
+
+
+def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str]) -> dict[str, Any]:
+    """Training frames/s of BC epochs (the CPU preset, N from the overrides, feature cache on), each variant a model
+    of its own on the same pool, `batches` batches per variant and round, interleaved; `-before` is today's trainer."""
+    contexts = {}
+    for name in variants:
+        method = name.split("-")[0]
+        args = base_parser("bench").parse_args([f"policy.method={method}", "run.device=cpu", *overrides])
+        ctx = build_context(resolve_config(args, "bc.yaml"), progress=False)
+        attach_cache(ctx, progress=False)
+        if name.endswith("-before"):
+            as_before_issue25(ctx.model)
+        train_epoch(ctx, 0, False, 2)  # warm-up
+        contexts[name] = ctx
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(rounds):
+        for name in (variants if r % 2 == 0 else variants[::-1]):
+            epoch = train_epoch(contexts[name], r + 1, False, batches)
+            samples[name].append(epoch["frames"] / epoch["seconds"])
+            print(f"  round {r + 1}/{rounds} bc {name:>16}: {samples[name][-1]:7.1f} frames/s", flush=True)
+    out: dict[str, Any] = {name: {"frames_per_s": statistics.median(v), "frames_per_s_rounds": v} for name, v in samples.items()}
+    for name, row in out.items():
+        before = out.get(name.split("-")[0] + "-before")
+        row["vs_before"] = row["frames_per_s"] / before["frames_per_s"] if before else None
+    any_ctx = next(iter(contexts.values()))
+    out["_settings"] = {"trajectories": int(any_ctx.settings.trajectories), "batch_size": int(any_ctx.settings.batch_size),
+                        "batches_per_round": batches}
+    return out
+
+
 # --- update variants (memory format, precision, compile) --------------------------------------------------
 
 
@@ -361,6 +395,13 @@ def report(results: dict[str, Any]) -> None:
                           f"{r['max_abs_logprob_diff_vs_fp32']:.2e} |")  # fmt: skip
             if "compile_seconds" in rows:
                 print(f"{method}: torch.compile first call {rows['compile_seconds']:.1f} s")
+    if "bc" in results:
+        bc = results["bc"]
+        print(f"\nBC, N={bc['_settings']['trajectories']}, batch {bc['_settings']['batch_size']}:")
+        for name, r in bc.items():
+            if not name.startswith("_"):
+                ratio = f", {r['vs_before']:.2f}x today's trainer" if r["vs_before"] and "before" not in name else ""
+                print(f"  {name}: {r['frames_per_s']:.1f} frames/s{ratio}")
     if "env" in results:
         for key, r in results["env"].items():
             print(f"{key}: " + ", ".join(f"{k} {v:,.2f}" for k, v in r.items()))
@@ -376,6 +417,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile in the update variants")
     parser.add_argument("--variant-methods", nargs="+", default=["sidetune"], choices=["features", "finetune", "scratch", "sidetune"])
     parser.add_argument("--env-seconds", type=float, default=1.0)
+    parser.add_argument("--bc-variants", nargs="+", default=["sidetune", "sidetune-before"], choices=BC_VARIANTS)
+    parser.add_argument("--bc-batches", type=int, default=20, help="BC batches per variant and round")
+    parser.add_argument("--bc-overrides", nargs="*", default=[], help="key=value overrides of the BC preset (configs/bc.yaml)")
     parser.add_argument("--json", default=None, help="where to write the results (default runs/bench/train-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config key=value overrides for the PPO variants")
     args = parser.parse_args()
@@ -388,6 +432,9 @@ def main() -> None:
     if "variants" in args.sections:
         print("update variants:", flush=True)
         results["variants"] = {m: bench_variants(m, args.overrides, args.rounds, args.compile) for m in args.variant_methods}
+    if "bc" in args.sections:
+        print("behaviour cloning (interleaved rounds):", flush=True)
+        results["bc"] = bench_bc(args.bc_variants, args.rounds, args.bc_batches, args.bc_overrides)
     if "env" in args.sections:
         print("env:", flush=True)
         results["env"] = bench_env(args.rounds, args.env_seconds)

@@ -15,6 +15,9 @@ from policies.freeze import Frozen, fold_batch_norms, resolve_precision
 
 # bf16 bound on the shipped bases' features (GroupNorm-normalised, std 1): measured 0.028-0.030 max, 0.003-0.004 mean
 BF16_MAX_ABS, BF16_MEAN_ABS = 0.1, 0.01
+# the side-tuning policy's action log-probs, bf16 base vs fp32 base: measured 1.7e-5 at initialisation (SB3's
+# action head starts near zero; a trained head scales the feature difference up, which the learning check covers)
+LOG_PROB_MAX_ABS = 1e-3
 
 
 def trained_looking(module: nn.Module, seed: int = 0) -> nn.Module:
@@ -80,10 +83,36 @@ def test_inference_copy_follows_new_weights_and_leaves_the_state_dict_alone():
 def test_auto_precision_is_bf16_only_where_it_is_fast(monkeypatch):
     import policies.freeze as freeze
 
-    monkeypatch.setattr(freeze, "cpu_has_amx", lambda: False)
+    monkeypatch.setattr(freeze, "cpu_bf16_flags", lambda: ())
     assert resolve_precision("auto", torch.device("cpu")) == torch.float32
-    monkeypatch.setattr(freeze, "cpu_has_amx", lambda: True)
+    monkeypatch.setattr(freeze, "cpu_bf16_flags", lambda: ("avx512_bf16",))
     assert resolve_precision("auto", torch.device("cpu")) == torch.bfloat16
     assert resolve_precision("float32", torch.device("cpu")) == torch.float32
     with pytest.raises(ValueError, match="base precision 'half' is unknown"):
         Frozen(nn.Identity(), precision="half")
+
+
+def test_bf16_base_moves_the_side_tuning_policy_log_probs_within_bound():
+    """The CPU preset's sidetune(curvature) policy, same weights, float32 vs bfloat16 base, on rendered frames."""
+    from agents.run.cli import base_parser, resolve_config
+    from agents.run.env_builder import make_vec_env
+    from agents.run.model_builder import build_model
+
+    models = []
+    for precision in ("float32", "bfloat16"):
+        cfg = resolve_config(base_parser("t").parse_args([f"policy.base_precision={precision}", "run.device=cpu"]), "ppo.yaml")
+        venv = make_vec_env(cfg, 8, "train", 0)
+        models.append(build_model(cfg, venv, device="cpu"))
+    fp32, bf16 = models
+    bf16.policy.load_state_dict(fp32.policy.state_dict())
+    obs = fp32.env.reset()
+    for step in range(3):
+        obs, *_ = fp32.env.step(np.full(8, step % 3))
+    tensors, _ = fp32.policy.obs_to_tensor(obs)
+    actions = torch.arange(8) % 3
+    with torch.no_grad():
+        _, reference, _ = fp32.policy.evaluate_actions(tensors, actions)
+        _, got, _ = bf16.policy.evaluate_actions(tensors, actions)
+    assert 0 < (got - reference).abs().max() < LOG_PROB_MAX_ABS, float((got - reference).abs().max())
+    for model in models:
+        model.env.close()

@@ -150,7 +150,7 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
     if settings.max_minutes is not None and dist.is_main:
         callbacks.append(WallClockLimit(settings.max_minutes * 60.0))
     show = settings.progress_bar if progress is None else progress
-    bar = ProgressCallback(total, stats, enabled=show)
+    bar = ProgressCallback(total, stats, enabled=show, excluded_seconds=lambda: checkpoints.eval_seconds)
     started = time.perf_counter()
     remaining = max(0, total - start_frames)
     if remaining > 0:
