@@ -47,7 +47,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from agents.run.cli import base_parser, resolve_config  # noqa: E402
 from agents.run.env_builder import make_vec_env  # noqa: E402
 from agents.run.model_builder import build_model  # noqa: E402
-from agents.trainers.rollout_buffer import reuse_frozen_base_features  # noqa: E402
+from agents.trainers.rollout_buffer import configure_rollout  # noqa: E402
 from agents.run.threads import set_threads  # noqa: E402
 from agents.trainers.bc import attach_cache, build_context, train_epoch  # noqa: E402
 from bench_env import random_actions, steps_per_second  # noqa: E402
@@ -179,7 +179,7 @@ def build_variant(name: str, overrides: list[str]) -> Timed:
         if name.endswith("-before"):
             as_before_issue25(model)
         if not name.endswith("-recompute"):
-            reuse_frozen_base_features(model)
+            configure_rollout(model)
     return Timed(name, model)
 
 

@@ -32,7 +32,7 @@ from agents.run.model_builder import (
     resolve_device,
 )
 from agents.trainers.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
-from agents.trainers.rollout_buffer import reuse_frozen_base_features
+from agents.trainers.rollout_buffer import configure_rollout
 from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
 from agents.run.threads import set_threads
@@ -121,7 +121,7 @@ def run_ppo(cfg: RunConfig, resume: str | None = None, progress: bool | None = N
             if train.init_from:
                 init_policy_from(model, train.init_from, venv, cfg, device)
             run, cfg, _ = dist.run_on_main(open_run, cfg, None)  # only now: every input has been checked
-        reuse_frozen_base_features(model)  # a frozen base runs once per frame, not once per epoch
+        configure_rollout(model)  # a frozen base runs once per frame; frames stay on a shared render/policy device
         data_parallel_ppo(model, dist)
         if announce:
             print(f"run folder: {run.root}", flush=True)
