@@ -33,7 +33,7 @@ def tiny_model(tmp_path: Path, method: str, reuse: bool, *extra: str, device_res
     """A seeded PPO model on 2 batched envs (episodes of at most 12 steps, so rollouts cross resets)."""
     args = base_parser("test").parse_args([f"run.runs_root={tmp_path / 'runs'}", *TINY, f"policy.method={method}", *extra])
     cfg = resolve_config(args, "ppo.yaml")
-    model = build_model(cfg, make_vec_env(cfg, 2, "train", 0), device="cpu")
+    model = build_model(cfg, make_vec_env(cfg, 2, "train", 0), device=cfg.run.device)
     if reuse:
         assert configure_rollout(model, device_resident=device_resident)["frozen_base_features"]
     return model
@@ -129,15 +129,22 @@ def rollout_record(model, updates: int = 2) -> tuple[list[np.ndarray], list[np.n
     return frames, actions, {k: v.detach().clone() for k, v in model.policy.state_dict().items()}
 
 
-@pytest.mark.parametrize("method", ["sidetune", "finetune"])
-def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, method):
-    """env.render_device=torch-cpu (the CUDA code path on the CPU): the frames stay tensors from the renderer to the
-    buffer, and give the host path's observations, actions and trained parameters for the same seed."""
-    torch_cpu = "env.render_device=torch-cpu"
-    host = tiny_model(tmp_path, method, False, torch_cpu)  # each model trains right after it is built (seeded)
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.mark.parametrize(
+    "method,render",
+    [("sidetune", "torch-cpu"), ("finetune", "torch-cpu"), pytest.param("sidetune", "cuda", marks=CUDA)],
+)
+def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, method, render):
+    """env.render_device=torch-cpu (the CUDA code path on the CPU; cuda where there is one): the frames stay tensors
+    from the renderer to the buffer, and give the host path's observations, actions and trained parameters for the
+    same seed."""
+    overrides = (f"env.render_device={render}", f"run.device={'cuda' if render == 'cuda' else 'cpu'}")
+    host = tiny_model(tmp_path, method, False, *overrides)  # each model trains right after it is built (seeded)
     assert configure_rollout(host, device_resident=False)["device_resident_keys"] == []
     host_frames, host_actions, host_params = rollout_record(host)
-    device = tiny_model(tmp_path, method, False, torch_cpu)
+    device = tiny_model(tmp_path, method, False, *overrides)
     assert configure_rollout(device)["device_resident_keys"] == ["rgb"]
     assert isinstance(device.rollout_buffer, DeviceRolloutBuffer)
     device_frames, device_actions, device_params = rollout_record(device)
@@ -149,6 +156,7 @@ def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, me
         np.testing.assert_array_equal(a, b)
     for key, value in host_params.items():
         assert torch.equal(value, device_params[key]), key
+    assert device.rollout_buffer.device_observations["rgb"].device.type == device.device.type
 
 
 def test_device_resident_rollout_needs_a_torch_renderer_on_the_policys_device(tmp_path):

@@ -121,10 +121,12 @@ def run_ppo(cfg: RunConfig, resume: str | None = None, progress: bool | None = N
             if train.init_from:
                 init_policy_from(model, train.init_from, venv, cfg, device)
             run, cfg, _ = dist.run_on_main(open_run, cfg, None)  # only now: every input has been checked
-        configure_rollout(model)  # a frozen base runs once per frame; frames stay on a shared render/policy device
+        rollout = configure_rollout(model)  # a frozen base runs once per frame; frames stay on a shared device
         data_parallel_ppo(model, dist)
         if announce:
             print(f"run folder: {run.root}", flush=True)
+            if rollout["device_resident_keys"]:
+                print(f"device-resident rollout: {', '.join(rollout['device_resident_keys'])} stay on {model.device}", flush=True)
         return run, _train(model, cfg, run, total, resumed_run is not None, progress)
     finally:
         venv.close()
