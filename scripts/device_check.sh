@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU path in one command (about 8-12 minutes on one GPU): CUDA renderer agreement test, env and encoder
 # benchmarks on CUDA, the device-resident rollout (CPU preset on CUDA), a short run of the GPU preset
-# (configs/ppo_gpu.yaml, CUDA renderer; its 4 stacked frames take the host path); prints trained frames/s and writes a
-# report under $OUT (default ./device_report). Needs a Python with a CUDA build of torch and this package
+# (configs/ppo_gpu.yaml, CUDA renderer, device-resident with its 4 frames stacked on the GPU); prints trained
+# frames/s and writes a report under $OUT (default ./device_report). Needs a Python with a CUDA build of torch and this package
 # installed (PYTHON, default .venv/bin/python). Never run on the machines this toolkit was developed on
 # (no GPU there): see docs/benchmarks.md, "GPU path".
 #   bash scripts/device_check.sh                  # OUT=./device_report
@@ -66,6 +66,7 @@ echo "GPU preset base: $BASE" | tee -a "$REPORT"
 step ppo_gpu_preset 240 "$PYTHON" scripts/train_ppo.py --config configs/ppo_gpu.yaml --base "$BASE" --no-progress \
   env.render_device=cuda ppo.total_frames=7680 train.eval_every=0 train.eval_at_start=false train.final_eval=false \
   train.checkpoint_every=0 "run.runs_root=$OUT/runs"
+grep -h "device-resident rollout" "$OUT/ppo_gpu_preset.log" | tee -a "$REPORT"
 RESULTS=$(ls -t "$OUT"/runs/ppo_gpu/*/results.json 2>/dev/null | head -1)
 if [ -n "$RESULTS" ]; then
   "$PYTHON" -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"GPU preset: {r['frames_per_second']} trained frames/s over {r['frames_this_session']} frames\")" "$RESULTS" | tee -a "$REPORT"

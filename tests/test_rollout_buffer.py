@@ -13,6 +13,7 @@ from gymnasium import spaces
 from agents.run.cli import base_parser, resolve_config
 from agents.run.env_builder import make_vec_env
 from agents.run.model_builder import build_model
+from agents.trainers.device_frame_stack import DeviceFrameStack
 from agents.trainers.rollout_buffer import (
     DeviceRolloutBuffer,
     FrozenBaseRolloutBuffer,
@@ -133,14 +134,17 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"
 
 
 @pytest.mark.parametrize(
-    "method,render",
-    [("sidetune", "torch-cpu"), ("finetune", "torch-cpu"), pytest.param("sidetune", "cuda", marks=CUDA)],
+    "method,render,frames",
+    [
+        ("sidetune", "torch-cpu", 1), ("finetune", "torch-cpu", 1), ("sidetune", "torch-cpu", 3),
+        pytest.param("sidetune", "cuda", 1, marks=CUDA), pytest.param("sidetune", "cuda", 4, marks=CUDA),
+    ],
 )
-def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, method, render):
+def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, method, render, frames):
     """env.render_device=torch-cpu (the CUDA code path on the CPU; cuda where there is one): the frames stay tensors
-    from the renderer to the buffer, and give the host path's observations, actions and trained parameters for the
-    same seed."""
-    overrides = (f"env.render_device={render}", f"run.device={'cuda' if render == 'cuda' else 'cpu'}")
+    (stacked on the device too) from the renderer to the buffer, and give the host path's observations, actions and
+    trained parameters for the same seed."""
+    overrides = (f"env.render_device={render}", f"run.device={'cuda' if render == 'cuda' else 'cpu'}", f"frame_stack={frames}")
     host = tiny_model(tmp_path, method, False, *overrides)  # each model trains right after it is built (seeded)
     assert configure_rollout(host, device_resident=False)["device_resident_keys"] == []
     host_frames, host_actions, host_params = rollout_record(host)
@@ -157,6 +161,8 @@ def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, me
     for key, value in host_params.items():
         assert torch.equal(value, device_params[key]), key
     assert device.rollout_buffer.device_observations["rgb"].device.type == device.device.type
+    assert isinstance(device.env, DeviceFrameStack) == (frames > 1)
+    assert device.rollout_buffer.device_observations["rgb"].shape[-3] == 3 * frames
 
 
 def test_device_resident_rollout_needs_a_torch_renderer_on_the_policys_device(tmp_path):

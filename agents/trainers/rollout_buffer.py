@@ -10,7 +10,7 @@ pixels after that, so its buffer does not store the RGB frames at all. Observati
 buffer (tests/test_rollout_buffer.py).
 
 The device-resident rollout (`configure_rollout`): when the env renders its camera images as torch tensors on
-the policy's device (`env.render_device` torch-cpu or cuda, one frame per observation), `DeviceRolloutBuffer`
+the policy's device (`env.render_device` torch-cpu or cuda; stacked frames by `DeviceFrameStack`), `DeviceRolloutBuffer`
 keeps those images as tensors on that device from the renderer to every minibatch, with no numpy round trip;
 the small per-step arrays (map, goal, rewards, episode ends) stay SB3's.
 """
@@ -28,6 +28,7 @@ from stable_baselines3.common.type_aliases import DictRolloutBufferSamples
 from stable_baselines3.common.vec_env import VecFrameStack
 
 from agents.run.env_builder import unwrap_task
+from agents.trainers.device_frame_stack import DeviceFrameStack
 
 from policies.contract import IMAGE_CHANNELS, feature_shape
 from policies.extractor import BASE_FEATURES_KEY
@@ -140,9 +141,7 @@ class FrozenBaseRolloutBuffer(DeviceRolloutBuffer):
 
 def device_resident_keys(model: PPO) -> tuple[str, ...]:
     """The camera keys the env can render as tensors on the policy's device (`env.render_device` torch-cpu with a
-    CPU policy, cuda with a CUDA one; one frame per observation, no frame stack), else ()."""
-    if isinstance(model.env, VecFrameStack):
-        return ()
+    CPU policy, cuda with a CUDA one), else ()."""
     task = unwrap_task(model.env)
     render_device = {"torch-cpu": "cpu", "cuda": "cuda"}.get(task.config.render_device)
     if render_device is None or torch.device(render_device).type != model.device.type:
@@ -159,6 +158,8 @@ def configure_rollout(model: PPO, device_resident: bool = True) -> dict[str, Any
     keys = device_resident_keys(model) if device_resident else ()
     if keys:
         unwrap_task(model.env).set_device_observations(True)
+        if isinstance(model.env, VecFrameStack):  # SB3 stacks in numpy: stack on the device instead
+            model.env = DeviceFrameStack.replacing(model.env, keys)
         model._last_obs = None  # type: ignore[assignment]  # the next learn() resets the env: tensors from then on
     kwargs = {"device": model.device, "gae_lambda": model.gae_lambda, "gamma": model.gamma, "n_envs": model.n_envs}
     policy = model.policy
