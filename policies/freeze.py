@@ -34,7 +34,10 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if precision not in PRECISIONS:
         raise ValueError(f"base precision {precision!r} is unknown (choose one of {', '.join(PRECISIONS)})")
     if precision == "auto":
-        fast = torch.cuda.is_bf16_supported() if device.type == "cuda" else device.type == "cpu" and bool(cpu_bf16_flags())
+        if device.type == "cuda":
+            fast = torch.cuda.is_bf16_supported()
+        else:
+            fast = device.type == "cpu" and bool(cpu_bf16_flags())
         return torch.bfloat16 if fast else torch.float32
     return torch.bfloat16 if precision == "bfloat16" else torch.float32
 
@@ -74,7 +77,7 @@ class Frozen(nn.Module):
         self._inference: tuple[Any, nn.Module] | None = None  # (key, copy); a plain attribute, not a submodule
         super().train(False)
 
-    def train(self, mode: bool = True) -> "Frozen":
+    def train(self, mode: bool = True) -> Frozen:
         """Ignore `mode`: BatchNorm statistics of a frozen base must not move."""
         return super().train(False)
 
@@ -83,7 +86,7 @@ class Frozen(nn.Module):
         return resolve_precision(self.precision, device)
 
     def inference_module(self, x: torch.Tensor) -> nn.Module:
-        """The folded copy for input `x` (built on first use, then again only after a weight, device or layout change)."""
+        """The folded copy for input `x` (built on first use, then only after a weight, device or layout change)."""
         tensors = [*self.module.parameters(), *self.module.buffers()]
         channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
         key = (x.device, self.precision, channels_last, tuple((id(t), t._version) for t in tensors))

@@ -48,7 +48,7 @@ class PolicyConfig:
     vector_hidden: int = 64
     net_arch: list[int] = field(default_factory=list)
     blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
-    base_precision: str = "float32"  # frozen base's numerics: 'auto' (bf16 on CUDA or bf16 CPUs) | 'float32' | 'bfloat16'
+    base_precision: str = "float32"  # frozen base's numerics: 'auto' (bf16 on CUDA, bf16 CPUs) | 'float32' | 'bfloat16'
 
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules

@@ -41,16 +41,16 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from bench_env import random_actions, steps_per_second  # noqa: E402
 from stable_baselines3 import PPO  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from agents.run.cli import base_parser, resolve_config  # noqa: E402
 from agents.run.env_builder import make_vec_env  # noqa: E402
 from agents.run.model_builder import build_model  # noqa: E402
-from agents.trainers.rollout_buffer import configure_rollout  # noqa: E402
 from agents.run.threads import set_threads  # noqa: E402
 from agents.trainers.bc import attach_cache, build_context, train_epoch  # noqa: E402
-from bench_env import random_actions, steps_per_second  # noqa: E402
+from agents.trainers.rollout_buffer import configure_rollout  # noqa: E402
 from envs.config import EnvConfig  # noqa: E402
 from envs.factory import make_sb3_vec_env  # noqa: E402
 from envs.gym_env import PointNavEnv  # noqa: E402
@@ -62,7 +62,9 @@ PPO_VARIANTS = (
     "features-before", "sidetune-fp32", "features-fp32", "sidetune-bf16", "features-bf16", "sidetune-16envs",
     "sidetune-32envs",
 )
-DEFAULT_VARIANTS = ("sb3", "features", "sidetune", "features-before", "sidetune-before", "sidetune-bf16", "sidetune-16envs")
+DEFAULT_VARIANTS = (
+    "sb3", "features", "sidetune", "features-before", "sidetune-before", "sidetune-fp32", "sidetune-16envs",
+)
 VARIANT_OVERRIDES = {  # variant -> config overrides on top of the user's (envs: same frames per rollout)
     "sidetune-fp32": ["policy.base_precision=float32"], "features-fp32": ["policy.base_precision=float32"],
     "sidetune-bf16": ["policy.base_precision=bfloat16"], "features-bf16": ["policy.base_precision=bfloat16"],
@@ -250,13 +252,18 @@ def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str
             epoch = train_epoch(contexts[name], r + 1, False, batches)
             samples[name].append(epoch["frames"] / epoch["seconds"])
             print(f"  round {r + 1}/{rounds} bc {name:>16}: {samples[name][-1]:7.1f} frames/s", flush=True)
-    out: dict[str, Any] = {name: {"frames_per_s": statistics.median(v), "frames_per_s_rounds": v} for name, v in samples.items()}
+    out: dict[str, Any] = {
+        name: {"frames_per_s": statistics.median(v), "frames_per_s_rounds": v} for name, v in samples.items()
+    }
     for name, row in out.items():
         before = out.get(name.split("-")[0] + "-before")
         row["vs_before"] = row["frames_per_s"] / before["frames_per_s"] if before else None
     any_ctx = next(iter(contexts.values()))
-    out["_settings"] = {"trajectories": int(any_ctx.settings.trajectories), "batch_size": int(any_ctx.settings.batch_size),
-                        "batches_per_round": batches}
+    settings = any_ctx.settings
+    out["_settings"] = {
+        "trajectories": int(settings.trajectories), "batch_size": int(settings.batch_size),
+        "batches_per_round": batches,
+    }
     return out
 
 
@@ -419,7 +426,7 @@ def main() -> None:
     parser.add_argument("--env-seconds", type=float, default=1.0)
     parser.add_argument("--bc-variants", nargs="+", default=["sidetune", "sidetune-before"], choices=BC_VARIANTS)
     parser.add_argument("--bc-batches", type=int, default=20, help="BC batches per variant and round")
-    parser.add_argument("--bc-overrides", nargs="*", default=[], help="key=value overrides of the BC preset (configs/bc.yaml)")
+    parser.add_argument("--bc-overrides", nargs="*", default=[], help="key=value overrides of configs/bc.yaml")
     parser.add_argument("--json", default=None, help="where to write the results (default runs/bench/train-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config key=value overrides for the PPO variants")
     args = parser.parse_args()

@@ -81,7 +81,7 @@ def test_inference_copy_follows_new_weights_and_leaves_the_state_dict_alone():
 
 
 def test_auto_precision_is_bf16_only_where_it_is_fast(monkeypatch):
-    import policies.freeze as freeze
+    from policies import freeze
 
     monkeypatch.setattr(freeze, "cpu_bf16_flags", lambda: ())
     assert resolve_precision("auto", torch.device("cpu")) == torch.float32
@@ -100,7 +100,8 @@ def test_bf16_base_moves_the_side_tuning_policy_log_probs_within_bound():
 
     models = []
     for precision in ("float32", "bfloat16"):
-        cfg = resolve_config(base_parser("t").parse_args([f"policy.base_precision={precision}", "run.device=cpu"]), "ppo.yaml")
+        args = base_parser("t").parse_args([f"policy.base_precision={precision}", "run.device=cpu"])
+        cfg = resolve_config(args, "ppo.yaml")
         venv = make_vec_env(cfg, 8, "train", 0)
         models.append(build_model(cfg, venv, device="cpu"))
     fp32, bf16 = models

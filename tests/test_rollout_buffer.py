@@ -32,7 +32,8 @@ TINY = [
 
 def tiny_model(tmp_path: Path, method: str, reuse: bool, *extra: str, device_resident: bool = False):
     """A seeded PPO model on 2 batched envs (episodes of at most 12 steps, so rollouts cross resets)."""
-    args = base_parser("test").parse_args([f"run.runs_root={tmp_path / 'runs'}", *TINY, f"policy.method={method}", *extra])
+    runs_root = f"run.runs_root={tmp_path / 'runs'}"
+    args = base_parser("test").parse_args([runs_root, *TINY, f"policy.method={method}", *extra])
     cfg = resolve_config(args, "ppo.yaml")
     model = build_model(cfg, make_vec_env(cfg, 2, "train", 0), device=cfg.run.device)
     if reuse:
@@ -144,7 +145,8 @@ def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, me
     """env.render_device=torch-cpu (the CUDA code path on the CPU; cuda where there is one): the frames stay tensors
     (stacked on the device too) from the renderer to the buffer, and give the host path's observations, actions and
     trained parameters for the same seed."""
-    overrides = (f"env.render_device={render}", f"run.device={'cuda' if render == 'cuda' else 'cpu'}", f"frame_stack={frames}")
+    policy_device = "cuda" if render == "cuda" else "cpu"
+    overrides = (f"env.render_device={render}", f"run.device={policy_device}", f"frame_stack={frames}")
     host = tiny_model(tmp_path, method, False, *overrides)  # each model trains right after it is built (seeded)
     assert configure_rollout(host, device_resident=False)["device_resident_keys"] == []
     host_frames, host_actions, host_params = rollout_record(host)

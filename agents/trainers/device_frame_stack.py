@@ -8,7 +8,8 @@ finished episode's stack in `terminal_observation`), and leaves every other key 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,13 +28,13 @@ class DeviceFrameStack(VecEnvWrapper):
             raise ValueError(f"device-resident frame stacking needs channels-first images; got {dict(channels_order)}")
         host = spaces.Dict({key: sub for key, sub in space.spaces.items() if key not in device_keys})
         self.host_stack = StackedObservations(venv.num_envs, n_stack, host, {k: channels_order[k] for k in host.spaces})
-        stacked_space = StackedObservations(venv.num_envs, n_stack, space, dict(channels_order)).stacked_observation_space
-        super().__init__(venv, observation_space=stacked_space)
+        stacked = StackedObservations(venv.num_envs, n_stack, space, dict(channels_order))
+        super().__init__(venv, observation_space=stacked.stacked_observation_space)
         self.n_stack, self.device_keys = n_stack, tuple(device_keys)
         self.stacked: dict[str, torch.Tensor] = {}
 
     @classmethod
-    def replacing(cls, stack: VecFrameStack, device_keys: tuple[str, ...]) -> "DeviceFrameStack":
+    def replacing(cls, stack: VecFrameStack, device_keys: tuple[str, ...]) -> DeviceFrameStack:
         """The device-resident twin of SB3's `stack` (same env, depth and channel orders)."""
         subs = stack.stacked_obs.sub_stacked_observations
         orders = {key: "first" if sub.channels_first else "last" for key, sub in subs.items()}

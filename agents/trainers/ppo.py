@@ -126,7 +126,8 @@ def run_ppo(cfg: RunConfig, resume: str | None = None, progress: bool | None = N
         if announce:
             print(f"run folder: {run.root}", flush=True)
             if rollout["device_resident_keys"]:
-                print(f"device-resident rollout: {', '.join(rollout['device_resident_keys'])} stay on {model.device}", flush=True)
+                keys = ", ".join(rollout["device_resident_keys"])
+                print(f"device-resident rollout: {keys} stay on {model.device}", flush=True)
         return run, _train(model, cfg, run, total, resumed_run is not None, progress)
     finally:
         venv.close()

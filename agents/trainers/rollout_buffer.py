@@ -17,7 +17,8 @@ the small per-step arrays (map, goal, rewards, episode ends) stay SB3's.
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,11 +30,9 @@ from stable_baselines3.common.vec_env import VecFrameStack
 
 from agents.run.env_builder import unwrap_task
 from agents.trainers.device_frame_stack import DeviceFrameStack
-
 from policies.contract import IMAGE_CHANNELS, feature_shape
 from policies.extractor import BASE_FEATURES_KEY
 from policies.sb3_policy import SideTunePolicy
-
 
 TORCH_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32}
 
@@ -73,12 +72,16 @@ class DeviceRolloutBuffer(DictRolloutBuffer):
             stored[self.pos].copy_(torch.as_tensor(obs[key], device=self.device))
         super().add(obs, *args, **kwargs)
 
-    def get(self, batch_size: int | None = None) -> Generator[DictRolloutBufferSamples, None, None]:  # type: ignore[override]
+    def get(  # type: ignore[override]
+        self, batch_size: int | None = None
+    ) -> Generator[DictRolloutBufferSamples, None, None]:
         if not self.generator_ready:
             self.device_observations = {k: self.swap_and_flatten(v) for k, v in self.device_observations.items()}
         yield from super().get(batch_size)
 
-    def _get_samples(self, batch_inds: np.ndarray, env: Any = None) -> DictRolloutBufferSamples:  # type: ignore[override]
+    def _get_samples(  # type: ignore[override]
+        self, batch_inds: np.ndarray, env: Any = None
+    ) -> DictRolloutBufferSamples:
         samples = super()._get_samples(batch_inds, env)
         rows = torch.as_tensor(batch_inds, device=self.device)
         for key, stored in self.device_observations.items():
@@ -128,12 +131,16 @@ class FrozenBaseRolloutBuffer(DeviceRolloutBuffer):
         self.policy.rollout_base_features = None  # consumed: a stale copy is never stored twice
         super().add(obs, *args, **kwargs)
 
-    def get(self, batch_size: int | None = None) -> Generator[DictRolloutBufferSamples, None, None]:  # type: ignore[override]
+    def get(  # type: ignore[override]
+        self, batch_size: int | None = None
+    ) -> Generator[DictRolloutBufferSamples, None, None]:
         if not self.generator_ready:
             self.base_features = self.swap_and_flatten(self.base_features)
         yield from super().get(batch_size)
 
-    def _get_samples(self, batch_inds: np.ndarray, env: Any = None) -> DictRolloutBufferSamples:  # type: ignore[override]
+    def _get_samples(  # type: ignore[override]
+        self, batch_inds: np.ndarray, env: Any = None
+    ) -> DictRolloutBufferSamples:
         samples = super()._get_samples(batch_inds, env)
         samples.observations[BASE_FEATURES_KEY] = self.base_features[torch.as_tensor(batch_inds, device=self.device)]
         return samples

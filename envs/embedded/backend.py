@@ -138,7 +138,8 @@ class EmbeddedBackend:
         self._check_ready(rows)
         if env_ids is None:
             return self.renderer.render(self.building_idx, self.positions, self.headings, sensors=tuple(sensors))
-        return self.renderer.render(self.building_idx[rows], self.positions[rows], self.headings[rows], sensors=tuple(sensors))
+        idx, pos, head = self.building_idx[rows], self.positions[rows], self.headings[rows]
+        return self.renderer.render(idx, pos, head, sensors=tuple(sensors))
 
     @property
     def renderer(self) -> Any:
@@ -154,7 +155,8 @@ class EmbeddedBackend:
         device-resident rollout."""
         rows = self._rows(env_ids)
         self._check_ready(rows)
-        return self.renderer.render_torch(self.building_idx[rows], self.positions[rows], self.headings[rows], tuple(sensors))
+        idx, pos, head = self.building_idx[rows], self.positions[rows], self.headings[rows]
+        return self.renderer.render_torch(idx, pos, head, tuple(sensors))
 
     def _rows(self, env_ids: np.ndarray | None) -> np.ndarray | slice:
         """``env_ids`` as a validated int64 index array (all rows when None)."""
