@@ -90,30 +90,25 @@ class DeviceRolloutBuffer(DictRolloutBuffer):
 
 
 class FrozenBaseRolloutBuffer(DeviceRolloutBuffer):
-    """The rollout buffer that also keeps each step's frozen-base features (float32 [8k, H/16, W/16]) on its device."""
+    """The rollout buffer that also keeps each step's frozen-base features (float32 [8k, H/16, W/16]) on its device.
+    Positional and other keyword arguments are `DeviceRolloutBuffer`'s (SB3's `DictRolloutBuffer`'s)."""
 
     def __init__(
         self,
         buffer_size: int,
         observation_space: spaces.Dict,
-        action_space: spaces.Space,
-        device: torch.device | str = "auto",
-        gae_lambda: float = 1,
-        gamma: float = 0.99,
-        n_envs: int = 1,
-        *,
+        *args: Any,
         policy: SideTunePolicy,
         rgb_key: str,
         keep_rgb: bool,
-        device_keys: tuple[str, ...] = (),
+        **kwargs: Any,
     ) -> None:
         channels, height, width = observation_space[rgb_key].shape
         c, h, w = feature_shape(height, width)
         self.features_shape = (c * (channels // IMAGE_CHANNELS), h, w)
         self.policy = policy
-        dropped = () if keep_rgb else (rgb_key,)
-        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs,
-                         device_keys=device_keys, dropped_keys=dropped)  # fmt: skip
+        kwargs["dropped_keys"] = () if keep_rgb else (rgb_key,)
+        super().__init__(buffer_size, observation_space, *args, **kwargs)
 
     def reset(self) -> None:
         self.base_features = torch.zeros((self.buffer_size, self.n_envs, *self.features_shape), device=self.device)
