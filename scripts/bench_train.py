@@ -7,13 +7,17 @@ rounds (each round times every variant once; the median round counts):
    (agents.run.model_builder + the frozen-base rollout buffer) against plain SB3 PPO `MultiInputPolicy` (its
    default NatureCNN extractor) on the same env and PPO settings; `sidetune-recompute` is side-tuning with
    SB3's own buffer (the frozen base recomputed in every epoch) and `sidetune-nchw` with the default memory
-   layout instead of channels_last: each is the trainer without one of the changes.
+   layout instead of channels_last: each is the trainer without one of the changes. `-before` is the trainer
+   before issue 25 (torch's max-pool in the map tower, the frozen base unfolded in fp32), `-fp32`/`-bf16` force
+   policy.base_precision, `-16envs`/`-32envs` run that many envs with the same frames per rollout.
 2. The update's achieved GMAC/s (multiply-accumulates counted by torch.utils.flop_counter over one whole
    update, over the update's median time) against a large fp32 matrix multiply in the same process.
 3. Update variants of one minibatch step (forward + backward, batch = ppo.batch_size): NCHW or channels_last,
    fp32 or bf16 autocast, torch.compile (--compile); with each one's log-prob disagreement with NCHW fp32.
 4. Env: a single env against its own batched path at N=1; the batched env at N=32 against its renderer
    alone (the same render call the step makes, same agents).
+5. BC (`--sections bc`): training frames/s of behaviour-cloning epochs (configs/bc.yaml, N=490, feature cache on)
+   against `-before`, the trainer before issue 25.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/bench_train.py                      # about 6 minutes idle
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/bench_train.py --sections ppo --rounds 5 ppo.n_epochs=4
