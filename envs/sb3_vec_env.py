@@ -4,7 +4,9 @@ SB3's conventions: ``step_wait`` returns ``(obs, rewards, dones, infos)`` with `
 truncated``; when env i finishes, ``obs[i]`` is already the next episode's first observation,
 ``infos[i]['terminal_observation']`` the finished episode's last one, ``infos[i]['TimeLimit.truncated']``
 tells a time-limit end (so PPO bootstraps the value) and ``reset_infos[i]`` holds the new episode's
-first info. Seeds from ``seed()`` apply at the next ``reset()``; the task has one RNG, seeded with the
+first info. With the task's ``device_observations`` the camera images are torch tensors on the render device
+(the device-resident rollout); terminal observations are then copied to the host for SB3. Seeds from ``seed()``
+apply at the next ``reset()``; the task has one RNG, seeded with the
 first seed. Episode statistics for SB3's logger come from wrapping this in ``VecMonitor``.
 """
 
@@ -20,6 +22,12 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices
 from envs.task import PointNavTask
 
 PER_ENV_METHODS = ("step_info", "visited_path", "goal")  # task methods whose first argument is the env id
+
+
+def host_arrays(obs: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Observations as numpy arrays: device-resident torch tensors (``PointNavTask.device_observations``) are
+    copied to the host, numpy arrays are kept as they are."""
+    return {key: value.cpu().numpy() if hasattr(value, "cpu") else value for key, value in obs.items()}
 
 
 class SB3VecEnv(VecEnv):
@@ -56,7 +64,7 @@ class SB3VecEnv(VecEnv):
         for i, info in enumerate(infos):
             info["TimeLimit.truncated"] = bool(result.truncated[i] and not result.terminated[i])
         for i, final_obs in result.final_observations.items():
-            infos[i]["terminal_observation"] = final_obs
+            infos[i]["terminal_observation"] = host_arrays(final_obs)  # SB3 reads it with numpy (one frame per end)
             self.reset_infos[i] = result.reset_infos[i]
         self._last_obs = result.observations
         return result.observations, result.rewards, result.done, infos
@@ -93,4 +101,5 @@ class SB3VecEnv(VecEnv):
             return [None] * self.num_envs
         from envs.visualize import observation_frame
 
-        return [observation_frame({k: v[i] for k, v in self._last_obs.items()}) for i in range(self.num_envs)]
+        obs = host_arrays(self._last_obs)
+        return [observation_frame({k: v[i] for k, v in obs.items()}) for i in range(self.num_envs)]

@@ -74,12 +74,17 @@ class TaskStep:
 def check_finite(observations: dict[str, np.ndarray]) -> None:
     """Raise a ValueError naming the key and the envs when a float observation holds NaN or inf."""
     for key, value in observations.items():
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
             rows = np.flatnonzero(~np.isfinite(value.reshape(len(value), -1)).all(axis=1))
             raise ValueError(
                 f"observation {key!r}: non-finite values (NaN or inf) in envs {rows.tolist()} "
                 f"(the backend returned them: check its {key} output and the episodes' goals)"
             )
+
+
+def _copy(value: Any) -> Any:
+    """A fresh copy of a numpy array or a torch tensor (on its device)."""
+    return value.clone() if hasattr(value, "clone") else np.array(value, copy=True)
 
 
 def egocentric_observation(
@@ -123,6 +128,10 @@ class PointNavTask:
         # Backend.render takes env_ids (subset rendering on autoreset); a backend written before the protocol
         # had it still works: the task then renders all envs and keeps the rows it needs.
         self._render_takes_env_ids = "env_ids" in inspect.signature(backend.render).parameters
+        # device_observations: camera images as torch tensors on the renderer's device (the device-resident
+        # rollout, agents/trainers/rollout_buffer.py); only backends with `render_torch` can
+        self.device_observations = False
+        self.camera_keys = self._sensors
         self._rng = np.random.default_rng(seed)
         n = self.num_envs
         self._current: list[Episode | None] = [None] * n
@@ -263,7 +272,7 @@ class PointNavTask:
         reset_infos: dict[int, dict[str, Any]] = {}
         if autoreset and done.any():
             finished = np.flatnonzero(done)
-            final_observations = {int(i): {k: v[i].copy() for k, v in observations.items()} for i in finished}
+            final_observations = {int(i): {k: _copy(v[i]) for k, v in observations.items()} for i in finished}
             self._start_episodes(finished)
             for key, rows in self._observe(finished).items():
                 observations[key][finished] = rows
@@ -279,8 +288,16 @@ class PointNavTask:
         )
 
     # ----- observations, infos, metrics ---------------------------------------------------------------
+    def set_device_observations(self, enabled: bool) -> None:
+        """Camera images as torch tensors on the render device (True) or numpy arrays (False, the default)."""
+        if enabled and not hasattr(self.backend, "render_torch"):
+            raise ValueError(f"the {type(self.backend).__name__} backend cannot render to torch tensors")
+        self.device_observations = bool(enabled)
+
     def _render(self, env_ids: np.ndarray | None) -> dict[str, np.ndarray]:
         """Camera images of all envs, or only of ``env_ids`` (``Backend.render``'s subset rendering)."""
+        if self.device_observations:
+            return self.backend.render_torch(self._sensors, env_ids=env_ids)
         if env_ids is None:
             return self.backend.render(self._sensors)
         if self._render_takes_env_ids:
@@ -291,7 +308,7 @@ class PointNavTask:
         """Fresh observation arrays for all N envs, or the rows of ``env_ids`` (never the backend's buffers)."""
         rows = slice(None) if env_ids is None else env_ids
         rendered = self._render(env_ids)
-        obs = {key: np.array(rendered[key], copy=True) for key in self._sensors}
+        obs = {key: _copy(rendered[key]) for key in self._sensors}
         obs.update(egocentric_observation(
             self._visited[rows], self._visited_count[rows], self._positions[rows], self._headings[rows],
             self._goals[rows], self.config,

@@ -23,7 +23,7 @@ def check_image_size(height: int, width: int, who: str = "encoder") -> None:
 
 def uint8_to_unit_range(frames) -> torch.Tensor:
     """uint8-valued RGB (array or tensor) -> float32 in [-1, 1], the Taskonomy input convention."""
-    return torch.as_tensor(frames).float().div(127.5).sub(1.0)
+    return torch.as_tensor(frames).float().div(127.5).sub_(1.0)  # in place on div's fresh tensor: one allocation
 
 
 def check_finite_observations(observations: dict[str, torch.Tensor]) -> None:

@@ -114,12 +114,24 @@ class RGBTower(nn.Module):
         return self.head(self.features(rgb, base_features).contiguous(), tiled)
 
 
+class MaxFilter3x3(nn.Module):
+    """`nn.MaxPool2d(3, stride=1, padding=1)` as two separable shifted maxima: the same values, 8-20x faster
+    on the CPU than torch's pooling kernel (docs/benchmarks.md), and no indices kept for a backward pass."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padded = nn.functional.pad(x.contiguous(), (1, 1, 1, 1), value=float("-inf"))
+        rows = torch.maximum(padded[..., :-2], padded[..., 1:-1])
+        rows = torch.maximum(rows, padded[..., 2:])
+        out = torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :])
+        return torch.maximum(out, rows[..., 2:, :])
+
+
 def image_cnn(channels: int, height: int, width: int, key: str, out_channels: int = 32) -> tuple[nn.Module, int]:
     """Small CNN for auxiliary images (the paper's map tower); returns it and its output size."""
     if min(height, width) < 36:
         raise ValueError(f"observation {key!r} is a {height}x{width} image; the map CNN needs at least 36x36")
     cnn = nn.Sequential(
-        nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
+        MaxFilter3x3(),  # = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
         nn.Conv2d(channels, 32, kernel_size=8, stride=4), nn.ReLU(inplace=True),
         nn.Conv2d(32, 64, kernel_size=4, stride=2), nn.ReLU(inplace=True),
         nn.Conv2d(64, out_channels, kernel_size=3, stride=1), nn.ReLU(inplace=True),
@@ -209,8 +221,7 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         else:
             parts = [self.rgb(rgb, base, tiled)]
         for key, tower in self.towers.items():
-            x = observations[key]
-            x = x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
+            x = observations[key]  # images stay NCHW: the map tower's max filter is fastest there
             parts.append(tower(self.scalers[key](x) if key in self.scalers else x))
         return self.fuse(self.dropout(torch.cat(parts, dim=1)))
 

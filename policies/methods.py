@@ -18,7 +18,7 @@ from policies.anchor import L2SPAnchor
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, SHIPPED_TASKS, build_base, canonical_arch, load_base
 from policies.contract import check_image_size, feature_shape, probe_output_shape
 from policies.curriculum import make_schedule, schedule_rule
-from policies.freeze import Frozen, set_trainable
+from policies.freeze import PRECISIONS, Frozen, set_trainable
 from policies.merge import MERGES, AlphaBlend, Merge, alpha_rule, build_merge
 from policies.side import SIDE_INITS, SIDE_KINDS, build_side, initialise_side, shipped_side_weights, side_weights_path
 
@@ -94,11 +94,13 @@ class PolicyConfig:
     net_arch: list[int] = field(default_factory=list)
     blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
     l2sp_strength: float = 0.1  # sidetune-l2sp: λ of the pull toward the side's start (docs/experiments.md, D)
+    base_precision: str = "float32"  # frozen base's numerics: 'auto' (bf16 on CUDA, bf16 CPUs) | 'float32' | 'bfloat16'
 
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules
         that need the env or the file system are the run config's (agents/run/run_config.py)."""
         check_choice(self.method, method_names(), "policy.method")
+        check_choice(self.base_precision, PRECISIONS, "policy.base_precision")
         check_choice(self.base_arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "policy.base_arch")
         self.base_arch = canonical_arch(self.base_arch)
         check_choice(self.side, SIDE_KINDS, "policy.side")
@@ -220,7 +222,7 @@ def compose_encoder(config: PolicyConfig, image_size: tuple[int, int]) -> Method
 
     base = side = merge = None
     if spec.base == "frozen":
-        base = Frozen(pretrained())
+        base = Frozen(pretrained(), precision=config.base_precision)
     elif spec.base == "trainable":
         base = set_trainable(pretrained(), True)
     elif spec.base == "scratch":

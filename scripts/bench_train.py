@@ -7,13 +7,17 @@ rounds (each round times every variant once; the median round counts):
    (agents.run.model_builder + the frozen-base rollout buffer) against plain SB3 PPO `MultiInputPolicy` (its
    default NatureCNN extractor) on the same env and PPO settings; `sidetune-recompute` is side-tuning with
    SB3's own buffer (the frozen base recomputed in every epoch) and `sidetune-nchw` with the default memory
-   layout instead of channels_last: each is the trainer without one of the changes.
+   layout instead of channels_last: each is the trainer without one of the changes. `-before` is the trainer
+   before issue 25 (torch's max-pool in the map tower, the frozen base unfolded in fp32), `-fp32`/`-bf16` force
+   policy.base_precision, `-16envs`/`-32envs` run that many envs with the same frames per rollout.
 2. The update's achieved GMAC/s (multiply-accumulates counted by torch.utils.flop_counter over one whole
    update, over the update's median time) against a large fp32 matrix multiply in the same process.
 3. Update variants of one minibatch step (forward + backward, batch = ppo.batch_size): NCHW or channels_last,
    fp32 or bf16 autocast, torch.compile (--compile); with each one's log-prob disagreement with NCHW fp32.
 4. Env: a single env against its own batched path at N=1; the batched env at N=32 against its renderer
    alone (the same render call the step makes, same agents).
+5. BC (`--sections bc`): training frames/s of behaviour-cloning epochs (configs/bc.yaml, N=490, feature cache on)
+   against `-before`, the trainer before issue 25.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/bench_train.py                      # about 6 minutes idle
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/bench_train.py --sections ppo --rounds 5 ppo.n_epochs=4
@@ -41,32 +45,48 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from bench_env import random_actions, steps_per_second  # noqa: E402
 from stable_baselines3 import PPO  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from agents.run.cli import base_parser, resolve_config  # noqa: E402
 from agents.run.env_builder import make_vec_env  # noqa: E402
 from agents.run.model_builder import build_model  # noqa: E402
-from agents.trainers.rollout_buffer import reuse_frozen_base_features  # noqa: E402
 from agents.run.threads import set_threads  # noqa: E402
-from bench_env import random_actions, steps_per_second  # noqa: E402
+from agents.trainers.bc import attach_cache, build_context, train_epoch  # noqa: E402
+from agents.trainers.rollout_buffer import configure_rollout  # noqa: E402
 from envs.config import EnvConfig  # noqa: E402
 from envs.factory import make_sb3_vec_env  # noqa: E402
 from envs.gym_env import PointNavEnv  # noqa: E402
+from policies.extractor import MaxFilter3x3  # noqa: E402
+from policies.freeze import Frozen, cpu_has_amx  # noqa: E402
 from policies.methods import method_names  # noqa: E402
 
-PPO_VARIANTS = ("sb3", "features", "finetune", "scratch", "sidetune", "sidetune-nchw", "sidetune-recompute")
-SECTIONS = ("ppo", "variants", "env")
+PPO_VARIANTS = (
+    "sb3", "features", "finetune", "scratch", "sidetune", "sidetune-nchw", "sidetune-recompute", "sidetune-before",
+    "features-before", "sidetune-fp32", "features-fp32", "sidetune-bf16", "features-bf16", "sidetune-16envs",
+    "sidetune-32envs",
+)
+DEFAULT_VARIANTS = (
+    "sb3", "features", "sidetune", "features-before", "sidetune-before", "sidetune-fp32", "sidetune-16envs",
+)
+VARIANT_OVERRIDES = {  # variant -> config overrides on top of the user's (envs: same frames per rollout)
+    "sidetune-fp32": ["policy.base_precision=float32"], "features-fp32": ["policy.base_precision=float32"],
+    "sidetune-bf16": ["policy.base_precision=bfloat16"], "features-bf16": ["policy.base_precision=bfloat16"],
+    "sidetune-before": ["policy.base_precision=float32"], "features-before": ["policy.base_precision=float32"],
+}
+SECTIONS = ("ppo", "variants", "env", "bc")
+BC_VARIANTS = ("sidetune", "sidetune-before", "features", "features-before")
 
 
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, AMX, load, versions: what the docs quote beside each figure."""
     model = platform.processor() or "unknown"
+    amx = cpu_has_amx()
     try:
         model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-        amx = "amx_bf16" in open("/proc/cpuinfo").read()
     except (OSError, StopIteration):
-        amx = False
+        pass
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     return {
         "cpu": model, "nproc": os.cpu_count(), "amx_bf16": amx, "uptime": uptime, "torch": torch.__version__,
@@ -129,10 +149,32 @@ class Timed:
         return {"fps": frames / wall, "rollout_s": self.rollout, "update_s": self.update, "wall_s": wall}
 
 
+def variant_overrides(name: str, overrides: list[str]) -> list[str]:
+    """The user's overrides plus the variant's own; `-16envs`/`-32envs` keep the frames per rollout."""
+    extra = list(VARIANT_OVERRIDES.get(name, []))
+    if name.endswith("envs"):
+        cfg = ppo_config("sidetune", overrides)
+        envs = int(name.rsplit("-", 1)[1][: -len("envs")])
+        frames = int(cfg.train.num_envs) * int(cfg.ppo.n_steps)
+        extra += [f"train.num_envs={envs}", f"ppo.n_steps={max(1, frames // envs)}"]
+    return [*overrides, *extra]
+
+
+def as_before_issue25(model: PPO) -> None:
+    """Today's trainer before issue 25: torch's max-pool in the map tower, the frozen base unfolded in fp32."""
+    extractor = model.policy.features_extractor
+    for tower in extractor.towers.values():
+        if isinstance(tower, torch.nn.Sequential) and isinstance(tower[0], MaxFilter3x3):
+            tower[0] = torch.nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+    base = extractor.encoder.base
+    if isinstance(base, Frozen):
+        base.inference_module = lambda x: base.module  # type: ignore[method-assign]
+
+
 def build_variant(name: str, overrides: list[str]) -> Timed:
     """One PPO variant on its own copy of the preset's env (same seed for all)."""
     method = name.split("-")[0] if name != "sb3" else "sidetune"
-    cfg = ppo_config(method, overrides)
+    cfg = ppo_config(method, variant_overrides(name, overrides))
     venv = make_vec_env(cfg, int(cfg.train.num_envs), "train", int(cfg.run.seed))
     if name == "sb3":
         model = PPO("MultiInputPolicy", venv, policy_kwargs={"optimizer_kwargs": {"eps": cfg.ppo.adam_eps}},
@@ -141,8 +183,10 @@ def build_variant(name: str, overrides: list[str]) -> Timed:
         model = build_model(cfg, venv, device="cpu")
         if name.endswith("-nchw"):
             model.policy.features_extractor.set_memory_format(torch.contiguous_format)
+        if name.endswith("-before"):
+            as_before_issue25(model)
         if not name.endswith("-recompute"):
-            reuse_frozen_base_features(model)
+            configure_rollout(model)
     return Timed(name, model)
 
 
@@ -188,6 +232,43 @@ def bench_ppo(variants: list[str], rounds: int, iterations: int, overrides: list
     out["_matmul_fp32_gmac_per_s_interleaved"] = reference
     for t in timed:
         t.model.env.close()
+    return out
+
+
+# --- behaviour cloning ------------------------------------------------------------------------------------
+
+
+def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str]) -> dict[str, Any]:
+    """Training frames/s of BC epochs (the CPU preset, N from the overrides, feature cache on), each variant a model
+    of its own on the same pool, `batches` batches per variant and round, interleaved; `-before` is today's trainer."""
+    contexts = {}
+    for name in variants:
+        method = name.split("-")[0]
+        args = base_parser("bench").parse_args([f"policy.method={method}", "run.device=cpu", *overrides])
+        ctx = build_context(resolve_config(args, "bc.yaml"), progress=False)
+        attach_cache(ctx, progress=False)
+        if name.endswith("-before"):
+            as_before_issue25(ctx.model)
+        train_epoch(ctx, 0, False, 2)  # warm-up
+        contexts[name] = ctx
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(rounds):
+        for name in (variants if r % 2 == 0 else variants[::-1]):
+            epoch = train_epoch(contexts[name], r + 1, False, batches)
+            samples[name].append(epoch["frames"] / epoch["seconds"])
+            print(f"  round {r + 1}/{rounds} bc {name:>16}: {samples[name][-1]:7.1f} frames/s", flush=True)
+    out: dict[str, Any] = {
+        name: {"frames_per_s": statistics.median(v), "frames_per_s_rounds": v} for name, v in samples.items()
+    }
+    for name, row in out.items():
+        before = out.get(name.split("-")[0] + "-before")
+        row["vs_before"] = row["frames_per_s"] / before["frames_per_s"] if before else None
+    any_ctx = next(iter(contexts.values()))
+    settings = any_ctx.settings
+    out["_settings"] = {
+        "trajectories": int(settings.trajectories), "batch_size": int(settings.batch_size),
+        "batches_per_round": batches,
+    }
     return out
 
 
@@ -326,6 +407,13 @@ def report(results: dict[str, Any]) -> None:
                           f"{r['max_abs_logprob_diff_vs_fp32']:.2e} |")  # fmt: skip
             if "compile_seconds" in rows:
                 print(f"{method}: torch.compile first call {rows['compile_seconds']:.1f} s")
+    if "bc" in results:
+        bc = results["bc"]
+        print(f"\nBC, N={bc['_settings']['trajectories']}, batch {bc['_settings']['batch_size']}:")
+        for name, r in bc.items():
+            if not name.startswith("_"):
+                ratio = f", {r['vs_before']:.2f}x today's trainer" if r["vs_before"] and "before" not in name else ""
+                print(f"  {name}: {r['frames_per_s']:.1f} frames/s{ratio}")
     if "env" in results:
         for key, r in results["env"].items():
             print(f"{key}: " + ", ".join(f"{k} {v:,.2f}" for k, v in r.items()))
@@ -334,13 +422,16 @@ def report(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
-    parser.add_argument("--variants", nargs="+", default=list(PPO_VARIANTS), choices=PPO_VARIANTS)
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=PPO_VARIANTS)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median counts)")
     parser.add_argument("--iterations", type=int, default=1, help="rollout+update cycles per variant and round")
     parser.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile in the update variants")
     parser.add_argument("--variant-methods", nargs="+", default=["sidetune"], choices=list(method_names()))
     parser.add_argument("--env-seconds", type=float, default=1.0)
+    parser.add_argument("--bc-variants", nargs="+", default=["sidetune", "sidetune-before"], choices=BC_VARIANTS)
+    parser.add_argument("--bc-batches", type=int, default=20, help="BC batches per variant and round")
+    parser.add_argument("--bc-overrides", nargs="*", default=[], help="key=value overrides of configs/bc.yaml")
     parser.add_argument("--json", default=None, help="where to write the results (default runs/bench/train-<time>.json)")
     parser.add_argument("overrides", nargs="*", help="config key=value overrides for the PPO variants")
     args = parser.parse_args()
@@ -353,6 +444,9 @@ def main() -> None:
     if "variants" in args.sections:
         print("update variants:", flush=True)
         results["variants"] = {m: bench_variants(m, args.overrides, args.rounds, args.compile) for m in args.variant_methods}
+    if "bc" in args.sections:
+        print("behaviour cloning (interleaved rounds):", flush=True)
+        results["bc"] = bench_bc(args.bc_variants, args.rounds, args.bc_batches, args.bc_overrides)
     if "env" in args.sections:
         print("env:", flush=True)
         results["env"] = bench_env(args.rounds, args.env_seconds)

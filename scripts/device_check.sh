@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The GPU path in one command (about 5-8 minutes on one GPU): CUDA renderer agreement test, env and encoder
-# benchmarks on CUDA, a short run of the GPU preset (configs/ppo_gpu.yaml); prints frames/s and writes a
-# report under $OUT (default ./device_report). Needs a Python with a CUDA build of torch and this package
-# installed (PYTHON, default .venv/bin/python). Never run on the machines this toolkit was developed on
+# The GPU path in one command (about 8-12 minutes on one GPU): CUDA renderer agreement test, env and encoder
+# benchmarks on CUDA, the device-resident rollout (CPU preset on CUDA), a short run of the GPU preset
+# (configs/ppo_gpu.yaml, CUDA renderer, device-resident with its 4 frames stacked on the GPU); prints trained
+# frames/s and writes a report under $OUT (default ./device_report). Needs a Python with a CUDA build of torch and
+# this package installed (PYTHON, default .venv/bin/python). Never run on the machines this toolkit was developed on
 # (no GPU there): see docs/benchmarks.md, "GPU path".
 #   bash scripts/device_check.sh                  # OUT=./device_report
 #   OUT=/tmp/report PYTHON=python3 bash scripts/device_check.sh
@@ -41,9 +42,22 @@ fi
 
 export OMP_WAIT_POLICY=PASSIVE
 step renderer_agreement 120 "$PYTHON" -m pytest -q tests/test_renderer.py -k cuda
+step device_resident_rollout 180 "$PYTHON" -m pytest -q tests/test_rollout_buffer.py -k device_resident
 step bench_env 120 "$PYTHON" scripts/bench_env.py --devices cpu cuda --batches 32 128 --resolutions 128 --seconds 0.5
 step bench_encoders 120 "$PYTHON" scripts/bench_policies.py --device cuda --batch 128 --repeats 2 --min-seconds 0.5 \
   --archs taskonomy compact --sizes 256 --methods features finetune sidetune
+
+# The device-resident rollout (frames stay on the GPU from the CUDA renderer to the rollout buffer): the CPU preset
+# (configs/ppo.yaml: compact base, 128², one frame) on CUDA with the CUDA renderer, 6 rollouts of 1,024 frames.
+step ppo_cpu_preset_device_resident 240 "$PYTHON" scripts/train_ppo.py --device cuda --no-progress \
+  env.render_device=cuda ppo.total_frames=6144 train.eval_every=0 train.eval_at_start=false train.final_eval=false \
+  train.checkpoint_every=0 "run.runs_root=$OUT/runs" run.experiment=ppo_device
+grep -h "device-resident rollout" "$OUT/ppo_cpu_preset_device_resident.log" | tee -a "$REPORT"
+RESULTS=$(ls -t "$OUT"/runs/ppo_device/*/results.json 2>/dev/null | head -1)
+if [ -n "$RESULTS" ]; then
+  "$PYTHON" -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"CPU preset on CUDA, device-resident: \
+{r['frames_per_second']} trained frames/s over {r['frames_this_session']} frames\")" "$RESULTS" | tee -a "$REPORT"
+fi
 
 # The GPU preset, 3 rollouts of 2,560 frames, no evaluation. The official curvature encoder if torch's hub
 # cache has it (this machine may be offline), else an untrained base of the same architecture: same cost.
@@ -51,11 +65,13 @@ BASE=random
 if "$PYTHON" -c "from policies.bases import official_weights; official_weights('curvature', download=False)" > /dev/null 2>&1; then BASE=curvature; fi
 echo "GPU preset base: $BASE" | tee -a "$REPORT"
 step ppo_gpu_preset 240 "$PYTHON" scripts/train_ppo.py --config configs/ppo_gpu.yaml --base "$BASE" --no-progress \
-  ppo.total_frames=7680 train.eval_every=0 train.eval_at_start=false train.final_eval=false \
+  env.render_device=cuda ppo.total_frames=7680 train.eval_every=0 train.eval_at_start=false train.final_eval=false \
   train.checkpoint_every=0 "run.runs_root=$OUT/runs"
+grep -h "device-resident rollout" "$OUT/ppo_gpu_preset.log" | tee -a "$REPORT"
 RESULTS=$(ls -t "$OUT"/runs/ppo_gpu/*/results.json 2>/dev/null | head -1)
 if [ -n "$RESULTS" ]; then
-  "$PYTHON" -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"GPU preset: {r['frames_per_second']} frames/s over {r['frames_this_session']} frames\")" "$RESULTS" | tee -a "$REPORT"
+  "$PYTHON" -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"GPU preset: \
+{r['frames_per_second']} trained frames/s over {r['frames_this_session']} frames\")" "$RESULTS" | tee -a "$REPORT"
 fi
 echo "report: $REPORT (exit $status)"
 exit $status

@@ -10,7 +10,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from policies.base_compact import CompactEncoder
 from agents.trainers.alpha_callback import AlphaCallback
 from policies.checkpoints import save_encoder_weights
-from policies.extractor import SideTuneExtractor, policy_kwargs
+from policies.extractor import MaxFilter3x3, SideTuneExtractor, policy_kwargs
 from policies.methods import PolicyConfig
 
 
@@ -142,3 +142,10 @@ def test_paper_sized_observations_forward():
     obs = {k: torch.as_tensor(v).float()[None] for k, v in env.observation_space.sample().items()}
     assert extractor(obs).shape == (1, 512)
     assert extractor.encoder(torch.zeros(1, 3, 128, 128)).shape == (1, 8, 8, 8)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_map_max_filter_equals_max_pool(memory_format):
+    """The map tower's separable max filter gives exactly nn.MaxPool2d(3, 1, 1)'s values (edges included)."""
+    x = torch.randn(4, 3, 37, 41).contiguous(memory_format=memory_format)
+    assert torch.equal(MaxFilter3x3()(x), torch.nn.MaxPool2d(3, stride=1, padding=1)(x))

@@ -205,3 +205,28 @@ def test_cli_prints_clear_errors_and_the_resolved_config(tmp_path):
     assert shown.returncode == 0, shown.stderr
     for line in ("method: features", "base: random", "num_envs: 3", "total_frames: 999", "auto_stop: true"):
         assert line in shown.stdout
+
+
+def test_progress_bar_rate_skips_evaluation_time_and_labels_training_success():
+    """The bar's clock leaves out evaluation seconds; success/SPL wait for enough finished training episodes."""
+    from types import SimpleNamespace
+
+    from agents.trainers.ppo_callbacks import EpisodeStatsCallback, ProgressCallback
+
+    evaluated = [0.0]
+    stats = EpisodeStatsCallback()
+    bar = ProgressCallback(1000, stats, excluded_seconds=lambda: evaluated[0], min_episodes=3)
+    bar.model = SimpleNamespace(num_timesteps=0)
+    bar._on_training_start()
+    start = bar.bar.start_t
+    evaluated[0] = 45.0  # a 45 s start evaluation before the first frames
+    bar.model.num_timesteps = 8
+    bar._on_step()
+    assert bar.bar.start_t == pytest.approx(start + 45.0)
+    assert bar.postfix() == {"train_episodes": "0"}
+    for success in (1.0, 1.0, 0.0):
+        stats.episodes += 1
+        stats.recent["success"].append(success)
+        stats.recent["spl"].append(success / 2)
+    assert bar.postfix() == {"train_episodes": "3", "train_success": "0.67", "train_spl": "0.33"}
+    bar._on_training_end()

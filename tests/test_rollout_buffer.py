@@ -1,4 +1,5 @@
-"""PPO reuses the frozen base's rollout features in every epoch: bit-identical to recomputing them."""
+"""PPO reuses the frozen base's rollout features in every epoch: bit-identical to recomputing them; the
+device-resident rollout (torch-cpu renderer, frames kept as tensors) gives the host path's observations and actions."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from gymnasium import spaces
 from agents.run.cli import base_parser, resolve_config
 from agents.run.env_builder import make_vec_env
 from agents.run.model_builder import build_model
-from agents.trainers.rollout_buffer import FrozenBaseRolloutBuffer, reuse_frozen_base_features, rollout_nbytes
+from agents.trainers.device_frame_stack import DeviceFrameStack
+from agents.trainers.rollout_buffer import (
+    DeviceRolloutBuffer,
+    FrozenBaseRolloutBuffer,
+    configure_rollout,
+    rollout_nbytes,
+)
 from envs.task import observation_space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,12 +30,14 @@ TINY = [
 ]
 
 
-def tiny_model(tmp_path: Path, method: str, reuse: bool):
+def tiny_model(tmp_path: Path, method: str, reuse: bool, *extra: str, device_resident: bool = False):
     """A seeded PPO model on 2 batched envs (episodes of at most 12 steps, so rollouts cross resets)."""
-    args = base_parser("test").parse_args([f"run.runs_root={tmp_path / 'runs'}", *TINY, f"policy.method={method}"])
-    model = build_model(resolve_config(args, "ppo.yaml"), make_vec_env(resolve_config(args, "ppo.yaml"), 2, "train", 0), device="cpu")
+    runs_root = f"run.runs_root={tmp_path / 'runs'}"
+    args = base_parser("test").parse_args([runs_root, *TINY, f"policy.method={method}", *extra])
+    cfg = resolve_config(args, "ppo.yaml")
+    model = build_model(cfg, make_vec_env(cfg, 2, "train", 0), device=cfg.run.device)
     if reuse:
-        assert reuse_frozen_base_features(model)
+        assert configure_rollout(model, device_resident=device_resident)["frozen_base_features"]
     return model
 
 
@@ -84,8 +93,8 @@ def test_methods_without_a_frozen_base_keep_sb3s_buffer(tmp_path, method):
     args = base_parser("test").parse_args([f"run.runs_root={tmp_path / 'runs'}", *TINY, f"policy.method={method}"])
     cfg = resolve_config(args, "ppo.yaml")
     model = build_model(cfg, make_vec_env(cfg, 2, "train", 0), device="cpu")
-    assert not reuse_frozen_base_features(model)
-    assert not isinstance(model.rollout_buffer, FrozenBaseRolloutBuffer)
+    assert configure_rollout(model) == {"frozen_base_features": False, "device_resident_keys": []}
+    assert not isinstance(model.rollout_buffer, (FrozenBaseRolloutBuffer, DeviceRolloutBuffer))
 
 
 def test_rollout_nbytes_is_what_sb3s_buffer_holds_and_the_gpu_preset_fits_in_host_memory(tmp_path):
@@ -103,3 +112,63 @@ def test_rollout_nbytes_is_what_sb3s_buffer_holds_and_the_gpu_preset_fits_in_hos
     assert stacked["rgb"].shape == (12, 256, 256) and stacked["rgb"].dtype == np.uint8
     n_envs = int(gpu.train.num_envs)
     assert n_envs >= 32 and rollout_nbytes(stacked, int(gpu.ppo.n_steps), n_envs) < 3e9  # 2.2 GB
+
+
+def rollout_record(model, updates: int = 2) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, torch.Tensor]]:
+    """Every rollout step's rgb observation and actions (as numpy), and the parameters after `updates` cycles."""
+    frames: list[np.ndarray] = []
+    actions: list[np.ndarray] = []
+    add = model.rollout_buffer.add
+
+    def recording_add(obs, action, *args, **kwargs):
+        rgb = obs["rgb"]
+        frames.append(rgb.cpu().numpy() if isinstance(rgb, torch.Tensor) else np.array(rgb))
+        actions.append(np.array(action))
+        return add(obs, action, *args, **kwargs)
+
+    model.rollout_buffer.add = recording_add
+    model.learn(updates * model.n_steps * model.n_envs)
+    return frames, actions, {k: v.detach().clone() for k, v in model.policy.state_dict().items()}
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.mark.parametrize(
+    "method,render,frames",
+    [
+        ("sidetune", "torch-cpu", 1), ("finetune", "torch-cpu", 1), ("sidetune", "torch-cpu", 3),
+        pytest.param("sidetune", "cuda", 1, marks=CUDA), pytest.param("sidetune", "cuda", 4, marks=CUDA),
+    ],
+)
+def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, method, render, frames):
+    """env.render_device=torch-cpu (the CUDA code path on the CPU; cuda where there is one): the frames stay tensors
+    (stacked on the device too) from the renderer to the buffer, and give the host path's observations, actions and
+    trained parameters for the same seed."""
+    policy_device = "cuda" if render == "cuda" else "cpu"
+    overrides = (f"env.render_device={render}", f"run.device={policy_device}", f"frame_stack={frames}")
+    host = tiny_model(tmp_path, method, False, *overrides)  # each model trains right after it is built (seeded)
+    assert configure_rollout(host, device_resident=False)["device_resident_keys"] == []
+    host_frames, host_actions, host_params = rollout_record(host)
+    device = tiny_model(tmp_path, method, False, *overrides)
+    assert configure_rollout(device)["device_resident_keys"] == ["rgb"]
+    assert isinstance(device.rollout_buffer, DeviceRolloutBuffer)
+    device_frames, device_actions, device_params = rollout_record(device)
+    assert len(device_frames) == 2 * 16
+    assert device.rollout_buffer.device_observations["rgb"].dtype == torch.uint8
+    for a, b in zip(host_frames, device_frames):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(host_actions, device_actions):
+        np.testing.assert_array_equal(a, b)
+    for key, value in host_params.items():
+        assert torch.equal(value, device_params[key]), key
+    assert device.rollout_buffer.device_observations["rgb"].device.type == device.device.type
+    assert isinstance(device.env, DeviceFrameStack) == (frames > 1)
+    assert device.rollout_buffer.device_observations["rgb"].shape[-3] == 3 * frames
+
+
+def test_device_resident_rollout_needs_a_torch_renderer_on_the_policys_device(tmp_path):
+    """The numba renderer (env.render_device=cpu) keeps the host path."""
+    model = tiny_model(tmp_path, "sidetune", False)
+    assert configure_rollout(model)["device_resident_keys"] == []
+    assert isinstance(model.rollout_buffer, FrozenBaseRolloutBuffer) and model.rollout_buffer.device_observations == {}

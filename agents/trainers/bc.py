@@ -36,7 +36,6 @@ from agents.trainers.trajectories import TrajectoryPool, TrajectoryPoolError, Tr
 from envs.atomic_io import atomic_path
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
-from policies.freeze import unwrap
 from policies.optim import SideTuneAdam
 from common.errors import BadInputError, MissingFileError
 
@@ -213,10 +212,11 @@ def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
         "pool": [e["sha256"] for e in ctx.pool.manifest["shards"] if e["first"] < s.trajectories],
         "trajectories": s.trajectories, "auto_stop": ctx.env_cfg.auto_stop, "steps": ctx.data.num_steps,
         "render": [ctx.env_cfg.resolution, ctx.env_cfg.hfov_deg, ctx.env_cfg.camera_height],
+        "base_dtype": str(encoder.base.dtype_for(torch.device(ctx.device))),  # the frozen base's inference numerics
     }  # fmt: skip
     with context().main_first():  # under torchrun rank 0 builds a missing cache, the others open it
         ctx.cache = FeatureCache.build_or_open(
-            unwrap(encoder.base), ctx.extractor.rgb_scaler, ctx.builder, root, identity, device=ctx.device, progress=progress
+            encoder.base, ctx.extractor.rgb_scaler, ctx.builder, root, identity, device=ctx.device, progress=progress
         )
     return ctx.cache
 

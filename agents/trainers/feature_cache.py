@@ -23,6 +23,7 @@ from torch import nn
 from agents.trainers.bc_data import ObservationBuilder
 from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
 from common.errors import UserError
+from policies.freeze import unwrap
 
 CACHE_VERSION = 1
 
@@ -62,9 +63,10 @@ class FeatureCache:
     ) -> "FeatureCache":
         """Open the cache for (base weights, ``identity``) under ``cache_root``, computing it if absent.
 
-        ``base`` is the frozen base (eval mode), ``scaler`` the extractor's uint8 -> [-1, 1] mapping, and
+        ``base`` is the frozen base (eval mode; a `policies.freeze.Frozen` runs its fast inference copy, and its
+        weights are what the key hashes), ``scaler`` the extractor's uint8 -> [-1, 1] mapping, and
         ``identity`` whatever else decides the frames (pool checksums, N, auto-stop, render settings)."""
-        key_doc = {"version": CACHE_VERSION, "base": module_digest(base), **identity}
+        key_doc = {"version": CACHE_VERSION, "base": module_digest(unwrap(base)), **identity}
         key = hashlib.sha256(json.dumps(key_doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
         folder = Path(cache_root) / key
         meta_path, feat_path = folder / "meta.json", folder / "features.npy"

@@ -32,7 +32,7 @@ from agents.run.model_builder import (
     resolve_device,
 )
 from agents.trainers.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
-from agents.trainers.rollout_buffer import reuse_frozen_base_features
+from agents.trainers.rollout_buffer import configure_rollout
 from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
 from agents.run.threads import set_threads
@@ -125,10 +125,13 @@ def run_ppo(
             if train.init_from:
                 init_policy_from(model, train.init_from, venv, cfg, device)
             run, cfg, _ = dist.run_on_main(open_run, cfg, None)  # only now: every input has been checked
-        reuse_frozen_base_features(model)  # a frozen base runs once per frame, not once per epoch
+        rollout = configure_rollout(model)  # a frozen base runs once per frame; frames stay on a shared device
         data_parallel_ppo(model, dist)
         if announce:
             print(f"run folder: {run.root}", flush=True)
+            if rollout["device_resident_keys"]:
+                keys = ", ".join(rollout["device_resident_keys"])
+                print(f"device-resident rollout: {keys} stay on {model.device}", flush=True)
         return run, _train(model, cfg, run, total, resumed_run is not None, progress)
     finally:
         venv.close()
@@ -154,7 +157,7 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
     if settings.max_minutes is not None and dist.is_main:
         callbacks.append(WallClockLimit(settings.max_minutes * 60.0))
     show = settings.progress_bar if progress is None else progress
-    bar = ProgressCallback(total, stats, enabled=show)
+    bar = ProgressCallback(total, stats, enabled=show, excluded_seconds=lambda: checkpoints.eval_seconds)
     started = time.perf_counter()
     remaining = max(0, total - start_frames)
     if remaining > 0:

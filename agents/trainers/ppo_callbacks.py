@@ -77,13 +77,26 @@ class EpisodeStatsCallback(BaseCallback):
 
 
 class ProgressCallback(BaseCallback):
-    """A tqdm bar over the run's frames (resumed runs start where they left off): fps, ETA, recent success."""
+    """A tqdm bar over the run's frames (resumed runs start where they left off). Its rate and ETA leave out the
+    time spent in held-out evaluations (``excluded_seconds``, as for the logged frames/s); its success and SPL are
+    those of finished *training* episodes, labelled so and shown only once ``min_episodes`` have finished (the
+    first episodes to end are the short ones, so fewer would overstate success)."""
 
-    def __init__(self, total_frames: int, stats: EpisodeStatsCallback | None = None, enabled: bool = True):
+    def __init__(
+        self,
+        total_frames: int,
+        stats: EpisodeStatsCallback | None = None,
+        enabled: bool = True,
+        excluded_seconds: Callable[[], float] | None = None,
+        min_episodes: int = 20,
+    ):
         super().__init__()
         self.total_frames, self.stats, self.enabled = total_frames, stats, enabled
+        self.excluded_seconds = excluded_seconds or (lambda: 0.0)
+        self.min_episodes = min_episodes
         self.bar: Any = None
         self._shown = 0
+        self._excluded = 0.0
 
     def _on_training_start(self) -> None:
         if not self.enabled:
@@ -91,6 +104,7 @@ class ProgressCallback(BaseCallback):
         from tqdm import tqdm
 
         self._shown = self.num_timesteps
+        self._excluded = self.excluded_seconds()
         self.bar = tqdm(
             total=self.total_frames, initial=self._shown, unit="frame", unit_scale=True, desc="ppo",
             dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0, smoothing=0.05,
@@ -98,13 +112,31 @@ class ProgressCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         if self.bar is not None:
+            self._skip_excluded_time()
             self.bar.update(self.num_timesteps - self._shown)
             self._shown = self.num_timesteps
         return True
 
+    def _skip_excluded_time(self) -> None:
+        """Move the bar's clocks forward by the evaluation time since the last step, so rate and ETA ignore it."""
+        excluded = self.excluded_seconds()
+        if excluded > self._excluded:
+            self.bar.start_t += excluded - self._excluded
+            self.bar.last_print_t += excluded - self._excluded
+            self._excluded = excluded
+
+    def postfix(self) -> dict[str, str]:
+        """The bar's postfix: finished training episodes, and their recent success/SPL once there are enough."""
+        if self.stats is None:
+            return {}
+        shown = {"train_episodes": str(self.stats.episodes)}
+        if self.stats.episodes >= self.min_episodes:
+            shown.update(train_success=f"{self.stats.mean('success'):.2f}", train_spl=f"{self.stats.mean('spl'):.2f}")
+        return shown
+
     def _on_rollout_end(self) -> None:
-        if self.bar is not None and self.stats is not None and self.stats.episodes:
-            self.bar.set_postfix(success=f"{self.stats.mean('success'):.2f}", spl=f"{self.stats.mean('spl'):.2f}", refresh=False)
+        if self.bar is not None and self.stats is not None:
+            self.bar.set_postfix(self.postfix(), refresh=False)
 
     def _on_training_end(self) -> None:
         if self.bar is not None:

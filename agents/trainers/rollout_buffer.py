@@ -8,11 +8,17 @@ input behaviour cloning's feature cache uses (agents/trainers/feature_cache.py).
 pixels after that, so its buffer does not store the RGB frames at all. Observations keep their own dtype
 (SB3 >= 2.x stores uint8 images as uint8). The update's losses and parameters are bit-identical to SB3's
 buffer (tests/test_rollout_buffer.py).
+
+The device-resident rollout (`configure_rollout`): when the env renders its camera images as torch tensors on
+the policy's device (`env.render_device` torch-cpu or cuda; stacked frames by `DeviceFrameStack`), `DeviceRolloutBuffer`
+keeps those images as tensors on that device from the renderer to every minibatch, with no numpy round trip;
+the small per-step arrays (map, goal, rewards, episode ends) stay SB3's.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,14 +26,20 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import DictRolloutBuffer
 from stable_baselines3.common.type_aliases import DictRolloutBufferSamples
+from stable_baselines3.common.vec_env import VecFrameStack
 
+from agents.run.env_builder import unwrap_task
+from agents.trainers.device_frame_stack import DeviceFrameStack
 from policies.contract import IMAGE_CHANNELS, feature_shape
 from policies.extractor import BASE_FEATURES_KEY
 from policies.sb3_policy import SideTunePolicy
 
+TORCH_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32}
 
-class FrozenBaseRolloutBuffer(DictRolloutBuffer):
-    """DictRolloutBuffer that also keeps each step's frozen-base features (float32 [8k, H/16, W/16])."""
+
+class DeviceRolloutBuffer(DictRolloutBuffer):
+    """DictRolloutBuffer whose `device_keys` observations are stored as torch tensors on the buffer's device
+    (they arrive as tensors there); `dropped_keys` are not stored at all. Everything else is SB3's."""
 
     def __init__(
         self,
@@ -39,19 +51,67 @@ class FrozenBaseRolloutBuffer(DictRolloutBuffer):
         gamma: float = 0.99,
         n_envs: int = 1,
         *,
+        device_keys: tuple[str, ...] = (),
+        dropped_keys: tuple[str, ...] = (),
+    ) -> None:
+        self.device_spaces = {k: observation_space[k] for k in device_keys if k not in dropped_keys}
+        host = {k: v for k, v in observation_space.spaces.items() if k not in device_keys and k not in dropped_keys}
+        super().__init__(buffer_size, spaces.Dict(host), action_space, device, gae_lambda, gamma, n_envs)
+
+    def reset(self) -> None:
+        self.device_observations = {
+            key: torch.zeros((self.buffer_size, self.n_envs, *space.shape), dtype=TORCH_DTYPES[np.dtype(space.dtype)],
+                             device=self.device)
+            for key, space in self.device_spaces.items()
+        }  # fmt: skip
+        super().reset()
+
+    def add(self, obs: dict[str, Any], *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """SB3's add for the host keys; the device keys are copied on the device."""
+        for key, stored in self.device_observations.items():
+            stored[self.pos].copy_(torch.as_tensor(obs[key], device=self.device))
+        super().add(obs, *args, **kwargs)
+
+    def get(  # type: ignore[override]
+        self, batch_size: int | None = None
+    ) -> Generator[DictRolloutBufferSamples, None, None]:
+        if not self.generator_ready:
+            self.device_observations = {k: self.swap_and_flatten(v) for k, v in self.device_observations.items()}
+        yield from super().get(batch_size)
+
+    def _get_samples(  # type: ignore[override]
+        self, batch_inds: np.ndarray, env: Any = None
+    ) -> DictRolloutBufferSamples:
+        samples = super()._get_samples(batch_inds, env)
+        rows = torch.as_tensor(batch_inds, device=self.device)
+        for key, stored in self.device_observations.items():
+            samples.observations[key] = stored[rows]
+        return samples
+
+
+class FrozenBaseRolloutBuffer(DeviceRolloutBuffer):
+    """The rollout buffer that also keeps each step's frozen-base features (float32 [8k, H/16, W/16]) on its device.
+    Positional and other keyword arguments are `DeviceRolloutBuffer`'s (SB3's `DictRolloutBuffer`'s)."""
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Dict,
+        *args: Any,
         policy: SideTunePolicy,
         rgb_key: str,
         keep_rgb: bool,
+        **kwargs: Any,
     ) -> None:
         channels, height, width = observation_space[rgb_key].shape
         c, h, w = feature_shape(height, width)
         self.features_shape = (c * (channels // IMAGE_CHANNELS), h, w)
         self.policy = policy
-        stored = observation_space if keep_rgb else spaces.Dict({k: v for k, v in observation_space.spaces.items() if k != rgb_key})
-        super().__init__(buffer_size, stored, action_space, device, gae_lambda, gamma, n_envs)
+        kwargs["dropped_keys"] = () if keep_rgb else (rgb_key,)
+        super().__init__(buffer_size, observation_space, *args, **kwargs)
 
     def reset(self) -> None:
-        self.base_features = np.zeros((self.buffer_size, self.n_envs, *self.features_shape), dtype=np.float32)
+        self.base_features = torch.zeros((self.buffer_size, self.n_envs, *self.features_shape), device=self.device)
         super().reset()
 
     def add(self, obs: dict[str, np.ndarray], *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
@@ -62,34 +122,61 @@ class FrozenBaseRolloutBuffer(DictRolloutBuffer):
                 "the policy kept no frozen-base features for this rollout step (shape "
                 f"{None if features is None else tuple(features.shape)}, expected {(self.n_envs, *self.features_shape)})"
             )
-        self.base_features[self.pos] = features.detach().cpu().numpy()
+        self.base_features[self.pos].copy_(features.detach())
         self.policy.rollout_base_features = None  # consumed: a stale copy is never stored twice
         super().add(obs, *args, **kwargs)
 
-    def get(self, batch_size: int | None = None) -> Generator[DictRolloutBufferSamples, None, None]:  # type: ignore[override]
+    def get(  # type: ignore[override]
+        self, batch_size: int | None = None
+    ) -> Generator[DictRolloutBufferSamples, None, None]:
         if not self.generator_ready:
             self.base_features = self.swap_and_flatten(self.base_features)
         yield from super().get(batch_size)
 
-    def _get_samples(self, batch_inds: np.ndarray, env: Any = None) -> DictRolloutBufferSamples:  # type: ignore[override]
+    def _get_samples(  # type: ignore[override]
+        self, batch_inds: np.ndarray, env: Any = None
+    ) -> DictRolloutBufferSamples:
         samples = super()._get_samples(batch_inds, env)
-        samples.observations[BASE_FEATURES_KEY] = self.to_torch(self.base_features[batch_inds])
+        samples.observations[BASE_FEATURES_KEY] = self.base_features[torch.as_tensor(batch_inds, device=self.device)]
         return samples
 
 
-def reuse_frozen_base_features(model: PPO) -> bool:
-    """Give `model` a `FrozenBaseRolloutBuffer` when its base is frozen; True if it did. Other methods (and
-    checkpoints saved with SB3's own policy class) keep SB3's buffer."""
+def device_resident_keys(model: PPO) -> tuple[str, ...]:
+    """The camera keys the env can render as tensors on the policy's device (`env.render_device` torch-cpu with a
+    CPU policy, cuda with a CUDA one), else ()."""
+    task = unwrap_task(model.env)
+    render_device = {"torch-cpu": "cpu", "cuda": "cuda"}.get(task.config.render_device)
+    if render_device is None or torch.device(render_device).type != model.device.type:
+        return ()
+    if not hasattr(task.backend, "render_torch"):
+        return ()
+    return tuple(k for k, v in model.observation_space.spaces.items() if len(v.shape) == 3 and k in task.camera_keys)
+
+
+def configure_rollout(model: PPO, device_resident: bool = True) -> dict[str, Any]:
+    """Give `model` the rollout buffer its policy and env allow: the frozen base's features stored once per frame
+    (`FrozenBaseRolloutBuffer`), camera images kept on the policy's device (`device_resident_keys`, with the env
+    switched to torch observations), or SB3's own buffer. Returns what it chose."""
+    keys = device_resident_keys(model) if device_resident else ()
+    if keys:
+        unwrap_task(model.env).set_device_observations(True)
+        if isinstance(model.env, VecFrameStack):  # SB3 stacks in numpy: stack on the device instead
+            model.env = DeviceFrameStack.replacing(model.env, keys)
+        model._last_obs = None  # type: ignore[assignment]  # the next learn() resets the env: tensors from then on
+    kwargs = {"device": model.device, "gae_lambda": model.gae_lambda, "gamma": model.gamma, "n_envs": model.n_envs}
     policy = model.policy
-    if not isinstance(policy, SideTunePolicy) or not policy.features_extractor.encoder.base_frozen:
-        return False
-    extractor = policy.features_extractor
-    model.rollout_buffer = FrozenBaseRolloutBuffer(
-        model.n_steps, model.observation_space, model.action_space, device=model.device, gae_lambda=model.gae_lambda,
-        gamma=model.gamma, n_envs=model.n_envs, policy=policy, rgb_key=extractor.config.rgb_key,
-        keep_rgb=extractor.encoder.side is not None,
-    )  # fmt: skip
-    return True
+    frozen = isinstance(policy, SideTunePolicy) and policy.features_extractor.encoder.base_frozen
+    if frozen:
+        extractor = policy.features_extractor
+        model.rollout_buffer = FrozenBaseRolloutBuffer(
+            model.n_steps, model.observation_space, model.action_space, policy=policy, rgb_key=extractor.config.rgb_key,
+            keep_rgb=extractor.encoder.side is not None, device_keys=keys, **kwargs,
+        )  # fmt: skip
+    elif keys:
+        model.rollout_buffer = DeviceRolloutBuffer(model.n_steps, model.observation_space, model.action_space,
+                                                   device_keys=keys, **kwargs)  # fmt: skip
+    return {"frozen_base_features": frozen, "device_resident_keys": list(keys)}
+
 
 
 def rollout_nbytes(observation_space: spaces.Dict, n_steps: int, n_envs: int) -> int:

@@ -8,6 +8,7 @@ Rendering is delegated to ``envs.embedded.renderer.Renderer`` (created on first 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -135,13 +136,27 @@ class EmbeddedBackend:
         """Render the requested sensors for all agents, or only for ``env_ids`` (see ``envs.embedded.renderer``)."""
         rows = self._rows(env_ids)
         self._check_ready(rows)
+        if env_ids is None:
+            return self.renderer.render(self.building_idx, self.positions, self.headings, sensors=tuple(sensors))
+        idx, pos, head = self.building_idx[rows], self.positions[rows], self.headings[rows]
+        return self.renderer.render(idx, pos, head, sensors=tuple(sensors))
+
+    @property
+    def renderer(self) -> Any:
+        """The renderer of this backend's buildings, made on first use (numba kernels compile then)."""
         if self._renderer is None:
-            from envs.embedded.renderer import make_renderer  # numba kernels compile on first use
+            from envs.embedded.renderer import make_renderer
 
             self._renderer = make_renderer(self.names, self.config)
-        if env_ids is None:
-            return self._renderer.render(self.building_idx, self.positions, self.headings, sensors=tuple(sensors))
-        return self._renderer.render(self.building_idx[rows], self.positions[rows], self.headings[rows], sensors=tuple(sensors))
+        return self._renderer
+
+    def render_torch(self, sensors: tuple[str, ...] = ("rgb",), env_ids: np.ndarray | None = None) -> dict[str, Any]:
+        """`render` as torch tensors on the render device (torch kernels: no copy to the host), for the
+        device-resident rollout."""
+        rows = self._rows(env_ids)
+        self._check_ready(rows)
+        idx, pos, head = self.building_idx[rows], self.positions[rows], self.headings[rows]
+        return self.renderer.render_torch(idx, pos, head, tuple(sensors))
 
     def _rows(self, env_ids: np.ndarray | None) -> np.ndarray | slice:
         """``env_ids`` as a validated int64 index array (all rows when None)."""
