@@ -92,3 +92,12 @@ def heldout_action_loss(
         "episodes_per_building": episodes_per_building,
         "split": settings.split,
     }
+
+
+def probe_after_training(model: Any, cfg: RunConfig, progress: bool = False) -> dict[str, Any] | None:
+    """The trainers' call: the probe on ``eval.alpha_probe_episodes`` episodes per held-out building, or None when
+    the policy has no α or the probe is switched off (0)."""
+    episodes = cfg.eval.alpha_probe_episodes
+    if not episodes or alpha_merge(model) is None:
+        return None
+    return heldout_action_loss(model, cfg, episodes_per_building=episodes, progress=progress)

@@ -38,6 +38,7 @@ class RunResults:
     frames: int
     alphas: dict[str, float] = field(default_factory=dict)  # final α of each merge ({} without one)
     alpha_trajectory: list[list[Any]] = field(default_factory=list)  # [frames, {name: α}] per rollout / epoch
+    alpha_probe: dict[str, Any] | None = None  # held-out action loss with α forced (agents/evaluation/alpha_probe.py)
     evaluation: dict[str, Any] | None = None
     dataset_frames: int | None = None  # BC: frames in its trajectories (training and validation)
     epochs: int | None = None  # BC: epochs run
@@ -194,6 +195,7 @@ def write_run_results(
     dataset_frames: int | None = None,
     epochs: int | None = None,
     history: list[dict[str, Any]] | None = None,
+    alpha_probe: dict[str, Any] | None = None,
 ) -> RunResults:
     """Write a training session's results.json in the one schema (PPO and BC both call this) and return it as read
     back (strict JSON, with the code version ``run.write_results`` adds; agents/run/run_dir.py). ``cfg``: the run's
@@ -210,6 +212,7 @@ def write_run_results(
         frames=int(frames),
         alphas=alphas,
         alpha_trajectory=alpha_trajectory,
+        alpha_probe=alpha_probe,
         evaluation=evaluation,
         dataset_frames=dataset_frames,
         epochs=epochs,

@@ -178,9 +178,11 @@ class EvalSettings:
     video_fps: float
     checkpoint: str
     device: str
+    alpha_probe_episodes: int = 5  # per held-out building: the α probe after training (0: none)
 
     def __post_init__(self) -> None:
         check_range(self.episodes_per_building, "eval.episodes_per_building", 1)
+        check_range(self.alpha_probe_episodes, "eval.alpha_probe_episodes", 0)
         check_range(self.num_envs, "eval.num_envs", 1)
         check_range(self.videos, "eval.videos", 0)
         check_range(self.video_fps, "eval.video_fps", 0, low_open=True)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agents.evaluation.alpha_probe import probe_after_training
 from agents.evaluation.results import RunResults, write_run_results
 from agents.trainers.bc_data import ObservationBuilder
 from agents.trainers.distributed import context
@@ -399,6 +400,7 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
         run, cfg, "bc", ctx.frames_seen, ev, best.policy.features_extractor.alphas(), state.get("alpha_trajectory", []),
         training, world_size=dist.world_size if dist.enabled else None,  # each epoch's steps shared among the ranks
         dataset_frames=ctx.data.num_steps, epochs=int(state["epoch"]), history=state["history"],
+        alpha_probe=probe_after_training(best, cfg) if dist.is_main else None,
     )
     return dist.broadcast(results)
 

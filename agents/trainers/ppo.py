@@ -37,6 +37,7 @@ from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
 from agents.run.threads import set_threads
 from agents.trainers.alpha_callback import AlphaCallback
+from agents.evaluation.alpha_probe import probe_after_training
 from agents.evaluation.results import RunResults, write_run_results
 
 ALPHA_TRAJECTORY = "alpha_trajectory.json"  # α per rollout, rewritten as training goes, so a resumed run keeps it
@@ -194,6 +195,7 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         run, cfg, "ppo", model.num_timesteps, final, model.policy.features_extractor.alphas(),
         alpha.trajectory,  # [frames, {name: α}] per rollout, earlier sessions included (TensorBoard: policy/alpha)
         training, world_size=dist.world_size if dist.enabled else None,  # frames and frames/s count every rank's
+        alpha_probe=probe_after_training(model, cfg) if settings.final_eval and dist.is_main else None,
     )
     return dist.broadcast(results)
 
