@@ -12,6 +12,8 @@ from common.config import IMAGE_MULTIPLE, check_resolution
 FEATURE_CHANNELS = 8
 DOWNSAMPLE = IMAGE_MULTIPLE  # the resolution rule (common.config.check_resolution) keeps image sides multiples of this
 IMAGE_CHANNELS = 3
+# a policy's networks normalise over its feature map, which a 1x1 map (16x16 images) cannot feed in training
+MIN_POLICY_RESOLUTION = 2 * DOWNSAMPLE
 
 
 def check_image_size(height: int, width: int, who: str = "encoder") -> None:

@@ -33,6 +33,7 @@ CASES = [
     ("train_ppo", ["env.buildings=Ambrona"], "env.buildings", "'Ambrona' is not a list"),
     ("train_ppo", ["env.resolution=abc"], "env.resolution", "'abc' is not a whole number"),
     ("train_ppo", ["env.resolution=40"], "env.resolution", "40 is unsupported"),
+    ("bc", ["env.resolution=16"], "env.resolution", "16 is too small for a policy"),
     ("train_ppo", ["env.resolution=64"], "env.resolution", "64 but base 'curvature' was pretrained at 128x128"),
     ("bc", ["env.resolution=64", "--base", "denoising"], "env.resolution", "64 but base 'denoising' was pretrained at 128x128"),
     ("train_ppo", ["--base", "{garbage}"], "policy.base", "is not a readable weights file"),

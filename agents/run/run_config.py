@@ -330,8 +330,17 @@ def _all_buildings(env: EnvConfig) -> set[str]:
 
 def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
     """The `policy:` rules that need the file system or the env (each field's own rule is checked when the
-    PolicyConfig is built): the weights files exist and load, and a pretrained base fits env.resolution."""
+    PolicyConfig is built): the policy's smallest image, the weights files exist and load, and a pretrained
+    base fits env.resolution."""
     from policies.bases import SHIPPED_TASKS
+    from policies.contract import MIN_POLICY_RESOLUTION
+
+    if env.resolution < MIN_POLICY_RESOLUTION:
+        raise ConfigError(
+            "env.resolution",
+            f"{env.resolution} is too small for a policy (its 1/16 feature map would be 1x1)",
+            f"use {MIN_POLICY_RESOLUTION} or more; {env.resolution} suits pretraining and rendering only",
+        )
 
     if policy.side_init == "distill" and not policy.side_weights and policy.base not in SHIPPED_TASKS:
         raise ConfigError("policy.side_weights", f"missing for side_init=distill with base {policy.base!r} (only the shipped bases have shipped distilled sides)",
