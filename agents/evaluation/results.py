@@ -38,7 +38,6 @@ class RunResults:
     frames: int
     alphas: dict[str, float] = field(default_factory=dict)  # final α of each merge ({} without one)
     alpha_trajectory: list[list[Any]] = field(default_factory=list)  # [frames, {name: α}] per rollout / epoch
-    alpha_probe: dict[str, Any] | None = None  # held-out action loss with α forced (agents/evaluation/alpha_probe.py)
     evaluation: dict[str, Any] | None = None
     dataset_frames: int | None = None  # BC: frames in its trajectories (training and validation)
     epochs: int | None = None  # BC: epochs run
@@ -46,6 +45,7 @@ class RunResults:
     training: dict[str, Any] = field(default_factory=dict)
     world_size: int | None = None  # ranks under torchrun (frames count every rank's)
     code: dict[str, Any] | None = None  # the commit that produced the run (agents/run/run_dir.py)
+    alpha_probe: dict[str, Any] | None = None  # held-out action loss with α forced (agents/evaluation/alpha_probe.py)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
