@@ -14,7 +14,8 @@ import argparse
 import sys
 
 from agents.run.cli import run_main
-from agents.evaluation.experiment_report import build_report
+from agents.evaluation.experiment_report import CLAIM_METHOD, build_report
+from policies.methods import method_names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", action="store_true", help="evaluate the random, expert and goal-only rows once (references.json)")
     parser.add_argument("--with", dest="partners", nargs="+", default=[], metavar="DIR",
                         help="other experiment folders whose runs join the comparisons (e.g. an ablation against runs/imitation)")
+    parser.add_argument("--target", default=CLAIM_METHOD, choices=list(method_names()),
+                        help="the method whose claim is tested against every other (default: the paper's sidetune)")
     args = parser.parse_args(argv)
     for folder in args.folders:
-        out = build_report(folder, reference=args.reference, log=lambda line: print(line, file=sys.stderr, flush=True), partners=args.partners)
+        out = build_report(folder, reference=args.reference, log=lambda line: print(line, file=sys.stderr, flush=True), partners=args.partners,
+                           target=args.target)
         for path in out["written"]:
             print(f"wrote {path}")
     return 0

@@ -48,7 +48,7 @@ CLAIM_MARGIN = 0.05  # docs/experiments.md, Design: "matches or beats the best" 
 CLAIM_SEEDS = {49: 6}  # the Design's seeds per method at each N (3 elsewhere); a verdict on fewer is provisional
 
 
-def claim_verdicts(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
+def claim_verdicts(comparisons: Sequence[Comparison], target: str = CLAIM_METHOD) -> list[dict[str, Any]]:
     """The paper's claim at each (sidetune group, data size): sidetune - best other with its interval and a verdict
     by the Design's rule (holds when the interval's lower end is above -CLAIM_MARGIN), marked provisional while
     either side has fewer seeds than the Design asks (CLAIM_SEEDS), as in a grid still running."""
@@ -58,7 +58,7 @@ def claim_verdicts(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
             continue
         low, high = c.difference.ci95
         verdict = ("holds" if low > -CLAIM_MARGIN else
-                   "does not hold: sidetune is below the best" if high < 0 else "not shown: the interval is too wide")  # fmt: skip
+                   f"does not hold: {target} is below the best" if high < 0 else "not shown: the interval is too wide")  # fmt: skip
         needed, seeds = CLAIM_SEEDS.get(c.data, 3), min(c.difference.seeds_a, c.difference.seeds_b)
         if seeds < needed:
             verdict += f" (provisional: {c.difference.seeds_a} vs {c.difference.seeds_b} seeds, the Design asks {needed})"
@@ -301,9 +301,10 @@ def plot_training(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path
 
 
 def build_report(folder: Path, reference: bool = False, log: Callable[[str], None] = print,
-                 partners: Sequence[Path] = ()) -> dict[str, Any]:  # fmt: skip
+                 partners: Sequence[Path] = (), target: str = CLAIM_METHOD) -> dict[str, Any]:  # fmt: skip
     """Read the runs below ``folder`` (and below ``partners``: other experiments' runs to compare with), write
-    report.md / report.json / plots into ``folder``, return the report's numbers."""
+    report.md / report.json / plots into ``folder``, return the report's numbers. ``target``: the method whose
+    claim is tested against every other (the paper's sidetune; e.g. sidetune-l2sp for the method beyond it)."""
     folder = Path(folder)
     for f in (folder, *map(Path, partners)):
         if not f.is_dir():
@@ -313,11 +314,11 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
         raise MissingFileError(f"experiment folder: no finished run below {folder} ({len(unfinished)} without an evaluation yet)")
     references = reference_entries(folder, entries, reference, log)
     rows = aggregate(references + entries)
-    comparisons = {m: compare_groups(entries, CLAIM_METHOD, m) for m in ("success", "spl")}
+    comparisons = {m: compare_groups(entries, target, m) for m in ("success", "spl")}
     prior = {t: [c for c in compare_groups(entries, t, "success") if c.other.split(" base=")[0].endswith(("features", "blind"))
                  and ("base=random" in c.other)]  # fmt: skip
              for t in PRIOR_TARGETS}
-    claim = claim_verdicts(comparisons["success"])
+    claim = claim_verdicts(comparisons["success"], target)
     variants = {m: variant_comparisons(entries, m) for m in ("success", "spl")}
     between_bases = base_comparisons(entries, "success")
     alphas = alpha_summary(entries)
@@ -330,14 +331,14 @@ def build_report(folder: Path, reference: bool = False, log: Callable[[str], Non
             + "` from the runs' stored held-out evaluations.\n",
             "## Held-out evaluation, seeds pooled\n", format_table(rows, markdown=True) + "\n"]  # fmt: skip
     if claim:
-        text += [f"## The claim: sidetune matches or beats the best other method (success; holds where sidetune - best other "
+        text += [f"## The claim: {target} matches or beats the best other method (success; holds where {target} - best other "
                  f"has its 95% interval's lower end above -{CLAIM_MARGIN})\n",
-                 "| data | sidetune | best other | difference [95% CI] | seeds | verdict |", "|---|---|---|---|---|---|",
+                 f"| data | {target} | best other | difference [95% CI] | seeds | verdict |", "|---|---|---|---|---|---|",
                  *[f"| {r['data']} | {r['target']} | {r['best_other']} | {r['mean']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] "
                    f"| {r['seeds'][0]} vs {r['seeds'][1]} | {r['verdict']} |" for r in claim], ""]  # fmt: skip
     for metric in ("success", "spl"):
         if comparisons[metric]:
-            text += [f"## sidetune minus each other method ({metric}; paired seed x episode bootstrap, 95% interval; "
+            text += [f"## {target} minus each other method ({metric}; paired seed x episode bootstrap, 95% interval; "
                      "'best other': the other method with the highest mean at that size)\n", format_comparisons(comparisons[metric], metric, markdown=True) + "\n"]  # fmt: skip
     for target, found in prior.items():
         if found:
