@@ -1,9 +1,9 @@
 """habitat-lab's own PointNav task on the exported buildings: its expert, its measures, one JSON row per episode.
 
-Run it with a Python that has habitat-lab 0.3.3 and habitat-sim 0.3.3 (habitat-lab pins numpy 1.26 and gym, so
-not the toolkit's venv; docs/habitat.md says how). It imports nothing from this toolkit:
+scripts/setup.sh installs habitat-lab 0.3.3 beside habitat-sim in the toolkit's venv; this script imports nothing
+from the toolkit and changes no habitat-lab setting except the agent and the data paths:
 
-    /path/to/habitat-lab-venv/bin/python scripts/habitat_lab_check.py EXPORT OUT.json [--episodes N]
+    python scripts/habitat_lab_check.py EXPORT OUT.json [--episodes N]
 
 For each held-out (val) episode of EXPORT (scripts/export_habitat_scenes.py) it runs habitat.Env with
 benchmark/nav/pointnav/pointnav_gibson.yaml set to the toolkit's agent (radius, height, camera, 0.25 m steps,
@@ -23,7 +23,6 @@ from pathlib import Path
 
 AGENT = {"radius": 0.15, "height": 1.5, "camera_height": 1.25, "forward_step": 0.25, "turn_angle": 10,
          "success_distance": 0.2, "max_steps": 500, "resolution": 64}  # the toolkit's EnvConfig defaults
-NAVMESH_CELL_HEIGHT = 0.05
 EPISODES_SUBDIR = "datasets/pointnav/embedded/v1"
 SCENES_SUBDIR = "scene_datasets"
 
@@ -54,22 +53,6 @@ def make_config(export: Path):
     return config
 
 
-def match_toolkit_navmesh() -> None:
-    """Recompute navmeshes with the toolkit's cell height (envs/habitat/sim_config.py NAVMESH_CELL_HEIGHT), the one
-    setting habitat-lab does not expose; with its 0.2 m default the navmesh floats 0.2 m above the floor."""
-    from habitat.sims.habitat_simulator.habitat_simulator import HabitatSim
-
-    original = HabitatSim.create_sim_config
-
-    def create_sim_config(self, sensor_suite):
-        config = original(self, sensor_suite)
-        if config.sim_cfg.navmesh_settings is not None:
-            config.sim_cfg.navmesh_settings.cell_height = NAVMESH_CELL_HEIGHT
-        return config
-
-    HabitatSim.create_sim_config = create_sim_config
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("export", type=Path)
@@ -82,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     import habitat_sim
     from habitat.tasks.nav.shortest_path_follower import ShortestPathFollower
 
-    match_toolkit_navmesh()
     env = habitat.Env(make_config(args.export))
     count = len(env.episodes) if args.episodes is None else min(args.episodes, len(env.episodes))
     follower = ShortestPathFollower(env.sim, goal_radius=AGENT["success_distance"], return_one_hot=False)

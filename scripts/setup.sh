@@ -16,5 +16,8 @@ HABITAT_WHEEL=$(ls ../shared/wheels/habitat_sim-0.3.3-*.whl 2>/dev/null | head -
 if [ -n "$HABITAT_WHEEL" ]; then
     .venv/bin/python -m pip install -q -e ".[dev,habitat,cluster]"
     .venv/bin/python -m pip install -q --no-deps "$HABITAT_WHEEL"
+    # habitat-lab from PyPI for users' own PointNav on exported scenes (tests/test_habitat_lab.py); --no-deps: its
+    # metadata pins numpy==1.26.4, yet it runs with numpy 2 (what it imports comes from the habitat extra)
+    .venv/bin/python -m pip install -q --no-deps "habitat-lab==0.3.320260507"
 fi
 echo "set-up done: activate with 'source .venv/bin/activate'"

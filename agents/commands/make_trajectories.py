@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from agents.run.cli import base_parser, parse_args, print_config, resolve_config, run_main
+from agents.run.cli import add_habitat_flags, base_parser, parse_args, print_config, resolve_config, run_main
 from envs.backends import backend_names
 
 FLAGS = {"trajectories": "bc.trajectories", "pool_dir": "bc.pool_dir", "backend": "env.backend", "storage": "bc.storage",
@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--trajectories", type=int, default=None, help="pool size to reach (bc.trajectories)")
     parser.add_argument("--pool-dir", dest="pool_dir", default=None, help="bc.pool_dir (default: data/trajectories/...)")
     parser.add_argument("--backend", default=None, choices=list(backend_names()), help="env.backend")
+    add_habitat_flags(parser)
     parser.add_argument("--storage", default=None, choices=["poses", "frames"], help="bc.storage")
     parser.add_argument("--num-envs", dest="num_envs", type=int, default=None, help="bc.generate_envs")
     parser.add_argument("--shard-size", dest="shard_size", type=int, default=None, help="bc.shard_size")

@@ -20,7 +20,10 @@ from agents.run.run_dir import RunDir
 from common.errors import RunFinished, UserError
 from policies.merge import MERGES
 from envs.backends import backend_names
+from envs.habitat.episodes import check_habitat_data
 from policies.methods import method_names
+
+HABITAT_FLAGS = {"data_path": "env.habitat_data_path", "scenes_dir": "env.habitat_scenes_dir"}
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -46,6 +49,15 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default=None, choices=list(method_names()), help="policy.method")
     parser.add_argument("--merge", default=None, choices=sorted(MERGES), help="policy.merge")
     parser.add_argument("--backend", default=None, choices=list(backend_names()), help="env.backend")
+    add_habitat_flags(parser)
+
+
+def add_habitat_flags(parser: argparse.ArgumentParser) -> None:
+    """--data-path and --scenes-dir, the two folders of a Habitat data set, on every script that takes --backend."""
+    parser.add_argument("--data-path", dest="data_path", default=None, metavar="DIR",
+                        help="env.habitat_data_path: the PointNav v1 folder with {split}/{split}.json.gz")
+    parser.add_argument("--scenes-dir", dest="scenes_dir", default=None, metavar="DIR",
+                        help="env.habitat_scenes_dir: the folder that holds the scene datasets (data/scene_datasets)")
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -61,9 +73,12 @@ def resolve_config(
 ) -> RunConfig:
     """The run config: ``configs/<default_file>`` < ``--config`` < flags (``flag_map``: arg name -> dotted key)
     < ``key=value``, typed and checked. Common flags (seed, device, name) are mapped here."""
-    mapping = {"seed": "run.seed", "device": "run.device", "name": "run.name", **dict(flag_map or {})}
+    mapping = {"seed": "run.seed", "device": "run.device", "name": "run.name", **HABITAT_FLAGS, **dict(flag_map or {})}
     flags = {key: getattr(args, arg) for arg, key in mapping.items() if getattr(args, arg, None) is not None}
-    return load_run_config(default_file, args.config, flags, args.overrides, require)
+    cfg = load_run_config(default_file, args.config, flags, args.overrides, require)
+    if cfg.env.backend == "habitat":
+        check_habitat_data(cfg.env)  # absolute paths, every scene file present: before any run folder is made
+    return cfg
 
 
 def read_run_config(run: RunDir) -> RunConfig:

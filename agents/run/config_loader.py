@@ -53,6 +53,11 @@ def read_config_file(name: str) -> DictConfig:
     return _read_yaml(CONFIG_DIR / name)
 
 
+def read_config_path(path: str | Path) -> DictConfig:
+    """Any config file (a run's config.yaml, a preset) with its `_base_` files merged under it."""
+    return _read_yaml(Path(path))
+
+
 def apply_strict(cfg: DictConfig, update: DictConfig, source: str) -> DictConfig:
     """Merge ``update`` into ``cfg``, rejecting keys that ``cfg`` does not define (the one strict-override rule)."""
     OmegaConf.set_struct(cfg, True)

@@ -47,7 +47,7 @@ def resolve_scene_path(scene_id: str, scenes_dir: str | os.PathLike | None) -> P
     if scenes_dir is None:
         raise SceneNotFoundError(
             f"scene {scene_id!r} is a relative path and env.habitat_scenes_dir is not set; pass --scenes-dir "
-            f"(the folder that holds {relative.split('/')[0]!r}/, usually data/scene_datasets)"
+            f"(or env.habitat_scenes_dir=DIR; the folder that holds {relative.split('/')[0]!r}/, usually data/scene_datasets)"
         )
     path = Path(scenes_dir) / relative
     if not path.exists():
@@ -65,8 +65,8 @@ def load_habitat_episodes(config: EnvConfig, split: str, check_scenes: bool = Tr
     so a missing download fails here rather than when the N-th simulator loads it."""
     if not config.habitat_data_path:
         raise ConfigError(
-            "env.habitat_data_path is not set; pass --data-path with the PointNav v1 folder that holds "
-            "{split}/{split}.json.gz (e.g. data/datasets/pointnav/gibson/v1)"
+            "env.habitat_data_path is not set; pass --data-path (or env.habitat_data_path=DIR) with the PointNav v1 "
+            "folder that holds {split}/{split}.json.gz (e.g. data/datasets/pointnav/gibson/v1)"
         )
     split = habitat_split_name(split)
     top = episode_file(config.habitat_data_path, split)
@@ -74,7 +74,7 @@ def load_habitat_episodes(config: EnvConfig, split: str, check_scenes: bool = Tr
         available = sorted(p.name for p in top.parent.parent.iterdir() if p.is_dir()) if top.parent.parent.is_dir() else []
         raise EpisodeFileError(
             f"episode file {top} does not exist (split {split!r}; splits found: {available or 'none'}); "
-            f"check --data-path or download the PointNav v1 episodes (see docs/habitat.md)"
+            f"check --data-path / env.habitat_data_path or download the PointNav v1 episodes (see docs/habitat.md)"
         )
     buildings = set(config.buildings) if config.buildings else None
     episodes = load_episodes(top)
@@ -107,3 +107,16 @@ def _load_content(content: Path, buildings: set[str] | None) -> list[Episode]:
     for name in sorted(files):
         episodes += load_episodes(files[name])
     return episodes
+
+
+def check_habitat_data(config: EnvConfig) -> None:
+    """Make ``habitat_data_path`` and ``habitat_scenes_dir`` absolute (a run's config then works from any folder)
+    and check that the episode files of the run's splits and every scene they name exist, before anything is
+    written; raises ConfigError, EpisodeFileError or SceneNotFoundError naming the path and the flag."""
+    for name in ("habitat_data_path", "habitat_scenes_dir"):
+        value = getattr(config, name)
+        if value:
+            setattr(config, name, os.path.abspath(os.path.expanduser(value)))
+    for split in sorted({config.split, "heldout"}):
+        load_habitat_episodes(config, split, check_scenes=True)
+

@@ -29,6 +29,7 @@ from envs.embedded.episode_gen import scene_id as embedded_scene_id
 from envs.embedded.render_cpu import CEILING_FACTOR, FLOOR_FACTOR, LIGHT_X, LIGHT_Y, WALL_AMBIENT, WALL_DIFFUSE
 from envs.embedded.world import Building
 from envs.episodes import Episode, save_episodes
+from envs.habitat.availability import BackendUnavailableError
 from envs.habitat.episodes import habitat_split_name, scene_name
 
 DATASET_NAME = "embedded"  # folder under scene_datasets/ and prefix of the scene ids
@@ -49,11 +50,12 @@ def habitat_scene_id(name: str) -> str:
     return f"{DATASET_NAME}/{scene_file(name)}"
 
 
-def _trimesh() -> Any:
+def require_trimesh() -> Any:
+    """Import and return trimesh (the ``habitat`` extra), or raise BackendUnavailableError saying how to install it."""
     try:
         import trimesh
     except ImportError as err:
-        raise ImportError(f"exporting Habitat scenes needs trimesh ({err}); pip install -e '.[habitat]'") from err
+        raise BackendUnavailableError(f"trimesh: not installed ({err}) (pip install -e '.[habitat]')") from err
     return trimesh
 
 
@@ -171,7 +173,7 @@ def _add_pillars(parts: _Parts, b: Building) -> None:
 
 def building_scene(b: Building) -> Any:
     """The building as a ``trimesh.Scene``: one textured mesh per (material, shade), Habitat frame (Y up)."""
-    trimesh = _trimesh()
+    trimesh = require_trimesh()
     from PIL import Image
 
     parts = _Parts()
@@ -240,17 +242,28 @@ def to_embedded_episodes(episodes: list[Episode]) -> list[Episode]:
     return [dataclasses.replace(ep, scene_id=embedded_scene_id(scene_name(ep.scene_id))) for ep in episodes]
 
 
-def export_dataset(out_dir: str | os.PathLike, config: EnvConfig, episodes: dict[str, list[Episode]]) -> dict[str, Path]:
+def export_dataset(
+    out_dir: str | os.PathLike, config: EnvConfig, episodes: dict[str, list[Episode]], snap: bool = False
+) -> dict[str, Path]:
     """Write the buildings of ``episodes`` (split -> embedded episodes) and the episode sets in Habitat's
-    layout under ``out_dir``; returns the two folders to pass as ``--scenes-dir`` and ``--data-path``."""
+    layout under ``out_dir``; returns the two folders to pass as ``--scenes-dir`` and ``--data-path``.
+
+    ``snap`` (needs habitat-sim) writes starts and goals on the navmesh stock habitat-lab computes
+    (``envs.habitat.navmesh_snap``); without it they are floor points, which only the toolkit's backend accepts."""
     out = Path(out_dir)
     scenes, data = out / SCENES_SUBDIR, out / EPISODES_SUBDIR
     names = sorted({building_of(ep) for split_episodes in episodes.values() for ep in split_episodes})
-    for name in names:
-        export_building(get_building(name, config), scenes)
+    paths = {habitat_scene_id(name): export_building(get_building(name, config), scenes) for name in names}
+    habitat_episodes = {split: to_habitat_episodes(eps) for split, eps in episodes.items()}
+    if snap:
+        from envs.habitat.availability import require_habitat_sim
+        from envs.habitat.navmesh_snap import snap_episodes
+
+        habitat_sim = require_habitat_sim()
+        habitat_episodes = {split: snap_episodes(habitat_sim, config, eps, paths) for split, eps in habitat_episodes.items()}
     dataset_config = {"scene_dataset_config": str(scenes / DATASET_NAME / DATASET_CONFIG)}  # habitat-lab loads the
     # stage with the config its episode names (relative to the working directory, like HM3D's episodes)
-    for split, split_episodes in episodes.items():
+    for split, split_episodes in habitat_episodes.items():
         folder = habitat_split_name(split)
-        save_episodes(data / folder / f"{folder}.json.gz", to_habitat_episodes(split_episodes), extra=dataset_config)
+        save_episodes(data / folder / f"{folder}.json.gz", split_episodes, extra=dataset_config)
     return {"scenes_dir": scenes, "data_path": data}
