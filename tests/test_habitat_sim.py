@@ -57,7 +57,7 @@ def test_configuration_is_built_for_this_machine(world):
     import torch
 
     backend, _ = _at(world, 0)
-    sim_cfg = backend._sims[0].config.sim_cfg
+    sim_cfg = backend._sim(0).config.sim_cfg
     assert sim_cfg.gpu_device_id == (0 if torch.cuda.is_available() else -1)  # -1: any EGL device, no CUDA
     assert sim_cfg.scene_dataset_config_file.endswith("embedded.scene_dataset_config.json")
     assert not habitat_sim.cuda_enabled or torch.cuda.is_available()
@@ -68,7 +68,7 @@ def test_reset_places_the_agent_at_the_episode_start_on_the_navmesh(world):
     positions, headings = backend.poses()
     np.testing.assert_allclose(positions[0], episode.start_xy, atol=1e-4)
     assert headings[0] == pytest.approx(episode.start_heading, abs=1e-4)
-    height = backend._sims[0].get_agent(0).get_state().position[1]
+    height = backend._sim(0).get_agent(0).get_state().position[1]
     assert 0.0 <= height <= 0.06  # on the navmesh, within one navmesh cell height of the floor
 
 
@@ -113,11 +113,40 @@ def test_walking_into_a_wall_collides_and_slides(world):
 
 def test_scene_changes_reconfigure_the_same_simulator(world):
     backend, _ = _at(world, 0)
-    sim = backend._sims[0]
+    sim, created = backend._sim(0), backend.simulators_created
     other = next(i for i, ep in enumerate(world["habitat"]) if ep.scene_id != world["habitat"][0].scene_id)
     backend.reset(np.array([0]), [world["habitat"][other]])
-    assert backend._sims[0] is sim and sim.config.sim_cfg.scene_id.endswith(world["habitat"][other].scene_id)
+    assert backend._sim(0) is sim and sim.config.sim_cfg.scene_id.endswith(world["habitat"][other].scene_id)
+    assert backend.simulators_created == created
     assert np.isfinite(backend.geodesic_distance()).all()
+
+
+def test_envs_in_one_scene_share_a_simulator(world):
+    """Simulator creation is the expensive step (seconds), so envs share one per scene (an idle simulator is
+    reconfigured, see above); with two scenes and two envs at most two simulators ever exist."""
+    from envs.habitat.backend import HabitatBackend
+
+    eps = world["habitat"]
+    a = [ep for ep in eps if ep.scene_id == eps[0].scene_id]
+    b = [ep for ep in eps if ep.scene_id != eps[0].scene_id]
+    backend = HabitatBackend(world["config"], num_envs=2)
+    try:
+        backend.reset(np.array([0, 1]), [a[0], a[1]])
+        assert backend._sim(0) is backend._sim(1) and backend.simulators_created == 1
+        backend.reset(np.array([0]), [b[0]])  # env 1 still uses scene a: a second simulator
+        backend.reset(np.array([1]), [b[1]])  # joins env 0's simulator; a's is idle now
+        assert backend._sim(0) is backend._sim(1) and backend.simulators_created == 2
+        backend.reset(np.array([0]), [a[2]])  # back to the idle simulator still in scene a: no third one
+        assert backend._sim(0) is not backend._sim(1) and (backend.simulators_created, backend.reconfigures) == (2, 0)
+        positions, _ = backend.poses()
+        np.testing.assert_allclose(positions, [a[2].start_xy, b[1].start_xy], atol=1e-4)  # agents kept apart
+        frames = backend.render(("rgb",))["rgb"]
+        assert not np.array_equal(frames[0], frames[1])
+        assert backend.step(np.array([Action.MOVE_FORWARD, Action.TURN_LEFT])).collided.shape == (2,)
+        assert np.isfinite(backend.geodesic_distance()).all()
+        assert backend.expert_action(0.2).shape == (2,)
+    finally:
+        backend.close()
 
 
 def test_expert_reaches_each_goal_and_geodesic_shrinks(world):

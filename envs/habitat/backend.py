@@ -12,6 +12,7 @@ heading = yaw about +Y + pi/2. habitat_sim is imported when a backend is constru
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -26,8 +27,24 @@ from envs.habitat.normals import normals_from_depth
 from envs.habitat.sim_config import ACTION_NAMES, DEPTH_UUID, RGB_UUID, build_configuration, needs_depth
 
 
+@dataclass
+class _SceneSim:
+    """One simulator in one scene, with an agent for every env of the batch; ``users`` are the envs in it now."""
+
+    sim: Any
+    path: str
+    users: set[int] = field(default_factory=set)
+
+
 class HabitatBackend:
-    """N habitat-sim simulators, one per agent; each reloads only when its episode's scene changes."""
+    """N agents on a pool of habitat-sim simulators: env ``i`` is agent ``i`` of the simulator of its scene.
+
+    Creating a simulator costs ~13-35 s on a CPU (a GL context and its shaders) while ``reconfigure`` to another
+    scene costs ~0.1 s, so envs in the same scene share one simulator and a simulator nobody uses any more is
+    reconfigured, never a new one made, when an env moves on. An evaluation, which hands episodes out building by
+    building, then runs on two or three simulators instead of one per env; random training episodes need at
+    most N, as before.
+    """
 
     def __init__(self, config: EnvConfig, num_envs: int) -> None:
         if num_envs < 1:
@@ -37,11 +54,12 @@ class HabitatBackend:
         self.num_envs = int(num_envs)
         self.forward_step = float(config.forward_step)
         self.turn_angle = math.radians(config.turn_angle_deg)
-        self._sims: list[Any | None] = [None] * self.num_envs
-        self._scenes: list[str | None] = [None] * self.num_envs
+        self._pool: list[_SceneSim] = []  # in creation order (closed in reverse)
+        self._where: list[_SceneSim | None] = [None] * self.num_envs
         self._goals: list[np.ndarray | None] = [None] * self.num_envs
         self._followers: dict[tuple[int, float], Any] = {}
-        self._created: list[int] = []  # env ids in simulator creation order (closed in reverse)
+        self.simulators_created = 0
+        self.reconfigures = 0
 
     # --- episodes -------------------------------------------------------------------------------------
     def reset(self, env_ids: np.ndarray, episodes: list[Episode]) -> None:
@@ -52,11 +70,11 @@ class HabitatBackend:
         for env_id, episode in zip(env_ids.tolist(), episodes):
             self._check_id(env_id)
             self._load_scene(env_id, episode.scene_id)
-            sim = self._sims[env_id]
+            sim = self._sim(env_id)
             state = self._hs.AgentState()
             state.position = self._on_navmesh(sim, episode.start_position)
             state.rotation = list(episode.start_rotation)  # (x, y, z, w) coefficients, as habitat-lab passes them
-            sim.get_agent(0).set_state(state, reset_sensors=True)
+            sim.get_agent(env_id).set_state(state, reset_sensors=True)
             self._goals[env_id] = self._on_navmesh(sim, episode.goal_position)
 
     @staticmethod
@@ -68,19 +86,30 @@ class HabitatBackend:
         return snapped if np.isfinite(snapped).all() else point
 
     def _load_scene(self, env_id: int, scene_id: str) -> None:
+        """Put env ``env_id`` in the simulator of its scene: the one already there, else an idle one
+        reconfigured, else a new one."""
         path = str(resolve_scene_path(scene_id, self.config.habitat_scenes_dir))
-        if self._scenes[env_id] == path:
+        current = self._where[env_id]
+        if current is not None and current.path == path:
             return
-        cfg = build_configuration(self._hs, self.config, path, seed=self.config.episodes.seed + env_id)
-        sim = self._sims[env_id]
-        if sim is None:
-            self._sims[env_id] = self._hs.Simulator(cfg)
-            self._created.append(env_id)
-        else:
-            sim.reconfigure(cfg)
-        self._scenes[env_id] = path
-        for key in [k for k in self._followers if k[0] == env_id]:  # followers hold the old agent/pathfinder
+        if current is not None:
+            current.users.discard(env_id)
+        for key in [k for k in self._followers if k[0] == env_id]:  # followers hold the old simulator's agent
             del self._followers[key]
+        target = next((s for s in self._pool if s.path == path), None)
+        if target is None:
+            cfg = build_configuration(self._hs, self.config, path, seed=self.config.episodes.seed, num_agents=self.num_envs)
+            target = next((s for s in self._pool if not s.users), None)
+            if target is None:
+                target = _SceneSim(self._hs.Simulator(cfg), path)
+                self._pool.append(target)
+                self.simulators_created += 1
+            else:
+                target.sim.reconfigure(cfg)
+                target.path = path
+                self.reconfigures += 1
+        target.users.add(env_id)
+        self._where[env_id] = target
 
     # --- motion ---------------------------------------------------------------------------------------
     def step(self, actions: np.ndarray) -> StepResult:
@@ -94,7 +123,7 @@ class HabitatBackend:
                 name = ACTION_NAMES[Action(action)]
             except (ValueError, KeyError):
                 raise ValueError(f"action {action} for agent {i} is unknown; use 0..3 (STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT)") from None
-            collided[i] = bool(self._sim(i).get_agent(0).act(name))
+            collided[i] = bool(self._sim(i).get_agent(i).act(name))
         return StepResult(collided=collided)
 
     def poses(self) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +131,7 @@ class HabitatBackend:
         positions = np.zeros((self.num_envs, 2), dtype=np.float64)
         headings = np.zeros(self.num_envs, dtype=np.float64)
         for i in range(self.num_envs):
-            state = self._sim(i).get_agent(0).get_state()
+            state = self._sim(i).get_agent(i).get_state()
             positions[i] = habitat_to_xy(state.position)
             q = state.rotation  # numpy-quaternion
             headings[i] = quaternion_to_heading((q.x, q.y, q.z, q.w))
@@ -122,7 +151,7 @@ class HabitatBackend:
             self._check_id(i)
         out: dict[str, list[np.ndarray]] = {name: [] for name in sensors}
         for i in ids:
-            obs = self._sim(i).get_sensor_observations()  # habitat reuses these buffers: copy below
+            obs = self._sim(i).get_sensor_observations(agent_ids=i)  # habitat reuses these buffers: copy below
             if "rgb" in out:
                 out["rgb"].append(np.ascontiguousarray(np.asarray(obs[RGB_UUID])[..., :3].transpose(2, 0, 1)))
             if "depth" in out or "normals" in out:
@@ -140,7 +169,7 @@ class HabitatBackend:
         for i in range(self.num_envs):
             sim = self._sim(i)
             path = self._hs.ShortestPath()
-            path.requested_start = np.asarray(sim.get_agent(0).get_state().position, dtype=np.float32)
+            path.requested_start = np.asarray(sim.get_agent(i).get_state().position, dtype=np.float32)
             path.requested_end = self._goals[i]
             found = sim.pathfinder.find_path(path)
             out[i] = float(path.geodesic_distance) if found else math.inf
@@ -163,7 +192,7 @@ class HabitatBackend:
         key = (env_id, goal_radius)
         if key not in self._followers:
             self._followers[key] = self._sim(env_id).make_greedy_follower(
-                0,
+                env_id,
                 goal_radius,
                 stop_key=int(Action.STOP),
                 forward_key=int(Action.MOVE_FORWARD),
@@ -177,16 +206,15 @@ class HabitatBackend:
         """Close every simulator, newest first: habitat-sim 0.3.3 aborts the process (``GL::Context::current():
         no current context``) when simulators sharing a process are closed in creation order."""
         self._followers.clear()
-        while self._created:
-            env_id = self._created.pop()
-            sim, self._sims[env_id], self._scenes[env_id] = self._sims[env_id], None, None
-            sim.close()
+        self._where = [None] * self.num_envs
+        while self._pool:
+            self._pool.pop().sim.close()
 
     def _sim(self, env_id: int) -> Any:
-        sim = self._sims[env_id]
-        if sim is None:
+        where = self._where[env_id]
+        if where is None:
             raise RuntimeError(f"habitat agent {env_id} has no episode yet; call reset() for every env id first")
-        return sim
+        return where.sim
 
     def _check_id(self, env_id: int) -> None:
         if not 0 <= env_id < self.num_envs:

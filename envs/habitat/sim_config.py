@@ -68,9 +68,10 @@ def _camera_spec(habitat_sim: ModuleType, config: EnvConfig, uuid: str, sensor_t
     return spec
 
 
-def build_configuration(habitat_sim: ModuleType, config: EnvConfig, scene_path: str, seed: int) -> Any:
-    """A ``habitat_sim.Configuration`` for one agent in ``scene_path``: RGB (and depth) camera at
-    ``camera_height``, forward/turn actions from the config, and a navmesh for the config's agent size."""
+def build_configuration(habitat_sim: ModuleType, config: EnvConfig, scene_path: str, seed: int, num_agents: int = 1) -> Any:
+    """A ``habitat_sim.Configuration`` for ``num_agents`` identical agents in ``scene_path``: RGB (and depth)
+    camera at ``camera_height``, forward/turn actions from the config, and a navmesh for the config's agent size.
+    Agents do not see or block each other (no physics, no agent meshes), so envs can share a simulator."""
     sim_cfg = habitat_sim.SimulatorConfiguration()
     sim_cfg.scene_dataset_config_file = scene_dataset_config(scene_path)
     sim_cfg.scene_id = str(scene_path)
@@ -103,4 +104,4 @@ def build_configuration(habitat_sim: ModuleType, config: EnvConfig, scene_path: 
         name: habitat_sim.ActionSpec(name, habitat_sim.ActuationSpec(amount=amounts[action]))
         for action, name in ACTION_NAMES.items()
     }
-    return habitat_sim.Configuration(sim_cfg, [agent_cfg])
+    return habitat_sim.Configuration(sim_cfg, [agent_cfg] * int(num_agents))
