@@ -19,5 +19,21 @@ if [ -n "$HABITAT_WHEEL" ]; then
     # habitat-lab from PyPI for users' own PointNav on exported scenes (tests/test_habitat_lab.py); --no-deps: its
     # metadata pins numpy==1.26.4, yet it runs with numpy 2 (what it imports comes from the habitat extra)
     .venv/bin/python -m pip install -q --no-deps "habitat-lab==0.3.320260507"
+    # habitat-baselines (its PPO/DD-PPO with the toolkit's policy: sidetune_habitat_baselines, tests/
+    # test_habitat_baselines_plugin.py), --no-deps for the same reason; its other imports: the baselines extra
+    .venv/bin/python -m pip install -q -e ".[dev,habitat,baselines,cluster]"
+    .venv/bin/python -m pip install -q --no-deps "habitat-baselines==0.3.320260507"
+    # habitat-baselines imports torchvision, whose PyPI wheels are CUDA builds that cannot load beside .venv's CPU
+    # torch. .venv-baselines holds PyPI's torch 2.13.0 (a CUDA build; it runs on CPUs too) and torchvision 0.28.0
+    # and sees everything else in .venv (site.addsitedir in a .pth file). --isolated: this machine's pip config
+    # points at a local CPU torch wheel, which would win over PyPI's.
+    [ -x .venv-baselines/bin/python ] || "$PY" -m venv .venv-baselines
+    .venv-baselines/bin/python -m pip --isolated install -q "torch==2.13.0" "torchvision==0.28.0"
+    # triton (torch's GPU compiler) carries its own LLVM; loaded beside numba's and Mesa llvmpipe's it aborts the
+    # simulator's process ("LLVM ERROR: Option 'default' already exists!"); torch runs without it
+    .venv-baselines/bin/python -m pip --isolated uninstall -q -y triton
+    BASE_SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    OVERLAY_SITE=$(.venv-baselines/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "import site; site.addsitedir('$(realpath "$BASE_SITE")')" > "$OVERLAY_SITE/sidetune_nav_base_venv.pth"
 fi
 echo "set-up done: activate with 'source .venv/bin/activate'"

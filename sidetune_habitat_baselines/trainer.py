@@ -1,0 +1,28 @@
+"""habitat-baselines' PPO trainer (DD-PPO under torchrun) that also writes the side-tuning α to its TensorBoard."""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import torch
+from habitat_baselines.common.baseline_registry import baseline_registry
+from habitat_baselines.rl.ppo.ppo_trainer import PPOTrainer
+
+
+@baseline_registry.register_trainer(name="sidetune_ppo")
+class SideTunePPOTrainer(PPOTrainer):
+    """PPOTrainer plus ``sidetune/alpha_<name>`` scalars (rank 0 writes, as for every other scalar), and checkpoints
+    that load under torch >= 2.6."""
+
+    def load_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+        """habitat-baselines 0.3.3 stores its OmegaConf config in every checkpoint, which torch >= 2.6's default
+        ``weights_only=True`` refuses; this trainer's evaluator loads the checkpoints its own training wrote."""
+        kwargs.setdefault("weights_only", False)
+        return torch.load(checkpoint_path, *args, **kwargs)
+
+    def _training_log(self, writer: Any, losses: Dict[str, float], prev_time: int = 0) -> None:
+        super()._training_log(writer, losses, prev_time)
+        policy = self._agent.actor_critic
+        policy = getattr(policy, "module", policy)  # DDP wraps nothing here, but stay safe
+        for name, value in (policy.alphas() if hasattr(policy, "alphas") else {}).items():
+            writer.add_scalar(f"sidetune/alpha_{name}", value, self.num_steps_done)
