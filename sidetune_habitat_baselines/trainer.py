@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import torch
+from habitat.config import read_write
 from habitat_baselines.common.baseline_registry import baseline_registry
 from habitat_baselines.rl.ppo.ppo_trainer import PPOTrainer
 
@@ -14,6 +15,15 @@ class SideTunePPOTrainer(PPOTrainer):
     """PPOTrainer plus ``sidetune/alpha_<name>`` scalars (rank 0 writes, as for every other scalar), and checkpoints
     that load under torch >= 2.6."""
 
+    def _init_envs(self, config: Any = None, is_eval: bool = False) -> None:
+        """Without CUDA, simulators use EGL device -1 (any): DD-PPO sets ``gpu_device_id`` to each rank's local rank,
+        and habitat-sim aborts with "unable to find CUDA device 1 among 1 EGL devices" on a CPU machine."""
+        if not torch.cuda.is_available():
+            for cfg in {id(c): c for c in (self.config, config) if c is not None}.values():
+                with read_write(cfg):
+                    cfg.habitat.simulator.habitat_sim_v0.gpu_device_id = -1
+        super()._init_envs(config, is_eval)
+
     def load_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> Dict[str, Any]:
         """habitat-baselines 0.3.3 stores its OmegaConf config in every checkpoint, which torch >= 2.6's default
         ``weights_only=True`` refuses; this trainer's evaluator loads the checkpoints its own training wrote."""
@@ -22,6 +32,8 @@ class SideTunePPOTrainer(PPOTrainer):
 
     def _training_log(self, writer: Any, losses: Dict[str, float], prev_time: int = 0) -> None:
         super()._training_log(writer, losses, prev_time)
+        if writer is None:  # DD-PPO ranks other than 0 have no writer
+            return
         policy = self._agent.actor_critic
         policy = getattr(policy, "module", policy)  # DDP wraps nothing here, but stay safe
         for name, value in (policy.alphas() if hasattr(policy, "alphas") else {}).items():
