@@ -14,14 +14,13 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # what it imports comes from the habitat extra. Without the wheel the Habitat tests skip and say why.
 HABITAT_WHEEL=$(ls ../shared/wheels/habitat_sim-0.3.3-*.whl 2>/dev/null | head -n 1 || true)
 if [ -n "$HABITAT_WHEEL" ]; then
-    .venv/bin/python -m pip install -q -e ".[dev,habitat,cluster]"
+    .venv/bin/python -m pip install -q -e ".[dev,habitat,baselines,cluster]"  # baselines: habitat-baselines' imports
     .venv/bin/python -m pip install -q --no-deps "$HABITAT_WHEEL"
     # habitat-lab from PyPI for users' own PointNav on exported scenes (tests/test_habitat_lab.py); --no-deps: its
     # metadata pins numpy==1.26.4, yet it runs with numpy 2 (what it imports comes from the habitat extra)
-    .venv/bin/python -m pip install -q --no-deps "habitat-lab==0.3.320260507"
+    .venv/bin/python -m pip install -q --no-deps "habitat-lab==0.3.320260507" "gym==0.23.0"  # gym: see pyproject.toml
     # habitat-baselines (its PPO/DD-PPO with the toolkit's policy: sidetune_habitat_baselines, tests/
-    # test_habitat_baselines_plugin.py), --no-deps for the same reason; its other imports: the baselines extra
-    .venv/bin/python -m pip install -q -e ".[dev,habitat,baselines,cluster]"
+    # test_habitat_baselines_plugin.py), --no-deps for the same reason
     .venv/bin/python -m pip install -q --no-deps "habitat-baselines==0.3.320260507"
     # habitat-baselines imports torchvision, whose PyPI wheels are CUDA builds that cannot load beside .venv's CPU
     # torch. .venv-baselines holds PyPI's torch 2.13.0 (a CUDA build; it runs on CPUs too) and torchvision 0.28.0
