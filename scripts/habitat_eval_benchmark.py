@@ -23,6 +23,7 @@ from pathlib import Path
 import _checkout  # noqa: F401  (the checkout's packages first, when run from a checkout)
 
 from agents.run.cli import run_main
+from common.errors import BadInputError
 
 
 def _policy(cfg, run: str | None):
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: {result['episodes']} episodes, {result['env_steps']} frames, "
               f"{results[name]['seconds']:.0f} s", file=sys.stderr, flush=True)
     if results["embedded"]["ids"] != results["habitat"]["ids"]:
-        raise ValueError("EXPORT: its held-out episodes are not the config's (export it with --config of this run)")
+        raise BadInputError("EXPORT", "its held-out episodes are not the config's", "export it with --config of this run")
     summary = {name: {k: v for k, v in r.items() if k != "ids"} for name, r in results.items()}
     summary["ratio"] = results["habitat"]["seconds"] / results["embedded"]["seconds"]
     summary["load_average"] = load

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from agents.run.config_loader import CONFIG_DIR, read_config_path, to_container
 from agents.run.cli import run_main
+from common.errors import BadInputError
 from envs.config import EnvConfig
 from envs.embedded.catalogue import building_names
 from envs.embedded.episode_gen import building_of, load_or_generate_episodes
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.buildings:
         unknown = sorted(set(args.buildings) - set(splits["train"]) - set(splits["heldout"]))
         if unknown:
-            raise ValueError(f"--buildings: unknown names {unknown} (see scripts/show_buildings.py for the catalogue)")
+            raise BadInputError("--buildings", f"unknown names {unknown}", "see scripts/show_buildings.py for the catalogue")
     from envs.habitat.availability import habitat_sim_available
     from envs.habitat.scene_export import export_dataset, require_trimesh
 

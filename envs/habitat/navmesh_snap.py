@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import UserError
 from envs.config import EnvConfig
 from envs.episodes import Episode
 from envs.habitat.sim_config import scene_dataset_config
@@ -25,7 +26,7 @@ LAB_MAX_SLOPE = 45.0
 MAX_HORIZONTAL_SHIFT = 0.1  # m; a snap that moves a point further sideways means the point was off the navmesh
 
 
-class SnapError(ValueError):
+class SnapError(UserError, ValueError):
     """An episode point that has no navmesh point near it (a building whose navmesh lost an area)."""
 
 
