@@ -139,8 +139,8 @@ import_check() {  # import_check WHEEL: install it with its dependencies into a 
     # habitat_sim and magnum there (the wheel's own pins, numpy 1.26, are fine in a venv of its own)
     local wheel=$1 venv
     venv=$(mktemp -d)/venv
-    "$PY" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q "$wheel" || die 4 "pip install $wheel failed"
+    "$PY" -m venv --without-pip "$venv"  # filled by $PY's pip (pip >= 22.3: --python), no ensurepip round
+    "$PY" -m pip --python "$venv/bin/python" install -q "$wheel" || die 4 "pip install $wheel failed"
     HABITAT_SIM_LOG=quiet MAGNUM_LOG=quiet "$venv/bin/python" -c \
         "import habitat_sim, magnum; print('import check: habitat_sim', habitat_sim.__version__, 'with magnum')" \
         || die 4 "import habitat_sim failed with $wheel installed (are the magnum bindings inside?)"
