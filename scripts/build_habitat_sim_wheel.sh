@@ -66,7 +66,8 @@ parse_args() {
         all|check-system) ;;
         package)
             [ -f "$SIM_WHEEL" ] || die 2 "--sim-wheel: '$SIM_WHEEL' is not a file (the habitat_sim wheel to complete)"
-            [ -f "$BINDINGS_WHEEL" ] || die 2 "--bindings-wheel: '$BINDINGS_WHEEL' is not a file (the magnum bindings wheel)" ;;
+            [ -f "$BINDINGS_WHEEL" ] \
+                || die 2 "--bindings-wheel: '$BINDINGS_WHEEL' is not a file (the magnum bindings wheel)" ;;
         check)
             [ -f "$WHEEL" ] || die 2 "--wheel: '$WHEEL' is not a file (the wheel to install and import)" ;;
         *) die 2 "--step: '$STEP' is unknown (all, check-system, package or check)" ;;
@@ -121,7 +122,8 @@ merge_bindings() {  # merge_bindings SIM_WHEEL BINDINGS_WHEEL OUT_DIR: the sim w
     local sim_root bindings_root copied=0 item
     sim_root=$(find "$tmp/sim" -mindepth 1 -maxdepth 1 -type d | head -n 1)
     bindings_root=$(find "$tmp/bindings" -mindepth 1 -maxdepth 1 -type d | head -n 1)
-    for item in "$bindings_root"/magnum "$bindings_root"/corrade "$bindings_root"/_magnum*.so "$bindings_root"/_corrade*.so; do
+    for item in "$bindings_root"/magnum "$bindings_root"/corrade \
+            "$bindings_root"/_magnum*.so "$bindings_root"/_corrade*.so; do
         [ -e "$item" ] || continue
         cp -r "$item" "$sim_root/"
         copied=$((copied + 1))

@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: {result['episodes']} episodes, {result['env_steps']} frames, "
               f"{results[name]['seconds']:.0f} s", file=sys.stderr, flush=True)
     if results["embedded"]["ids"] != results["habitat"]["ids"]:
-        raise BadInputError("EXPORT", "its held-out episodes are not the config's", "export it with --config of this run")
+        raise BadInputError("EXPORT", "its held-out episodes are not the config's",
+                            "export it with --config of this run")
     summary = {name: {k: v for k, v in r.items() if k != "ids"} for name, r in results.items()}
     summary["ratio"] = results["habitat"]["seconds"] / results["embedded"]["seconds"]
     summary["load_average"] = load

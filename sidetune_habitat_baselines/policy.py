@@ -45,7 +45,9 @@ def _extractor_space(observation_space: Any) -> tuple[gymnasium.spaces.Dict, str
     spaces = observation_space.spaces
     goal_key = next((k for k in GOAL_KEYS if k in spaces), None)
     if RGB_KEY not in spaces or goal_key is None:
-        raise ValueError(f"SideTunePointNavPolicy needs '{RGB_KEY}' and one of {GOAL_KEYS}; the task gives {sorted(spaces)}")
+        raise ValueError(
+            f"SideTunePointNavPolicy needs '{RGB_KEY}' and one of {GOAL_KEYS}; the task gives {sorted(spaces)}"
+        )
     height, width, channels = spaces[RGB_KEY].shape
     if channels != 3:
         raise ValueError(f"observation {RGB_KEY!r} has {channels} channels; use habitat's RGB sensor (3)")

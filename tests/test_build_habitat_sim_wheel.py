@@ -17,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "build_habitat_sim_wheel.sh"
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("wheel") is None, reason="the wheel package is not installed (dev extra)")
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("wheel") is None,
+                                reason="the wheel package is not installed (dev extra)")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -71,7 +72,8 @@ def test_help_shows_the_usage():
 
 def test_packaging_puts_the_bindings_inside_and_the_import_check_passes(stand_ins, tmp_path):
     sim, bindings = stand_ins
-    proc = _run("--step", "package", "--sim-wheel", str(sim), "--bindings-wheel", str(bindings), "--out", str(tmp_path / "dist"))
+    proc = _run("--step", "package", "--sim-wheel", str(sim), "--bindings-wheel", str(bindings),
+                "--out", str(tmp_path / "dist"))
     assert proc.returncode == 0, proc.stderr
     path = Path(proc.stdout.split("wheel: ")[1].split()[0])
     sha = proc.stdout.split("sha256: ")[1].split()[0]

@@ -30,7 +30,8 @@ pytestmark = [
     pytest.mark.skipif(not habitat_sim_available(), reason=f"habitat-sim is not importable; {INSTALL_HINT}"),
     pytest.mark.skipif(importlib.util.find_spec("habitat") is None, reason="habitat-lab is not installed (setup.sh)"),
 ]
-pytest.importorskip("trimesh", reason="trimesh is not installed, so no scene can be exported (pip install -e '.[habitat]')")
+pytest.importorskip("trimesh",
+                    reason="trimesh is not installed, so no scene can be exported (pip install -e '.[habitat]')")
 
 CONFIG = EnvConfig(split="heldout", num_train_buildings=1, num_heldout_buildings=1, resolution=64)
 

@@ -28,7 +28,8 @@ def export(tmp_path_factory) -> Path:
     from envs.habitat.scene_export import export_dataset
 
     out = tmp_path_factory.mktemp("usability") / "data"
-    episodes = {split: generate_episodes(building_names(split, SMALL), 2, seed=1, config=SMALL) for split in ("train", "heldout")}
+    episodes = {split: generate_episodes(building_names(split, SMALL), 2, seed=1, config=SMALL)
+                for split in ("train", "heldout")}
     export_dataset(out, SMALL, episodes)
     return out
 

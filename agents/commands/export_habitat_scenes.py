@@ -36,7 +36,8 @@ def _env_config(path: str) -> EnvConfig:
 def _describe(config: EnvConfig, source: str) -> str:
     e = config.episodes
     return (f"episodes from the env: section of {source}: geodesic {e.min_geodesic:g}-{e.max_geodesic:g} m, "
-            f"{e.per_building_train} per training building, {e.per_building_heldout} per held-out building, seed {e.seed}")
+            f"{e.per_building_train} per training building, {e.per_building_heldout} per held-out building, "
+            f"seed {e.seed}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="export folder (created)")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG),
-                        help="YAML whose env: section sets the episodes (default configs/ppo.yaml; a run's config.yaml)")
+                        help="YAML whose env: section sets the episodes (default configs/ppo.yaml; a run's "
+                        "config.yaml)")
     parser.add_argument("--seed", type=int, default=None, help="env.episodes.seed of the episode sets")
     parser.add_argument("--buildings", nargs="+", help="only these buildings (names from either split)")
     args = parser.parse_args(argv)
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.buildings:
         unknown = sorted(set(args.buildings) - set(splits["train"]) - set(splits["heldout"]))
         if unknown:
-            raise BadInputError("--buildings", f"unknown names {unknown}", "see scripts/show_buildings.py for the catalogue")
+            raise BadInputError("--buildings", f"unknown names {unknown}",
+                                "see scripts/show_buildings.py for the catalogue")
     from envs.habitat.availability import habitat_sim_available
     from envs.habitat.scene_export import export_dataset, require_trimesh
 
@@ -69,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     wanted = set(args.buildings) if args.buildings else None
     episodes = {}
     for split in splits:
-        episodes[split] = [ep for ep in load_or_generate_episodes(config, split) if wanted is None or building_of(ep) in wanted]
+        episodes[split] = [ep for ep in load_or_generate_episodes(config, split)
+                           if wanted is None or building_of(ep) in wanted]
     episodes = {split: eps for split, eps in episodes.items() if eps}
     generated = time.perf_counter()
     folders = export_dataset(args.out, config, episodes, snap=snap)

@@ -41,7 +41,7 @@ class HabitatBackend:
 
     Creating a simulator costs ~13-35 s on a CPU (a GL context and its shaders) while ``reconfigure`` to another
     scene costs ~0.1 s, so envs in the same scene share one simulator and a simulator nobody uses any more is
-    reconfigured, never a new one made, when an env moves on. An evaluation, which hands episodes out building by
+    reconfigured, rather than a new one made, when an env moves on. An evaluation, which hands episodes out building by
     building, then runs on two or three simulators instead of one per env; random training episodes need at
     most N, as before.
     """
@@ -98,7 +98,9 @@ class HabitatBackend:
             del self._followers[key]
         target = next((s for s in self._pool if s.path == path), None)
         if target is None:
-            cfg = build_configuration(self._hs, self.config, path, seed=self.config.episodes.seed, num_agents=self.num_envs)
+            cfg = build_configuration(
+                self._hs, self.config, path, seed=self.config.episodes.seed, num_agents=self.num_envs
+            )
             target = next((s for s in self._pool if not s.users), None)
             if target is None:
                 target = _SceneSim(self._hs.Simulator(cfg), path)

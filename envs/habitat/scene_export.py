@@ -260,7 +260,9 @@ def export_dataset(
         from envs.habitat.navmesh_snap import snap_episodes
 
         habitat_sim = require_habitat_sim()
-        habitat_episodes = {split: snap_episodes(habitat_sim, config, eps, paths) for split, eps in habitat_episodes.items()}
+        habitat_episodes = {
+            split: snap_episodes(habitat_sim, config, eps, paths) for split, eps in habitat_episodes.items()
+        }
     dataset_config = {"scene_dataset_config": str(scenes / DATASET_NAME / DATASET_CONFIG)}  # habitat-lab loads the
     # stage with the config its episode names (relative to the working directory, like HM3D's episodes)
     for split, split_episodes in habitat_episodes.items():

@@ -68,7 +68,9 @@ def _camera_spec(habitat_sim: ModuleType, config: EnvConfig, uuid: str, sensor_t
     return spec
 
 
-def build_configuration(habitat_sim: ModuleType, config: EnvConfig, scene_path: str, seed: int, num_agents: int = 1) -> Any:
+def build_configuration(
+    habitat_sim: ModuleType, config: EnvConfig, scene_path: str, seed: int, num_agents: int = 1
+) -> Any:
     """A ``habitat_sim.Configuration`` for ``num_agents`` identical agents in ``scene_path``: RGB (and depth)
     camera at ``camera_height``, forward/turn actions from the config, and a navmesh for the config's agent size.
     Agents do not see or block each other (no physics, no agent meshes), so envs can share a simulator."""
