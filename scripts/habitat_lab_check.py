@@ -1,7 +1,8 @@
 """habitat-lab's own PointNav task on the exported buildings: its expert, its measures, one JSON row per episode.
 
 scripts/setup.sh installs habitat-lab 0.3.3 beside habitat-sim in the toolkit's venv; this script imports nothing
-from the toolkit and changes no habitat-lab setting except the agent and the data paths:
+from the toolkit and changes no habitat-lab setting but the agent, the data paths, the EGL device (-1, no CUDA)
+and the episode order (file order); the navmesh is habitat-lab's default:
 
     python scripts/habitat_lab_check.py EXPORT OUT.json [--episodes N]
 
