@@ -14,8 +14,8 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from common.errors import NotWritableError
 

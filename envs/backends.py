@@ -23,7 +23,8 @@ class BackendSpec:
     ``building_of(episode) -> str`` (None: an episode's building is its scene id). The offline tools, None when
     the backend needs its live simulator for everything: ``generate_episodes(names, per_building, seed, config)``,
     ``nav_grid(name, config)`` (an object with ``navigable`` and ``cell_size``) and
-    ``pose_renderer(names, config, resolution)`` (re-rendering stored poses)."""
+    ``pose_renderer(names, config, resolution)`` (re-rendering stored poses). ``check_data(config)`` (None: nothing
+    to check) prepares and checks the user's data when the run config is resolved, before anything is written."""
 
     name: str
     build: str
@@ -34,6 +35,7 @@ class BackendSpec:
     generate_episodes: str | None = None
     nav_grid: str | None = None
     pose_renderer: str | None = None
+    check_data: str | None = None
 
     @property
     def renders_offline(self) -> bool:
@@ -68,5 +70,6 @@ register_backend(
         "habitat",  # habitat-sim scenes and PointNav datasets from the user's data folder (envs/habitat/)
         build="envs.habitat.backend:HabitatBackend",
         load_episodes="envs.habitat.episodes:load_habitat_episodes",
+        check_data="envs.habitat.episodes:check_habitat_data",
     )
 )

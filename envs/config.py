@@ -7,8 +7,9 @@ checked once, in ``EnvConfig.__post_init__``, by the shared rules of common/conf
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from common.config import ConfigError, check_choice, check_range, check_resolution, parse_section
 from envs.backends import backend_names, backend_spec  # the registered backends
@@ -86,9 +87,15 @@ class EnvConfig:
         check_resolution(self.resolution, "env.resolution")
         if self.buildings is not None:
             if isinstance(self.buildings, str) or not isinstance(self.buildings, (list, tuple)):
-                raise ConfigError("env.buildings", f"{self.buildings!r} is not a list of names", f"write env.buildings=[{self.buildings}]")
+                raise ConfigError(
+                    "env.buildings",
+                    f"{self.buildings!r} is not a list of names",
+                    f"write env.buildings=[{self.buildings}]",
+                )
             if not self.buildings:
-                raise ConfigError("env.buildings", "is an empty list", "name at least one building, or use null for all buildings")
+                raise ConfigError(
+                    "env.buildings", "is an empty list", "name at least one building, or use null for all buildings"
+                )
         for sensor in self.sensors:
             check_choice(sensor, SENSORS, "env.sensors")
         check_choice(self.render_device, RENDER_DEVICES, "env.render_device")
@@ -104,7 +111,7 @@ class EnvConfig:
         check_range(self.agent_radius, "env.agent_radius", 0, low_open=True)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | None) -> "EnvConfig":
+    def from_dict(cls, values: Mapping[str, Any] | None) -> EnvConfig:
         """Build from a mapping (YAML section), rejecting unknown keys and wrong types by their dotted name."""
         return parse_section(cls, dict(values or {}), "env")
 

@@ -11,12 +11,13 @@ import gzip
 import json
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from envs.atomic_io import atomic_write_bytes
 from common.errors import UserError
+from envs.atomic_io import atomic_write_bytes
 
 
 class EpisodeFileError(UserError, ValueError):
@@ -64,7 +65,7 @@ class Episode:
         }
 
     @staticmethod
-    def from_json(record: dict[str, Any], where: str = "episode") -> "Episode":
+    def from_json(record: dict[str, Any], where: str = "episode") -> Episode:
         """Parse one PointNav v1 record; raises EpisodeFileError naming the missing or malformed field."""
         try:
             goals = record["goals"]
@@ -136,7 +137,9 @@ def load_episodes(path: str | os.PathLike) -> list[Episode]:
     """Read a PointNav v1 ``.json.gz`` (or plain ``.json``) episode file with clear errors."""
     path = Path(path)
     if not path.exists():
-        raise EpisodeFileError(f"episode file {path} does not exist; generate it (scripts/make_episodes.py) or fix the path")
+        raise EpisodeFileError(
+            f"episode file {path} does not exist; generate it (scripts/make_episodes.py) or fix the path"
+        )
     try:
         raw = path.read_bytes()
     except OSError as err:  # permissions, a folder, an I/O error: the file may be fine, so never advise deleting it

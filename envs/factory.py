@@ -39,6 +39,14 @@ def building_names(config: EnvConfig, split: str) -> list[str] | None:
     return names(split, config) if names is not None else None
 
 
+def check_backend_data(config: EnvConfig) -> None:
+    """The backend's check of the user's data (Habitat: absolute paths, every episode file and scene present),
+    run when the run config is resolved, before any run folder is made; nothing for a backend without one."""
+    check = backend_function(config, "check_data")
+    if check is not None:
+        check(config)
+
+
 def renders_offline(config: EnvConfig) -> bool:
     """Whether the backend can render, list and generate in any building without a live simulator (embedded)."""
     return backend_spec(config.backend).renders_offline
@@ -93,10 +101,17 @@ def load_episodes_for(config: EnvConfig, split: str | None = None, per_building:
         wanted = set(config.buildings)
         episodes = [ep for ep in episodes if ep.scene_id in wanted or scene_name(ep.scene_id) in wanted]
         if not episodes:
-            raise ConfigError("env.buildings", f"no {split} episodes in {sorted(wanted)}",
-                              f"list buildings of the {split} split or set env.buildings=null")  # fmt: skip
+            raise ConfigError(
+                "env.buildings",
+                f"no {split} episodes in {sorted(wanted)}",
+                f"list buildings of the {split} split or set env.buildings=null",
+            )
     if not episodes:
-        raise ConfigError("env.split", f"the {config.backend} backend has no episodes for split {split!r}", "check the split and the episode files")
+        raise ConfigError(
+            "env.split",
+            f"the {config.backend} backend has no episodes for split {split!r}",
+            "check the split and the episode files",
+        )
     return select_episodes(episodes, per_building)
 
 

@@ -76,7 +76,10 @@ class PointNavEnv(gym.Env):
         from envs.visualize import observation_frame
 
         info = self._last_info
-        lines = [f"dist {info.get('distance_to_goal', float('nan')):.2f} m", f"step {int(self.task.elapsed_steps()[0])}"]
+        lines = [
+            f"dist {info.get('distance_to_goal', float('nan')):.2f} m",
+            f"step {int(self.task.elapsed_steps()[0])}",
+        ]
         return observation_frame(self._last_obs, lines)
 
     def close(self) -> None:

@@ -12,7 +12,8 @@ first seed. Episode statistics for SB3's logger come from wrapping this in ``Vec
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -84,7 +85,9 @@ class SB3VecEnv(VecEnv):
             raise ValueError(f"set_attr({attr_name!r}) changes the task shared by all envs; pass indices=None")
         setattr(self.task, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
         """Call a task method once per env; methods in ``PER_ENV_METHODS`` receive the env id first."""
         method = getattr(self.task, method_name)
         if method_name in PER_ENV_METHODS:

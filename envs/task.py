@@ -99,7 +99,10 @@ def egocentric_observation(
     assembly the task and the behaviour-cloning data (agents/trainers/bc_data.py) share."""
     target = goal_vectors(positions, headings, goals)
     target[:, 2] = np.minimum(target[:, 2], TARGET_MAX_DISTANCE)
-    return {"map": visited_maps(visited, counts, positions, headings, goals, config.map_size, config.map_cell), "target": target}
+    return {
+        "map": visited_maps(visited, counts, positions, headings, goals, config.map_size, config.map_cell),
+        "target": target,
+    }
 
 
 class PointNavTask:
@@ -197,7 +200,7 @@ class PointNavTask:
         self.backend.reset(env_ids, chosen)
         positions, headings = self.backend.poses()
         distance = self.backend.geodesic_distance()
-        for env_id, index, episode in zip(env_ids, indices, chosen):
+        for env_id, index, episode in zip(env_ids, indices, chosen, strict=False):
             self._current[env_id] = episode
             self._goals[env_id] = episode.goal_xy
         self._episode_index[env_ids] = indices
@@ -309,10 +312,16 @@ class PointNavTask:
         rows = slice(None) if env_ids is None else env_ids
         rendered = self._render(env_ids)
         obs = {key: _copy(rendered[key]) for key in self._sensors}
-        obs.update(egocentric_observation(
-            self._visited[rows], self._visited_count[rows], self._positions[rows], self._headings[rows],
-            self._goals[rows], self.config,
-        ))  # fmt: skip
+        obs.update(
+            egocentric_observation(
+                self._visited[rows],
+                self._visited_count[rows],
+                self._positions[rows],
+                self._headings[rows],
+                self._goals[rows],
+                self.config,
+            )
+        )
         check_finite(obs)
         return obs
 

@@ -41,7 +41,7 @@ class FakeBackend:
         env_ids = np.asarray(env_ids, dtype=np.int64)
         if len(env_ids) != len(episodes):
             raise ValueError(f"reset got {len(env_ids)} env ids but {len(episodes)} episodes")
-        for env_id, episode in zip(env_ids, episodes):
+        for env_id, episode in zip(env_ids, episodes, strict=False):
             self._positions[env_id] = episode.start_xy
             self._headings[env_id] = episode.start_heading
             self._goals[env_id] = episode.goal_xy
@@ -52,7 +52,9 @@ class FakeBackend:
         """Move forward (clamped to the room, a clamp is a collision) or turn by ``turn_angle``."""
         actions = np.asarray(actions)
         forward = actions == Action.MOVE_FORWARD
-        self._headings += self.turn_angle * ((actions == Action.TURN_LEFT).astype(float) - (actions == Action.TURN_RIGHT))
+        self._headings += self.turn_angle * (
+            (actions == Action.TURN_LEFT).astype(float) - (actions == Action.TURN_RIGHT)
+        )
         self._headings = np.arctan2(np.sin(self._headings), np.cos(self._headings))
         wanted = self._positions + forward[:, None] * self.forward_step * np.stack(
             [np.cos(self._headings), np.sin(self._headings)], axis=1
@@ -96,7 +98,9 @@ class FakeBackend:
         """Distance along the heading from each agent to the room's border."""
         d = np.stack([np.cos(self._headings), np.sin(self._headings)], axis=1)
         with np.errstate(divide="ignore"):
-            to_wall = np.where(d > 1e-12, (self.room_size - self._positions) / d, np.where(d < -1e-12, -self._positions / d, np.inf))
+            to_wall = np.where(
+                d > 1e-12, (self.room_size - self._positions) / d, np.where(d < -1e-12, -self._positions / d, np.inf)
+            )
         return to_wall.min(axis=1)
 
     def poses(self) -> tuple[np.ndarray, np.ndarray]:

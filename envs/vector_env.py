@@ -9,7 +9,8 @@ by ``infos['_final_obs']`` / ``infos['_final_info']``. Every info key ``k`` has 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -103,9 +104,7 @@ class PointNavVectorEnv(VectorEnv):
             return None
         from envs.visualize import observation_frame
 
-        return tuple(
-            observation_frame({k: v[i] for k, v in self._last_obs.items()}) for i in range(self.num_envs)
-        )
+        return tuple(observation_frame({k: v[i] for k, v in self._last_obs.items()}) for i in range(self.num_envs))
 
     def close_extras(self, **kwargs: Any) -> None:
         """Close the task and its backend."""

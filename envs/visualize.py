@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -88,7 +89,9 @@ def top_down_map(
     cv2.circle(image, tuple(int(v) for v in pixel(goal_xy)), radius, GOAL_COLOUR, -1)
     if len(path) and heading is not None:
         tip = path[-1] + 0.6 * np.array([np.cos(heading), np.sin(heading)])
-        cv2.arrowedLine(image, tuple(int(v) for v in pixel(path[-1])), tuple(int(v) for v in pixel(tip)), AGENT_COLOUR, 2)
+        cv2.arrowedLine(
+            image, tuple(int(v) for v in pixel(path[-1])), tuple(int(v) for v in pixel(tip)), AGENT_COLOUR, 2
+        )
     return image
 
 
@@ -152,9 +155,13 @@ class EpisodeVideoWriter:
             self._size = (frame.shape[1], frame.shape[0])
             self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._size)
             if not self._writer.isOpened():
-                raise RuntimeError(f"OpenCV could not open an mp4v writer for {self._tmp}; check opencv's video support")
+                raise RuntimeError(
+                    f"OpenCV could not open an mp4v writer for {self._tmp}; check opencv's video support"
+                )
         elif (frame.shape[1], frame.shape[0]) != self._size:
-            raise ValueError(f"frame size {frame.shape[1]}x{frame.shape[0]} differs from the first frame's {self._size}")
+            raise ValueError(
+                f"frame size {frame.shape[1]}x{frame.shape[0]} differs from the first frame's {self._size}"
+            )
         self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.frames_written += 1
 
@@ -175,7 +182,7 @@ class EpisodeVideoWriter:
             self._writer = None
         self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "EpisodeVideoWriter":
+    def __enter__(self) -> EpisodeVideoWriter:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

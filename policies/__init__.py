@@ -3,6 +3,7 @@
 R = B ⊕ S: a frozen base B, a small trainable side S with the same output contract (8 x H/16 x W/16),
 merged by alpha blending or another operator. See docs/policies.md.
 """
+
 from policies.bases import build_base, load_base
 from policies.checkpoints import CheckpointMismatchError, load_encoder_weights, save_encoder_weights
 from policies.methods import (

@@ -4,6 +4,7 @@ Four stride-2 stages (3x3 convs + BatchNorm + ReLU, residual blocks in the deepe
 same head as the Taskonomy encoder (`compress1` 3x3 conv -> 8, `compress_bn`, ReLU, affine-free
 GroupNorm), so features from either family are interchangeable downstream.
 """
+
 from __future__ import annotations
 
 import torch

@@ -8,6 +8,7 @@ bottleneck layers [3, 4, 6, 3] where layers 1 and 2 downsample (stride 2) on the
 `compress1` (3x3, 2048 -> 8) + `compress_bn` + ReLU and an affine-free GroupNorm(8, 8).
 Input: RGB scaled to [-1, 1].
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,14 +1,15 @@
 """Registry of base encoders: build an architecture, load named or local weights."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from torch import nn
 
+from common.errors import BadInputError, MissingFileError
 from policies.base_compact import CompactEncoder
 from policies.base_taskonomy import OFFICIAL_FILES, OFFICIAL_URL_TEMPLATE, TaskonomyEncoder
 from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights
-from common.errors import BadInputError, MissingFileError
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"taskonomy": TaskonomyEncoder, "compact": CompactEncoder}
 ARCH_ALIASES = {"resnet50": "taskonomy", "taskonomy_resnet50": "taskonomy"}
@@ -76,9 +77,12 @@ def load_base(
     if path is not None:
         wanted_task = name_or_path if name_or_path in SHIPPED_TASKS else task
         check_checkpoint_metadata(
-            path, task=wanted_task, arch=canonical_arch(arch), resolution=resolution,
+            path,
+            task=wanted_task,
+            arch=canonical_arch(arch),
+            resolution=resolution,
             allow_resolution_mismatch=allow_resolution_mismatch,
-        )  # fmt: skip
+        )
         load_encoder_weights(base, path)
     return base
 
@@ -97,7 +101,9 @@ def official_weights(task: str, download: bool = True) -> Path:
         return path
     url = OFFICIAL_URL_TEMPLATE.format(filename=filename)
     if not download:
-        raise MissingFileError(f"the official visualpriors {task} encoder is not in torch's hub cache ({path}); loading the base downloads it from {url}")
+        raise MissingFileError(
+            f"the official visualpriors {task} encoder is not in torch's hub cache ({path}); loading the base downloads it from {url}"
+        )
     sha256 = filename.rsplit("-", 1)[1].split(".")[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     try:  # writes a temporary file and moves it into the cache only when the hash matches

@@ -1,10 +1,12 @@
 """Encoder checkpoints in the visualpriors layout (`{'state_dict': ...}`), loaded with clear errors."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 from torch import nn
+
 from common.errors import UserError
 
 
@@ -25,7 +27,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"(the visualpriors layout) or a bare {{name: tensor}} dict"
         )
     if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -44,7 +46,11 @@ def describe_mismatch(module: nn.Module, state: dict[str, torch.Tensor], limit: 
         more = f" ... and {len(items) - limit} more" if len(items) > limit else ""
         return f"{title} ({len(items)}): {', '.join(items[:limit])}{more}"
 
-    parts = [listing(t, i) for t, i in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", shapes)) if i]
+    parts = [
+        listing(t, i)
+        for t, i in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", shapes))
+        if i
+    ]
     return "; ".join(parts)
 
 
@@ -93,8 +99,13 @@ class ResolutionMismatchError(CheckpointMismatchError):
         self.trained, self.resolution, self.fix = trained, resolution, fix
 
 
-def check_checkpoint_metadata(path: str | Path, task: str | None = None, arch: str | None = None,
-                              resolution: int | None = None, allow_resolution_mismatch: bool = False) -> dict:  # fmt: skip
+def check_checkpoint_metadata(
+    path: str | Path,
+    task: str | None = None,
+    arch: str | None = None,
+    resolution: int | None = None,
+    allow_resolution_mismatch: bool = False,
+) -> dict:
     """Raise CheckpointMismatchError when the checkpoint's metadata names another task or arch than requested,
     ResolutionMismatchError when it was pretrained at another resolution than `resolution`, or ValueError
     when `resolution` is a size no encoder can take; returns the metadata.
@@ -132,5 +143,7 @@ def check_checkpoint_metadata(path: str | Path, task: str | None = None, arch: s
                 raise ResolutionMismatchError(message, int(trained), int(resolution), fix)
             import warnings
 
-            warnings.warn(f"{message}; features may be off-scale (allowed by policy.allow_resolution_mismatch)", stacklevel=2)
+            warnings.warn(
+                f"{message}; features may be off-scale (allowed by policy.allow_resolution_mismatch)", stacklevel=2
+            )
     return meta

@@ -2,6 +2,7 @@
 
 An encoder maps a [N, 3, H, W] image in [-1, 1] to [N, 8, H/16, W/16] features.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,7 +39,9 @@ def check_finite_observations(observations: dict[str, torch.Tensor]) -> None:
             continue
         rows = (~torch.isfinite(value.reshape(len(value), -1)).all(dim=1)).nonzero().flatten().tolist()
         if rows:
-            raise ValueError(f"observation {key!r}: non-finite values (NaN or inf) in batch rows {rows} (check what produced this observation)")
+            raise ValueError(
+                f"observation {key!r}: non-finite values (NaN or inf) in batch rows {rows} (check what produced this observation)"
+            )
 
 
 def feature_shape(height: int, width: int) -> tuple[int, int, int]:

@@ -3,6 +3,7 @@
 PPO passes the env frames collected so far (``num_timesteps``); behaviour cloning passes the training
 samples seen so far (optimizer steps x batch size). ``alpha_switch_step`` and ``alpha_k`` are frames.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

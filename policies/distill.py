@@ -4,6 +4,7 @@ Library function `distill_side` and a CLI that writes a side checkpoint for `sid
     python -m policies.distill --base curvature --arch compact --side fcn5 --images frames.npy --out side.pth
 `frames.npy` holds uint8 RGB frames [N, 3, H, W] (e.g. rendered by the env).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,8 @@ from torch import nn
 
 from policies.bases import load_base
 from policies.checkpoints import save_encoder_weights
-from policies.freeze import Frozen
 from policies.contract import uint8_to_unit_range
+from policies.freeze import Frozen
 from policies.side import build_side, xavier_init_
 
 LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss}
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     images = uint8_to_unit_range(np.load(args.images))
     side = xavier_init_(build_side(args.side, args.arch))
-    history = distill_side(side, load_base(args.base, args.arch), images, args.steps, args.batch_size, args.lr, args.loss)
+    history = distill_side(
+        side, load_base(args.base, args.arch), images, args.steps, args.batch_size, args.lr, args.loss
+    )
     save_encoder_weights(side, args.out)
     print(f"distilled {args.side} from {args.base}: loss {history[0]:.4f} -> {history[-1]:.4f}; wrote {args.out}")
 

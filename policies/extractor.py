@@ -12,6 +12,7 @@ Per key:
 - 1-D Box keys (such as the goal vector): a two-layer MLP.
 All parts are concatenated and fused by a linear layer to `features_dim`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,10 +22,15 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from policies.contract import FEATURE_CHANNELS, IMAGE_CHANNELS, check_finite_observations, feature_shape, uint8_to_unit_range
+from policies.contract import (
+    FEATURE_CHANNELS,
+    IMAGE_CHANNELS,
+    check_finite_observations,
+    feature_shape,
+    uint8_to_unit_range,
+)
 from policies.methods import MethodEncoder, PolicyConfig, build_encoder
 from policies.optim import SideTuneAdam
-
 
 BASE_FEATURES_KEY = "base_features"  # optional extractor input: precomputed frozen-base features [N, 8k, h, w]
 
@@ -55,8 +61,12 @@ class RGBHead(nn.Module):
             kernel, stride = 1, 1  # tiny feature maps (e.g. 32x32 images -> 2x2): a 1x1 conv
         self.norm = nn.GroupNorm(frames, FEATURE_CHANNELS * frames)
         padding = (kernel - 1) // 2 if stride == 1 else 0  # stride 1 keeps the map size (3x3 -> 'same')
-        self.conv = nn.Conv2d(FEATURE_CHANNELS * frames + tiled, channels, kernel_size=kernel, stride=stride, padding=padding)
-        self.out_dim = channels * ((h + 2 * padding - kernel) // stride + 1) * ((w + 2 * padding - kernel) // stride + 1)
+        self.conv = nn.Conv2d(
+            FEATURE_CHANNELS * frames + tiled, channels, kernel_size=kernel, stride=stride, padding=padding
+        )
+        self.out_dim = (
+            channels * ((h + 2 * padding - kernel) // stride + 1) * ((w + 2 * padding - kernel) // stride + 1)
+        )
 
     def forward(self, features: torch.Tensor, tiled: torch.Tensor | None = None) -> torch.Tensor:
         x = self.norm(features)
@@ -132,9 +142,12 @@ def image_cnn(channels: int, height: int, width: int, key: str, out_channels: in
         raise ValueError(f"observation {key!r} is a {height}x{width} image; the map CNN needs at least 36x36")
     cnn = nn.Sequential(
         MaxFilter3x3(),  # = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        nn.Conv2d(channels, 32, kernel_size=8, stride=4), nn.ReLU(inplace=True),
-        nn.Conv2d(32, 64, kernel_size=4, stride=2), nn.ReLU(inplace=True),
-        nn.Conv2d(64, out_channels, kernel_size=3, stride=1), nn.ReLU(inplace=True),
+        nn.Conv2d(channels, 32, kernel_size=8, stride=4),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(32, 64, kernel_size=4, stride=2),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(64, out_channels, kernel_size=3, stride=1),
+        nn.ReLU(inplace=True),
         nn.Flatten(),
     )
     with torch.no_grad():
@@ -171,13 +184,21 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         others = {k: v for k, v in observation_space.spaces.items() if k != config.rgb_key}
         for key, space in others.items():
             if not isinstance(space, spaces.Box):
-                raise TypeError(f"observation {key!r} is a {type(space).__name__}; SideTuneExtractor handles Box spaces only")
+                raise TypeError(
+                    f"observation {key!r} is a {type(space).__name__}; SideTuneExtractor handles Box spaces only"
+                )
         # tile_goal: vector observations join the RGB head (tiled over the feature map) instead of an MLP tower
         self.tiled_keys = [k for k, v in others.items() if len(v.shape) == 1] if config.tile_goal else []
         self.rgb = RGBTower(
-            build_encoder(config, (height, width)), channels // IMAGE_CHANNELS, height, width, config.head_channels,
-            config.head_kernel, config.head_stride, tiled=sum(others[k].shape[0] for k in self.tiled_keys),
-        )  # fmt: skip
+            build_encoder(config, (height, width)),
+            channels // IMAGE_CHANNELS,
+            height,
+            width,
+            config.head_channels,
+            config.head_kernel,
+            config.head_stride,
+            tiled=sum(others[k].shape[0] for k in self.tiled_keys),
+        )
         self.scalers = nn.ModuleDict()
         self.towers = nn.ModuleDict()
         total = self.rgb.out_dim
@@ -189,11 +210,16 @@ class SideTuneExtractor(BaseFeaturesExtractor):
             elif len(space.shape) == 1:
                 hidden = config.vector_hidden
                 self.towers[key] = nn.Sequential(
-                    nn.Linear(space.shape[0], hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden), nn.ReLU(inplace=True)
+                    nn.Linear(space.shape[0], hidden),
+                    nn.ReLU(inplace=True),
+                    nn.Linear(hidden, hidden),
+                    nn.ReLU(inplace=True),
                 )
                 out_dim = hidden
             else:
-                raise ValueError(f"observation {key!r} has shape {space.shape}; expected [C, H, W] images or 1-D vectors")
+                raise ValueError(
+                    f"observation {key!r} has shape {space.shape}; expected [C, H, W] images or 1-D vectors"
+                )
             if _is_uint8_image(space):
                 self.scalers[key] = ImageScaler(config.images_normalized)
             total += out_dim
@@ -225,7 +251,7 @@ class SideTuneExtractor(BaseFeaturesExtractor):
             parts.append(tower(self.scalers[key](x) if key in self.scalers else x))
         return self.fuse(self.dropout(torch.cat(parts, dim=1)))
 
-    def set_memory_format(self, memory_format: torch.memory_format) -> "SideTuneExtractor":
+    def set_memory_format(self, memory_format: torch.memory_format) -> SideTuneExtractor:
         """Keep conv weights and image inputs in `memory_format`; torch.channels_last is the layout oneDNN's
         CPU convolutions run fastest (docs/benchmarks.md). Values agree with the default layout to float
         rounding."""
@@ -237,7 +263,7 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         """The per-frame method encoder (base, side, merge)."""
         return self.rgb.encoder
 
-    def apply(self, fn) -> "SideTuneExtractor":
+    def apply(self, fn) -> SideTuneExtractor:
         """Like nn.Module.apply, but never into the method encoder (protects it from SB3's ortho_init)."""
         for child in self.children():
             (child.head if child is self.rgb else child).apply(fn)

@@ -1,4 +1,5 @@
 """Freezing: a frozen module never trains, never leaves eval mode and never tracks gradients."""
+
 from __future__ import annotations
 
 import copy
@@ -50,8 +51,10 @@ def fold_batch_norms(module: nn.Module) -> nn.Module:
         previous: tuple[str, nn.Module] | None = None
         for name, child in list(parent.named_children()):
             if (
-                isinstance(child, nn.BatchNorm2d) and child.running_mean is not None
-                and previous is not None and isinstance(previous[1], nn.Conv2d)
+                isinstance(child, nn.BatchNorm2d)
+                and child.running_mean is not None
+                and previous is not None
+                and isinstance(previous[1], nn.Conv2d)
             ):
                 setattr(parent, previous[0], fuse_conv_bn_eval(previous[1], child))
                 setattr(parent, name, nn.Identity())

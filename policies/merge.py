@@ -3,10 +3,11 @@
 Where an operator is asymmetric, the side conditions the base: FiLM R = γ(S)⊙B + β(S),
 MLP adapter R = B + F(S). Both start as R = B (their last layers are zero-initialised).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -56,7 +57,9 @@ class AlphaBlend(Merge):
         self.learned = learned
         self.schedule = schedule
         if learned:
-            self.logit = mark_alpha(nn.Parameter(torch.tensor(math.log(alpha_init / (1.0 - alpha_init)), dtype=torch.float32)))
+            self.logit = mark_alpha(
+                nn.Parameter(torch.tensor(math.log(alpha_init / (1.0 - alpha_init)), dtype=torch.float32))
+            )
         else:
             self.register_buffer("fixed_alpha", torch.tensor(float(alpha_init)))
         self.register_buffer("step", torch.tensor(0, dtype=torch.long))
@@ -115,7 +118,9 @@ class MLPAdapterMerge(Merge):
     def __init__(self, channels: int = FEATURE_CHANNELS, hidden: int = 32):
         super().__init__()
         self.adapter = nn.Sequential(
-            nn.Conv2d(channels, hidden, kernel_size=1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, kernel_size=1)
+            nn.Conv2d(channels, hidden, kernel_size=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, kernel_size=1),
         )
         nn.init.zeros_(self.adapter[-1].weight)
         nn.init.zeros_(self.adapter[-1].bias)

@@ -4,10 +4,12 @@ A method is one ``MethodSpec`` entry (how it uses the base, whether it has a sid
 build function; every check, report and CLI asks this table (``method_spec``, ``method_names``) rather than
 testing method names, so a new method (an adapter, LoRA) is added with one ``register_method`` call.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -34,7 +36,7 @@ class MethodSpec:
     base: BaseUse | None
     side: bool
     description: str
-    build: Callable[["PolicyConfig", tuple[int, int]], "MethodEncoder"] | None = None
+    build: Callable[[PolicyConfig, tuple[int, int]], MethodEncoder] | None = None
 
     def __post_init__(self) -> None:
         if self.base is None and not self.side:
@@ -87,8 +89,12 @@ class PolicyConfig:
     head_channels: int = 32
     head_kernel: int = 4  # the RGB head's conv over the stacked encoder features (kernel, stride)
     head_stride: int = 2
-    tile_goal: bool = False  # True: vector observations (the goal) tiled beside the features before the head conv, as the paper
-    map_channels: int = 32  # channels of the map tower's last conv (its width in the fusion: map_channels x 7 x 7 at 84x84)
+    tile_goal: bool = (
+        False  # True: vector observations (the goal) tiled beside the features before the head conv, as the paper
+    )
+    map_channels: int = (
+        32  # channels of the map tower's last conv (its width in the fusion: map_channels x 7 x 7 at 84x84)
+    )
     fuse_dropout: float = 0.0  # dropout on the concatenated parts before the fusion layer
     vector_hidden: int = 64
     net_arch: list[int] = field(default_factory=list)
@@ -121,7 +127,7 @@ class PolicyConfig:
                 raise problem
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "PolicyConfig":
+    def from_dict(cls, values: dict[str, Any]) -> PolicyConfig:
         """Build from a plain dict (e.g. a YAML section): unknown keys and wrong types are ConfigErrors by name."""
         return parse_section(cls, dict(values), "policy")
 
@@ -196,7 +202,7 @@ def _check_contract(name: str, module: nn.Module, height: int, width: int) -> No
         raise ValueError(
             f"the {name} outputs {got} for a {height}x{width} image but the base contract is {expected} "
             f"(8 channels at 1/16 resolution); pick a {name} with the same output contract"
-        )  # fmt: skip
+        )
 
 
 def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, int] = (128, 128)) -> MethodEncoder:
@@ -216,9 +222,11 @@ def compose_encoder(config: PolicyConfig, image_size: tuple[int, int]) -> Method
 
     def pretrained() -> nn.Module:
         return load_base(
-            config.base, config.base_arch, resolution=height if height == width else None,
+            config.base,
+            config.base_arch,
+            resolution=height if height == width else None,
             allow_resolution_mismatch=config.allow_resolution_mismatch,
-        )  # fmt: skip
+        )
 
     base = side = merge = None
     if spec.base == "frozen":
@@ -262,7 +270,11 @@ for _spec in (
     MethodSpec("sidetune", "frozen", True, "the frozen pretrained base + a trainable side network, merged"),
     MethodSpec("side-only", None, True, "the side network alone (initialised from the base with side_init=copy)"),
     MethodSpec(
-        "sidetune-l2sp", "frozen", True, "sidetune with the side pulled toward its start (L2-SP)", build_anchored_sidetune
+        "sidetune-l2sp",
+        "frozen",
+        True,
+        "sidetune with the side pulled toward its start (L2-SP)",
+        build_anchored_sidetune,
     ),
 ):
     register_method(_spec)

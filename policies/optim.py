@@ -4,9 +4,11 @@
 by at most that many x lr, so α could not leave 0.5 in a CPU-scale run. Its group has its own, fixed learning
 rate (`policy.alpha_lr`, which a trainer's learning-rate schedule does not touch) and no weight decay.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,7 +41,9 @@ class SideTuneAdam(torch.optim.Adam):
     ):
         params = [p for p in params if p.requires_grad]
         alpha = [p for p in params if is_alpha(p)]
-        groups: list[dict[str, Any]] = [{"params": [p for p in params if not is_alpha(p)], "weight_decay": weight_decay}]
+        groups: list[dict[str, Any]] = [
+            {"params": [p for p in params if not is_alpha(p)], "weight_decay": weight_decay}
+        ]
         if alpha:
             groups.append({"params": alpha, "weight_decay": 0.0, "fixed_lr": alpha_lr, "is_alpha": True})
         super().__init__(groups, lr=lr, **kwargs)

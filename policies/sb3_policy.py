@@ -41,7 +41,9 @@ class SideTunePolicy(MultiInputActorCriticPolicy):
         if not (isinstance(obs, dict) and BASE_FEATURES_KEY in obs):
             return super().extract_features(obs, features_extractor)
         if not self.share_features_extractor:
-            raise ValueError("precomputed base features need share_features_extractor=True (policies.extractor.policy_kwargs)")
+            raise ValueError(
+                "precomputed base features need share_features_extractor=True (policies.extractor.policy_kwargs)"
+            )
         rest = {key: value for key, value in obs.items() if key != BASE_FEATURES_KEY}
         inputs = preprocess_obs(rest, self.observation_space, normalize_images=self.normalize_images)
         inputs[BASE_FEATURES_KEY] = obs[BASE_FEATURES_KEY]

@@ -1,4 +1,5 @@
 """Side networks (same output contract as the base) and their initialisations."""
+
 from __future__ import annotations
 
 import copy
@@ -7,11 +8,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from common.errors import BadInputError, MissingFileError
 from policies.bases import SHIPPED_TASKS, WEIGHTS_DIR, build_base, canonical_arch
 from policies.checkpoints import CheckpointMismatchError, describe_mismatch, load_encoder_weights
 from policies.contract import FEATURE_CHANNELS
 from policies.freeze import unwrap
-from common.errors import BadInputError, MissingFileError
 
 
 def _conv_gn_relu(cin: int, cout: int, kernel: int, stride: int, padding: int, groups: int) -> nn.Sequential:
@@ -23,7 +24,12 @@ def _conv_gn_relu(cin: int, cout: int, kernel: int, stride: int, padding: int, g
 
 
 FCN5_WIDTHS = (64, 256, 256, 64)  # the paper's side network (~0.92 M parameters, beside a ~23 M ResNet-50 base)
-FCN5_SMALL_WIDTHS = (32, 64, 64, 32)  # ~0.09 M parameters: a fifth of the compact base (~0.48 M), as the paper's side is small beside its base
+FCN5_SMALL_WIDTHS = (
+    32,
+    64,
+    64,
+    32,
+)  # ~0.09 M parameters: a fifth of the compact base (~0.48 M), as the paper's side is small beside its base
 
 
 class FCN5(nn.Module):
@@ -73,7 +79,14 @@ class ZeroOutputSide(nn.Module):
 
 
 SIDE_KINDS = ("fcn5", "fcn5_small", "copy", "compact", "taskonomy")
-SIDE_INITS = ("auto", "distill", "xavier", "copy", "zero", "default")  # 'auto' is resolved by policies.methods.build_encoder
+SIDE_INITS = (
+    "auto",
+    "distill",
+    "xavier",
+    "copy",
+    "zero",
+    "default",
+)  # 'auto' is resolved by policies.methods.build_encoder
 
 
 def build_side(kind: str, base_arch: str) -> nn.Module:
@@ -137,7 +150,9 @@ def copy_weights_(side: nn.Module, base: nn.Module) -> nn.Module:
     return side
 
 
-def initialise_side(side: nn.Module, how: str, base: nn.Module | None = None, weights: str | Path | None = None) -> nn.Module:
+def initialise_side(
+    side: nn.Module, how: str, base: nn.Module | None = None, weights: str | Path | None = None
+) -> nn.Module:
     """Initialise `side` in place and return the module to use ('zero' wraps it in `ZeroOutputSide`).
 
     how: 'default' (PyTorch's), 'xavier', 'copy' (needs `base`), 'zero', or 'distill' (needs `weights`,
@@ -159,4 +174,6 @@ def initialise_side(side: nn.Module, how: str, base: nn.Module | None = None, we
                 "`policies.distill.distill_side` or `python -m policies.distill --base ... --images frames.npy --out side.pth`"
             )
         return load_encoder_weights(side, weights)
-    raise AssertionError(f"unknown side_init {how!r}; choose one of {SIDE_INITS} (PolicyConfig checks policy.side_init)")
+    raise AssertionError(
+        f"unknown side_init {how!r}; choose one of {SIDE_INITS} (PolicyConfig checks policy.side_init)"
+    )

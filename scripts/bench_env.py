@@ -107,7 +107,9 @@ def profile(config: EnvConfig, batch: int, seconds: float) -> None:
             calls += 1
         profiler.disable()
         took = time.perf_counter() - start
-        print(f"--- {mix}: batch {batch} at {config.resolution} px, {calls * batch / took:,.0f} env-steps/s under cProfile")
+        print(
+            f"--- {mix}: batch {batch} at {config.resolution} px, {calls * batch / took:,.0f} env-steps/s under cProfile"
+        )
         pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
         env.close()
 
@@ -135,8 +137,12 @@ def main() -> None:
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32, 128])
     parser.add_argument("--resolutions", nargs="+", type=int, default=[64, 128, 256])
     parser.add_argument("--seconds", type=float, default=1.0, help="timing per cell and figure")
-    parser.add_argument("--devices", nargs="+", default=None,
-                        help="render devices; default cpu plus torch-cpu (and cuda when available) at 128 px")
+    parser.add_argument(
+        "--devices",
+        nargs="+",
+        default=None,
+        help="render devices; default cpu plus torch-cpu (and cuda when available) at 128 px",
+    )
     parser.add_argument("--profile", action="store_true", help="only profile batch 32 at 128 px (cpu) and exit")
     args = parser.parse_args()
 
@@ -149,8 +155,13 @@ def main() -> None:
 
         devices = ["cpu", "torch-cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     command = "python scripts/bench_env.py " + " ".join(
-        [f"--batches {' '.join(map(str, args.batches))}", f"--resolutions {' '.join(map(str, args.resolutions))}",
-         f"--seconds {args.seconds}", f"--devices {' '.join(devices)}"])  # fmt: skip
+        [
+            f"--batches {' '.join(map(str, args.batches))}",
+            f"--resolutions {' '.join(map(str, args.resolutions))}",
+            f"--seconds {args.seconds}",
+            f"--devices {' '.join(devices)}",
+        ]
+    )
     policy = os.environ.get("OMP_WAIT_POLICY", "unset")
     print(f"command: OMP_WAIT_POLICY={policy} {command}\nmachine: {machine()}\n")
     print("| device | res | batch | batched move | sync move | ratio | batched stop25 | sync stop25 | ratio |")

@@ -66,7 +66,9 @@ def main() -> None:
     print(f"success {np.mean(successes):.4f}  mean SPL {np.mean(spls):.4f}  over {len(successes)} episodes")
     print(f"collisions per episode {collisions / len(successes):.2f}")
     print(f"reset: {reset_time / len(episodes) * 1e3:.2f} ms per episode (cold field cache)")
-    print(f"step+geodesic: {step_time / slots * 1e6:.2f} us per agent-step ({slots / step_time:.0f} agent-steps/s at batch {args.batch})")
+    print(
+        f"step+geodesic: {step_time / slots * 1e6:.2f} us per agent-step ({slots / step_time:.0f} agent-steps/s at batch {args.batch})"
+    )
     print(f"expert: {expert_time / slots * 1e6:.2f} us per agent-step; {steps} expert steps taken")
 
 

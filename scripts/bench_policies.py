@@ -8,6 +8,7 @@ Prints a Markdown table (paste into docs/benchmarks.md) with each preset's forwa
 `features` preset's, measured in the same run (the machine is noisy; ratios are steadier than frames/s).
 Bases are random-initialised: speed does not depend on the weights.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,9 @@ def frames_per_second(step, batch: int, repeats: int, min_seconds: float) -> flo
     return best
 
 
-def bench(method: str, arch: str, size: int, batch: int, repeats: int, min_seconds: float, device: str = "cpu") -> tuple[float, float, int]:
+def bench(
+    method: str, arch: str, size: int, batch: int, repeats: int, min_seconds: float, device: str = "cpu"
+) -> tuple[float, float, int]:
     encoder = build_encoder(PolicyConfig(method=method, base_arch=arch), (size, size)).to(device)
     x = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     trainable = sum(p.numel() for p in encoder.parameters() if p.requires_grad)
@@ -71,19 +74,28 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
+    where = (
+        torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
+    )
     print(f"torch {torch.__version__}, {where}, {args.threads} threads, batch {args.batch}, device {args.device}")
-    print("| base arch | image | method | trainable params | forward frames/s | forward vs features | forward+backward frames/s |")
+    print(
+        "| base arch | image | method | trainable params | forward frames/s | forward vs features | forward+backward frames/s |"
+    )
     print("|---|---|---|---:|---:|---:|---:|")
     methods = ["features"] + [m for m in args.methods if m != "features"]  # the baseline first
     for arch in args.archs:
         for size in args.sizes:
             baseline = None
             for method in methods:
-                fwd, fwd_bwd, trainable = bench(method, arch, size, args.batch, args.repeats, args.min_seconds, args.device)
+                fwd, fwd_bwd, trainable = bench(
+                    method, arch, size, args.batch, args.repeats, args.min_seconds, args.device
+                )
                 baseline = baseline or fwd
                 train = "— (frozen: = forward)" if fwd_bwd != fwd_bwd else f"{fwd_bwd:,.0f}"
-                print(f"| {arch} | {size}² | {method} | {trainable:,} | {fwd:,.0f} | {fwd / baseline:.2f}x | {train} |", flush=True)
+                print(
+                    f"| {arch} | {size}² | {method} | {trainable:,} | {fwd:,.0f} | {fwd / baseline:.2f}x | {train} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,10 @@ def main() -> None:
             for batch in args.batches:
                 idx, pos, head = random_poses(buildings, batch, rng)
                 fps = frames_per_second(renderer, idx, pos, head, sensors, args.seconds)
-                print(f"{device:>10} {res:>5} {batch:>6} {fps:>10.0f} {1e3 * batch / fps:>9.2f} {fps / baseline:>11.1f}x")
+                print(
+                    f"{device:>10} {res:>5} {batch:>6} {fps:>10.0f} {1e3 * batch / fps:>9.2f} {fps / baseline:>11.1f}x"
+                )
+
 
 if __name__ == "__main__":
     main()

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_env import random_actions, steps_per_second  # noqa: E402
+from bench_env import steps_per_second  # noqa: E402
 from stable_baselines3 import PPO  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -63,17 +63,38 @@ from policies.freeze import Frozen, cpu_has_amx  # noqa: E402
 from policies.methods import method_names  # noqa: E402
 
 PPO_VARIANTS = (
-    "sb3", "features", "finetune", "scratch", "sidetune", "sidetune-nchw", "sidetune-recompute", "sidetune-before",
-    "features-before", "sidetune-fp32", "features-fp32", "sidetune-bf16", "features-bf16", "sidetune-16envs",
+    "sb3",
+    "features",
+    "finetune",
+    "scratch",
+    "sidetune",
+    "sidetune-nchw",
+    "sidetune-recompute",
+    "sidetune-before",
+    "features-before",
+    "sidetune-fp32",
+    "features-fp32",
+    "sidetune-bf16",
+    "features-bf16",
+    "sidetune-16envs",
     "sidetune-32envs",
 )
 DEFAULT_VARIANTS = (
-    "sb3", "features", "sidetune", "features-before", "sidetune-before", "sidetune-fp32", "sidetune-16envs",
+    "sb3",
+    "features",
+    "sidetune",
+    "features-before",
+    "sidetune-before",
+    "sidetune-fp32",
+    "sidetune-16envs",
 )
 VARIANT_OVERRIDES = {  # variant -> config overrides on top of the user's (envs: same frames per rollout)
-    "sidetune-fp32": ["policy.base_precision=float32"], "features-fp32": ["policy.base_precision=float32"],
-    "sidetune-bf16": ["policy.base_precision=bfloat16"], "features-bf16": ["policy.base_precision=bfloat16"],
-    "sidetune-before": ["policy.base_precision=float32"], "features-before": ["policy.base_precision=float32"],
+    "sidetune-fp32": ["policy.base_precision=float32"],
+    "features-fp32": ["policy.base_precision=float32"],
+    "sidetune-bf16": ["policy.base_precision=bfloat16"],
+    "features-bf16": ["policy.base_precision=bfloat16"],
+    "sidetune-before": ["policy.base_precision=float32"],
+    "features-before": ["policy.base_precision=float32"],
 }
 SECTIONS = ("ppo", "variants", "env", "bc")
 BC_VARIANTS = ("sidetune", "sidetune-before", "features", "features-before")
@@ -89,10 +110,15 @@ def machine_info() -> dict[str, Any]:
         pass
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     return {
-        "cpu": model, "nproc": os.cpu_count(), "amx_bf16": amx, "uptime": uptime, "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
+        "cpu": model,
+        "nproc": os.cpu_count(),
+        "amx_bf16": amx,
+        "uptime": uptime,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-    }  # fmt: skip
+    }
 
 
 def matmul_gmacs(dtype: torch.dtype, size: int = 2048, seconds: float = 1.0) -> float:
@@ -113,7 +139,9 @@ def matmul_gmacs(dtype: torch.dtype, size: int = 2048, seconds: float = 1.0) -> 
 
 def ppo_config(method: str, overrides: list[str]) -> Any:
     """The CPU preset for `method` (cpu device, no progress bar) with the user's overrides."""
-    args = base_parser("bench").parse_args([f"policy.method={method}", "run.device=cpu", "train.progress_bar=false", *overrides])
+    args = base_parser("bench").parse_args(
+        [f"policy.method={method}", "run.device=cpu", "train.progress_bar=false", *overrides]
+    )
     return resolve_config(args, "ppo.yaml")
 
 
@@ -177,8 +205,15 @@ def build_variant(name: str, overrides: list[str]) -> Timed:
     cfg = ppo_config(method, variant_overrides(name, overrides))
     venv = make_vec_env(cfg, int(cfg.train.num_envs), "train", int(cfg.run.seed))
     if name == "sb3":
-        model = PPO("MultiInputPolicy", venv, policy_kwargs={"optimizer_kwargs": {"eps": cfg.ppo.adam_eps}},
-                    device="cpu", seed=int(cfg.run.seed), verbose=0, **cfg.ppo.sb3_kwargs())  # fmt: skip
+        model = PPO(
+            "MultiInputPolicy",
+            venv,
+            policy_kwargs={"optimizer_kwargs": {"eps": cfg.ppo.adam_eps}},
+            device="cpu",
+            seed=int(cfg.run.seed),
+            verbose=0,
+            **cfg.ppo.sb3_kwargs(),
+        )
     else:
         model = build_model(cfg, venv, device="cpu")
         if name.endswith("-nchw"):
@@ -207,11 +242,14 @@ def bench_ppo(variants: list[str], rounds: int, iterations: int, overrides: list
     samples: dict[str, list[dict[str, float]]] = {t.name: [] for t in timed}
     matmul: list[float] = []
     for r in range(rounds):
-        for t in (timed if r % 2 == 0 else timed[::-1]):
+        for t in timed if r % 2 == 0 else timed[::-1]:
             samples[t.name].append(t.run(iterations))
             matmul.append(matmul_gmacs(torch.float32, seconds=0.3))  # the reference, interleaved too
-            print(f"  round {r + 1}/{rounds} {t.name:>18}: {samples[t.name][-1]['fps']:7.1f} frames/s, "
-                  f"fp32 matmul {matmul[-1]:.0f} GMAC/s", flush=True)  # fmt: skip
+            print(
+                f"  round {r + 1}/{rounds} {t.name:>18}: {samples[t.name][-1]['fps']:7.1f} frames/s, "
+                f"fp32 matmul {matmul[-1]:.0f} GMAC/s",
+                flush=True,
+            )
     out: dict[str, Any] = {}
     for t in timed:
         fps = statistics.median(s["fps"] for s in samples[t.name])
@@ -219,11 +257,15 @@ def bench_ppo(variants: list[str], rounds: int, iterations: int, overrides: list
         rollout_s = statistics.median(s["rollout_s"] for s in samples[t.name]) / iterations
         params = list(t.model.policy.parameters())
         out[t.name] = {
-            "frames_per_s": fps, "frames_per_s_rounds": [s["fps"] for s in samples[t.name]],
-            "update_s_per_iteration": update_s, "rollout_s_per_iteration": rollout_s,
-            "update_gmac": macs[t.name] / 1e9, "update_gmac_per_s": macs[t.name] / 1e9 / update_s,
-            "trainable_params": sum(p.numel() for p in params if p.requires_grad), "params": sum(p.numel() for p in params),
-        }  # fmt: skip
+            "frames_per_s": fps,
+            "frames_per_s_rounds": [s["fps"] for s in samples[t.name]],
+            "update_s_per_iteration": update_s,
+            "rollout_s_per_iteration": rollout_s,
+            "update_gmac": macs[t.name] / 1e9,
+            "update_gmac_per_s": macs[t.name] / 1e9 / update_s,
+            "trainable_params": sum(p.numel() for p in params if p.requires_grad),
+            "params": sum(p.numel() for p in params),
+        }
     sb3 = out.get("sb3", {}).get("frames_per_s")
     reference = statistics.median(matmul)
     for row in out.values():
@@ -253,7 +295,7 @@ def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str
         contexts[name] = ctx
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(rounds):
-        for name in (variants if r % 2 == 0 else variants[::-1]):
+        for name in variants if r % 2 == 0 else variants[::-1]:
             epoch = train_epoch(contexts[name], r + 1, False, batches)
             samples[name].append(epoch["frames"] / epoch["seconds"])
             print(f"  round {r + 1}/{rounds} bc {name:>16}: {samples[name][-1]:7.1f} frames/s", flush=True)
@@ -266,7 +308,8 @@ def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str
     any_ctx = next(iter(contexts.values()))
     settings = any_ctx.settings
     out["_settings"] = {
-        "trajectories": int(settings.trajectories), "batch_size": int(settings.batch_size),
+        "trajectories": int(settings.trajectories),
+        "batch_size": int(settings.batch_size),
         "batches_per_round": batches,
     }
     return out
@@ -302,8 +345,12 @@ def bench_variants(method: str, overrides: list[str], rounds: int, compile_too: 
         return twin.policy
 
     nchw = clone(torch.contiguous_format)
-    policies = {"nchw_fp32": (nchw, False), "channels_last_fp32": (default, False),
-                "nchw_bf16_autocast": (nchw, True), "channels_last_bf16_autocast": (default, True)}  # fmt: skip
+    policies = {
+        "nchw_fp32": (nchw, False),
+        "channels_last_fp32": (default, False),
+        "nchw_bf16_autocast": (nchw, True),
+        "channels_last_bf16_autocast": (default, True),
+    }
     out: dict[str, Any] = {}
     if compile_too:
         compiled = clone(torch.channels_last)
@@ -352,10 +399,16 @@ def bench_env(rounds: int, seconds: float) -> dict[str, Any]:
             batched.step_async(actions)
             return batched.step_wait()
 
-        pairs = [(steps_per_second(single_step, 1, 0.0, seconds), steps_per_second(batched_step, 1, 0.0, seconds)) for _ in range(rounds)]
+        pairs = [
+            (steps_per_second(single_step, 1, 0.0, seconds), steps_per_second(batched_step, 1, 0.0, seconds))
+            for _ in range(rounds)
+        ]
         ratio = statistics.median(s / b for s, b in pairs)
-        out[f"single_vs_batched_n1_{res}"] = {"single_steps_per_s": statistics.median(p[0] for p in pairs),
-                                              "batched_n1_steps_per_s": statistics.median(p[1] for p in pairs), "ratio": ratio}  # fmt: skip
+        out[f"single_vs_batched_n1_{res}"] = {
+            "single_steps_per_s": statistics.median(p[0] for p in pairs),
+            "batched_n1_steps_per_s": statistics.median(p[1] for p in pairs),
+            "ratio": ratio,
+        }
         single.close()
         batched.close()
     config = EnvConfig(resolution=128)
@@ -370,41 +423,56 @@ def bench_env(rounds: int, seconds: float) -> dict[str, Any]:
     def render(actions: np.ndarray) -> Any:
         return backend.render(("rgb",))
 
-    pairs = [(steps_per_second(step, 32, 0.0, seconds), steps_per_second(render, 32, 0.0, seconds)) for _ in range(rounds)]
+    pairs = [
+        (steps_per_second(step, 32, 0.0, seconds), steps_per_second(render, 32, 0.0, seconds)) for _ in range(rounds)
+    ]
     out["batched_n32_128_vs_render_only"] = {
-        "batched_steps_per_s": statistics.median(p[0] for p in pairs), "render_only_frames_per_s": statistics.median(p[1] for p in pairs),
+        "batched_steps_per_s": statistics.median(p[0] for p in pairs),
+        "render_only_frames_per_s": statistics.median(p[1] for p in pairs),
         "render_over_batched": statistics.median(r / s for s, r in pairs),
-    }  # fmt: skip
+    }
     venv.close()
     return out
 
 
 def report(results: dict[str, Any]) -> None:
     """Print the ratios against their goals."""
-    print(f"\nmachine: {results['machine']['cpu']}, nproc {results['machine']['nproc']}, AMX {results['machine']['amx_bf16']}")
+    print(
+        f"\nmachine: {results['machine']['cpu']}, nproc {results['machine']['nproc']}, AMX {results['machine']['amx_bf16']}"
+    )
     print(f"load at start: {results['machine']['uptime']}\nload at end:   {results['load_end']}")
     if "ppo" in results:
-        print("\n| variant | trainable / total params | frames/s (median) | vs SB3 | update GMAC | update GMAC/s | vs fp32 matmul |")
+        print(
+            "\n| variant | trainable / total params | frames/s (median) | vs SB3 | update GMAC | update GMAC/s | vs fp32 matmul |"
+        )
         print("|---|---|---:|---:|---:|---:|---:|")
         mm = results["ppo"]["_matmul_fp32_gmac_per_s_interleaved"]
         for name, r in results["ppo"].items():
             if name.startswith("_"):
                 continue
-            print(f"| {name} | {r['trainable_params'] / 1e6:.2f} M / {r['params'] / 1e6:.2f} M | {r['frames_per_s']:.1f} | "
-                  f"{r['vs_sb3']:.2f}x | {r['update_gmac']:.1f} | {r['update_gmac_per_s']:.1f} | {r['update_gmac_per_s'] / mm:.0%} |")  # fmt: skip
+            print(
+                f"| {name} | {r['trainable_params'] / 1e6:.2f} M / {r['params'] / 1e6:.2f} M | {r['frames_per_s']:.1f} | "
+                f"{r['vs_sb3']:.2f}x | {r['update_gmac']:.1f} | {r['update_gmac_per_s']:.1f} | {r['update_gmac_per_s'] / mm:.0%} |"
+            )
         side = results["ppo"].get("sidetune")
         if side:
-            print(f"goal side-tuning >= 1.0x SB3: {side['vs_sb3']:.2f}x; update >= 50% of matmul: {side['update_gmac_per_s'] / mm:.0%}")
-    print(f"matmul 2048^2 GMAC/s at start: {results['matmul_gmac_per_s']}"
-          + (f"; fp32 interleaved with the PPO rounds (median): {mm:.1f}" if "ppo" in results else ""))
+            print(
+                f"goal side-tuning >= 1.0x SB3: {side['vs_sb3']:.2f}x; update >= 50% of matmul: {side['update_gmac_per_s'] / mm:.0%}"
+            )
+    print(
+        f"matmul 2048^2 GMAC/s at start: {results['matmul_gmac_per_s']}"
+        + (f"; fp32 interleaved with the PPO rounds (median): {mm:.1f}" if "ppo" in results else "")
+    )
     if "variants" in results:
         print("\n| method | update variant (one minibatch) | s/minibatch | vs fp32 | max abs log-prob diff vs fp32 |")
         print("|---|---|---:|---:|---:|")
         for method, rows in results["variants"].items():
             for name, r in rows.items():
                 if isinstance(r, dict):
-                    print(f"| {method} | {name} | {r['seconds_per_minibatch']:.3f} | {r['speedup_vs_fp32']:.2f}x | "
-                          f"{r['max_abs_logprob_diff_vs_fp32']:.2e} |")  # fmt: skip
+                    print(
+                        f"| {method} | {name} | {r['seconds_per_minibatch']:.3f} | {r['speedup_vs_fp32']:.2f}x | "
+                        f"{r['max_abs_logprob_diff_vs_fp32']:.2e} |"
+                    )
             if "compile_seconds" in rows:
                 print(f"{method}: torch.compile first call {rows['compile_seconds']:.1f} s")
     if "bc" in results:
@@ -432,7 +500,9 @@ def main() -> None:
     parser.add_argument("--bc-variants", nargs="+", default=["sidetune", "sidetune-before"], choices=BC_VARIANTS)
     parser.add_argument("--bc-batches", type=int, default=20, help="BC batches per variant and round")
     parser.add_argument("--bc-overrides", nargs="*", default=[], help="key=value overrides of configs/bc.yaml")
-    parser.add_argument("--json", default=None, help="where to write the results (default runs/bench/train-<time>.json)")
+    parser.add_argument(
+        "--json", default=None, help="where to write the results (default runs/bench/train-<time>.json)"
+    )
     parser.add_argument("overrides", nargs="*", help="config key=value overrides for the PPO variants")
     args = parser.parse_args()
     set_threads(args.threads)
@@ -443,7 +513,9 @@ def main() -> None:
         results["ppo"] = bench_ppo(args.variants, args.rounds, args.iterations, args.overrides)
     if "variants" in args.sections:
         print("update variants:", flush=True)
-        results["variants"] = {m: bench_variants(m, args.overrides, args.rounds, args.compile) for m in args.variant_methods}
+        results["variants"] = {
+            m: bench_variants(m, args.overrides, args.rounds, args.compile) for m in args.variant_methods
+        }
     if "bc" in args.sections:
         print("behaviour cloning (interleaved rounds):", flush=True)
         results["bc"] = bench_bc(args.bc_variants, args.rounds, args.bc_batches, args.bc_overrides)

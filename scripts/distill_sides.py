@@ -9,6 +9,7 @@ the base's features instead of noise. This writes, for each shipped base,
 
 Images come from the TRAINING buildings (random navigable poses); held-out buildings only measure the fit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    train = uint8_to_unit_range(render_set("denoising", "train", args.images, args.resolution, args.seed, progress=True).rgb)
+    train = uint8_to_unit_range(
+        render_set("denoising", "train", args.images, args.resolution, args.seed, progress=True).rgb
+    )
     heldout = uint8_to_unit_range(render_set("denoising", "heldout", 256, args.resolution, args.seed).rgb)
     for name in args.bases:
         base = Frozen(load_base(name, args.arch, resolution=args.resolution))
@@ -63,14 +66,24 @@ def main() -> None:
         history = distill_side(side, base, train, args.steps, args.batch_size, args.lr, LOSS_OF[name], args.seed)
         out = save_encoder_weights(side, side_weights_path(args.side, name, args.arch, args.resolution))
         report = {
-            "side": args.side, "base": name, "arch": args.arch, "resolution": args.resolution, "loss": LOSS_OF[name],
-            "train_images": args.images, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
-            "seed": args.seed, "seconds": round(time.perf_counter() - started, 1),
+            "side": args.side,
+            "base": name,
+            "arch": args.arch,
+            "resolution": args.resolution,
+            "loss": LOSS_OF[name],
+            "train_images": args.images,
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "seed": args.seed,
+            "seconds": round(time.perf_counter() - started, 1),
             "parameters": sum(p.numel() for p in side.parameters()),
             "final_train_loss": round(sum(history[-50:]) / len(history[-50:]), 6),
             "heldout_relative_mse": round(relative_error(side, base, heldout), 4),
-            "heldout_relative_mse_at_init": round(relative_error(xavier_init_(build_side(args.side, args.arch)), base, heldout), 4),
-        }  # fmt: skip
+            "heldout_relative_mse_at_init": round(
+                relative_error(xavier_init_(build_side(args.side, args.arch)), base, heldout), 4
+            ),
+        }
         out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report), flush=True)
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.run.cli import read_run_config
 from agents.evaluation.eval_report import aggregate, format_table
 from agents.evaluation.evaluate import evaluate_policy, reference_config
 from agents.evaluation.metrics import run_summary
+from agents.run.cli import read_run_config
 from agents.run.model_builder import find_checkpoint, load_model
 from agents.run.run_dir import RunDir
 from envs.config import EnvConfig
@@ -67,8 +67,16 @@ def geodesic_rows(config: EnvConfig, split: str, per_building: int | None) -> li
             backend.reset(np.array([0]), [ep])
             habitat = float(backend.geodesic_distance()[0])
             euclid = float(np.linalg.norm(np.subtract(ep.start_xy, ep.goal_xy)))
-            rows.append({"split": split, "building": scene_name(ep.scene_id), "episode_id": ep.episode_id,
-                         "embedded": ep.geodesic_distance, "habitat": habitat, "euclidean": euclid})
+            rows.append(
+                {
+                    "split": split,
+                    "building": scene_name(ep.scene_id),
+                    "episode_id": ep.episode_id,
+                    "embedded": ep.geodesic_distance,
+                    "habitat": habitat,
+                    "euclidean": euclid,
+                }
+            )
     finally:
         backend.close()
     return rows
@@ -76,10 +84,15 @@ def geodesic_rows(config: EnvConfig, split: str, per_building: int | None) -> li
 
 def geodesic_table(rows: list[dict]) -> str:
     """Markdown: the distribution of (habitat - embedded) / embedded per split and overall."""
-    lines = ["| episodes | unreachable on navmesh | median | mean | 5th pct | 95th pct | min | max | abs > 5% |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for label, subset in (("train sample", [r for r in rows if r["split"] == "train"]),
-                          ("held-out (val)", [r for r in rows if r["split"] == "val"]), ("all", rows)):
+    lines = [
+        "| episodes | unreachable on navmesh | median | mean | 5th pct | 95th pct | min | max | abs > 5% |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, subset in (
+        ("train sample", [r for r in rows if r["split"] == "train"]),
+        ("held-out (val)", [r for r in rows if r["split"] == "val"]),
+        ("all", rows),
+    ):
         if not subset:
             continue
         finite = [r for r in subset if np.isfinite(r["habitat"])]
@@ -98,7 +111,9 @@ def expert_rows(export: Path, num_envs: int, resolution: int) -> dict[str, dict]
     for backend, extra in (("embedded", []), ("habitat", habitat_overrides(export))):
         cfg = reference_config([f"env.resolution={resolution}", *extra])
         started = time.perf_counter()
-        result = evaluate_policy("expert", cfg, split="heldout", num_envs=num_envs, seed=0, deterministic=True, progress=False)
+        result = evaluate_policy(
+            "expert", cfg, split="heldout", num_envs=num_envs, seed=0, deterministic=True, progress=False
+        )
         result["wall_s"] = time.perf_counter() - started
         out[backend] = result
     return out
@@ -106,17 +121,24 @@ def expert_rows(export: Path, num_envs: int, resolution: int) -> dict[str, dict]
 
 def expert_table(results: dict[str, dict]) -> str:
     """Markdown: success, SPL, final distance and steps per backend, and per-episode agreement."""
-    lines = ["| backend | episodes | success | SPL | final distance m | mean steps | wall s |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| backend | episodes | success | SPL | final distance m | mean steps | wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
         steps = np.mean([ep["steps"] for ep in r["per_episode"]])
-        lines.append(f"| {name} | {r['episodes']} | {r['success']['mean']:.3f} | {r['spl']['mean']:.3f} | "
-                     f"{r['distance_to_goal']['mean']:.3f} | {steps:.1f} | {r['wall_s']:.0f} |")
+        lines.append(
+            f"| {name} | {r['episodes']} | {r['success']['mean']:.3f} | {r['spl']['mean']:.3f} | "
+            f"{r['distance_to_goal']['mean']:.3f} | {steps:.1f} | {r['wall_s']:.0f} |"
+        )
     a, b = results["embedded"]["per_episode"], results["habitat"]["per_episode"]
-    same = sum(x["success"] == y["success"] for x, y in zip(a, b))
-    ratio = np.array([y["steps"] / max(x["steps"], 1) for x, y in zip(a, b)])
+    same = sum(x["success"] == y["success"] for x, y in zip(a, b, strict=False))
+    ratio = np.array([y["steps"] / max(x["steps"], 1) for x, y in zip(a, b, strict=False)])
     lines.append("")
-    lines.append(f"Per episode: same success on {same}/{len(a)}; habitat/embedded expert steps: median {np.median(ratio):.2f}, "
-                 f"5th-95th pct {np.percentile(ratio, 5):.2f}-{np.percentile(ratio, 95):.2f}.")
+    lines.append(
+        f"Per episode: same success on {same}/{len(a)}; habitat/embedded expert steps: median {np.median(ratio):.2f}, "
+        f"5th-95th pct {np.percentile(ratio, 5):.2f}-{np.percentile(ratio, 95):.2f}."
+    )
     return "\n".join(lines)
 
 
@@ -126,8 +148,12 @@ def sim_to_sim(runs: list[Path], export: Path, num_envs: int) -> list[dict]:
     for path in runs:
         cfg = read_run_config(RunDir.open(path))
         model = load_model(find_checkpoint(path, prefer="best"), device="cpu")
-        on_habitat = dataclasses.replace(cfg.env, backend="habitat", habitat_data_path=str(export / EPISODES_SUBDIR),
-                                         habitat_scenes_dir=str(export / SCENES_SUBDIR))
+        on_habitat = dataclasses.replace(
+            cfg.env,
+            backend="habitat",
+            habitat_data_path=str(export / EPISODES_SUBDIR),
+            habitat_scenes_dir=str(export / SCENES_SUBDIR),
+        )
         for run_cfg in (cfg, dataclasses.replace(cfg, env=on_habitat)):
             started = time.perf_counter()
             result = evaluate_policy(model, run_cfg, split="heldout", num_envs=num_envs, progress=False)
@@ -157,9 +183,18 @@ def habitat_lab_rows(lab_json: Path, config: EnvConfig) -> list[dict]:
                 if step.done[0]:
                     info = step.infos[0]
                     break
-            rows.append({"episode_id": record["episode_id"], "lab": record, "ours": {
-                "start_distance": start, "distance_to_goal": float(info["distance_to_goal"]) if info else math.nan,
-                "success": float(info["success"]) if info else math.nan, "spl": float(info["spl"]) if info else math.nan}})
+            rows.append(
+                {
+                    "episode_id": record["episode_id"],
+                    "lab": record,
+                    "ours": {
+                        "start_distance": start,
+                        "distance_to_goal": float(info["distance_to_goal"]) if info else math.nan,
+                        "success": float(info["success"]) if info else math.nan,
+                        "spl": float(info["spl"]) if info else math.nan,
+                    },
+                }
+            )
     finally:
         task.close()
     return rows
@@ -168,13 +203,17 @@ def habitat_lab_rows(lab_json: Path, config: EnvConfig) -> list[dict]:
 def habitat_lab_table(rows: list[dict]) -> str:
     """Markdown: mean measures on both sides and the largest per-episode differences."""
     keys = ("start_distance", "distance_to_goal", "success", "spl")
-    lines = ["| measure | habitat-lab | toolkit (habitat backend) | max abs per-episode difference | episodes that differ by > 0.01 |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| measure | habitat-lab | toolkit (habitat backend) | max abs per-episode difference | episodes that differ by > 0.01 |",
+        "|---|---|---|---|---|",
+    ]
     for key in keys:
         lab = np.array([r["lab"][key] for r in rows])
         ours = np.array([r["ours"][key] for r in rows])
         diff = np.abs(lab - ours)
-        lines.append(f"| {key} | {lab.mean():.4f} | {ours.mean():.4f} | {np.nanmax(diff):.4f} | {int(np.sum(diff > 0.01))} / {len(rows)} |")
+        lines.append(
+            f"| {key} | {lab.mean():.4f} | {ours.mean():.4f} | {np.nanmax(diff):.4f} | {int(np.sum(diff > 0.01))} / {len(rows)} |"
+        )
     return "\n".join(lines)
 
 
@@ -202,15 +241,21 @@ def bench(config: EnvConfig, building: str, seconds: float) -> str:
         finally:
             for task in reversed(list(tasks.values())):
                 task.close()
-        lines.append(f"| {res} | {best['embedded']:.0f} | {best['habitat']:.0f} | {best['embedded'] / best['habitat']:.2f} |")
+        lines.append(
+            f"| {res} | {best['embedded']:.0f} | {best['habitat']:.0f} | {best['embedded'] / best['habitat']:.2f} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("export", type=Path, help="folder written by scripts/export_habitat_scenes.py")
-    parser.add_argument("--train-per-building", type=int, default=5, help="training episodes per building for the geodesic check")
-    parser.add_argument("--num-envs", type=int, default=2, help="agents (one habitat-sim simulator each) for the expert runs")
+    parser.add_argument(
+        "--train-per-building", type=int, default=5, help="training episodes per building for the geodesic check"
+    )
+    parser.add_argument(
+        "--num-envs", type=int, default=2, help="agents (one habitat-sim simulator each) for the expert runs"
+    )
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--json", type=Path, help="also write every row as JSON")
     parser.add_argument("--runs", nargs="+", type=Path, default=[], help="run folders to evaluate on both backends")
@@ -219,24 +264,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="+", choices=["geodesic", "expert"], default=[], help="sections not to run")
     args = parser.parse_args(argv)
     if not (args.export / EPISODES_SUBDIR).is_dir():
-        print(f"error: export: {args.export / EPISODES_SUBDIR} does not exist (run scripts/export_habitat_scenes.py {args.export})", file=sys.stderr)
+        print(
+            f"error: export: {args.export / EPISODES_SUBDIR} does not exist (run scripts/export_habitat_scenes.py {args.export})",
+            file=sys.stderr,
+        )
         return 2
     try:
         require_habitat_sim()
     except BackendUnavailableError as err:
         print(f"error: habitat-sim: {err}", file=sys.stderr)
         return 2
-    config = EnvConfig(backend="habitat", resolution=args.resolution, habitat_data_path=str(args.export / EPISODES_SUBDIR),
-                       habitat_scenes_dir=str(args.export / SCENES_SUBDIR))
+    config = EnvConfig(
+        backend="habitat",
+        resolution=args.resolution,
+        habitat_data_path=str(args.export / EPISODES_SUBDIR),
+        habitat_scenes_dir=str(args.export / SCENES_SUBDIR),
+    )
     payload: dict = {}
     if "geodesic" not in args.skip:
         started = time.perf_counter()
-        rows = payload["geodesic"] = geodesic_rows(config, "val", None) + geodesic_rows(config, "train", args.train_per_building)
+        rows = payload["geodesic"] = geodesic_rows(config, "val", None) + geodesic_rows(
+            config, "train", args.train_per_building
+        )
         print(f"## Geodesic distance: habitat navmesh vs embedded grid ({time.perf_counter() - started:.0f} s)\n")
         print(geodesic_table(rows))
-        worst = sorted((r for r in rows if np.isfinite(r["habitat"])), key=lambda r: -abs(r["habitat"] - r["embedded"]) / r["embedded"])[:5]
-        print("\nLargest relative differences: " + "; ".join(
-            f"{r['building']} #{r['episode_id']} {r['embedded']:.2f} m vs {r['habitat']:.2f} m" for r in worst))
+        worst = sorted(
+            (r for r in rows if np.isfinite(r["habitat"])),
+            key=lambda r: -abs(r["habitat"] - r["embedded"]) / r["embedded"],
+        )[:5]
+        print(
+            "\nLargest relative differences: "
+            + "; ".join(
+                f"{r['building']} #{r['episode_id']} {r['embedded']:.2f} m vs {r['habitat']:.2f} m" for r in worst
+            )
+        )
     if "expert" not in args.skip:
         results = payload["expert"] = expert_rows(args.export, args.num_envs, args.resolution)
         print("\n## The held-out episode set, expert on both backends\n")
@@ -249,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\nwall s: " + ", ".join(f"{e['result']['backend']} {e['result']['wall_s']:.0f}" for e in entries))
     if args.habitat_lab:
         lab_rows = payload["habitat_lab"] = habitat_lab_rows(args.habitat_lab, config)
-        print(f"\n## habitat-lab's PointNav measures vs the toolkit's, same episodes and actions ({len(lab_rows)} episodes)\n")
+        print(
+            f"\n## habitat-lab's PointNav measures vs the toolkit's, same episodes and actions ({len(lab_rows)} episodes)\n"
+        )
         print(habitat_lab_table(lab_rows))
     if args.bench:
         building = scene_name(load_habitat_episodes(config, "val")[0].scene_id)

@@ -62,8 +62,12 @@ def main(argv: list[str] | None = None) -> None:
         cfg = read_run_config(RunDir.open(args.run))
     else:
         cfg = load_run_config("ppo.yaml", args.config, require=("eval", "policy", "run"))
-    habitat_env = dataclasses.replace(cfg.env, backend="habitat", habitat_data_path=str(args.export / EPISODES_SUBDIR),
-                                      habitat_scenes_dir=str(args.export / SCENES_SUBDIR))
+    habitat_env = dataclasses.replace(
+        cfg.env,
+        backend="habitat",
+        habitat_data_path=str(args.export / EPISODES_SUBDIR),
+        habitat_scenes_dir=str(args.export / SCENES_SUBDIR),
+    )
     check_habitat_data(habitat_env)
     policy = _policy(cfg, args.run)
     overrides = {} if args.episodes_per_building is None else {"episodes_per_building": args.episodes_per_building}
@@ -71,15 +75,23 @@ def main(argv: list[str] | None = None) -> None:
     for name, env in (("embedded", cfg.env), ("habitat", habitat_env)):
         started = time.perf_counter()
         result = evaluate_policy(policy, dataclasses.replace(cfg, env=env), progress=False, **overrides)
-        results[name] = {"seconds": time.perf_counter() - started, "episodes": result["episodes"],
-                         "env_steps": result["env_steps"], "success": result["success"]["mean"],
-                         "ids": [(scene_name(r["building"]), r["episode_id"]) for r in result["per_episode"]]}
+        results[name] = {
+            "seconds": time.perf_counter() - started,
+            "episodes": result["episodes"],
+            "env_steps": result["env_steps"],
+            "success": result["success"]["mean"],
+            "ids": [(scene_name(r["building"]), r["episode_id"]) for r in result["per_episode"]],
+        }
         load[f"after_{name}"] = os.getloadavg()
-        print(f"{name}: {result['episodes']} episodes, {result['env_steps']} frames, "
-              f"{results[name]['seconds']:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"{name}: {result['episodes']} episodes, {result['env_steps']} frames, {results[name]['seconds']:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     if results["embedded"]["ids"] != results["habitat"]["ids"]:
-        raise BadInputError("EXPORT", "its held-out episodes are not the config's",
-                            "export it with --config of this run")
+        raise BadInputError(
+            "EXPORT", "its held-out episodes are not the config's", "export it with --config of this run"
+        )
     summary = {name: {k: v for k, v in r.items() if k != "ids"} for name, r in results.items()}
     summary["ratio"] = results["habitat"]["seconds"] / results["embedded"]["seconds"]
     summary["load_average"] = load

@@ -22,8 +22,16 @@ import sys
 import time
 from pathlib import Path
 
-AGENT = {"radius": 0.15, "height": 1.5, "camera_height": 1.25, "forward_step": 0.25, "turn_angle": 10,
-         "success_distance": 0.2, "max_steps": 500, "resolution": 64}  # the toolkit's EnvConfig defaults
+AGENT = {
+    "radius": 0.15,
+    "height": 1.5,
+    "camera_height": 1.25,
+    "forward_step": 0.25,
+    "turn_angle": 10,
+    "success_distance": 0.2,
+    "max_steps": 500,
+    "resolution": 64,
+}  # the toolkit's EnvConfig defaults
 EPISODES_SUBDIR = "datasets/pointnav/embedded/v1"
 SCENES_SUBDIR = "scene_datasets"
 
@@ -81,12 +89,24 @@ def main(argv: list[str] | None = None) -> int:
             actions.append(action)
             env.step(action)
         metrics = env.get_metrics()
-        rows.append({"episode_id": episode.episode_id, "scene_id": episode.scene_id, "actions": actions,
-                     "start_distance": float(start), "distance_to_goal": float(metrics["distance_to_goal"]),
-                     "success": float(metrics["success"]), "spl": float(metrics["spl"])})
+        rows.append(
+            {
+                "episode_id": episode.episode_id,
+                "scene_id": episode.scene_id,
+                "actions": actions,
+                "start_distance": float(start),
+                "distance_to_goal": float(metrics["distance_to_goal"]),
+                "success": float(metrics["success"]),
+                "spl": float(metrics["spl"]),
+            }
+        )
     env.close()
-    meta = {"habitat_lab": habitat.__version__, "habitat_sim": habitat_sim.__version__, "agent": AGENT,
-            "seconds": time.perf_counter() - started}
+    meta = {
+        "habitat_lab": habitat.__version__,
+        "habitat_sim": habitat_sim.__version__,
+        "agent": AGENT,
+        "seconds": time.perf_counter() - started,
+    }
     args.out.write_text(json.dumps({"meta": meta, "episodes": rows}, indent=1))
     success = sum(r["success"] for r in rows) / max(len(rows), 1)
     print(f"habitat-lab {habitat.__version__}: {len(rows)} episodes, expert success {success:.3f} -> {args.out}")

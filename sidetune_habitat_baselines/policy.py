@@ -10,7 +10,7 @@ do the rest, so its PPO, DD-PPO and evaluator run the policy unchanged.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -52,10 +52,12 @@ def _extractor_space(observation_space: Any) -> tuple[gymnasium.spaces.Dict, str
     if channels != 3:
         raise ValueError(f"observation {RGB_KEY!r} has {channels} channels; use habitat's RGB sensor (3)")
     goal = spaces[goal_key].shape
-    return gymnasium.spaces.Dict({
-        RGB_KEY: gymnasium.spaces.Box(0, 255, (3, height, width), np.uint8),
-        goal_key: gymnasium.spaces.Box(-np.inf, np.inf, goal, np.float32),
-    }), goal_key
+    return gymnasium.spaces.Dict(
+        {
+            RGB_KEY: gymnasium.spaces.Box(0, 255, (3, height, width), np.uint8),
+            goal_key: gymnasium.spaces.Box(-np.inf, np.inf, goal, np.float32),
+        }
+    ), goal_key
 
 
 class SideTuneNet(Net):
@@ -92,9 +94,14 @@ class SideTuneNet(Net):
     def visual_encoder(self) -> torch.nn.Module:
         return self.extractor.encoder
 
-    def forward(self, observations: Dict[str, torch.Tensor], rnn_hidden_states: torch.Tensor,
-                prev_actions: torch.Tensor, masks: torch.Tensor,
-                rnn_build_seq_info: Optional[Dict[str, torch.Tensor]] = None):
+    def forward(
+        self,
+        observations: dict[str, torch.Tensor],
+        rnn_hidden_states: torch.Tensor,
+        prev_actions: torch.Tensor,
+        masks: torch.Tensor,
+        rnn_build_seq_info: dict[str, torch.Tensor] | None = None,
+    ):
         rgb = observations[RGB_KEY].permute(0, 3, 1, 2).float()  # [N, H, W, 3] uint8 -> [N, 3, H, W] in [0, 255]
         features = self.extractor({RGB_KEY: rgb, self.goal_key: observations[self.goal_key].float()})
         out, rnn_hidden_states = self.state_encoder(features, rnn_hidden_states, masks, rnn_build_seq_info)
@@ -109,16 +116,30 @@ class SideTuneNet(Net):
 class SideTunePointNavPolicy(NetPolicy):
     """habitat-baselines' actor-critic around SideTuneNet; built from the config's ``sidetune:`` section."""
 
-    def __init__(self, observation_space: Any, action_space: Any, policy_config: PolicyConfig,
-                 hidden_size: int = 512, aux_loss_config: Any = None, **kwargs: Any) -> None:
-        super().__init__(SideTuneNet(observation_space, policy_config, hidden_size), action_space=action_space,
-                         aux_loss_config=aux_loss_config)
+    def __init__(
+        self,
+        observation_space: Any,
+        action_space: Any,
+        policy_config: PolicyConfig,
+        hidden_size: int = 512,
+        aux_loss_config: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            SideTuneNet(observation_space, policy_config, hidden_size),
+            action_space=action_space,
+            aux_loss_config=aux_loss_config,
+        )
 
     @classmethod
     def from_config(cls, config: DictConfig, observation_space: Any, action_space: Any, **kwargs: Any):
-        return cls(observation_space, action_space, policy_config_of(config),
-                   hidden_size=config.habitat_baselines.rl.ppo.hidden_size,
-                   aux_loss_config=config.habitat_baselines.rl.auxiliary_losses)
+        return cls(
+            observation_space,
+            action_space,
+            policy_config_of(config),
+            hidden_size=config.habitat_baselines.rl.ppo.hidden_size,
+            aux_loss_config=config.habitat_baselines.rl.auxiliary_losses,
+        )
 
     def alphas(self) -> dict[str, float]:
         """The merge's current α, for the trainer's TensorBoard."""

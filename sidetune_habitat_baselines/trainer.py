@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import torch
 from habitat.config import read_write
@@ -24,13 +24,13 @@ class SideTunePPOTrainer(PPOTrainer):
                     cfg.habitat.simulator.habitat_sim_v0.gpu_device_id = -1
         super()._init_envs(config, is_eval)
 
-    def load_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+    def load_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """habitat-baselines 0.3.3 stores its OmegaConf config in every checkpoint, which torch >= 2.6's default
         ``weights_only=True`` refuses; this trainer's evaluator loads the checkpoints its own training wrote."""
         kwargs.setdefault("weights_only", False)
         return torch.load(checkpoint_path, *args, **kwargs)
 
-    def _training_log(self, writer: Any, losses: Dict[str, float], prev_time: int = 0) -> None:
+    def _training_log(self, writer: Any, losses: dict[str, float], prev_time: int = 0) -> None:
         super()._training_log(writer, losses, prev_time)
         if writer is None:  # DD-PPO ranks other than 0 have no writer
             return

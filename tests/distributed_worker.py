@@ -30,12 +30,30 @@ def flat(module: torch.nn.Module) -> torch.Tensor:
 
 def run_bc() -> None:
     """Three epochs, killed (on every rank) during the third, resumed from the run folder."""
-    cfg = load_run_config("bc.yaml", None, None, [
-        "env.resolution=32", "env.max_steps=20", "policy.base=random", "policy.method=scratch", "bc.trajectories=8",
-        f"bc.pool_dir={OUT / 'pool'}", "bc.shard_size=5", "bc.generate_envs=4", "bc.epochs=3", "bc.patience=0",
-        "bc.val_fraction=0.25", "bc.batch_size=32", "bc.learning_rate=0.002", "eval.episodes_per_building=1",
-        f"run.runs_root={OUT / 'runs'}", "run.device=cpu",
-    ], require=("run", "policy", "eval", "bc"))  # fmt: skip
+    cfg = load_run_config(
+        "bc.yaml",
+        None,
+        None,
+        [
+            "env.resolution=32",
+            "env.max_steps=20",
+            "policy.base=random",
+            "policy.method=scratch",
+            "bc.trajectories=8",
+            f"bc.pool_dir={OUT / 'pool'}",
+            "bc.shard_size=5",
+            "bc.generate_envs=4",
+            "bc.epochs=3",
+            "bc.patience=0",
+            "bc.val_fraction=0.25",
+            "bc.batch_size=32",
+            "bc.learning_rate=0.002",
+            "eval.episodes_per_building=1",
+            f"run.runs_root={OUT / 'runs'}",
+            "run.device=cpu",
+        ],
+        require=("run", "policy", "eval", "bc"),
+    )
     with dist.main_first():
         bc.check_pool(cfg, progress=False)
     run, cfg, _ = dist.run_on_main(open_run, cfg, None)
@@ -78,11 +96,23 @@ def buffer_loss(model: PPO) -> float:
 def run_ppo_twice() -> None:
     """Two updates of 64 frames (32 per rank), killed after the first and resumed."""
     overrides = [
-        "env.resolution=32", "env.max_steps=20", "train.num_envs=2", "ppo.n_steps=16", "ppo.batch_size=16",
-        "ppo.n_epochs=4", "ppo.learning_rate=0.001", "ppo.total_frames=128", "train.checkpoint_every=32",
-        "train.eval_every=0", "train.final_eval=false", "train.progress_bar=false", "policy.base=random",
-        "policy.features_dim=64", f"run.runs_root={OUT / 'runs'}", "run.device=cpu",
-    ]  # fmt: skip
+        "env.resolution=32",
+        "env.max_steps=20",
+        "train.num_envs=2",
+        "ppo.n_steps=16",
+        "ppo.batch_size=16",
+        "ppo.n_epochs=4",
+        "ppo.learning_rate=0.001",
+        "ppo.total_frames=128",
+        "train.checkpoint_every=32",
+        "train.eval_every=0",
+        "train.final_eval=false",
+        "train.progress_bar=false",
+        "policy.base=random",
+        "policy.features_dim=64",
+        f"run.runs_root={OUT / 'runs'}",
+        "run.device=cpu",
+    ]
     real_train, real_step = PPO.train, ppo_callbacks.EpisodeStatsCallback._on_step
 
     def train(model: PPO) -> None:
@@ -103,12 +133,16 @@ def run_ppo_twice() -> None:
         record["ppo_interrupted"] = True
     ppo_callbacks.EpisodeStatsCallback._on_step = real_step
     root = dist.broadcast(str(next((OUT / "runs" / "ppo").iterdir())) if dist.is_main else None)
-    run, results = run_ppo(load_run_config("ppo.yaml", None, None, overrides, PPO_SECTIONS), resume=root, announce=False)
+    run, results = run_ppo(
+        load_run_config("ppo.yaml", None, None, overrides, PPO_SECTIONS), resume=root, announce=False
+    )
     record.update(ppo_run=str(run.root), ppo_frames=results.frames)
     record.update(ppo_frames_this_session=results.training["frames_this_session"])
     PPO.train = real_train
     limited = [*overrides, "ppo.total_frames=100000", "train.max_minutes=0.0001", "run.name=limited"]
-    _, results = run_ppo(load_run_config("ppo.yaml", None, None, limited, PPO_SECTIONS), announce=False)  # rank 0's clock
+    _, results = run_ppo(
+        load_run_config("ppo.yaml", None, None, limited, PPO_SECTIONS), announce=False
+    )  # rank 0's clock
     record.update(limited_stopped=results.training["stopped_by_time_limit"], limited_frames=results.frames)
 
 

@@ -14,10 +14,22 @@ from agents.run.model_builder import build_model
 
 
 def _model(tmp_path, method: str = "sidetune"):
-    cfg = load_run_config("bc.yaml", None, None, [
-        "env.resolution=32", "env.max_steps=25", "env.num_heldout_buildings=2", "policy.base=random", f"policy.method={method}", "policy.side_init=xavier",
-        f"run.runs_root={tmp_path}", "run.device=cpu", "eval.num_envs=4",
-    ])  # fmt: skip
+    cfg = load_run_config(
+        "bc.yaml",
+        None,
+        None,
+        [
+            "env.resolution=32",
+            "env.max_steps=25",
+            "env.num_heldout_buildings=2",
+            "policy.base=random",
+            f"policy.method={method}",
+            "policy.side_init=xavier",
+            f"run.runs_root={tmp_path}",
+            "run.device=cpu",
+            "eval.num_envs=4",
+        ],
+    )
     venv = make_vec_env(cfg, 1, cfg.env.split, 0)
     model = build_model(cfg, venv, device="cpu")
     venv.close()

@@ -34,8 +34,11 @@ def test_gradient_is_the_data_gradient_plus_the_pull_toward_the_start():
         _grads(plain, x), _grads(anchored, x), anchored.module.parameters(), start, strict=True
     ):
         torch.testing.assert_close(g_anchored, g_plain + 0.3 * (p.detach() - p0))
-    expected_penalty = 0.5 * 0.3 * sum(float(((p.detach() - p0) ** 2).sum()) for p, p0 in
-                                       zip(anchored.module.parameters(), start, strict=True))
+    expected_penalty = (
+        0.5
+        * 0.3
+        * sum(float(((p.detach() - p0) ** 2).sum()) for p, p0 in zip(anchored.module.parameters(), start, strict=True))
+    )
     assert float(anchored.penalty()) == pytest.approx(expected_penalty)
     assert anchored.relative_drift() > 0
 

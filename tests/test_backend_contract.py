@@ -9,9 +9,9 @@ takes ~13 s to create) and lent to every test.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
-import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +90,9 @@ def _habitat(out_dir) -> Case:
         embedded = _embedded()
         folders = export_dataset(out_dir, embedded.config, {"heldout": embedded.episodes})
         data, scenes, split = str(folders["data_path"]), str(folders["scenes_dir"]), "heldout"
-    config = EnvConfig(backend="habitat", split=split, resolution=RESOLUTION, habitat_data_path=data, habitat_scenes_dir=scenes)
+    config = EnvConfig(
+        backend="habitat", split=split, resolution=RESOLUTION, habitat_data_path=data, habitat_scenes_dir=scenes
+    )
     return Case("habitat", config, load_episodes_for(config)[:6])
 
 

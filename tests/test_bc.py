@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from agents.trainers.bc import attach_cache, batch_tensors, build_context, policy_logits, train_bc, train_epoch
-from agents.trainers.bc_data import ObservationBuilder
 from agents.run.config_loader import load_run_config
 from agents.run.env_builder import make_vec_env
 from agents.run.model_builder import load_model
 from agents.run.run_dir import RunDir
+from agents.trainers.bc import attach_cache, batch_tensors, build_context, policy_logits, train_bc, train_epoch
+from agents.trainers.bc_data import ObservationBuilder
 from agents.trainers.trajectories import TrajectoryPool, TrajectoryPoolError, generate_pool
 from envs.factory import make_task
 from policies.extractor import BASE_FEATURES_KEY
@@ -27,11 +27,25 @@ RES = 32
 
 def bc_config(tmp: Path, *extra: str):
     """A tiny BC config: 32 px, a few trajectories, one short epoch, small held-out evaluation."""
-    return load_run_config("bc.yaml", None, None, [
-        f"env.resolution={RES}", "policy.base=random", "bc.trajectories=8", f"bc.pool_dir={tmp / 'pool'}",
-        "bc.shard_size=5", "bc.generate_envs=4", "bc.epochs=1", "bc.val_fraction=0.25", "eval.episodes_per_building=1",
-        f"run.runs_root={tmp / 'runs'}", "run.device=cpu", *extra,
-    ])  # fmt: skip
+    return load_run_config(
+        "bc.yaml",
+        None,
+        None,
+        [
+            f"env.resolution={RES}",
+            "policy.base=random",
+            "bc.trajectories=8",
+            f"bc.pool_dir={tmp / 'pool'}",
+            "bc.shard_size=5",
+            "bc.generate_envs=4",
+            "bc.epochs=1",
+            "bc.val_fraction=0.25",
+            "eval.episodes_per_building=1",
+            f"run.runs_root={tmp / 'runs'}",
+            "run.device=cpu",
+            *extra,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +125,9 @@ def test_frame_storage_round_trip(tmp):
 
 def test_bad_pools_give_clear_errors(tmp, pool):
     env_cfg = bc_config(tmp).env
-    with pytest.raises(TrajectoryPoolError, match=r"more than the 12 trajectories.*make_trajectories\.py --trajectories 50"):
+    with pytest.raises(
+        TrajectoryPoolError, match=r"more than the 12 trajectories.*make_trajectories\.py --trajectories 50"
+    ):
         pool.load(50, auto_stop=True)
     with pytest.raises(TrajectoryPoolError, match=r"resolution: pool 32, run 64"):
         pool.check_compatible(dataclasses.replace(env_cfg, resolution=64))
@@ -138,7 +154,9 @@ def test_feature_cache_gives_the_uncached_output(tmp, pool):
     ctx.policy.set_training_mode(False)
     with torch.no_grad():
         plain = policy_logits(ctx.policy, batch_tensors(ctx, steps))
-        reference = ctx.policy.get_distribution({k: v for k, v in batch_tensors(ctx, steps).items()}).distribution.logits
+        reference = ctx.policy.get_distribution(
+            {k: v for k, v in batch_tensors(ctx, steps).items()}
+        ).distribution.logits
         attach_cache(ctx, progress=False)
         obs = batch_tensors(ctx, steps)
         assert BASE_FEATURES_KEY in obs
@@ -166,12 +184,20 @@ def test_bc_step_keeps_frozen_base_and_learns(tmp, pool):
     assert losses[-1] < losses[0] - 0.05, losses
     for key, value in base.state_dict().items():
         assert torch.equal(value, before[key]), f"frozen base {key} changed"
-    assert any(not torch.equal(a, b) for a, b in zip(side_before, ctx.extractor.encoder.side.parameters()))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(side_before, ctx.extractor.encoder.side.parameters(), strict=False)
+    )
 
 
 def test_alpha_schedule_counts_training_samples_like_ppo_frames(tmp, pool):
-    cfg = bc_config(tmp, "policy.method=sidetune", "policy.alpha_learned=false", "policy.alpha_schedule=stage",
-                    "policy.alpha_switch_step=100", "bc.batch_size=64")  # fmt: skip
+    cfg = bc_config(
+        tmp,
+        "policy.method=sidetune",
+        "policy.alpha_learned=false",
+        "policy.alpha_schedule=stage",
+        "policy.alpha_switch_step=100",
+        "bc.batch_size=64",
+    )
     ctx = build_context(cfg, progress=False)
     train_epoch(ctx, 0, progress=False, max_batches=1)
     assert ctx.frames_seen == 64 and ctx.extractor.alphas()["alpha"] == 1.0  # 64 samples < 100: still the base
@@ -200,7 +226,9 @@ def test_train_bc_writes_checkpoints_results_and_loads(tmp, pool):
 
 
 def test_alpha_trajectory_is_saved_per_epoch_in_frames(tmp, pool):
-    cfg = bc_config(tmp, "policy.method=sidetune", "bc.epochs=2", "policy.alpha_lr=0.05", "bc.val_fraction=0")  # last = best
+    cfg = bc_config(
+        tmp, "policy.method=sidetune", "bc.epochs=2", "policy.alpha_lr=0.05", "bc.val_fraction=0"
+    )  # last = best
     run = RunDir.create(tmp / "runs", "bc", "alpha")
     run.write_config(cfg)
     results = train_bc(cfg, run, progress=False)
@@ -236,5 +264,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp, pool, monke
     monkeypatch.setattr(bc, "train_epoch", real_epoch)
     resumed = train_bc(cfg, broken, resumed=True, progress=False).history
     assert [h["epoch"] for h in resumed] == [1, 2, 3]
-    for a, b in zip(resumed, reference):
-        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6) and a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)
+    for a, b in zip(resumed, reference, strict=False):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6) and a["val_loss"] == pytest.approx(
+            b["val_loss"], abs=1e-6
+        )

@@ -17,20 +17,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "build_habitat_sim_wheel.sh"
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("wheel") is None,
-                                reason="the wheel package is not installed (dev extra)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("wheel") is None, reason="the wheel package is not installed (dev extra)"
+)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(SCRIPT), *args, "--python", sys.executable], capture_output=True, text=True,
-                          timeout=240, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args, "--python", sys.executable],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
 
 
 def _wheel(folder: Path, name: str, files: dict[str, str]) -> Path:
     """A minimal valid wheel ``name-0.3.3-py3-none-any.whl`` holding ``files`` (path -> text)."""
     dist = f"{name}-0.3.3.dist-info"
-    files = {**files, f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.3.3\n",
-             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files = {
+        **files,
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.3.3\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
     record = []
     for path, text in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
@@ -52,14 +61,17 @@ def stand_ins(tmp_path):
     return sim, bindings
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--bogus"], "error: --bogus: unknown argument"),
-    (["--jobs", "two"], "error: --jobs: 'two' is not a positive integer"),
-    (["--step", "compile"], "error: --step: 'compile' is unknown"),
-    (["--step", "package", "--sim-wheel", "nowhere.whl"], "error: --sim-wheel: 'nowhere.whl' is not a file"),
-    (["--step", "check"], "error: --wheel: '' is not a file"),
-    (["--out"], "error: --out: needs a value"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bogus"], "error: --bogus: unknown argument"),
+        (["--jobs", "two"], "error: --jobs: 'two' is not a positive integer"),
+        (["--step", "compile"], "error: --step: 'compile' is unknown"),
+        (["--step", "package", "--sim-wheel", "nowhere.whl"], "error: --sim-wheel: 'nowhere.whl' is not a file"),
+        (["--step", "check"], "error: --wheel: '' is not a file"),
+        (["--out"], "error: --out: needs a value"),
+    ],
+)
 def test_bad_arguments_are_one_error_line_and_exit_2(args, message):
     proc = _run(*args)
     assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
@@ -72,8 +84,9 @@ def test_help_shows_the_usage():
 
 def test_packaging_puts_the_bindings_inside_and_the_import_check_passes(stand_ins, tmp_path):
     sim, bindings = stand_ins
-    proc = _run("--step", "package", "--sim-wheel", str(sim), "--bindings-wheel", str(bindings),
-                "--out", str(tmp_path / "dist"))
+    proc = _run(
+        "--step", "package", "--sim-wheel", str(sim), "--bindings-wheel", str(bindings), "--out", str(tmp_path / "dist")
+    )
     assert proc.returncode == 0, proc.stderr
     path = Path(proc.stdout.split("wheel: ")[1].split()[0])
     sha = proc.stdout.split("sha256: ")[1].split()[0]

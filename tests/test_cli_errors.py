@@ -35,7 +35,12 @@ CASES = [
     ("train_ppo", ["env.resolution=40"], "env.resolution", "40 is unsupported"),
     ("bc", ["env.resolution=16"], "env.resolution", "16 is too small for a policy"),
     ("train_ppo", ["env.resolution=64"], "env.resolution", "64 but base 'curvature' was pretrained at 128x128"),
-    ("bc", ["env.resolution=64", "--base", "denoising"], "env.resolution", "64 but base 'denoising' was pretrained at 128x128"),
+    (
+        "bc",
+        ["env.resolution=64", "--base", "denoising"],
+        "env.resolution",
+        "64 but base 'denoising' was pretrained at 128x128",
+    ),
     ("train_ppo", ["--base", "{garbage}"], "policy.base", "is not a readable weights file"),
     ("train_ppo", ["--base", "{truncated}"], "policy.base", "is not a readable weights file"),
     ("train_ppo", ["--base", "nonsense"], "policy.base", "'nonsense' is neither a shipped base nor an existing file"),
@@ -77,7 +82,11 @@ TRAINERS = ("train_ppo", "bc", "make_trajectories")
 def _command(script: str, args: list[str], tmp: Path, files: dict[str, str]) -> list[str]:
     filled = [a.format(tmp=tmp, **files) for a in args]
     if script in TRAINERS:
-        filled += [f"run.runs_root={tmp / 'runs'}", f"bc.pool_dir={tmp / 'pool'}"] if script != "train_ppo" else [f"run.runs_root={tmp / 'runs'}"]
+        filled += (
+            [f"run.runs_root={tmp / 'runs'}", f"bc.pool_dir={tmp / 'pool'}"]
+            if script != "train_ppo"
+            else [f"run.runs_root={tmp / 'runs'}"]
+        )
     if script == "pretrain_base":
         filled += ["--out", str(tmp / "weights" / "x.pth")]
     return [sys.executable, str(ROOT / "scripts" / f"{script}.py"), *filled]
@@ -99,7 +108,9 @@ def outcomes(tmp_path_factory) -> list[tuple[Path, subprocess.CompletedProcess]]
     def run(case: tuple) -> tuple[Path, subprocess.CompletedProcess]:
         script, args, _, _ = case
         tmp = tmp_path_factory.mktemp(script)
-        done = subprocess.run(_command(script, args, tmp, files), capture_output=True, text=True, env=env, cwd=tmp, timeout=240)
+        done = subprocess.run(
+            _command(script, args, tmp, files), capture_output=True, text=True, env=env, cwd=tmp, timeout=240
+        )
         return tmp, done
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -122,8 +133,24 @@ def test_bad_input_is_one_clear_line_exit_2_and_nothing_written(outcomes, index)
 def test_overrides_and_flags_in_any_order():
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
     script = [sys.executable, str(ROOT / "scripts" / "train_ppo.py")]
-    shown = subprocess.run([*script, "ppo.n_steps=64", "--seed", "5", "env.resolution=32", "--method", "features", "--base", "random", "--print-config"],
-                           capture_output=True, text=True, env=env, cwd=ROOT)  # fmt: skip
+    shown = subprocess.run(
+        [
+            *script,
+            "ppo.n_steps=64",
+            "--seed",
+            "5",
+            "env.resolution=32",
+            "--method",
+            "features",
+            "--base",
+            "random",
+            "--print-config",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     assert shown.returncode == 0, shown.stderr
     for line in ("n_steps: 64", "seed: 5", "resolution: 32", "method: features"):
         assert line in shown.stdout
@@ -140,7 +167,9 @@ def test_every_script_has_a_console_entry_point():
         assert callable(getattr(importlib.import_module(module), function)), name
         targets.add(module)
     # benchmarks, checks and one-off tools (bench_*, habitat_* cross-checks, distill_*) are scripts, not commands
-    wrappers = [p for p in (ROOT / "scripts").glob("*.py") if not p.name.startswith(("_", "bench_", "distill_", "habitat_"))]
+    wrappers = [
+        p for p in (ROOT / "scripts").glob("*.py") if not p.name.startswith(("_", "bench_", "distill_", "habitat_"))
+    ]
     for wrapper in wrappers:  # python scripts/<name>.py runs the same program as the console script
         named = re.search(r"^from (\S+) import cli$", wrapper.read_text(), re.M)
         assert named and named[1] in targets, wrapper.name

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.trainers.distributed import Distributed, context
 from agents.run.model_builder import load_model
+from agents.trainers.distributed import Distributed, context
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,8 +23,16 @@ def ranks(tmp_path_factory) -> tuple[list[dict], Path]:
     """tests/distributed_worker.py run once by ``torchrun --nproc-per-node 2`` (gloo, one thread per rank)."""
     out = tmp_path_factory.mktemp("ddp")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               str(ROOT / "tests" / "distributed_worker.py"), str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(ROOT / "tests" / "distributed_worker.py"),
+        str(out),
+    ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(2)], out
@@ -47,10 +55,10 @@ def test_ppo_ranks_collect_their_own_rollouts_and_share_every_update(ranks):
     (r0, r1), out = ranks
     assert r0["ppo_interrupted"] and r1["ppo_interrupted"]
     assert len(r0["ppo_params"]) == len(r1["ppo_params"]) == 2  # one update before the interruption, one after
-    for a, b in zip(r0["ppo_params"], r1["ppo_params"]):
+    for a, b in zip(r0["ppo_params"], r1["ppo_params"], strict=False):
         assert torch.equal(a, b)
     assert not torch.equal(r0["ppo_params"][0], r0["ppo_params"][1])
-    for (before0, after0), (before1, after1) in zip(r0["ppo_losses"], r1["ppo_losses"]):
+    for (before0, after0), (before1, after1) in zip(r0["ppo_losses"], r1["ppo_losses"], strict=False):
         assert before0 != before1  # different envs and episodes on each rank
         assert after0 + after1 < before0 + before1  # the averaged update lowers the loss on the ranks' data
     assert r0["ppo_frames"] == 128 and r0["ppo_frames_this_session"] == 64  # frames count both ranks

@@ -12,20 +12,26 @@ import numpy as np
 import pytest
 import torch
 
-from agents.run.env_builder import make_vec_env, unwrap_task
-from agents.evaluation.eval_report import aggregate, evaluate_runs, format_table
-from agents.run.cli import read_run_config
-from agents.run.config_loader import load_run_config
 from agents.commands.evaluate import main as evaluate_main
 from agents.commands.plot_results import main as plot_main
-from agents.evaluation.evaluate import CheckpointError, evaluate_policy, reference_config, evaluate_run, select_episodes
+from agents.evaluation.eval_report import aggregate, evaluate_runs, format_table
+from agents.evaluation.evaluate import CheckpointError, evaluate_policy, evaluate_run, reference_config, select_episodes
 from agents.evaluation.metrics import bootstrap_interval, summarize_success, wilson_interval
-from agents.run.model_builder import build_model, save_model
 from agents.evaluation.results_plots import collect_bc_points, collect_ppo_curves, plot_results
+from agents.run.cli import read_run_config
+from agents.run.config_loader import load_run_config
+from agents.run.env_builder import make_vec_env, unwrap_task
+from agents.run.model_builder import build_model, save_model
 from agents.run.run_dir import RunDir
 from envs.visualize import read_video
 
-SMALL = ["env.resolution=32", "policy.base=random", "policy.method=features", "policy.features_dim=64", "eval.num_envs=5"]
+SMALL = [
+    "env.resolution=32",
+    "policy.base=random",
+    "policy.method=features",
+    "policy.features_dim=64",
+    "eval.num_envs=5",
+]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +122,10 @@ def test_same_seed_same_numbers_other_seed_other_numbers(cfg, model):
     assert one_env["per_episode"] == a["per_episode"] and a["num_envs"] == 5
     short = copy.deepcopy(cfg)
     short.env.max_steps = 20  # an untrained argmax policy may never stop
-    argmax = [evaluate_policy(model, short, episodes_per_building=1, deterministic=True, seed=s, progress=False) for s in (1, 2)]
+    argmax = [
+        evaluate_policy(model, short, episodes_per_building=1, deterministic=True, seed=s, progress=False)
+        for s in (1, 2)
+    ]
     assert argmax[0]["deterministic"] is True and argmax[0]["per_episode"] == argmax[1]["per_episode"]  # seed unused
 
 
@@ -166,7 +175,9 @@ def test_bad_runs_are_reported_and_do_not_stop_the_others(run_dir, tmp_path, cap
     table = format_table(aggregate(entries))
     assert "ppo features base=random data=1000 frames" in table and table.count("FAILED") == 6  # 3 rows + 3 reasons
 
-    code = evaluate_main([str(empty.root), str(run_dir), "--reference", "--episodes-per-building", "1", "--no-progress"])
+    code = evaluate_main(
+        [str(empty.root), str(run_dir), "--reference", "--episodes-per-building", "1", "--no-progress"]
+    )
     out = capsys.readouterr().out
     assert code == 1 and "reference expert" in out and "reference random" in out and "no checkpoint" in out
     expert_line = next(line for line in out.splitlines() if line.startswith("reference expert"))
@@ -197,21 +208,50 @@ def test_plot_results_from_fabricated_runs(tmp_path):
         for size in (49, 490, 4900):
             for seed in (0, 1):
                 rate = base_rate + 0.1 * np.log10(size / 49) + 0.02 * seed
-                _fake_run(tmp_path, f"bc-{method}-{size}-{seed}",
-                          {"policy": {"method": method, "base": "curvature"}, "bc": {"trajectories": size}, "run": {"seed": seed}},
-                          {"eval.json": {"success": {"mean": rate, "ci95": [rate - 0.1, rate + 0.1]}, "spl": {"mean": rate / 2, "ci95": [0, 1]}}})
+                _fake_run(
+                    tmp_path,
+                    f"bc-{method}-{size}-{seed}",
+                    {
+                        "policy": {"method": method, "base": "curvature"},
+                        "bc": {"trajectories": size},
+                        "run": {"seed": seed},
+                    },
+                    {
+                        "eval.json": {
+                            "success": {"mean": rate, "ci95": [rate - 0.1, rate + 0.1]},
+                            "spl": {"mean": rate / 2, "ci95": [0, 1]},
+                        }
+                    },
+                )
         for seed in (0, 1):
-            history = [{"frames": f, "success": f / 1e5, "spl": f / 2e5, "reward": f / 1e4 + seed} for f in (0, 25_000, 50_000, 100_000)]
-            _fake_run(tmp_path, f"ppo-{method}-{seed}", {"policy": {"method": method, "base": "curvature"}, "ppo": {}},
-                      {"eval_history.json": history})
+            history = [
+                {"frames": f, "success": f / 1e5, "spl": f / 2e5, "reward": f / 1e4 + seed}
+                for f in (0, 25_000, 50_000, 100_000)
+            ]
+            _fake_run(
+                tmp_path,
+                f"ppo-{method}-{seed}",
+                {"policy": {"method": method, "base": "curvature"}, "ppo": {}},
+                {"eval_history.json": history},
+            )
     _fake_run(tmp_path, "bc-still-running", {"policy": {"method": "scratch"}, "bc": {"trajectories": 49}}, {})
     for seed in (0, 1):  # PPO runs: two finished seeds and one still training, and a method with no finished seed yet
         history = [{"frames": f, "success": 0.5, "spl": 0.3, "reward": 1.0} for f in (0, 25_000, 50_000, 100_000)]
-        _fake_run(tmp_path, f"ppo-blind-{seed}", {"policy": {"method": "features", "blind": True}, "ppo": {}},
-                  {"eval_history.json": history, "results.json": {}})
-    _fake_run(tmp_path, "ppo-blind-2", {"policy": {"method": "features", "blind": True}, "ppo": {}},
-              {"eval_history.json": [{"frames": 0, "success": 0.0, "spl": 0.0, "reward": -1.0}]})
-    assert [len(h) for h in collect_ppo_curves([tmp_path / "fake" / f"ppo-blind-{s}" for s in range(3)])[("blind", "None")]] == [4, 4]
+        _fake_run(
+            tmp_path,
+            f"ppo-blind-{seed}",
+            {"policy": {"method": "features", "blind": True}, "ppo": {}},
+            {"eval_history.json": history, "results.json": {}},
+        )
+    _fake_run(
+        tmp_path,
+        "ppo-blind-2",
+        {"policy": {"method": "features", "blind": True}, "ppo": {}},
+        {"eval_history.json": [{"frames": 0, "success": 0.0, "spl": 0.0, "reward": -1.0}]},
+    )
+    assert [
+        len(h) for h in collect_ppo_curves([tmp_path / "fake" / f"ppo-blind-{s}" for s in range(3)])[("blind", "None")]
+    ] == [4, 4]
     assert [len(h) for h in collect_ppo_curves([tmp_path / "fake" / "ppo-blind-2"])[("blind", "None")]] == [1]
     points = collect_bc_points(sorted(p.parent for p in tmp_path.rglob("config.yaml")))
     assert set(points) == {("sidetune", "curvature"), ("features", "curvature")}
@@ -233,13 +273,16 @@ def test_ppo_band_is_the_seeds_then_episodes_interval_where_episodes_were_kept()
     from agents.evaluation.results_plots import _ppo_band
 
     rng = np.random.default_rng(0)
+
     def history(p: float, keep: bool) -> list[dict]:
         rows = []
         for frames in (0, 25_000, 50_000):
             outcomes = (rng.uniform(size=42) < p * frames / 50_000).astype(float)
             row = {"frames": frames, "success": outcomes.mean(), "spl": outcomes.mean(), "reward": outcomes.mean()}
             if keep:
-                row["per_episode"] = [{"episode_id": str(i), "success": s, "spl": s, "reward": s} for i, s in enumerate(outcomes)]
+                row["per_episode"] = [
+                    {"episode_id": str(i), "success": s, "spl": s, "reward": s} for i, s in enumerate(outcomes)
+                ]
             rows.append(row)
         return rows
 
@@ -252,14 +295,29 @@ def test_ppo_band_is_the_seeds_then_episodes_interval_where_episodes_were_kept()
     old = [history(0.6, keep=False) for _ in range(3)]  # histories written before episodes were kept
     frames, mean, lower, upper = _ppo_band(old, "success")
     values = np.array([[r["success"] for r in s] for s in old])
-    assert lower.tolist() == pytest.approx(values.min(axis=0).tolist()) and upper.tolist() == pytest.approx(values.max(axis=0).tolist())
+    assert lower.tolist() == pytest.approx(values.min(axis=0).tolist()) and upper.tolist() == pytest.approx(
+        values.max(axis=0).tolist()
+    )
 
 
 def _entry(success: list[float], seed: int, auto_stop: bool) -> dict:
-    per_episode = [{"success": s, "spl": s, "distance_to_goal": 1 - s, "reward": 10 * s, "collisions": 0} for s in success]
-    result = {"kind": "bc", "method": "sidetune", "base": "curvature", "data": 49, "per_episode": per_episode,
-              "success": summarize_success(success)}
-    config = {"env": {"auto_stop": auto_stop}, "policy": {"method": "sidetune"}, "run": {"seed": seed}, "eval": {"seed": 0}}
+    per_episode = [
+        {"success": s, "spl": s, "distance_to_goal": 1 - s, "reward": 10 * s, "collisions": 0} for s in success
+    ]
+    result = {
+        "kind": "bc",
+        "method": "sidetune",
+        "base": "curvature",
+        "data": 49,
+        "per_episode": per_episode,
+        "success": summarize_success(success),
+    }
+    config = {
+        "env": {"auto_stop": auto_stop},
+        "policy": {"method": "sidetune"},
+        "run": {"seed": seed},
+        "eval": {"seed": 0},
+    }
     return {"run": f"r{seed}{auto_stop}", "status": "ok", "result": result, "config": config}
 
 
@@ -273,19 +331,39 @@ def test_seeds_are_pooled_but_other_config_differences_are_not():
     assert pooled["runs"] == 2 and pooled["episodes"] == 4 and pooled["success"]["mean"] == 0.75
     assert pooled["seed_std_success"] == pytest.approx(np.std([0.5, 1.0], ddof=1))
     assert rows[1]["runs"] == 1 and rows[1]["success"]["mean"] == 0.0
-    assert aggregate([_entry([1], 0, False), _entry([0], 1, False)])[0]["group"] == "bc sidetune base=curvature data=49 traj"
+    assert (
+        aggregate([_entry([1], 0, False), _entry([0], 1, False)])[0]["group"]
+        == "bc sidetune base=curvature data=49 traj"
+    )
 
 
 def test_table_has_a_backend_column_and_keeps_backends_apart():
     """One run evaluated on both simulators (sim-to-sim) gives one row per backend, never a pooled row."""
+
     def entry(backend: str, success: float) -> dict:
-        episode = {"success": success, "spl": success, "distance_to_goal": 1.0 - success, "reward": 0.0, "collisions": 0.0}
-        result = {"kind": "bc", "method": "features", "base": "curvature", "data": 490, "backend": backend,
-                  "success": {"mean": success}, "per_episode": [episode] * 4}
+        episode = {
+            "success": success,
+            "spl": success,
+            "distance_to_goal": 1.0 - success,
+            "reward": 0.0,
+            "collisions": 0.0,
+        }
+        result = {
+            "kind": "bc",
+            "method": "features",
+            "base": "curvature",
+            "data": 490,
+            "backend": backend,
+            "success": {"mean": success},
+            "per_episode": [episode] * 4,
+        }
         return {"run": "runs/bc/a", "status": "ok", "result": result, "config": {"env": {"backend": "embedded"}}}
 
     rows = aggregate([entry("embedded", 1.0), entry("habitat", 0.0)])
-    assert [(r["backend"], r["episodes"], r["success"]["mean"]) for r in rows] == [("embedded", 4, 1.0), ("habitat", 4, 0.0)]
+    assert [(r["backend"], r["episodes"], r["success"]["mean"]) for r in rows] == [
+        ("embedded", 4, 1.0),
+        ("habitat", 4, 0.0),
+    ]
     header, _, first, second = format_table(rows).splitlines()
     assert header.split()[:2] == ["group", "backend"]
     assert "embedded" in first and "100.0" in first and "habitat" in second and "0.0" in second

@@ -1,9 +1,9 @@
 """The experiment report reads stored evaluations, compares the right groups and finds a planted effect."""
 
 import json
-import zlib
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +17,45 @@ ROOT = Path(__file__).resolve().parents[1]
 EPISODES = 120
 
 
-def _run(folder: Path, method: str, base: str, n: int, seed: int, p_success: float, alpha: float | None = None,
-         blind: bool = False, trainer: str = "bc") -> None:  # fmt: skip
+def _run(
+    folder: Path,
+    method: str,
+    base: str,
+    n: int,
+    seed: int,
+    p_success: float,
+    alpha: float | None = None,
+    blind: bool = False,
+    trainer: str = "bc",
+) -> None:
     """A finished BC (or PPO: ``n`` = frames) run folder whose episode successes are Bernoulli(p_success) draws
     (episode difficulty shared). Seed 0 writes the schema the committed runs have (1: PPO flat, BC with
     ``heldout``), other seeds the current one (2), so every report reads a mix of both."""
     rng = np.random.default_rng([seed, zlib.crc32(f"{method}{base}{n}{blind}".encode())])
     difficulty = np.random.default_rng(0).uniform(-0.2, 0.2, EPISODES)  # the same episodes for every run
     success = (rng.uniform(size=EPISODES) < np.clip(p_success + difficulty, 0, 1)).astype(float)
-    per_episode = [{"episode_id": str(i), "building": f"b{i % 14}", "start_distance": 2.0 + i * 0.01,
-                    "success": s, "spl": 0.8 * s, "reward": 10 * s - 2, "distance_to_goal": 1.0 - s, "collisions": 0,
-                    "steps": 20, "path_length": 3.0} for i, s in enumerate(success)]  # fmt: skip
-    heldout = {"per_episode": per_episode, "success": {"mean": success.mean(), "ci95": [0, 1]},
-               "spl": {"mean": 0.8 * success.mean(), "ci95": [0, 1]}, "episodes": EPISODES, "backend": "embedded"}  # fmt: skip
+    per_episode = [
+        {
+            "episode_id": str(i),
+            "building": f"b{i % 14}",
+            "start_distance": 2.0 + i * 0.01,
+            "success": s,
+            "spl": 0.8 * s,
+            "reward": 10 * s - 2,
+            "distance_to_goal": 1.0 - s,
+            "collisions": 0,
+            "steps": 20,
+            "path_length": 3.0,
+        }
+        for i, s in enumerate(success)
+    ]
+    heldout = {
+        "per_episode": per_episode,
+        "success": {"mean": success.mean(), "ci95": [0, 1]},
+        "spl": {"mean": 0.8 * success.mean(), "ci95": [0, 1]},
+        "episodes": EPISODES,
+        "backend": "embedded",
+    }
     alphas = {"alpha": alpha} if alpha is not None else {}
     trajectory = [[0, {"alpha": 0.5}], [1000, {"alpha": alpha}]] if alpha is not None else []
     history = [{"epoch": i + 1, "train_loss": (1.0 - p_success) / (i + 1), "val_loss": float("nan")} for i in range(5)]
@@ -46,8 +72,12 @@ def _run(folder: Path, method: str, base: str, n: int, seed: int, p_success: flo
     name = f"{method}-{base}-{n}" + ("-blind" if blind else "") + f"-seed{seed}"
     run = folder / name
     run.mkdir(parents=True)
-    config = {"run": {"seed": seed}, "policy": {"method": method, "base": base, "blind": blind, "alpha_lr": 0.01},
-              "env": {"resolution": 128}, **({"bc": {"trajectories": n}} if trainer == "bc" else {"ppo": {"total_frames": n}})}  # fmt: skip
+    config = {
+        "run": {"seed": seed},
+        "policy": {"method": method, "base": base, "blind": blind, "alpha_lr": 0.01},
+        "env": {"resolution": 128},
+        **({"bc": {"trajectories": n}} if trainer == "bc" else {"ppo": {"total_frames": n}}),
+    }
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     (run / "results.json").write_text(json.dumps(results))
 
@@ -64,7 +94,9 @@ def experiment(tmp_path: Path) -> Path:
             _run(folder, "scratch", "random", n, seed, 0.40)
             _run(folder, "features", "random", n, seed, 0.45, blind=True)
     (folder / "features-curvature-4900-seed0").mkdir()  # a run still training: listed, not counted
-    (folder / "features-curvature-4900-seed0" / "config.yaml").write_text(yaml.safe_dump({"policy": {"method": "features"}}))
+    (folder / "features-curvature-4900-seed0" / "config.yaml").write_text(
+        yaml.safe_dump({"policy": {"method": "features"}})
+    )
     return folder
 
 
@@ -72,8 +104,13 @@ def test_report_finds_planted_differences_and_names_the_best_other(experiment: P
     out = build_report(experiment, log=lambda _: None)["report"]
     success = [c for c in out["comparisons"]["success"]]
     at49 = {c["other"]: c for c in success if c["data"] == 49}
-    assert set(at49) == {"bc features base=curvature", "bc finetune base=curvature", "bc features base=random",
-                         "bc scratch base=random", "bc blind base=random"}  # fmt: skip
+    assert set(at49) == {
+        "bc features base=curvature",
+        "bc finetune base=curvature",
+        "bc features base=random",
+        "bc scratch base=random",
+        "bc blind base=random",
+    }
     best = [c for c in at49.values() if c["best_other"]]
     assert [c["other"] for c in best] == ["bc features base=curvature"]
     assert best[0]["mean"] == pytest.approx(0.15, abs=0.08) and best[0]["ci95"][0] > 0  # planted +0.15
@@ -86,11 +123,15 @@ def test_report_finds_planted_differences_and_names_the_best_other(experiment: P
     ]
     assert out["unfinished"] == [str(experiment / "features-curvature-4900-seed0")]
     claim = {(c["data"], c["best_other"]): c["verdict"] for c in out["claim"]}
-    assert claim == {(49, "bc features base=curvature"): "holds (provisional: 3 vs 3 seeds, the Design asks 6)",
-                     (490, "bc features base=curvature"): "holds"}  # 3 seeds: enough at 490, not at 49
+    assert claim == {
+        (49, "bc features base=curvature"): "holds (provisional: 3 vs 3 seeds, the Design asks 6)",
+        (490, "bc features base=curvature"): "holds",
+    }  # 3 seeds: enough at 490, not at 49
     text = (experiment / "report.md").read_text()
     assert "sidetune minus each other method" in text and "Learned α" in text
-    assert (experiment / "plots" / "fig3c.png").stat().st_size > 10_000 and (experiment / "plots" / "alpha.svg").is_file()
+    assert (experiment / "plots" / "fig3c.png").stat().st_size > 10_000 and (
+        experiment / "plots" / "alpha.svg"
+    ).is_file()
     assert (experiment / "plots" / "training.png").stat().st_size > 10_000 and "plots/training.png" in text
 
 
@@ -100,7 +141,9 @@ def test_another_target_method_gets_the_claim(experiment: Path) -> None:
     at49 = [c for c in out["claim"] if c["data"] == 49]
     assert {c["target"] for c in at49} == {"bc features base=curvature", "bc features base=random"}
     worst = next(c for c in at49 if c["target"] == "bc features base=curvature")
-    assert worst["best_other"] == "bc sidetune base=curvature" and worst["verdict"].startswith("does not hold: features")
+    assert worst["best_other"] == "bc sidetune base=curvature" and worst["verdict"].startswith(
+        "does not hold: features"
+    )
     assert "features minus each other method" in (experiment / "report.md").read_text()
 
 
@@ -114,13 +157,22 @@ def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
     out = build_report(folder, log=lambda _: None)["report"]
     success = {c["other"]: c for c in out["comparisons"]["success"]}
     assert set(success) == {"ppo features base=curvature", "ppo features base=random", "ppo blind base=random"}
-    assert success["ppo features base=curvature"]["best_other"] and success["ppo features base=curvature"]["data"] == 300_000
+    assert (
+        success["ppo features base=curvature"]["best_other"]
+        and success["ppo features base=curvature"]["data"] == 300_000
+    )
     assert success["ppo features base=curvature"]["mean"] == pytest.approx(0.10, abs=0.08)
     prior = {c["other"]: c["mean"] for c in out["prior"]["features base=curvature"]}
     assert prior["ppo features base=random"] == pytest.approx(0.20, abs=0.08) and "ppo blind base=random" in prior
     assert out["claim"][0]["verdict"] == "holds"
-    assert out["alphas"] == [{"base": "curvature", "data": 300_000, "seeds": 3, "mean": pytest.approx(0.4), "min": 0.4, "max": 0.4}]
-    assert not (folder / "plots" / "fig3c.png").exists() and not (folder / "plots" / "training.png").exists() and (folder / "plots" / "alpha.png").is_file()
+    assert out["alphas"] == [
+        {"base": "curvature", "data": 300_000, "seeds": 3, "mean": pytest.approx(0.4), "min": 0.4, "max": 0.4}
+    ]
+    assert (
+        not (folder / "plots" / "fig3c.png").exists()
+        and not (folder / "plots" / "training.png").exists()
+        and (folder / "plots" / "alpha.png").is_file()
+    )
     assert "plots/ppo_curves.png" in (folder / "report.md").read_text()
 
 
@@ -132,17 +184,35 @@ def test_claim_verdict_follows_the_designs_margin() -> None:
         diff = Difference((low + high) / 2, (low, high), 0.5, 0.5, 6, 6, 420, True)
         return Comparison(49, "bc sidetune base=curvature", "bc features base=curvature", diff, best)
 
-    verdicts = [r["verdict"] for r in claim_verdicts([comparison(-0.04, 0.02), comparison(-0.12, -0.01),
-                                                     comparison(-0.08, 0.03), comparison(-0.3, -0.2, best=False)])]  # fmt: skip
+    verdicts = [
+        r["verdict"]
+        for r in claim_verdicts(
+            [
+                comparison(-0.04, 0.02),
+                comparison(-0.12, -0.01),
+                comparison(-0.08, 0.03),
+                comparison(-0.3, -0.2, best=False),
+            ]
+        )
+    ]
     assert verdicts == ["holds", "does not hold: sidetune is below the best", "not shown: the interval is too wide"]
-    few = Comparison(490, "bc sidetune base=curvature", "bc features base=curvature",
-                     Difference(0.01, (-0.03, 0.05), 0.7, 0.7, 2, 1, 420, True), True)  # a grid still running at N=490
+    few = Comparison(
+        490,
+        "bc sidetune base=curvature",
+        "bc features base=curvature",
+        Difference(0.01, (-0.03, 0.05), 0.7, 0.7, 2, 1, 420, True),
+        True,
+    )  # a grid still running at N=490
     assert claim_verdicts([few])[0]["verdict"] == "holds (provisional: 2 vs 1 seeds, the Design asks 3)"
 
 
 def test_report_command_bad_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), str(tmp_path / "nope")],
-                          capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "report.py"), str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: experiment folder:") and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "nope").exists()
@@ -159,7 +229,9 @@ def test_results_name_the_code_that_made_them(tmp_path: Path) -> None:
         assert len(saved["code"]["commit"]) == 40 and isinstance(saved["code"]["dirty"], bool)
 
 
-def test_an_ablation_folder_is_compared_with_the_grid_and_kept_apart_from_its_sidetune(experiment: Path, tmp_path: Path) -> None:
+def test_an_ablation_folder_is_compared_with_the_grid_and_kept_apart_from_its_sidetune(
+    experiment: Path, tmp_path: Path
+) -> None:
     ablation = tmp_path / "imitation_alpha"
     for seed in range(3):  # same method and base as the grid's sidetune, another alpha_lr: a separate group
         _run(ablation, "sidetune", "curvature", 49, seed, 0.30, alpha=0.45)
@@ -170,17 +242,24 @@ def test_an_ablation_folder_is_compared_with_the_grid_and_kept_apart_from_its_si
     targets = {c["target"] for c in out["comparisons"]["success"] if c["data"] == 49}
     assert len(targets) == 2 and any("alpha_lr=None" in t for t in targets)  # both sidetune variants, never pooled
     by_variant = {a["variant"]: a for a in out["alphas"] if a["data"] == 49}
-    assert by_variant["[policy.alpha_lr=None]"]["mean"] == pytest.approx(0.45) and by_variant["[policy.alpha_lr=None]"]["seeds"] == 3
+    assert (
+        by_variant["[policy.alpha_lr=None]"]["mean"] == pytest.approx(0.45)
+        and by_variant["[policy.alpha_lr=None]"]["seeds"] == 3
+    )
     assert by_variant["[policy.alpha_lr=0.01]"]["mean"] == pytest.approx(0.61)
     (variant,) = [c for c in out["variants"]["success"] if c["data"] == 49]  # the ablation against the grid's own cells
     assert variant["target"].endswith("[policy.alpha_lr=None]") and variant["other"].endswith("[policy.alpha_lr=0.01]")
     assert variant["mean"] == pytest.approx(-0.40, abs=0.08) and variant["ci95"][1] < 0  # planted: 0.30 vs 0.70
-    assert not [c for c in out["variants"]["success"] if c["data"] == 490]  # one variant only at 490: nothing to compare
+    assert not [
+        c for c in out["variants"]["success"] if c["data"] == 490
+    ]  # one variant only at 490: nothing to compare
     report = (ablation / "report.md").read_text()
     assert "--with" in report and "## Variants of a method" in report
 
 
-def test_reference_rows_are_evaluated_once_and_then_read_back(experiment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reference_rows_are_evaluated_once_and_then_read_back(
+    experiment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import agents.evaluation.experiment_report as report
     from agents.run.run_config import RunConfig
 
@@ -188,16 +267,41 @@ def test_reference_rows_are_evaluated_once_and_then_read_back(experiment: Path, 
 
     def fake_references(configs, log, progress):  # the real one plays 3 x 420 episodes
         calls.append(configs)
-        per_episode = [{"episode_id": str(i), "building": f"b{i % 14}", "start_distance": 2.0 + i * 0.01, "success": 1.0,
-                        "spl": 0.9, "reward": 8.0, "distance_to_goal": 0.1, "collisions": 0, "steps": 20,
-                        "path_length": 3.0} for i in range(EPISODES)]  # fmt: skip
+        per_episode = [
+            {
+                "episode_id": str(i),
+                "building": f"b{i % 14}",
+                "start_distance": 2.0 + i * 0.01,
+                "success": 1.0,
+                "spl": 0.9,
+                "reward": 8.0,
+                "distance_to_goal": 0.1,
+                "collisions": 0,
+                "steps": 20,
+                "path_length": 3.0,
+            }
+            for i in range(EPISODES)
+        ]
         summary = {"mean": 1.0, "ci95": [0.97, 1.0]}
-        return [{"run": "expert", "status": "ok", "config": {},
-                 "result": {"kind": "reference", "method": "expert", "per_episode": per_episode, "success": summary,
-                            "spl": {"mean": 0.9, "ci95": [0.88, 0.92]}}}]  # fmt: skip
+        return [
+            {
+                "run": "expert",
+                "status": "ok",
+                "config": {},
+                "result": {
+                    "kind": "reference",
+                    "method": "expert",
+                    "per_episode": per_episode,
+                    "success": summary,
+                    "spl": {"mean": 0.9, "ci95": [0.88, 0.92]},
+                },
+            }
+        ]
 
     monkeypatch.setattr(report, "evaluate_references", fake_references)
-    monkeypatch.setattr(RunConfig, "from_dict", classmethod(lambda cls, tree: tree))  # the synthetic configs are partial
+    monkeypatch.setattr(
+        RunConfig, "from_dict", classmethod(lambda cls, tree: tree)
+    )  # the synthetic configs are partial
     build_report(experiment, reference=True, log=lambda _: None)
     build_report(experiment, reference=True, log=lambda _: None)
     assert len(calls) == 1 and (experiment / "references.json").is_file()
@@ -212,16 +316,27 @@ def test_a_ppo_sweep_writes_report_md_even_when_a_deadline_left_cells(tmp_path: 
     folder = tmp_path / "ppo_prior"
     _run(folder, "sidetune", "curvature", 300_000, 0, 0.60, alpha=0.4, trainer="ppo")
     _run(folder, "features", "curvature", 300_000, 0, 0.50, trainer="ppo")
-    cells = [{"cell": name, "folder": str(folder / name), "status": "done"} for name in sorted(p.name for p in folder.iterdir())]
-    cells.append({"cell": "features-random-seed1", "folder": str(folder / "features-random-seed1"), "status": "not started",
-                  "reason": "deadline had passed"})  # fmt: skip
+    cells = [
+        {"cell": name, "folder": str(folder / name), "status": "done"}
+        for name in sorted(p.name for p in folder.iterdir())
+    ]
+    cells.append(
+        {
+            "cell": "features-random-seed1",
+            "folder": str(folder / "features-random-seed1"),
+            "status": "not started",
+            "reason": "deadline had passed",
+        }
+    )
     written = write_report(SimpleNamespace(folder=folder, experiment="ppo_prior", trainer="ppo"), cells, 60.0)
     assert folder / "report.md" in written
     assert "ppo sidetune base=curvature - ppo features base=curvature" in (folder / "report.md").read_text()
     assert "[report.md](report.md)" in (folder / "sweep.md").read_text()
 
 
-def test_report_names_folders_relative_to_the_working_directory(experiment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_names_folders_relative_to_the_working_directory(
+    experiment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A sweep hands build_report an absolute folder; the committed report must still name runs/<experiment>."""
     monkeypatch.chdir(experiment.parent)
     build_report(experiment.resolve(), log=lambda _: None)
@@ -240,7 +355,11 @@ def test_bases_are_compared_within_a_method(tmp_path: Path) -> None:
         _run(folder, "scratch", "random", 49, seed, 0.40)
     out = build_report(folder, log=lambda _: None)["report"]
     [between] = out["bases"]  # scratch has no pretrained base: nothing to compare
-    assert (between["target"], between["other"], between["data"]) == ("features base=curvature", "features base=denoising", 49)
+    assert (between["target"], between["other"], between["data"]) == (
+        "features base=curvature",
+        "features base=denoising",
+        49,
+    )
     assert between["mean"] == pytest.approx(0.25, abs=0.08) and between["ci95"][0] > 0
     assert "## Base against base" in (folder / "report.md").read_text()
 

@@ -1,5 +1,6 @@
 """The frozen base's inference copy: batch norms folded (float rounding only), bf16 within a bound, rebuilt on
 new weights, and the state dict untouched."""
+
 import numpy as np
 import pytest
 import torch

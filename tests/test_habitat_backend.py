@@ -121,7 +121,9 @@ def test_constructing_without_habitat_sim_says_how_to_install(monkeypatch):
 
 def test_normals_of_a_wall_and_a_floor():
     wall = normals_from_depth(np.full((16, 16), 3.0, np.float32), 90.0)
-    np.testing.assert_allclose(wall[:, 2:-2, 2:-2], np.broadcast_to([[[0.0]], [[0.0]], [[1.0]]], (3, 12, 12)), atol=1e-5)
+    np.testing.assert_allclose(
+        wall[:, 2:-2, 2:-2], np.broadcast_to([[[0.0]], [[0.0]], [[1.0]]], (3, 12, 12)), atol=1e-5
+    )
     h, size = 1.2, 32  # a horizontal camera 1.2 m above a floor: rows below the centre see y = -h
     f = (size / 2) / math.tan(math.radians(45))
     v = (np.arange(size) + 0.5 - size / 2) / f

@@ -28,14 +28,21 @@ pytestmark = [
     pytest.mark.skipif(not habitat_sim_available(), reason=f"habitat-sim is not importable; {INSTALL_HINT}"),
     pytest.mark.skipif(not PYTHON.exists(), reason=".venv-baselines is missing (scripts/setup.sh makes it)"),
 ]
-pytest.importorskip("trimesh",
-                    reason="trimesh is not installed, so no scene can be exported (pip install -e '.[habitat]')")
+pytest.importorskip(
+    "trimesh", reason="trimesh is not installed, so no scene can be exported (pip install -e '.[habitat]')"
+)
 
 CONFIG = EnvConfig(num_train_buildings=1, num_heldout_buildings=1)
 QUICK = [  # a few tiny updates: 1 env per process, 8-step rollouts, 20-step episodes, 2 evaluation episodes
-    "habitat_baselines.num_environments=1", "habitat_baselines.num_updates=2", "habitat_baselines.rl.ppo.num_steps=8",
-    "habitat_baselines.log_interval=1", "habitat_baselines.num_checkpoints=1", "habitat_baselines.test_episode_count=2",
-    "habitat.environment.max_episode_steps=20", "sidetune.policy.method=sidetune", "sidetune.policy.base=curvature",
+    "habitat_baselines.num_environments=1",
+    "habitat_baselines.num_updates=2",
+    "habitat_baselines.rl.ppo.num_steps=8",
+    "habitat_baselines.log_interval=1",
+    "habitat_baselines.num_checkpoints=1",
+    "habitat_baselines.test_episode_count=2",
+    "habitat.environment.max_episode_steps=20",
+    "sidetune.policy.method=sidetune",
+    "sidetune.policy.base=curvature",
 ]
 
 
@@ -45,15 +52,22 @@ def export(tmp_path_factory) -> Path:
     from envs.habitat.scene_export import export_dataset
 
     root = tmp_path_factory.mktemp("baselines")
-    episodes = {split: generate_episodes(building_names(split, CONFIG), 4, seed=2, config=CONFIG)
-                for split in ("train", "heldout")}
+    episodes = {
+        split: generate_episodes(building_names(split, CONFIG), 4, seed=2, config=CONFIG)
+        for split in ("train", "heldout")
+    }
     export_dataset(root / "data", CONFIG, episodes, snap=True)
     return root
 
 
 def _run(command: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "HABITAT_SIM_LOG": "quiet", "MAGNUM_LOG": "quiet",
-           "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "GLOO_SOCKET_IFNAME": "lo",
+        "HABITAT_SIM_LOG": "quiet",
+        "MAGNUM_LOG": "quiet",
+        "OMP_NUM_THREADS": "1",
+    }
     proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
     return proc
@@ -74,14 +88,28 @@ def _scalars(folder: Path) -> dict[str, list[float]]:
 def _train_and_evaluate(export: Path, name: str, launcher: list[str]) -> tuple[dict, dict]:
     out = export / name
     out.mkdir()
-    paths = [f"habitat_baselines.tensorboard_dir={out}/tb", f"habitat_baselines.checkpoint_folder={out}/ckpt",
-             f"habitat_baselines.log_file={out}/train.log"]
+    paths = [
+        f"habitat_baselines.tensorboard_dir={out}/tb",
+        f"habitat_baselines.checkpoint_folder={out}/ckpt",
+        f"habitat_baselines.log_file={out}/train.log",
+    ]
     _run([*launcher, "-m", "habitat_baselines.run", "--config-name=sidetune_pointnav", *QUICK, *paths], export)
     checkpoints = sorted((out / "ckpt").glob("*.pth"))
     assert checkpoints, f"no checkpoint in {out / 'ckpt'}"
-    _run([str(PYTHON), "-m", "habitat_baselines.run", "--config-name=sidetune_pointnav", *QUICK,
-          f"habitat_baselines.tensorboard_dir={out}/eval_tb", f"habitat_baselines.eval_ckpt_path_dir={checkpoints[-1]}",
-          f"habitat_baselines.log_file={out}/eval.log", "habitat_baselines.evaluate=True"], export)
+    _run(
+        [
+            str(PYTHON),
+            "-m",
+            "habitat_baselines.run",
+            "--config-name=sidetune_pointnav",
+            *QUICK,
+            f"habitat_baselines.tensorboard_dir={out}/eval_tb",
+            f"habitat_baselines.eval_ckpt_path_dir={checkpoints[-1]}",
+            f"habitat_baselines.log_file={out}/eval.log",
+            "habitat_baselines.evaluate=True",
+        ],
+        export,
+    )
     return _scalars(out / "tb"), _scalars(out / "eval_tb")
 
 

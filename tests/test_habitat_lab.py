@@ -30,8 +30,9 @@ pytestmark = [
     pytest.mark.skipif(not habitat_sim_available(), reason=f"habitat-sim is not importable; {INSTALL_HINT}"),
     pytest.mark.skipif(importlib.util.find_spec("habitat") is None, reason="habitat-lab is not installed (setup.sh)"),
 ]
-pytest.importorskip("trimesh",
-                    reason="trimesh is not installed, so no scene can be exported (pip install -e '.[habitat]')")
+pytest.importorskip(
+    "trimesh", reason="trimesh is not installed, so no scene can be exported (pip install -e '.[habitat]')"
+)
 
 CONFIG = EnvConfig(split="heldout", num_train_buildings=1, num_heldout_buildings=1, resolution=64)
 
@@ -58,7 +59,10 @@ def test_stock_habitat_lab_expert_succeeds_on_every_exported_episode(export, tmp
     out = tmp_path / "lab.json"
     proc = subprocess.run(
         [sys.executable, "scripts/habitat_lab_check.py", str(export), str(out), "--episodes", "4"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -67,7 +67,10 @@ def test_floor_is_exactly_the_free_cells(building):
 
 def test_every_material_keeps_its_texture(building):
     scene = building_scene(building)
-    used = set(np.unique(building.walls[building.walls > 0]).tolist()) | {building.floor_material, building.ceiling_material}
+    used = set(np.unique(building.walls[building.walls > 0]).tolist()) | {
+        building.floor_material,
+        building.ceiling_material,
+    }
     used |= {int(m) for m in building.pillars[:, 3]}
     names = {g.visual.material.name.split("_")[0] for g in scene.geometry.values()}
     assert names == {f"m{m}" for m in used}
@@ -86,21 +89,28 @@ def test_export_dataset_writes_habitats_layout_and_round_trips_episodes(tmp_path
     assert stages == sorted(f"{n}.glb" for n in building_names("heldout", CONFIG))
     config = json.loads((folders["scenes_dir"] / "embedded" / DATASET_CONFIG).read_text())
     assert config["stages"]["default_attributes"]["up"] == [0.0, 1.0, 0.0]  # a bare .glb would load Z-up
-    cfg = EnvConfig(backend="habitat", habitat_data_path=str(folders["data_path"]), habitat_scenes_dir=str(folders["scenes_dir"]))
+    cfg = EnvConfig(
+        backend="habitat", habitat_data_path=str(folders["data_path"]), habitat_scenes_dir=str(folders["scenes_dir"])
+    )
     loaded = load_habitat_episodes(cfg, "heldout")  # heldout -> val; every scene file checked
     assert all(ep.scene_id.startswith("embedded/") and ep.scene_id.endswith(".glb") for ep in loaded)
     assert to_embedded_episodes(loaded) == episodes
     import gzip
 
     record = json.loads(gzip.decompress((folders["data_path"] / "val" / "val.json.gz").read_bytes()))["episodes"][0]
-    assert Path(record["scene_dataset_config"]) == folders["scenes_dir"] / "embedded" / DATASET_CONFIG  # habitat-lab reads it
+    assert (
+        Path(record["scene_dataset_config"]) == folders["scenes_dir"] / "embedded" / DATASET_CONFIG
+    )  # habitat-lab reads it
 
 
 def test_export_script_rejects_unknown_buildings_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "scripts/export_habitat_scenes.py", str(out), "--buildings", "Nowhere"],
-        cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: --buildings: unknown names ['Nowhere']")
     assert not out.exists()

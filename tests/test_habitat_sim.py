@@ -25,10 +25,14 @@ pytestmark = [
     pytest.mark.habitat,
     pytest.mark.skipif(not habitat_sim_available(), reason=f"habitat-sim is not importable; {INSTALL_HINT}"),
 ]
-pytest.importorskip("trimesh", reason="trimesh is not installed, so no scene can be exported (pip install -e '.[habitat]')")
+pytest.importorskip(
+    "trimesh", reason="trimesh is not installed, so no scene can be exported (pip install -e '.[habitat]')"
+)
 
 RES = 64
-EMBEDDED = EnvConfig(split="heldout", num_train_buildings=1, num_heldout_buildings=2, resolution=RES, sensors=["rgb", "depth", "normals"])
+EMBEDDED = EnvConfig(
+    split="heldout", num_train_buildings=1, num_heldout_buildings=2, resolution=RES, sensors=["rgb", "depth", "normals"]
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +43,16 @@ def world(tmp_path_factory):
 
     episodes = generate_episodes(building_names("heldout", EMBEDDED), 3, seed=5, config=EMBEDDED)
     folders = export_dataset(tmp_path_factory.mktemp("export"), EMBEDDED, {"heldout": episodes})
-    config = EnvConfig(**{**EMBEDDED.to_dict(), "backend": "habitat", "reward": EMBEDDED.reward, "episodes": EMBEDDED.episodes,
-                          "habitat_scenes_dir": str(folders["scenes_dir"]), "habitat_data_path": str(folders["data_path"])})
+    config = EnvConfig(
+        **{
+            **EMBEDDED.to_dict(),
+            "backend": "habitat",
+            "reward": EMBEDDED.reward,
+            "episodes": EMBEDDED.episodes,
+            "habitat_scenes_dir": str(folders["scenes_dir"]),
+            "habitat_data_path": str(folders["data_path"]),
+        }
+    )
     backend = HabitatBackend(config, num_envs=1)
     yield {"config": config, "embedded": episodes, "habitat": to_habitat_episodes(episodes), "backend": backend}
     backend.close()
@@ -164,7 +176,9 @@ def test_expert_reaches_each_goal_and_geodesic_shrinks(world):
 
 def test_unreachable_goal_gives_inf_and_the_expert_stops(world):
     backend, episode = _at(world, 0)
-    far = Episode("far", episode.scene_id, episode.start_position, heading_to_quaternion(0.0), (500.0, 0.0, 500.0), math.nan)
+    far = Episode(
+        "far", episode.scene_id, episode.start_position, heading_to_quaternion(0.0), (500.0, 0.0, 500.0), math.nan
+    )
     backend.reset(np.array([0]), [far])
     assert math.isinf(backend.geodesic_distance()[0])
     assert backend.expert_action(0.2)[0] == Action.STOP  # GreedyFollowerError -> STOP, like stop_on_error=True

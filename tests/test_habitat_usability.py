@@ -28,8 +28,10 @@ def export(tmp_path_factory) -> Path:
     from envs.habitat.scene_export import export_dataset
 
     out = tmp_path_factory.mktemp("usability") / "data"
-    episodes = {split: generate_episodes(building_names(split, SMALL), 2, seed=1, config=SMALL)
-                for split in ("train", "heldout")}
+    episodes = {
+        split: generate_episodes(building_names(split, SMALL), 2, seed=1, config=SMALL)
+        for split in ("train", "heldout")
+    }
     export_dataset(out, SMALL, episodes)
     return out
 
@@ -37,13 +39,23 @@ def export(tmp_path_factory) -> Path:
 def _train_ppo(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "train_ppo.py"), "--backend", "habitat", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=180, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
 
 def test_data_flags_exist_and_the_config_stores_absolute_paths(export):
-    proc = _train_ppo(export.parent, "--data-path", "data/datasets/pointnav/embedded/v1", "--scenes-dir",
-                      "data/scene_datasets", "--print-config")
+    proc = _train_ppo(
+        export.parent,
+        "--data-path",
+        "data/datasets/pointnav/embedded/v1",
+        "--scenes-dir",
+        "data/scene_datasets",
+        "--print-config",
+    )
     assert proc.returncode == 0, proc.stderr
     env = yaml.safe_load(proc.stdout)["env"]
     assert env["habitat_data_path"] == str(export / "datasets/pointnav/embedded/v1")
@@ -58,8 +70,16 @@ def test_a_deleted_scene_fails_before_the_run_folder_is_made(export, tmp_path):
     glb.rename(moved)
     try:
         runs = tmp_path / "runs"
-        proc = _train_ppo(tmp_path, "--data-path", str(export / "datasets/pointnav/embedded/v1"),
-                          "--scenes-dir", str(export / "scene_datasets"), f"run.runs_root={runs}", "--frames", "64")
+        proc = _train_ppo(
+            tmp_path,
+            "--data-path",
+            str(export / "datasets/pointnav/embedded/v1"),
+            "--scenes-dir",
+            str(export / "scene_datasets"),
+            f"run.runs_root={runs}",
+            "--frames",
+            "64",
+        )
     finally:
         moved.rename(glb)
     assert proc.returncode == 2, proc.stderr
@@ -81,10 +101,17 @@ def test_exporter_names_its_preset_and_times_the_whole_export(tmp_path, capsys):
     from agents.commands.export_habitat_scenes import main
 
     config = tmp_path / "small.yaml"
-    config.write_text(yaml.safe_dump({"env": {
-        "num_train_buildings": 1, "num_heldout_buildings": 1,
-        "episodes": {"per_building_train": 2, "per_building_heldout": 3, "max_geodesic": 5.0},
-    }}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "env": {
+                    "num_train_buildings": 1,
+                    "num_heldout_buildings": 1,
+                    "episodes": {"per_building_train": 2, "per_building_heldout": 3, "max_geodesic": 5.0},
+                }
+            }
+        )
+    )
     main([str(tmp_path / "out"), "--config", str(config)])
     out = capsys.readouterr().out
     assert f"env: section of {config}: geodesic 1-5 m, 2 per training building, 3 per held-out building" in out

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-import numpy as np
 
 from policies.extractor import SideTuneExtractor
 
 
 def make_space(size: int = 32) -> spaces.Dict:
-    return spaces.Dict({
-        "rgb": spaces.Box(0, 255, (3, size, size), np.uint8), "map": spaces.Box(0, 255, (3, 40, 40), np.uint8),
-        "target": spaces.Box(-1, 1, (3,), np.float32),
-    })  # fmt: skip
+    return spaces.Dict(
+        {
+            "rgb": spaces.Box(0, 255, (3, size, size), np.uint8),
+            "map": spaces.Box(0, 255, (3, 40, 40), np.uint8),
+            "target": spaces.Box(-1, 1, (3,), np.float32),
+        }
+    )
 
 
 @pytest.mark.parametrize("method", ["features", "finetune", "sidetune"])
@@ -36,6 +39,6 @@ def test_channels_last_agrees_with_the_default_layout(method):
     assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
     a.square().sum().backward()
     b.square().sum().backward()
-    for (name, p), q in zip(nchw.named_parameters(), last.parameters()):
+    for (name, p), q in zip(nchw.named_parameters(), last.parameters(), strict=False):
         if p.grad is not None:  # rounding grows through deep layers: compare each gradient as a whole
             assert (p.grad - q.grad).norm() <= 1e-3 * p.grad.norm() + 1e-7, name

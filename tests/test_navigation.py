@@ -12,8 +12,16 @@ from envs.embedded.world import Building
 
 
 def _building(walls: np.ndarray, pillars=()) -> Building:
-    return Building("t", 0, 0.1, walls.astype(np.uint8), np.asarray(pillars, np.float32).reshape(-1, 4),
-                    np.zeros((3, 4, 4, 3), np.uint8), 0, 1)  # fmt: skip
+    return Building(
+        "t",
+        0,
+        0.1,
+        walls.astype(np.uint8),
+        np.asarray(pillars, np.float32).reshape(-1, 4),
+        np.zeros((3, 4, 4, 3), np.uint8),
+        0,
+        1,
+    )
 
 
 def _room(h=60, w=60):
@@ -54,7 +62,9 @@ def test_open_room_field_is_euclidean_within_16_neighbour_error():
     nav = navigable_grid(_building(_room()), 0.15)
     field = distance_field(nav, (1.03, 1.07))
     for x, y in [(5.0, 5.0), (4.4, 1.2), (1.5, 5.2), (1.1, 1.1)]:
-        assert field.at(x, y) == pytest.approx(math.dist((x, y), (1.03, 1.07)), rel=0.028, abs=0.01)  # 16-neighbour worst case 2.7 %
+        assert field.at(x, y) == pytest.approx(
+            math.dist((x, y), (1.03, 1.07)), rel=0.028, abs=0.01
+        )  # 16-neighbour worst case 2.7 %
 
 
 def test_field_around_a_wall_matches_the_shortest_path_and_beats_8_neighbours():
@@ -84,7 +94,16 @@ def test_unreachable_cells_are_inf_and_goal_must_be_navigable():
 def _move(nav, pos, heading, step=0.25):
     positions = np.array([pos], np.float64)
     collided = np.zeros(1, bool)
-    move_forward_batch(nav.navigable[None], np.zeros(1, np.int32), positions, np.array([heading]), np.ones(1, bool), step, 0.1, collided)
+    move_forward_batch(
+        nav.navigable[None],
+        np.zeros(1, np.int32),
+        positions,
+        np.array([heading]),
+        np.ones(1, bool),
+        step,
+        0.1,
+        collided,
+    )
     return positions[0], bool(collided[0])
 
 

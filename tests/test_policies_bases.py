@@ -1,4 +1,5 @@
 """Base encoders: Taskonomy ResNet-50 layout and visualpriors checkpoints, compact family, registry errors."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -29,14 +30,17 @@ def visualpriors_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     sd = {**_conv("conv1.weight", 64, 3, 7, g), **_bn("bn1", 64, g)}
     inplanes = 64
-    for layer, (planes, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3)), start=1):
+    for layer, (planes, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3), strict=False), start=1):
         for b in range(blocks):
             p = f"layer{layer}.{b}"
             sd.update(_conv(f"{p}.conv1.weight", planes, inplanes, 1, g) | _bn(f"{p}.bn1", planes, g))
             sd.update(_conv(f"{p}.conv2.weight", planes, planes, 3, g) | _bn(f"{p}.bn2", planes, g))
             sd.update(_conv(f"{p}.conv3.weight", planes * 4, planes, 1, g) | _bn(f"{p}.bn3", planes * 4, g))
             if b == 0:
-                sd.update(_conv(f"{p}.downsample.0.weight", planes * 4, inplanes, 1, g) | _bn(f"{p}.downsample.1", planes * 4, g))
+                sd.update(
+                    _conv(f"{p}.downsample.0.weight", planes * 4, inplanes, 1, g)
+                    | _bn(f"{p}.downsample.1", planes * 4, g)
+                )
             inplanes = planes * 4
     sd.update(_conv("compress1.weight", 8, 2048, 3, g) | _bn("compress_bn", 8, g))
     return sd
@@ -46,11 +50,13 @@ def reference_forward(sd: dict, x: torch.Tensor) -> torch.Tensor:
     """The visualpriors forward pass written with functional ops over the state dict."""
 
     def bn(t, p):
-        return F.batch_norm(t, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"], sd[f"{p}.bias"], False, 0.0, 1e-5)
+        return F.batch_norm(
+            t, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"], sd[f"{p}.bias"], False, 0.0, 1e-5
+        )
 
     x = F.conv2d(F.pad(x, (3, 3, 3, 3)), sd["conv1.weight"], stride=2)
     x = F.max_pool2d(F.relu(bn(x, "bn1")), 3, 2, ceil_mode=True)
-    for layer, (blocks, stride) in enumerate(zip((3, 4, 6, 3), (2, 2, 1, 1)), start=1):
+    for layer, (blocks, stride) in enumerate(zip((3, 4, 6, 3), (2, 2, 1, 1), strict=False), start=1):
         for b in range(blocks):
             p, s = f"layer{layer}.{b}", stride if b == blocks - 1 else 1
             out = F.relu(bn(F.conv2d(x, sd[f"{p}.conv1.weight"]), f"{p}.bn1"))

@@ -1,4 +1,5 @@
 """SB3 integration: MultiInputPolicy with ortho_init, shared encoder, frame stacks, save/load with α."""
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -7,8 +8,8 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
-from policies.base_compact import CompactEncoder
 from agents.trainers.alpha_callback import AlphaCallback
+from policies.base_compact import CompactEncoder
 from policies.checkpoints import save_encoder_weights
 from policies.extractor import MaxFilter3x3, SideTuneExtractor, policy_kwargs
 from policies.methods import PolicyConfig
@@ -18,11 +19,13 @@ class TinyDictEnv(gym.Env):
     """Random observations with the project's Dict layout (rgb, map, target), k stacked frames."""
 
     def __init__(self, rgb_size=32, map_size=40, frames=1, rgb_key="rgb"):
-        self.observation_space = spaces.Dict({
-            rgb_key: spaces.Box(0, 255, (3 * frames, rgb_size, rgb_size), np.uint8),
-            "map": spaces.Box(0, 255, (3 * frames, map_size, map_size), np.uint8),
-            "target": spaces.Box(-np.inf, np.inf, (3 * frames,), np.float32),
-        })
+        self.observation_space = spaces.Dict(
+            {
+                rgb_key: spaces.Box(0, 255, (3 * frames, rgb_size, rgb_size), np.uint8),
+                "map": spaces.Box(0, 255, (3 * frames, map_size, map_size), np.uint8),
+                "target": spaces.Box(-np.inf, np.inf, (3 * frames,), np.float32),
+            }
+        )
         self.action_space = spaces.Discrete(3)
 
     def reset(self, *, seed=None, options=None):
@@ -30,7 +33,13 @@ class TinyDictEnv(gym.Env):
         return self.observation_space.sample(), {}
 
     def step(self, action):
-        return self.observation_space.sample(), float(self.np_random.normal()), False, self.np_random.random() < 0.05, {}
+        return (
+            self.observation_space.sample(),
+            float(self.np_random.normal()),
+            False,
+            self.np_random.random() < 0.05,
+            {},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +50,17 @@ def base_checkpoint(tmp_path_factory):
 
 def make_ppo(config: PolicyConfig, env=None, **kwargs) -> PPO:
     env = env or make_vec_env(TinyDictEnv, n_envs=2, seed=0)
-    return PPO("MultiInputPolicy", env, policy_kwargs=policy_kwargs(config), n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu", **kwargs)
+    return PPO(
+        "MultiInputPolicy",
+        env,
+        policy_kwargs=policy_kwargs(config),
+        n_steps=16,
+        batch_size=16,
+        n_epochs=1,
+        seed=0,
+        device="cpu",
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("method", ["sidetune", "finetune"])
@@ -109,7 +128,9 @@ def test_a_nan_observation_is_named_by_its_key_not_by_the_action_distribution():
     model = make_ppo(PolicyConfig(method="scratch"))
     obs = TinyDictEnv().observation_space.sample()
     obs["target"][1] = np.nan
-    with pytest.raises(ValueError, match=r"^observation 'target': non-finite values \(NaN or inf\) in batch rows \[0\]"):
+    with pytest.raises(
+        ValueError, match=r"^observation 'target': non-finite values \(NaN or inf\) in batch rows \[0\]"
+    ):
         model.predict(obs)
 
 
@@ -124,7 +145,10 @@ def test_finite_check_catches_opposite_infinities_and_passes_finite_values_whose
 def test_frame_stack_other_keys_and_input_scaling():
     env = TinyDictEnv(rgb_size=32, map_size=40, frames=2, rgb_key="camera")
     extractor = SideTuneExtractor(env.observation_space, rgb_key="camera", method="features")
-    obs = {k: torch.as_tensor(np.stack([env.observation_space.sample()[k] for _ in range(3)])).float() for k in env.observation_space.spaces}
+    obs = {
+        k: torch.as_tensor(np.stack([env.observation_space.sample()[k] for _ in range(3)])).float()
+        for k in env.observation_space.spaces
+    }
     assert extractor(obs).shape == (3, 512)
     stacked = extractor.rgb.features(extractor.rgb_scaler(obs["camera"]))
     second_frame = extractor.encoder(obs["camera"][:, 3:6] / 127.5 - 1)

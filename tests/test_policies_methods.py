@@ -1,4 +1,5 @@
 """Method presets: the paper's special cases, freezing, gradient routing, config errors."""
+
 import pytest
 import torch
 from torch import nn
@@ -74,7 +75,9 @@ def test_finetune_trains_the_loaded_base_and_scratch_starts_random(base_checkpoi
 
 
 def test_side_only_and_zero_side_start_as_expected(base_checkpoint):
-    side_only = build_encoder(PolicyConfig(method="side-only", base=base_checkpoint, side="copy", side_init="copy"), SIZE)
+    side_only = build_encoder(
+        PolicyConfig(method="side-only", base=base_checkpoint, side="copy", side_init="copy"), SIZE
+    )
     features = build_encoder(PolicyConfig(method="features", base=base_checkpoint), SIZE)
     x = images()
     assert side_only.base is None  # the frozen base runs with its batch norms folded: equal to float rounding
@@ -97,7 +100,9 @@ def test_config_errors_name_the_problem():
     with pytest.raises(ValueError, match="method 'sidetune': image height: 100 is unsupported"):
         build_encoder(PolicyConfig(), (100, 100))
     # each field's rule holds when the config is built, whoever builds it (one α rule: policies.merge.alpha_rule)
-    with pytest.raises(ValueError, match=r"^policy.alpha_init: a learned α is sigmoid\(logit\) and cannot start at exactly 1.0"):
+    with pytest.raises(
+        ValueError, match=r"^policy.alpha_init: a learned α is sigmoid\(logit\) and cannot start at exactly 1.0"
+    ):
         PolicyConfig(alpha_init=1.0)
     assert PolicyConfig(alpha_init=1.0, alpha_learned=False).alpha_init == 1.0
     with pytest.raises(ValueError, match="policy.head_kernel: 0 is out of range"):

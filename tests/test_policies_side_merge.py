@@ -1,4 +1,5 @@
 """Side networks, initialisations, merge operators, α and its curricula, distillation."""
+
 import pytest
 import torch
 

@@ -18,17 +18,27 @@ from agents.run.cli import base_parser, open_run, resolve_config
 from agents.run.config_loader import ConfigFileError
 from agents.run.env_builder import make_vec_env
 from agents.run.model_builder import CheckpointError, build_model, load_model
-from agents.trainers.ppo import run_ppo
 from agents.run.run_dir import RunDir
+from agents.trainers.ppo import run_ppo
 from policies.base_compact import CompactEncoder
 from policies.checkpoints import read_state_dict, save_encoder_weights
 from policies.freeze import unwrap
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
-    "env.resolution=32", "env.max_steps=20", "train.num_envs=2", "ppo.n_steps=16", "ppo.batch_size=16",
-    "ppo.n_epochs=1", "train.checkpoint_every=32", "train.eval_every=0", "train.final_eval=false",
-    "train.progress_bar=false", "eval.num_envs=14", "policy.features_dim=64", "run.device=cpu",
+    "env.resolution=32",
+    "env.max_steps=20",
+    "train.num_envs=2",
+    "ppo.n_steps=16",
+    "ppo.batch_size=16",
+    "ppo.n_epochs=1",
+    "train.checkpoint_every=32",
+    "train.eval_every=0",
+    "train.final_eval=false",
+    "train.progress_bar=false",
+    "eval.num_envs=14",
+    "policy.features_dim=64",
+    "run.device=cpu",
 ]
 
 
@@ -58,8 +68,13 @@ def folder_snapshot(root: Path) -> dict[str, bytes]:
 
 def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_path, base_file):
     cfg = tiny_config(
-        tmp_path, f"policy.base={base_file}", "ppo.total_frames=96", "train.eval_every=64",
-        "train.eval_episodes_per_building=1", "train.final_eval=true", "eval.episodes_per_building=1",
+        tmp_path,
+        f"policy.base={base_file}",
+        "ppo.total_frames=96",
+        "train.eval_every=64",
+        "train.eval_episodes_per_building=1",
+        "train.final_eval=true",
+        "eval.episodes_per_building=1",
     )
     run, results = run_ppo(cfg, announce=False)
     model = load_model(run.checkpoints / "last.zip", device="cpu")
@@ -122,7 +137,9 @@ def test_interrupted_run_resumes_frames_and_optimizer_state(tmp_path, monkeypatc
     steps_before = max(int(s["step"]) for s in checkpoint.policy.optimizer.state_dict()["state"].values())
     assert steps_before == 4  # 2 updates x (32 frames / batch 16) x 1 epoch
 
-    run, results = run_ppo(tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=128"), resume=str(run_root), announce=False)
+    run, results = run_ppo(
+        tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=128"), resume=str(run_root), announce=False
+    )
     assert run.root == run_root and results.frames == 128 and results.training["frames_this_session"] == 64
     resumed = load_model(run_root / "checkpoints" / "last.zip", device="cpu")
     steps_after = max(int(s["step"]) for s in resumed.policy.optimizer.state_dict()["state"].values())
@@ -142,7 +159,14 @@ def test_wall_clock_limit_stops_after_an_update_with_a_checkpoint(tmp_path):
 def test_init_from_copies_another_runs_policy_and_checks_it(tmp_path):
     first, _ = run_ppo(tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=32", "run.name=a"), announce=False)
     second, _ = run_ppo(
-        tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=0", "run.name=b", "run.seed=5", f"train.init_from={first.root}"),
+        tiny_config(
+            tmp_path,
+            "policy.base=random",
+            "ppo.total_frames=0",
+            "run.name=b",
+            "run.seed=5",
+            f"train.init_from={first.root}",
+        ),
         announce=False,
     )
     a = load_model(first.checkpoints / "last.zip", device="cpu").policy.state_dict()
@@ -150,9 +174,15 @@ def test_init_from_copies_another_runs_policy_and_checks_it(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     runs_before = sorted(p.name for p in (tmp_path / "runs" / "ppo").iterdir())
     with pytest.raises(CheckpointError, match="policy.head_channels"):
-        run_ppo(tiny_config(tmp_path, "policy.base=random", "policy.head_channels=8", f"train.init_from={first.root}"), announce=False)
+        run_ppo(
+            tiny_config(tmp_path, "policy.base=random", "policy.head_channels=8", f"train.init_from={first.root}"),
+            announce=False,
+        )
     with pytest.raises(CheckpointError, match="action_space"):
-        run_ppo(tiny_config(tmp_path, "policy.base=random", "env.auto_stop=false", f"train.init_from={first.root}"), announce=False)
+        run_ppo(
+            tiny_config(tmp_path, "policy.base=random", "env.auto_stop=false", f"train.init_from={first.root}"),
+            announce=False,
+        )
     assert sorted(p.name for p in (tmp_path / "runs" / "ppo").iterdir()) == runs_before  # no folder for failed runs
 
 
@@ -195,12 +225,17 @@ def test_resume_without_checkpoint_or_with_another_config_touches_nothing(tmp_pa
 def test_cli_prints_clear_errors_and_the_resolved_config(tmp_path):
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     script = [sys.executable, str(ROOT / "scripts" / "train_ppo.py")]
-    bad = subprocess.run([*script, "--base", "nonsense", f"run.runs_root={tmp_path}"], capture_output=True, text=True, env=env, cwd=ROOT)
+    bad = subprocess.run(
+        [*script, "--base", "nonsense", f"run.runs_root={tmp_path}"], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "nonsense" in bad.stderr
     assert not any(tmp_path.iterdir())
     shown = subprocess.run(
         [*script, "--base", "random", "--method", "features", "--num-envs", "3", "--frames", "999", "--print-config"],
-        capture_output=True, text=True, env=env, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     assert shown.returncode == 0, shown.stderr
     for line in ("method: features", "base: random", "num_envs: 3", "total_frames: 999", "auto_stop: true"):

@@ -10,8 +10,13 @@ import pytest
 import torch
 
 from agents.pretraining import noise
-from agents.pretraining.curvature import (CURVATURE_SCALE, backproject, curvature_targets, principal_curvatures,
-                                          smoothing_window)
+from agents.pretraining.curvature import (
+    CURVATURE_SCALE,
+    backproject,
+    curvature_targets,
+    principal_curvatures,
+    smoothing_window,
+)
 from agents.pretraining.dataset import INVALID, check_task, decode_curvature, render_set
 from agents.pretraining.decoder import Decoder
 from agents.pretraining.train import OUT_CHANNELS, evaluate, load_run, pretrain_base
@@ -21,8 +26,8 @@ from envs.embedded.renderer import Renderer
 from envs.embedded.world import Building
 from policies import bases
 from policies.bases import build_base, load_base, shipped_weights_path
-from policies.contract import uint8_to_unit_range
 from policies.checkpoints import CheckpointMismatchError, ResolutionMismatchError, read_checkpoint_metadata
+from policies.contract import uint8_to_unit_range
 
 RES = 64
 CELL = 0.1
@@ -44,8 +49,16 @@ def _room(pillars=()) -> Building:
     walls[:2], walls[-2:], walls[:, :2], walls[:, -2:] = 2, 2, 3, 3
     rng = np.random.default_rng(0)
     textures = rng.integers(40, 220, size=(5, 16, 16, 3)).astype(np.uint8)
-    return Building("analytic", 0, CELL, walls, np.array([(x, y, r, 4.0) for x, y, r in pillars], np.float32).reshape(-1, 4),
-                    textures, floor_material=0, ceiling_material=1)  # fmt: skip
+    return Building(
+        "analytic",
+        0,
+        CELL,
+        walls,
+        np.array([(x, y, r, 4.0) for x, y, r in pillars], np.float32).reshape(-1, 4),
+        textures,
+        floor_material=0,
+        ceiling_material=1,
+    )
 
 
 def _render(building: Building, pos, heading: float):
@@ -222,9 +235,24 @@ def tiny_run(tmp_path_factory):
     from agents.commands.pretrain_base import main
 
     out = tmp_path_factory.mktemp("pretrain") / "curv.pth"
-    return main(["--task", "curvature", "--arch", "compact", "--out", str(out), "--no-progress", "pretrain.resolution=32",
-                 "pretrain.train_images=16", "pretrain.heldout_images=8", "pretrain.steps=4", "pretrain.batch_size=4",
-                 "pretrain.log_every=2", "pretrain.threads=1"])  # fmt: skip
+    return main(
+        [
+            "--task",
+            "curvature",
+            "--arch",
+            "compact",
+            "--out",
+            str(out),
+            "--no-progress",
+            "pretrain.resolution=32",
+            "pretrain.train_images=16",
+            "pretrain.heldout_images=8",
+            "pretrain.steps=4",
+            "pretrain.batch_size=4",
+            "pretrain.log_every=2",
+            "pretrain.threads=1",
+        ]
+    )
 
 
 def test_tiny_run_writes_a_checkpoint_load_base_reads_bit_for_bit(tiny_run):
@@ -244,8 +272,19 @@ def test_tiny_run_writes_a_checkpoint_load_base_reads_bit_for_bit(tiny_run):
 
 
 def test_same_seed_gives_the_same_encoder(tiny_run, tmp_path):
-    again = pretrain_base("curvature", "compact", 32, num_images=16, steps=4, batch_size=4, seed=0, out_path=tmp_path / "c.pth",
-                          progress=False, heldout_images=8, log_every=2)  # fmt: skip
+    again = pretrain_base(
+        "curvature",
+        "compact",
+        32,
+        num_images=16,
+        steps=4,
+        batch_size=4,
+        seed=0,
+        out_path=tmp_path / "c.pth",
+        progress=False,
+        heldout_images=8,
+        log_every=2,
+    )
     for key, value in tiny_run.encoder.state_dict().items():
         assert torch.equal(value, again.encoder.state_dict()[key]), key
     assert again.metrics["heldout_loss"] == tiny_run.metrics["heldout_loss"]
@@ -253,14 +292,37 @@ def test_same_seed_gives_the_same_encoder(tiny_run, tmp_path):
 
 def test_a_run_continues_from_a_previous_one(tiny_run, tmp_path):
     first = json.loads(tiny_run.paths["provenance"].read_text())
-    more = pretrain_base("curvature", "compact", 32, num_images=8, steps=2, batch_size=4, seed=1, out_path=tmp_path / "c.pth",
-                         progress=False, heldout_images=4, log_every=1, init_from=tiny_run.paths["encoder"])  # fmt: skip
+    more = pretrain_base(
+        "curvature",
+        "compact",
+        32,
+        num_images=8,
+        steps=2,
+        batch_size=4,
+        seed=1,
+        out_path=tmp_path / "c.pth",
+        progress=False,
+        heldout_images=4,
+        log_every=1,
+        init_from=tiny_run.paths["encoder"],
+    )
     prov = json.loads(more.paths["provenance"].read_text())
     assert prov["total_steps"] == 6 and prov["init_from"]["steps"] == 4 and prov["data_seed"] == 1
     assert prov["loss_curve"][:2] == first["loss_curve"] and [s for s, _ in prov["loss_curve"][2:]] == [5, 6]
     with pytest.raises(CheckpointMismatchError, match="task 'curvature' encoder but task 'denoising'"):
-        pretrain_base("denoising", "compact", 32, 8, 1, 4, 0, tmp_path / "d.pth", progress=False, heldout_images=4,
-                      init_from=tiny_run.paths["encoder"])  # fmt: skip
+        pretrain_base(
+            "denoising",
+            "compact",
+            32,
+            8,
+            1,
+            4,
+            0,
+            tmp_path / "d.pth",
+            progress=False,
+            heldout_images=4,
+            init_from=tiny_run.paths["encoder"],
+        )
 
 
 def test_wrong_task_arch_or_resolution_is_named_with_the_fix(tiny_run, tmp_path, monkeypatch):
@@ -271,7 +333,10 @@ def test_wrong_task_arch_or_resolution_is_named_with_the_fix(tiny_run, tmp_path,
         load_base(path, "resnet50")
     with pytest.raises(ValueError, match="40 is unsupported \\(use a multiple of 16"):
         load_base(path, "compact", resolution=40)
-    with pytest.raises(ResolutionMismatchError, match=r"pretrained at 32x32 but the rgb observation is 128x128 \(set env.resolution=32.*allow_resolution_mismatch=true\)"):
+    with pytest.raises(
+        ResolutionMismatchError,
+        match=r"pretrained at 32x32 but the rgb observation is 128x128 \(set env.resolution=32.*allow_resolution_mismatch=true\)",
+    ):
         load_base(path, "compact", resolution=128)
     with pytest.warns(UserWarning, match="pretrained at 32x32 but the rgb observation is 128x128"):
         load_base(path, "compact", resolution=128, allow_resolution_mismatch=True)
@@ -319,7 +384,9 @@ def test_shipped_weights_load_and_keep_the_contract(task):
     held = render_set(task, "heldout", 16, 128, seed=123)  # measured here, not read from the run's own .json
     mean_image = uint8_to_unit_range(held.rgb.mean(axis=0, dtype=np.float64).round())[None]
     measured = evaluate(task, encoder, decoder.eval(), held, mean_image, seed=5)
-    assert measured["heldout_loss"] < 0.8 * measured["trivial_loss"], measured  # clearly better than zero curvature / the mean image
+    assert measured["heldout_loss"] < 0.8 * measured["trivial_loss"], (
+        measured
+    )  # clearly better than zero curvature / the mean image
     encoder.eval()  # evaluate() leaves the modules in training mode
     x = uint8_to_unit_range(held.rgb[:4])
     with torch.no_grad():

@@ -47,7 +47,9 @@ def test_building_split_is_disjoint_and_complete() -> None:
     names = [f"b{i % 14}" for i in range(280)]
     train, val, test = building_split(names, seed=3)
     parts = [{names[i] for i in part} for part in (train, val, test)]
-    assert [len(p) for p in parts] == [8, 3, 3] and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert [len(p) for p in parts] == [8, 3, 3] and not (
+        parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2]
+    )
     assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(280))
     assert [a.tolist() for a in building_split(names, seed=3)] == [a.tolist() for a in (train, val, test)]
 
@@ -76,13 +78,21 @@ def test_probe_end_to_end_on_small_frames() -> None:
     assert pixel_features(frames.rgb).shape == (140, 192)
     rows = probe_bases(frames, ["curvature"], random_seeds=(0, 1), splits=2)
     assert [r["features_of"] for r in rows] == [
-        "curvature", "random init (mean of 2)", "raw 8x8-pooled pixels", "random init (seed 0)", "random init (seed 1)"]
-    assert rows[1]["log_depth"]["r2"] == pytest.approx(np.mean([rows[3]["log_depth"]["r2"], rows[4]["log_depth"]["r2"]]))
+        "curvature",
+        "random init (mean of 2)",
+        "raw 8x8-pooled pixels",
+        "random init (seed 0)",
+        "random init (seed 1)",
+    ]
+    assert rows[1]["log_depth"]["r2"] == pytest.approx(
+        np.mean([rows[3]["log_depth"]["r2"], rows[4]["log_depth"]["r2"]])
+    )
     assert all(-1.0 < r["free_ahead"]["r2"] <= 1.0 for r in rows)
 
 
 def test_probe_script_rejects_bad_arguments(capsys) -> None:
     from agents.commands import probe_base as module
+
     assert module.main(["--frames", "10"]) == 2
     assert capsys.readouterr().err.startswith("error: --frames: 10 is too few")
     assert module.main(["--resolutions", "72"]) == 2

@@ -9,15 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from agents.run.env_builder import make_vec_env, unwrap_task
 from agents.evaluation.evaluate import evaluate_policy, reference_config, with_heldout_episodes
 from agents.evaluation.metrics import run_summary
-from agents.run.model_builder import build_model
 from agents.evaluation.reference_policies import REFERENCE_POLICIES, TRAINED_REFERENCES, goal_only_actions
+from agents.run.env_builder import make_vec_env, unwrap_task
+from agents.run.model_builder import build_model
 from agents.trainers.trajectories import env_fingerprint
 from envs.config import EnvConfig
 
-SMALL = ["env.resolution=32", "policy.features_dim=64", "eval.num_envs=7", "policy.base=random"]  # shipped bases: 128² only
+SMALL = [
+    "env.resolution=32",
+    "policy.features_dim=64",
+    "eval.num_envs=7",
+    "policy.base=random",
+]  # shipped bases: 128² only
 
 
 def _target(phi_deg: float, rho: float) -> list[float]:
@@ -35,7 +40,10 @@ def test_goal_only_turns_toward_the_goal_then_walks_and_stops() -> None:
 
 def test_goal_only_beats_random_and_stays_below_the_expert() -> None:
     cfg = reference_config(SMALL + ["env.auto_stop=true"])
-    rates = {name: evaluate_policy(name, cfg, episodes_per_building=2, progress=False)["success"]["mean"] for name in REFERENCE_POLICIES}
+    rates = {
+        name: evaluate_policy(name, cfg, episodes_per_building=2, progress=False)["success"]["mean"]
+        for name in REFERENCE_POLICIES
+    }
     assert rates["expert"] == 1.0
     assert rates["random"] < rates["goal-only"] < 1.0
 
@@ -43,7 +51,9 @@ def test_goal_only_beats_random_and_stays_below_the_expert() -> None:
 def test_heldout_set_has_30_per_building_identical_for_every_run_config() -> None:
     cfg = reference_config(SMALL)
     old = reference_config(SMALL + ["env.episodes.per_building_heldout=20"])  # a run trained before the change
-    other = reference_config(["env.resolution=64", "env.auto_stop=true", "policy.method=sidetune", "policy.base=random", "frame_stack=2"])
+    other = reference_config(
+        ["env.resolution=64", "env.auto_stop=true", "policy.method=sidetune", "policy.base=random", "frame_stack=2"]
+    )
     sets = []
     for c in (cfg, with_heldout_episodes(old, "heldout", 30), other):
         venv = make_vec_env(c, 1, "heldout", 0, sampling="sequential")
@@ -55,10 +65,14 @@ def test_heldout_set_has_30_per_building_identical_for_every_run_config() -> Non
     assert with_heldout_episodes(old, "train", 30) is old and with_heldout_episodes(cfg, "heldout", 30) is cfg
     fewer = EnvConfig.from_dict({"episodes": {"per_building_heldout": 20}})  # trajectory pools made before stay valid
     assert env_fingerprint(fewer) == env_fingerprint(EnvConfig())
-    assert env_fingerprint(EnvConfig.from_dict({"episodes": {"per_building_train": 20}})) != env_fingerprint(EnvConfig())
+    assert env_fingerprint(EnvConfig.from_dict({"episodes": {"per_building_train": 20}})) != env_fingerprint(
+        EnvConfig()
+    )
 
 
-@pytest.mark.parametrize("name, extra", [("blind", []), ("blind", ["policy.tile_goal=true"]), ("features-random-base", [])])
+@pytest.mark.parametrize(
+    "name, extra", [("blind", []), ("blind", ["policy.tile_goal=true"]), ("features-random-base", [])]
+)
 def test_trained_references_build_and_run(name: str, extra: list[str]) -> None:
     cfg = reference_config(SMALL + list(TRAINED_REFERENCES[name]) + extra)
     venv = make_vec_env(cfg, 2, "heldout", 0)

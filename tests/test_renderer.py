@@ -165,7 +165,9 @@ def test_mixed_batch_equals_rendering_each_alone(device):
     r = Renderer(buildings, RES, device=device)
     batch = r.render(idx, pos, head, ("rgb", "depth"))
     for k in range(len(idx)):
-        alone = Renderer([buildings[idx[k]]], RES, device=device).render([0], pos[k : k + 1], head[k : k + 1], ("rgb", "depth"))
+        alone = Renderer([buildings[idx[k]]], RES, device=device).render(
+            [0], pos[k : k + 1], head[k : k + 1], ("rgb", "depth")
+        )
         # torch's vectorised math may differ in the last ulp between batch sizes; numba is bit-exact
         assert (batch["rgb"][k] == alone["rgb"][0]).mean() >= (1.0 if device == "cpu" else 0.999)
         np.testing.assert_allclose(batch["depth"][k], alone["depth"][0], rtol=0 if device == "cpu" else 1e-6)
@@ -174,7 +176,9 @@ def test_mixed_batch_equals_rendering_each_alone(device):
 @pytest.mark.parametrize("device", ["cpu", "torch-cpu"])
 @pytest.mark.parametrize("res", [64, 128, 256])
 def test_resolutions(device, res):
-    out = Renderer([box_room()], res, device=device).render([0, 0], [[5, 5], [4, 6]], [0.0, 1.0], ("rgb", "depth", "normals"))
+    out = Renderer([box_room()], res, device=device).render(
+        [0, 0], [[5, 5], [4, 6]], [0.0, 1.0], ("rgb", "depth", "normals")
+    )
     assert out["rgb"].shape == (2, 3, res, res)
     assert out["depth"].shape == (2, 1, res, res)
     assert out["normals"].shape == (2, 3, res, res)

@@ -25,8 +25,14 @@ from envs.task import observation_space
 ROOT = Path(__file__).resolve().parent.parent
 
 TINY = [
-    "env.resolution=32", "env.max_steps=12", "ppo.n_steps=16", "ppo.batch_size=16", "ppo.n_epochs=3",
-    "policy.features_dim=32", "run.device=cpu", "policy.base=random",
+    "env.resolution=32",
+    "env.max_steps=12",
+    "ppo.n_steps=16",
+    "ppo.batch_size=16",
+    "ppo.n_epochs=3",
+    "policy.features_dim=32",
+    "run.device=cpu",
+    "policy.base=random",
 ]
 
 
@@ -103,12 +109,16 @@ def test_rollout_nbytes_is_what_sb3s_buffer_holds_and_the_gpu_preset_fits_in_hos
     assert rollout_nbytes(model.observation_space, model.n_steps, model.n_envs) == held
     assert model.rollout_buffer.observations["rgb"].dtype.name == "uint8"
 
-    gpu = resolve_config(base_parser("test").parse_args(["--config", str(ROOT / "configs" / "ppo_gpu.yaml")]), "ppo.yaml")
+    gpu = resolve_config(
+        base_parser("test").parse_args(["--config", str(ROOT / "configs" / "ppo_gpu.yaml")]), "ppo.yaml"
+    )
     k = gpu.frame_stack
-    stacked = spaces.Dict({  # what VecFrameStack makes of the preset's observation space
-        key: spaces.Box(np.min(s.low), np.max(s.high), (s.shape[0] * k, *s.shape[1:]), s.dtype)
-        for key, s in observation_space(gpu.env).spaces.items()
-    })
+    stacked = spaces.Dict(
+        {  # what VecFrameStack makes of the preset's observation space
+            key: spaces.Box(np.min(s.low), np.max(s.high), (s.shape[0] * k, *s.shape[1:]), s.dtype)
+            for key, s in observation_space(gpu.env).spaces.items()
+        }
+    )
     assert stacked["rgb"].shape == (12, 256, 256) and stacked["rgb"].dtype == np.uint8
     n_envs = int(gpu.train.num_envs)
     assert n_envs >= 32 and rollout_nbytes(stacked, int(gpu.ppo.n_steps), n_envs) < 3e9  # 2.2 GB
@@ -137,8 +147,11 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"
 @pytest.mark.parametrize(
     "method,render,frames",
     [
-        ("sidetune", "torch-cpu", 1), ("finetune", "torch-cpu", 1), ("sidetune", "torch-cpu", 3),
-        pytest.param("sidetune", "cuda", 1, marks=CUDA), pytest.param("sidetune", "cuda", 4, marks=CUDA),
+        ("sidetune", "torch-cpu", 1),
+        ("finetune", "torch-cpu", 1),
+        ("sidetune", "torch-cpu", 3),
+        pytest.param("sidetune", "cuda", 1, marks=CUDA),
+        pytest.param("sidetune", "cuda", 4, marks=CUDA),
     ],
 )
 def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, method, render, frames):
@@ -156,9 +169,9 @@ def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, me
     device_frames, device_actions, device_params = rollout_record(device)
     assert len(device_frames) == 2 * 16
     assert device.rollout_buffer.device_observations["rgb"].dtype == torch.uint8
-    for a, b in zip(host_frames, device_frames):
+    for a, b in zip(host_frames, device_frames, strict=False):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(host_actions, device_actions):
+    for a, b in zip(host_actions, device_actions, strict=False):
         np.testing.assert_array_equal(a, b)
     for key, value in host_params.items():
         assert torch.equal(value, device_params[key]), key

@@ -24,13 +24,26 @@ PRESETS = {
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_parses_and_round_trips(name):
     cfg = load_run_config(name, require=PRESETS[name])
-    present = {section for section in ("run", "policy", "eval", "ppo", "train", "bc", "pretrain") if getattr(cfg, section) is not None}
+    present = {
+        section
+        for section in ("run", "policy", "eval", "ppo", "train", "bc", "pretrain")
+        if getattr(cfg, section) is not None
+    }
     assert present | {"env"} == set(PRESETS[name])
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
 
 
 def test_values_are_typed_by_field():
-    cfg = load_run_config("ppo.yaml", overrides=["ppo.ent_coef=0", "ppo.total_frames=1e5", "run.name=007", "env.resolution=64.0", "policy.base=random"])
+    cfg = load_run_config(
+        "ppo.yaml",
+        overrides=[
+            "ppo.ent_coef=0",
+            "ppo.total_frames=1e5",
+            "run.name=007",
+            "env.resolution=64.0",
+            "policy.base=random",
+        ],
+    )
     assert cfg.ppo.ent_coef == 0.0 and isinstance(cfg.ppo.ent_coef, float)
     assert cfg.ppo.total_frames == 100000 and isinstance(cfg.ppo.total_frames, int)
     assert cfg.run.name == "7" and cfg.env.resolution == 64  # YAML read 007 as a number; the field is a string
@@ -43,7 +56,9 @@ def test_values_are_typed_by_field():
 
 
 def test_written_config_resumes_and_stale_temp_files_are_removed(tmp_path):
-    cfg = load_run_config("bc.yaml", overrides=[f"run.runs_root={tmp_path}", "run.name=a", "env.resolution=32", "policy.base=random"])
+    cfg = load_run_config(
+        "bc.yaml", overrides=[f"run.runs_root={tmp_path}", "run.name=a", "env.resolution=32", "policy.base=random"]
+    )
     run, _, _ = open_run(cfg, None)
     assert read_run_config(run) == cfg
     stale = run.checkpoints / ".last.zip.k2j3h4.tmp"

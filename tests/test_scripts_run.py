@@ -13,8 +13,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NEEDS_HABITAT_LAB = {"habitat_lab_check.py"}  # runs in habitat-lab's own environment (docs/habitat.md)
-SCRIPTS = sorted(p for p in [*ROOT.glob("scripts/*.py"), *ROOT.glob("scripts/experiments/*.py")]
-                 if not p.name.startswith("_") and p.name not in NEEDS_HABITAT_LAB)  # fmt: skip
+SCRIPTS = sorted(
+    p
+    for p in [*ROOT.glob("scripts/*.py"), *ROOT.glob("scripts/experiments/*.py")]
+    if not p.name.startswith("_") and p.name not in NEEDS_HABITAT_LAB
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +25,12 @@ def helps() -> dict[str, subprocess.CompletedProcess]:
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
     def run(path: Path) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+        return subprocess.run(
+            [sys.executable, str(path), "--help"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+        )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip((p.name for p in SCRIPTS), pool.map(run, SCRIPTS)))
+        return dict(zip((p.name for p in SCRIPTS), pool.map(run, SCRIPTS), strict=False))
 
 
 @pytest.mark.timeout(600)

@@ -1,5 +1,6 @@
 """The side-tuning set-up the experiments rely on: the side smaller than the base, initialised from it, α in its
 own optimizer group, a base used only at its pretraining resolution, and the RGB head's options."""
+
 import pytest
 import torch
 
@@ -27,8 +28,12 @@ def test_the_presets_side_is_smaller_than_the_compact_base():
 def test_shipped_distilled_side_starts_close_to_its_base(base):
     """At step 0 side-tuning is (nearly) features: the shipped side reproduces its base's features on images."""
     assert side_weights_path("fcn5_small", base, "compact", 128).is_file()
-    enc = build_encoder(PolicyConfig(method="sidetune", base=base, side="fcn5_small", side_init="distill"), (128, 128)).eval()
-    fresh = build_encoder(PolicyConfig(method="sidetune", base=base, side="fcn5_small", side_init="xavier"), (128, 128)).eval()
+    enc = build_encoder(
+        PolicyConfig(method="sidetune", base=base, side="fcn5_small", side_init="distill"), (128, 128)
+    ).eval()
+    fresh = build_encoder(
+        PolicyConfig(method="sidetune", base=base, side="fcn5_small", side_init="xavier"), (128, 128)
+    ).eval()
     x = uint8_to_unit_range(render_set("denoising", "heldout", 16, 128, seed=7).rgb)  # held-out buildings
     with torch.no_grad():
         b = enc.base(x)
@@ -51,7 +56,9 @@ def test_a_base_runs_only_at_its_pretraining_resolution(tmp_path):
     payload["resolution"] = 128
     torch.save(payload, path)
     config = PolicyConfig(method="features", base=str(path))
-    with pytest.raises(ResolutionMismatchError, match="pretrained at 128x128 but the rgb observation is 64x64.*env.resolution=128"):
+    with pytest.raises(
+        ResolutionMismatchError, match="pretrained at 128x128 but the rgb observation is 64x64.*env.resolution=128"
+    ):
         build_encoder(config, (64, 64))
     build_encoder(config, (128, 128))
     with pytest.warns(UserWarning, match="allowed by policy.allow_resolution_mismatch"):
@@ -80,8 +87,16 @@ def test_alpha_has_its_own_learning_rate_and_no_weight_decay_even_under_a_schedu
 
 def test_head_options_tile_the_goal_narrow_the_map_and_drop_out():
     env = TinyDictEnv(rgb_size=64, map_size=84)
-    wide = PolicyConfig(method="features", base="random", head_channels=32, head_kernel=3, head_stride=1, tile_goal=True,
-                        map_channels=8, fuse_dropout=0.5)  # fmt: skip
+    wide = PolicyConfig(
+        method="features",
+        base="random",
+        head_channels=32,
+        head_kernel=3,
+        head_stride=1,
+        tile_goal=True,
+        map_channels=8,
+        fuse_dropout=0.5,
+    )
     kwargs = policy_kwargs(wide)
     extractor = kwargs["features_extractor_class"](env.observation_space, **kwargs["features_extractor_kwargs"])
     assert extractor.rgb.out_dim == 32 * 4 * 4  # 3x3 'same' conv over the 4x4 features of a 64x64 image
@@ -96,5 +111,7 @@ def test_head_options_tile_the_goal_narrow_the_map_and_drop_out():
     narrow = PolicyConfig(method="features", base="random")
     kwargs = policy_kwargs(narrow)
     default = kwargs["features_extractor_class"](env.observation_space, **kwargs["features_extractor_kwargs"])
-    map_dim = lambda e: e.fuse[0].in_features - e.rgb.out_dim - sum(t[-2].out_features for k, t in e.towers.items() if k == "target")  # noqa: E731
+    map_dim = lambda e: (
+        e.fuse[0].in_features - e.rgb.out_dim - sum(t[-2].out_features for k, t in e.towers.items() if k == "target")
+    )  # noqa: E731
     assert map_dim(default) == 32 * 7 * 7 and map_dim(extractor) == 8 * 7 * 7

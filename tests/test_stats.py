@@ -13,11 +13,18 @@ SEEDS, EPISODES = 6, 420
 VAR_SEED, VAR_EPISODE, VAR_NOISE = 0.02**2, 0.05**2, 0.3**2  # per-method seed, method x episode and residual variances
 
 
-def synthetic(rng: np.random.Generator, shift: float, difficulty: np.ndarray, seeds: int = SEEDS) -> dict[int, dict[str, float]]:
+def synthetic(
+    rng: np.random.Generator, shift: float, difficulty: np.ndarray, seeds: int = SEEDS
+) -> dict[int, dict[str, float]]:
     """y[s, e] = shift + difficulty[e] + seed effect + method x episode effect + noise, as {seed: {id: y}}."""
     episodes = len(difficulty)
-    y = (shift + difficulty[None, :] + rng.normal(0, math.sqrt(VAR_SEED), (seeds, 1))
-         + rng.normal(0, math.sqrt(VAR_EPISODE), (1, episodes)) + rng.normal(0, math.sqrt(VAR_NOISE), (seeds, episodes)))  # fmt: skip
+    y = (
+        shift
+        + difficulty[None, :]
+        + rng.normal(0, math.sqrt(VAR_SEED), (seeds, 1))
+        + rng.normal(0, math.sqrt(VAR_EPISODE), (1, episodes))
+        + rng.normal(0, math.sqrt(VAR_NOISE), (seeds, episodes))
+    )
     return {s: {str(e): float(y[s, e]) for e in range(episodes)} for s in range(seeds)}
 
 
@@ -64,7 +71,9 @@ def test_pairing_narrows_the_interval() -> None:
 def test_binary_success_sees_a_five_point_difference_with_420_episodes_and_6_seeds() -> None:
     rng = np.random.default_rng(4)
     p = rng.uniform(0.2, 0.95, EPISODES)  # per-episode success probability (shared difficulty)
-    draw = lambda shift: {s: {str(e): float(rng.random() < min(1.0, p[e] + shift)) for e in range(EPISODES)} for s in range(SEEDS)}  # noqa: E731
+    draw = lambda shift: {
+        s: {str(e): float(rng.random() < min(1.0, p[e] + shift)) for e in range(EPISODES)} for s in range(SEEDS)
+    }  # noqa: E731
     d = paired_bootstrap(draw(0.08), draw(0.0))
     assert d.excludes_zero()
     assert (d.ci95[1] - d.ci95[0]) / 2 < 0.05  # the half-width is below 0.05
@@ -100,7 +109,11 @@ def test_compare_methods_per_data_size_and_best_other() -> None:
         ("features", 4900): synthetic(rng, 0.40, difficulty, seeds=3),  # no sidetune: skipped
     }
     rows = compare_methods(table, "sidetune", resamples=1000)
-    assert [(c.data, c.other, c.best_other) for c in rows] == [(49, "features", True), (49, "scratch", False), (490, "features", True)]
+    assert [(c.data, c.other, c.best_other) for c in rows] == [
+        (49, "features", True),
+        (49, "scratch", False),
+        (490, "features", True),
+    ]
     at49 = rows[0].difference
     assert at49.mean == pytest.approx(-0.2, abs=0.1) and at49.ci95[1] < 0
     text = format_comparisons(rows, "success")
@@ -110,8 +123,17 @@ def test_compare_methods_per_data_size_and_best_other() -> None:
 
 def _entry(method: str, base: str, data: int, seed: int, success: np.ndarray, buildings: int = 14) -> dict:
     """An evaluated BC run as agents.evaluation.eval_report sees it."""
-    per_episode = [{"episode_id": str(i), "building": f"b{i % buildings}", "start_distance": 1.0 + i / 100,
-                    "success": float(s), "spl": 0.5 * float(s), "reward": 10.0 * float(s)} for i, s in enumerate(success)]  # fmt: skip
+    per_episode = [
+        {
+            "episode_id": str(i),
+            "building": f"b{i % buildings}",
+            "start_distance": 1.0 + i / 100,
+            "success": float(s),
+            "spl": 0.5 * float(s),
+            "reward": 10.0 * float(s),
+        }
+        for i, s in enumerate(success)
+    ]
     config = {"policy": {"method": method, "base": base}, "bc": {"trajectories": data}, "run": {"seed": seed}}
     result = {"kind": "bc", "method": method, "base": base, "data": data, "run_seed": seed, "per_episode": per_episode}
     return {"run": f"runs/bc/{method}-{base}-{data}-seed{seed}", "status": "ok", "result": result, "config": config}
@@ -131,11 +153,16 @@ def test_compare_groups_pairs_runs_by_episode_and_keeps_to_the_targets_base() ->
     entries += [_entry("features", "curvature", 490, 0, draw(0.0))]  # no sidetune at 490: no row
     rows = compare_groups(entries, "sidetune", "success", resamples=1000)
     assert [(c.data, c.other, c.best_other) for c in rows] == [
-        (49, "bc features base=curvature", True), (49, "bc features base=random", False), (49, "bc scratch base=denoising", False)]
+        (49, "bc features base=curvature", True),
+        (49, "bc features base=random", False),
+        (49, "bc scratch base=denoising", False),
+    ]
     best = rows[0].difference
     assert (best.seeds_a, best.seeds_b, best.episodes) == (3, 3, 420) and best.excludes_zero()
     assert abs(best.mean - 0.15) < 0.06
-    assert compare_groups(entries, "sidetune", "reward", resamples=1000)[0].difference.mean == pytest.approx(10 * best.mean)
+    assert compare_groups(entries, "sidetune", "reward", resamples=1000)[0].difference.mean == pytest.approx(
+        10 * best.mean
+    )
 
     prior = compare_groups(entries, "features base=curvature", "success", resamples=1000)  # the head pilot's gap
     assert {c.target for c in prior} == {"bc features base=curvature"}

@@ -17,33 +17,58 @@ import torch
 import yaml
 
 from agents.commands import sweep as sweep_cli
-from agents.sweeps.sweep import SweepError, cell_name, expand, format_deadline, load_sweep, resolve_deadline, run_cell, sweep_from_dict
+from agents.sweeps.sweep import (
+    SweepError,
+    cell_name,
+    expand,
+    format_deadline,
+    load_sweep,
+    resolve_deadline,
+    run_cell,
+    sweep_from_dict,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def spec_dict(**changes):
-    data = {"trainer": "bc", "experiment": "t", "grid": {"trajectories": [49, 490], "seed": [0, 1], "method": ["features", "sidetune"]}}
+    data = {
+        "trainer": "bc",
+        "experiment": "t",
+        "grid": {"trajectories": [49, 490], "seed": [0, 1], "method": ["features", "sidetune"]},
+    }
     return {**data, **changes}
 
 
 def test_cell_names_are_deterministic_and_keep_the_bc_grid_names(tmp_path):
     spec = sweep_from_dict(spec_dict(), runs_root=tmp_path)
     names = [c.name for c in expand(spec)]
-    assert names == ["features-49", "sidetune-49", "features-49-seed1", "sidetune-49-seed1",
-                     "features-490", "sidetune-490", "features-490-seed1", "sidetune-490-seed1"]  # fmt: skip
+    assert names == [
+        "features-49",
+        "sidetune-49",
+        "features-49-seed1",
+        "sidetune-49-seed1",
+        "features-490",
+        "sidetune-490",
+        "features-490-seed1",
+        "sidetune-490-seed1",
+    ]
     assert [c.name for c in expand(spec)] == names and expand(spec)[0].folder == tmp_path / "t" / "features-49"
     assert expand(spec)[2].overrides == ["bc.trajectories=49", "run.seed=1", "policy.method=features"]
-    assert cell_name({"method": "sidetune", "base": "/data/bases/my_base.pth", "policy.merge": "film", "frames": 1000}) == \
-        "sidetune-my_base-1000-merge_film"
+    assert (
+        cell_name({"method": "sidetune", "base": "/data/bases/my_base.pth", "policy.merge": "film", "frames": 1000})
+        == "sidetune-my_base-1000-merge_film"
+    )
     clash = sweep_from_dict(spec_dict(grid={"base": ["/a/x.pth", "/b/x.pth"]}), runs_root=tmp_path)
     with pytest.raises(SweepError, match=r"^grid: cells .* would share the folder x"):
         expand(clash)
 
 
 def test_a_list_of_grids_is_the_union_of_their_cells_and_the_shipped_sweeps_expand(tmp_path):
-    grids = [{"trajectories": [49], "seed": [0, 1], "method": ["features"]},
-             {"trajectories": [490], "seed": [0], "base": ["random"], "policy.blind": [True], "method": ["features"]}]  # fmt: skip
+    grids = [
+        {"trajectories": [49], "seed": [0, 1], "method": ["features"]},
+        {"trajectories": [490], "seed": [0], "base": ["random"], "policy.blind": [True], "method": ["features"]},
+    ]
     cells = expand(sweep_from_dict(spec_dict(grid=grids), runs_root=tmp_path))
     assert [c.name for c in cells] == ["features-49", "features-49-seed1", "features-random-490-blind_True"]
     assert cells[-1].overrides[-2:] == ["policy.blind=true", "policy.method=features"]
@@ -53,15 +78,18 @@ def test_a_list_of_grids_is_the_union_of_their_cells_and_the_shipped_sweeps_expa
         assert expand(load_sweep(path, runs_root=tmp_path)), path.name
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"trainer": "dagger"}, r"^trainer: 'dagger' is unknown \(use one of bc, ppo, pretrain\)$"),
-    ({"grid": {"frames": [1000]}}, r"^grid.frames: unknown axis for trainer bc \("),
-    ({"grid": {"method": ["features", "features"]}}, r"^grid.method: needs at least one value and no repeats"),
-    ({"resources": {"cpus": 0}}, r"^resources.cpus: 0 must be a number"),
-    ({"resources": {"memory": 4}}, r"^resources: .* is not understood"),
-    ({"overrides": ["bc.epochs"]}, r"^overrides: must be a list of key=value strings"),
-    ({"experiment": "a/../b"}, r"^experiment: 'a/../b' is not a folder name"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"trainer": "dagger"}, r"^trainer: 'dagger' is unknown \(use one of bc, ppo, pretrain\)$"),
+        ({"grid": {"frames": [1000]}}, r"^grid.frames: unknown axis for trainer bc \("),
+        ({"grid": {"method": ["features", "features"]}}, r"^grid.method: needs at least one value and no repeats"),
+        ({"resources": {"cpus": 0}}, r"^resources.cpus: 0 must be a number"),
+        ({"resources": {"memory": 4}}, r"^resources: .* is not understood"),
+        ({"overrides": ["bc.epochs"]}, r"^overrides: must be a list of key=value strings"),
+        ({"experiment": "a/../b"}, r"^experiment: 'a/../b' is not a folder name"),
+    ],
+)
 def test_bad_sweep_files_name_the_field_the_problem_and_the_fix(tmp_path, changes, message):
     with pytest.raises(SweepError, match=message):
         sweep_from_dict(spec_dict(**changes), runs_root=tmp_path)
@@ -73,7 +101,12 @@ def test_cli_bad_input_is_one_error_line_exit_2_and_writes_nothing(tmp_path, cap
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(spec_dict(trainer="dagger")))
     runs = tmp_path / "runs"
-    for argv in ([str(bad)], [str(good), "bc.no_such_key=1"], [str(good), "--deadline", "25:00"], [str(tmp_path / "none.yaml")]):
+    for argv in (
+        [str(bad)],
+        [str(good), "bc.no_such_key=1"],
+        [str(good), "--deadline", "25:00"],
+        [str(tmp_path / "none.yaml")],
+    ):
         assert sweep_cli.main([*argv, "--runs-root", str(runs), "--no-progress"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: "), err
@@ -86,19 +119,25 @@ def test_cli_bad_input_is_one_error_line_exit_2_and_writes_nothing(tmp_path, cap
 
 def test_a_failing_cell_reports_its_error_line_and_exit_code(tmp_path):
     log = tmp_path / "logs" / "c.log"
-    failing = [sys.executable, "-c", "print('training...'); import sys; print('error: bc.epochs: must be >= 1 (set it)', file=sys.stderr); sys.exit(2)"]
+    failing = [
+        sys.executable,
+        "-c",
+        "print('training...'); import sys; print('error: bc.epochs: must be >= 1 (set it)', file=sys.stderr); sys.exit(2)",
+    ]
     out = run_cell(failing, str(tmp_path / "results.json"), str(log), threads=1)
     assert out["status"] == "failed"
     assert out["reason"].startswith("error: bc.epochs: must be >= 1 (set it) (exit code 2; log ")
     silent = run_cell([sys.executable, "-c", "pass"], str(tmp_path / "results.json"), str(log), threads=1)
     assert silent["status"] == "failed" and "wrote no" in silent["reason"]
     passed = time.time() - 1.0
-    late = run_cell([sys.executable, "-c", "raise SystemExit(1)"], str(tmp_path / "r.json"), str(log), 1, deadline=passed)
+    late = run_cell(
+        [sys.executable, "-c", "raise SystemExit(1)"], str(tmp_path / "r.json"), str(log), 1, deadline=passed
+    )
     assert late["status"] == "not started" and f"deadline {format_deadline(passed)} had passed" in late["reason"]
 
 
 def test_a_deadline_is_the_next_such_time_so_one_after_midnight_is_tonight():
-    evening = datetime.datetime(2026, 11, 26, 22, 50, 30, tzinfo=datetime.timezone.utc).timestamp()
+    evening = datetime.datetime(2026, 11, 26, 22, 50, 30, tzinfo=datetime.UTC).timestamp()
     assert format_deadline(resolve_deadline("23:30", now=evening)) == "2026-11-26 23:30 UTC"
     assert format_deadline(resolve_deadline("00:30", now=evening)) == "2026-11-27 00:30 UTC"
     assert format_deadline(resolve_deadline("22:50", now=evening)) == "2026-11-27 22:50 UTC"  # already gone today
@@ -111,24 +150,56 @@ def _results(folder: Path) -> dict[str, tuple[float, bytes]]:
 def test_sweep_on_local_ray_is_interrupted_then_resumed_without_rerunning_finished_cells(tmp_path):
     pytest.importorskip("ray")
     sweep_file = tmp_path / "tiny.yaml"
-    sweep_file.write_text(yaml.safe_dump({
-        "trainer": "bc", "experiment": "tiny",
-        "grid": {"method": ["scratch", "features"], "run.device": ["cpu", "cuda"]},  # cuda cells fail at run time without CUDA
-        "overrides": ["env.resolution=32", "env.max_steps=20", "policy.base=random", "bc.trajectories=8",
-                      f"bc.pool_dir={tmp_path / 'pool'}", "bc.shard_size=5", "bc.generate_envs=4", "bc.epochs=1",
-                      "bc.val_fraction=0.25", "eval.episodes_per_building=1"],
-        "resources": {"cpus": 1},
-    }))  # fmt: skip
+    sweep_file.write_text(
+        yaml.safe_dump(
+            {
+                "trainer": "bc",
+                "experiment": "tiny",
+                "grid": {
+                    "method": ["scratch", "features"],
+                    "run.device": ["cpu", "cuda"],
+                },  # cuda cells fail at run time without CUDA
+                "overrides": [
+                    "env.resolution=32",
+                    "env.max_steps=20",
+                    "policy.base=random",
+                    "bc.trajectories=8",
+                    f"bc.pool_dir={tmp_path / 'pool'}",
+                    "bc.shard_size=5",
+                    "bc.generate_envs=4",
+                    "bc.epochs=1",
+                    "bc.val_fraction=0.25",
+                    "eval.episodes_per_building=1",
+                ],
+                "resources": {"cpus": 1},
+            }
+        )
+    )
     # one cell at a time: when the first results.json appears other cells are still to run, so the interrupt
     # always lands mid-sweep (with two workers both CPU cells could finish together and the sweep end first)
-    command = [sys.executable, str(ROOT / "scripts" / "sweep.py"), str(sweep_file), "--num-cpus", "1",
-               "--runs-root", str(tmp_path / "runs"), "--no-progress"]  # fmt: skip
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "sweep.py"),
+        str(sweep_file),
+        "--num-cpus",
+        "1",
+        "--runs-root",
+        str(tmp_path / "runs"),
+        "--no-progress",
+    ]
     folder = tmp_path / "runs" / "tiny"
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     # a shell that starts the suite in the background (`... &`) hands its children SIGINT ignored, and Python keeps
     # an ignored SIGINT: restore the default so the interrupt below reaches the sweep however the suite was started
-    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    first = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 240
     while not _results(folder) and first.poll() is None and time.time() < deadline:
         time.sleep(0.2)

@@ -104,9 +104,14 @@ def test_out_of_range_actions_name_the_valid_range(auto_stop, bad):
 
 @pytest.mark.parametrize(
     "bad, says",
-    [(None, "None is not an integer action"), (3.0, "3.0 is not an integer action"), (True, "True is not an integer action"),
-     ([[1, 2]], r"\[\[1, 2\]\] has shape \(1, 2\)"), ("1", "'1' is not an integer action")],
-)  # fmt: skip
+    [
+        (None, "None is not an integer action"),
+        (3.0, "3.0 is not an integer action"),
+        (True, "True is not an integer action"),
+        ([[1, 2]], r"\[\[1, 2\]\] has shape \(1, 2\)"),
+        ("1", "'1' is not an integer action"),
+    ],
+)
 def test_malformed_actions_are_named(bad, says):
     task = make_task(fake_episode("e", (1.0, 1.0), (3.0, 1.0)))
     task.reset()
@@ -222,8 +227,9 @@ def test_expert_reaches_goal():
 
 
 def test_env_yaml_lists_the_code_defaults():
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     section = yaml.safe_load((Path(__file__).parents[1] / "configs" / "env.yaml").read_text())["env"]
     assert EnvConfig.from_dict(section) == EnvConfig()

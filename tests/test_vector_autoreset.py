@@ -148,7 +148,7 @@ def test_matches_gymnasium_sync_vector_env_same_step():
         assert set(got_info) == set(exp_info)
         for key in exp_info:
             if key == "final_obs":
-                for e, g in zip(exp_info[key], got_info[key]):
+                for e, g in zip(exp_info[key], got_info[key], strict=False):
                     assert (e is None) == (g is None)
                     if e is not None:
                         for obs_key in e:

@@ -8,7 +8,7 @@ import pytest
 from envs.config import EnvConfig
 from envs.task import PointNavTask
 from envs.testing import FakeBackend, fake_episode
-from envs.visualize import EpisodeVideoWriter, GOAL_COLOUR, START_COLOUR, read_video, record_episode, top_down_map
+from envs.visualize import GOAL_COLOUR, START_COLOUR, EpisodeVideoWriter, read_video, record_episode, top_down_map
 
 
 def test_record_episode_writes_a_readable_video(tmp_path):

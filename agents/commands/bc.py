@@ -8,9 +8,15 @@ from agents.run.cli import add_policy_flags, base_parser, open_run, parse_args, 
 from agents.run.run_dir import RunDir
 
 FLAGS = {
-    "trajectories": "bc.trajectories", "method": "policy.method", "base": "policy.base", "merge": "policy.merge",
-    "epochs": "bc.epochs", "backend": "env.backend", "pool_dir": "bc.pool_dir", "generate": "bc.generate",
-}  # fmt: skip
+    "trajectories": "bc.trajectories",
+    "method": "policy.method",
+    "base": "policy.base",
+    "merge": "policy.merge",
+    "epochs": "bc.epochs",
+    "backend": "env.backend",
+    "pool_dir": "bc.pool_dir",
+    "generate": "bc.generate",
+}
 
 
 def main() -> None:
@@ -20,8 +26,19 @@ def main() -> None:
     add_policy_flags(parser)
     parser.add_argument("--epochs", type=int, default=None, help="bc.epochs (default: from bc.epochs_schedule)")
     parser.add_argument("--pool-dir", dest="pool_dir", default=None, help="bc.pool_dir")
-    parser.add_argument("--no-generate", dest="generate", action="store_const", const=False, default=None, help="fail (bc.generate=false) instead of making or extending a too-small pool")
-    parser.add_argument("--benchmark-cache", action="store_true", help="time one epoch without and with the feature cache; no run folder")
+    parser.add_argument(
+        "--no-generate",
+        dest="generate",
+        action="store_const",
+        const=False,
+        default=None,
+        help="fail (bc.generate=false) instead of making or extending a too-small pool",
+    )
+    parser.add_argument(
+        "--benchmark-cache",
+        action="store_true",
+        help="time one epoch without and with the feature cache; no run folder",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parse_args(parser)
     if args.resume and args.config is None:

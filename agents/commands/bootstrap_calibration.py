@@ -46,14 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         p = rng.uniform(0.2, 0.95, EPISODES)
         started, diffs, halves, covered = time.perf_counter(), [], [], 0
         for _ in range(args.datasets):
-            d = paired_bootstrap(simulate(rng, p, seeds, seed_sd), simulate(rng, p, seeds, seed_sd), resamples=args.resamples)
+            d = paired_bootstrap(
+                simulate(rng, p, seeds, seed_sd), simulate(rng, p, seeds, seed_sd), resamples=args.resamples
+            )
             diffs.append(d.mean)
             halves.append((d.ci95[1] - d.ci95[0]) / 2)
             covered += d.ci95[0] <= 0.0 <= d.ci95[1]
         sd = float(np.std(diffs))
-        print(f"seeds={seeds} seed_sd={seed_sd}: true sd {sd:.4f}, mean 95% half-width {np.mean(halves):.4f} "
-              f"({np.mean(halves) / 1.96 / sd:.2f} x 1.96 sd), coverage {covered}/{args.datasets} "
-              f"({time.perf_counter() - started:.0f} s)")  # fmt: skip
+        print(
+            f"seeds={seeds} seed_sd={seed_sd}: true sd {sd:.4f}, mean 95% half-width {np.mean(halves):.4f} "
+            f"({np.mean(halves) / 1.96 / sd:.2f} x 1.96 sd), coverage {covered}/{args.datasets} "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
     return 0
 
 

@@ -17,32 +17,53 @@ import json
 import sys
 from pathlib import Path
 
-from agents.run.cli import parse_args as parse_intermixed, read_run_config, run_main
-from agents.evaluation.eval_report import COMPARED_METRICS, aggregate, compare_groups, evaluate_references, evaluate_runs, format_table
+from agents.evaluation.eval_report import (
+    COMPARED_METRICS,
+    aggregate,
+    compare_groups,
+    evaluate_references,
+    evaluate_runs,
+    format_table,
+)
 from agents.evaluation.evaluate import reference_config
+from agents.evaluation.stats import format_comparisons
+from agents.run.cli import parse_args as parse_intermixed
+from agents.run.cli import read_run_config, run_main
 from agents.run.run_config import CHECKPOINTS, DEVICES
 from agents.run.run_dir import RunDir
-from agents.evaluation.stats import format_comparisons
-from envs.atomic_io import atomic_write_text
 from common.errors import BadInputError
+from envs.atomic_io import atomic_write_text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run folders or checkpoint files")
-    parser.add_argument("--episodes-per-building", type=int, default=None, help="eval.episodes_per_building (default 10)")
+    parser.add_argument(
+        "--episodes-per-building", type=int, default=None, help="eval.episodes_per_building (default 10)"
+    )
     parser.add_argument("--num-envs", type=int, default=None, help="eval.num_envs (batching only)")
-    parser.add_argument("--videos", type=int, default=None, help="MP4s per run of its first K episodes (in <run>/videos)")
+    parser.add_argument(
+        "--videos", type=int, default=None, help="MP4s per run of its first K episodes (in <run>/videos)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="eval.seed (action sampling)")
     parser.add_argument("--deterministic", action="store_true", default=None, help="argmax actions instead of sampling")
     parser.add_argument("--checkpoint", choices=CHECKPOINTS, default=None, help="which checkpoint of a run folder")
     parser.add_argument("--device", choices=DEVICES, default=None)
     parser.add_argument("--reference", action="store_true", help="add random, expert and goal-only rows")
-    parser.add_argument("--compare", default="sidetune", metavar="METHOD",
-                        help="method (or 'method base=NAME') compared with every other at each data size (paired bootstrap; default sidetune)")
-    parser.add_argument("--set", action="append", default=[], metavar="key=value",
-                        help="config overrides for reference rows when no run could be evaluated (e.g. env.resolution=64)")
+    parser.add_argument(
+        "--compare",
+        default="sidetune",
+        metavar="METHOD",
+        help="method (or 'method base=NAME') compared with every other at each data size (paired bootstrap; default sidetune)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="key=value",
+        help="config overrides for reference rows when no run could be evaluated (e.g. env.resolution=64)",
+    )
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the table rows as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--no-progress", action="store_true", help="no per-episode progress bar")
@@ -55,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.runs and not args.reference:
         raise BadInputError("RUN_DIR: nothing to evaluate (pass run folders and/or --reference)")
     reference = reference_config(args.set)  # bad --set and flag values fail here, before any evaluation
-    reference.eval.replace(episodes_per_building=args.episodes_per_building, num_envs=args.num_envs, videos=args.videos, seed=args.seed)
+    reference.eval.replace(
+        episodes_per_building=args.episodes_per_building, num_envs=args.num_envs, videos=args.videos, seed=args.seed
+    )
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - progress lines, table on stdout
     shared = {
         "episodes_per_building": args.episodes_per_building,
@@ -64,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         "deterministic": args.deterministic,
         "progress": not args.no_progress,
     }
-    entries = evaluate_runs(args.runs, log=log, videos=args.videos, checkpoint=args.checkpoint, device=args.device, **shared)
+    entries = evaluate_runs(
+        args.runs, log=log, videos=args.videos, checkpoint=args.checkpoint, device=args.device, **shared
+    )
     if args.reference:
         configs = [read_run_config(RunDir.open(e["result"]["run_dir"])) for e in entries if e["status"] == "ok"]
         if not configs:
@@ -75,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     comparisons = {m: compare_groups(entries, args.compare, m) for m in COMPARED_METRICS}  # PairingError: exit 2
     if comparisons["success"]:
         for metric in ("success", "spl"):
-            print(f"\n{args.compare} minus each other method ({metric}; paired seed x episode bootstrap, 95% interval):")
+            print(
+                f"\n{args.compare} minus each other method ({metric}; paired seed x episode bootstrap, 95% interval):"
+            )
             print(format_comparisons(comparisons[metric], metric, markdown=args.markdown))
     if args.json:
         summaries = [
@@ -84,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             for e in entries
         ]
         compared = {m: [c.to_dict() for c in cs] for m, cs in comparisons.items()}
-        atomic_write_text(Path(args.json), json.dumps({"rows": rows, "runs": summaries, "comparisons": compared}, indent=2, default=str))
+        atomic_write_text(
+            Path(args.json),
+            json.dumps({"rows": rows, "runs": summaries, "comparisons": compared}, indent=2, default=str),
+        )
         log(f"table written to {args.json}")
     return 1 if any(e["status"] != "ok" for e in entries) else 0
 
@@ -94,5 +124,3 @@ def cli() -> None:
     status: list[int] = []
     run_main(lambda: status.append(main()))
     sys.exit(status[0] if status else 0)
-
-

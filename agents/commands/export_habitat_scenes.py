@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from agents.run.config_loader import CONFIG_DIR, read_config_path, to_container
 from agents.run.cli import run_main
+from agents.run.config_loader import CONFIG_DIR, read_config_path, to_container
 from common.errors import BadInputError
 from envs.config import EnvConfig
 from envs.embedded.catalogue import building_names
@@ -35,18 +35,22 @@ def _env_config(path: str) -> EnvConfig:
 
 def _describe(config: EnvConfig, source: str) -> str:
     e = config.episodes
-    return (f"episodes from the env: section of {source}: geodesic {e.min_geodesic:g}-{e.max_geodesic:g} m, "
-            f"{e.per_building_train} per training building, {e.per_building_heldout} per held-out building, "
-            f"seed {e.seed}")
+    return (
+        f"episodes from the env: section of {source}: geodesic {e.min_geodesic:g}-{e.max_geodesic:g} m, "
+        f"{e.per_building_train} per training building, {e.per_building_heldout} per held-out building, "
+        f"seed {e.seed}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Check the arguments, export, and print what was written, how long it took and the flags to use it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="export folder (created)")
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG),
-                        help="YAML whose env: section sets the episodes (default configs/ppo.yaml; a run's "
-                        "config.yaml)")
+    parser.add_argument(
+        "--config",
+        default=str(DEFAULT_CONFIG),
+        help="YAML whose env: section sets the episodes (default configs/ppo.yaml; a run's config.yaml)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="env.episodes.seed of the episode sets")
     parser.add_argument("--buildings", nargs="+", help="only these buildings (names from either split)")
     args = parser.parse_args(argv)
@@ -58,8 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.buildings:
         unknown = sorted(set(args.buildings) - set(splits["train"]) - set(splits["heldout"]))
         if unknown:
-            raise BadInputError("--buildings", f"unknown names {unknown}",
-                                "see scripts/show_buildings.py for the catalogue")
+            raise BadInputError(
+                "--buildings", f"unknown names {unknown}", "see scripts/show_buildings.py for the catalogue"
+            )
     from envs.habitat.availability import habitat_sim_available
     from envs.habitat.scene_export import export_dataset, require_trimesh
 
@@ -67,21 +72,27 @@ def main(argv: list[str] | None = None) -> None:
     snap = habitat_sim_available()
     print(_describe(config, args.config))
     if not snap:
-        print("warning: habitat-sim is not installed: starts and goals stay on the floor, which stock habitat-lab "
-              "rejects (install habitat-sim and export again; see docs/habitat.md)", file=sys.stderr)
+        print(
+            "warning: habitat-sim is not installed: starts and goals stay on the floor, which stock habitat-lab "
+            "rejects (install habitat-sim and export again; see docs/habitat.md)",
+            file=sys.stderr,
+        )
     wanted = set(args.buildings) if args.buildings else None
     episodes = {}
     for split in splits:
-        episodes[split] = [ep for ep in load_or_generate_episodes(config, split)
-                           if wanted is None or building_of(ep) in wanted]
+        episodes[split] = [
+            ep for ep in load_or_generate_episodes(config, split) if wanted is None or building_of(ep) in wanted
+        ]
     episodes = {split: eps for split, eps in episodes.items() if eps}
     generated = time.perf_counter()
     folders = export_dataset(args.out, config, episodes, snap=snap)
     for split, eps in episodes.items():
         print(f"{split}: {len({building_of(ep) for ep in eps})} buildings, {len(eps)} episodes")
     where = "on habitat-lab's default navmesh" if snap else "on the floor"
-    print(f"done in {time.perf_counter() - started:.0f} s (episodes {generated - started:.0f} s, scenes and "
-          f"files {time.perf_counter() - generated:.0f} s); starts and goals {where}")
+    print(
+        f"done in {time.perf_counter() - started:.0f} s (episodes {generated - started:.0f} s, scenes and "
+        f"files {time.perf_counter() - generated:.0f} s); starts and goals {where}"
+    )
     print(f"use: --scenes-dir {folders['scenes_dir']} --data-path {folders['data_path']}")
 
 

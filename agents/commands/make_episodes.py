@@ -12,8 +12,8 @@ from pathlib import Path
 from agents.run.cli import run_main
 from envs.atomic_io import check_writable
 from envs.config import EnvConfig
-from envs.factory import load_episodes_for
 from envs.episodes import save_episodes
+from envs.factory import load_episodes_for
 
 
 def main() -> None:

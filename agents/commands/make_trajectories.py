@@ -13,15 +13,23 @@ from pathlib import Path
 from agents.run.cli import add_habitat_flags, base_parser, parse_args, print_config, resolve_config, run_main
 from envs.backends import backend_names
 
-FLAGS = {"trajectories": "bc.trajectories", "pool_dir": "bc.pool_dir", "backend": "env.backend", "storage": "bc.storage",
-         "num_envs": "bc.generate_envs", "shard_size": "bc.shard_size"}  # fmt: skip
+FLAGS = {
+    "trajectories": "bc.trajectories",
+    "pool_dir": "bc.pool_dir",
+    "backend": "env.backend",
+    "storage": "bc.storage",
+    "num_envs": "bc.generate_envs",
+    "shard_size": "bc.shard_size",
+}
 
 
 def main() -> None:
     """Generate the pool and print its folder, size on disk and bytes per trajectory."""
     parser = base_parser(__doc__)
     parser.add_argument("--trajectories", type=int, default=None, help="pool size to reach (bc.trajectories)")
-    parser.add_argument("--pool-dir", dest="pool_dir", default=None, help="bc.pool_dir (default: data/trajectories/...)")
+    parser.add_argument(
+        "--pool-dir", dest="pool_dir", default=None, help="bc.pool_dir (default: data/trajectories/...)"
+    )
     parser.add_argument("--backend", default=None, choices=list(backend_names()), help="env.backend")
     add_habitat_flags(parser)
     parser.add_argument("--storage", default=None, choices=["poses", "frames"], help="bc.storage")
@@ -45,11 +53,21 @@ def main() -> None:
     files = [p for p in Path(pool.root).iterdir() if p.is_file()]
     size = sum(p.stat().st_size for p in files)
     data = pool.load(pool.num_trajectories, auto_stop=False)
-    print(json.dumps({
-        "pool": str(pool_dir_of(cfg.bc, env_cfg)), "trajectories": pool.num_trajectories, "steps": data.num_steps,
-        "mean_steps": data.num_steps / pool.num_trajectories, "expert_failures": pool.manifest["expert_failures"],
-        "bytes": size, "bytes_per_trajectory": size / pool.num_trajectories, "seconds": time.perf_counter() - started,
-    }, indent=1))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "pool": str(pool_dir_of(cfg.bc, env_cfg)),
+                "trajectories": pool.num_trajectories,
+                "steps": data.num_steps,
+                "mean_steps": data.num_steps / pool.num_trajectories,
+                "expert_failures": pool.manifest["expert_failures"],
+                "bytes": size,
+                "bytes_per_trajectory": size / pool.num_trajectories,
+                "seconds": time.perf_counter() - started,
+            },
+            indent=1,
+        )
+    )
 
 
 def cli() -> None:

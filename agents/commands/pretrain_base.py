@@ -14,10 +14,11 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from agents.run.cli import parse_args as parse_intermixed, print_config, run_main
-from agents.run.config_loader import load_run_config
 from agents.pretraining.dataset import TASKS
 from agents.pretraining.train import PretrainResult, pretrain_base
+from agents.run.cli import parse_args as parse_intermixed
+from agents.run.cli import print_config, run_main
+from agents.run.config_loader import load_run_config
 from envs.atomic_io import check_writable
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, canonical_arch, shipped_weights_path
 
@@ -26,7 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags; unknown --task/--arch values are rejected by argparse with the choices."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=TASKS, help="pretraining task (sets pretrain.task)")
-    parser.add_argument("--arch", choices=sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), help="encoder architecture (sets pretrain.arch)")
+    parser.add_argument(
+        "--arch", choices=sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), help="encoder architecture (sets pretrain.arch)"
+    )
     parser.add_argument("--out", help="encoder checkpoint path (default policies/weights/{task}_{arch}.pth)")
     parser.add_argument("--config", help="YAML file over configs/pretrain.yaml")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
@@ -53,11 +56,25 @@ def main(argv: list[str] | None = None) -> PretrainResult | None:
     check_writable(out.parent, "pretrain.out")  # before rendering and training, not after
     command = "python scripts/pretrain_base.py " + " ".join(sys.argv[1:] if argv is None else argv)
     result = pretrain_base(
-        task, arch, p.resolution, p.train_images, p.steps, p.batch_size, p.seed, out,
-        progress=not args.no_progress, heldout_images=p.heldout_images, log_every=p.log_every, config=env,
-        learning_rate=p.learning_rate, init_from=p.init_from,
-        extra_provenance={"command": command, "config": dataclasses.asdict(p),
-                          "env": {k: getattr(env, k) for k in ("catalogue_seed", "hfov_deg", "camera_height", "agent_radius")}},
+        task,
+        arch,
+        p.resolution,
+        p.train_images,
+        p.steps,
+        p.batch_size,
+        p.seed,
+        out,
+        progress=not args.no_progress,
+        heldout_images=p.heldout_images,
+        log_every=p.log_every,
+        config=env,
+        learning_rate=p.learning_rate,
+        init_from=p.init_from,
+        extra_provenance={
+            "command": command,
+            "config": dataclasses.asdict(p),
+            "env": {k: getattr(env, k) for k in ("catalogue_seed", "hfov_deg", "camera_height", "agent_radius")},
+        },
     )
     metrics = result.metrics
     print(
@@ -71,5 +88,3 @@ def main(argv: list[str] | None = None) -> PretrainResult | None:
 def cli() -> None:
     """Console entry point: bad input is one error line and exit code 2."""
     run_main(main)
-
-

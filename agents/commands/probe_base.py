@@ -28,12 +28,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=1500, help="held-out frames per resolution (default 1500)")
-    parser.add_argument("--resolutions", type=int, nargs="+", default=[64, 128], help="image sides in pixels (default 64 128)")
-    parser.add_argument("--bases", nargs="+", default=["curvature", "denoising"], help="shipped base names or checkpoint paths")
+    parser.add_argument(
+        "--resolutions", type=int, nargs="+", default=[64, 128], help="image sides in pixels (default 64 128)"
+    )
+    parser.add_argument(
+        "--bases", nargs="+", default=["curvature", "denoising"], help="shipped base names or checkpoint paths"
+    )
     parser.add_argument("--arch", default="compact", help="base architecture (compact | taskonomy)")
-    parser.add_argument("--random-seeds", type=int, default=3, help="randomly initialised bases (seeds 0..K-1; default 3)")
+    parser.add_argument(
+        "--random-seeds", type=int, default=3, help="randomly initialised bases (seeds 0..K-1; default 3)"
+    )
     parser.add_argument("--splits", type=int, default=SPLITS, help=f"building splits averaged (default {SPLITS})")
-    parser.add_argument("--denoising", default="denoising", help="denoising weights compared with the identity ('none': skip)")
+    parser.add_argument(
+        "--denoising", default="denoising", help="denoising weights compared with the identity ('none': skip)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the frame poses and of the corruption")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write every number as JSON")
@@ -43,7 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _check(args: argparse.Namespace) -> str | None:
     """The first bad argument as 'field: problem (fix)', or None."""
     if args.frames < 100:
-        return f"--frames: {args.frames} is too few for a building-split probe (use >= 1000 for the docs, >= 100 to try)"
+        return (
+            f"--frames: {args.frames} is too few for a building-split probe (use >= 1000 for the docs, >= 100 to try)"
+        )
     for resolution in args.resolutions:
         try:
             check_resolution(resolution, "--resolutions")
@@ -57,7 +67,10 @@ def _check(args: argparse.Namespace) -> str | None:
 def table(rows: list[dict]) -> str:
     """Markdown table of probe rows (test R², mean over building splits)."""
     out = ["| features of | features | R² 8x8 log depth | R² free space ahead |", "|---|---|---|---|"]
-    out += [f"| {r['features_of']} | {r['features']} | {r['log_depth']['r2']:.3f} | {r['free_ahead']['r2']:.3f} |" for r in rows]
+    out += [
+        f"| {r['features_of']} | {r['features']} | {r['log_depth']['r2']:.3f} | {r['free_ahead']['r2']:.3f} |"
+        for r in rows
+    ]
     return "\n".join(out)
 
 
@@ -84,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         print(table([r for r in rows if "(seed " not in r["features_of"]]))
         if "denoising_vs_identity" in entry:
             d = entry["denoising_vs_identity"]
-            print(f"\ndenoising L1 on held-out frames: model {d['model_l1']:.4f}, identity (noisy input) {d['identity_l1']:.4f}, "
-                  f"mean image {d['mean_image_l1']:.4f}")  # fmt: skip
+            print(
+                f"\ndenoising L1 on held-out frames: model {d['model_l1']:.4f}, identity (noisy input) {d['identity_l1']:.4f}, "
+                f"mean image {d['mean_image_l1']:.4f}"
+            )
     report["seconds"] = time.perf_counter() - started
     print(f"\ntotal {report['seconds']:.0f} s")
     if args.json:

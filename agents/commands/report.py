@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.run.cli import run_main
 from agents.evaluation.experiment_report import CLAIM_METHOD, build_report
+from agents.run.cli import run_main
 from policies.methods import method_names
 
 
@@ -22,15 +22,32 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, write the report, print what was written."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", metavar="EXPERIMENT_DIR", help="experiment folders, e.g. runs/imitation")
-    parser.add_argument("--reference", action="store_true", help="evaluate the random, expert and goal-only rows once (references.json)")
-    parser.add_argument("--with", dest="partners", nargs="+", default=[], metavar="DIR",
-                        help="other experiment folders whose runs join the comparisons (e.g. an ablation against runs/imitation)")
-    parser.add_argument("--target", default=CLAIM_METHOD, choices=list(method_names()),
-                        help="the method whose claim is tested against every other (default: the paper's sidetune)")
+    parser.add_argument(
+        "--reference", action="store_true", help="evaluate the random, expert and goal-only rows once (references.json)"
+    )
+    parser.add_argument(
+        "--with",
+        dest="partners",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="other experiment folders whose runs join the comparisons (e.g. an ablation against runs/imitation)",
+    )
+    parser.add_argument(
+        "--target",
+        default=CLAIM_METHOD,
+        choices=list(method_names()),
+        help="the method whose claim is tested against every other (default: the paper's sidetune)",
+    )
     args = parser.parse_args(argv)
     for folder in args.folders:
-        out = build_report(folder, reference=args.reference, log=lambda line: print(line, file=sys.stderr, flush=True), partners=args.partners,
-                           target=args.target)
+        out = build_report(
+            folder,
+            reference=args.reference,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+            partners=args.partners,
+            target=args.target,
+        )
         for path in out["written"]:
             print(f"wrote {path}")
     return 0

@@ -19,9 +19,18 @@ import re
 import signal
 import sys
 
-from common.errors import UserError
 from agents.run.cli import error_line
-from agents.sweeps.sweep import SweepError, SweepSpec, cell_command, cell_config, expand, load_sweep, resolve_deadline, run_sweep
+from agents.sweeps.sweep import (
+    SweepError,
+    SweepSpec,
+    cell_command,
+    cell_config,
+    expand,
+    load_sweep,
+    resolve_deadline,
+    run_sweep,
+)
+from common.errors import UserError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,11 +38,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep", help="sweep file (YAML), e.g. sweeps/bc_grid.yaml")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides added to every cell")
-    parser.add_argument("--address", default=None, help="an existing Ray cluster (e.g. auto, or HOST:6379); default: start a local one")
+    parser.add_argument(
+        "--address", default=None, help="an existing Ray cluster (e.g. auto, or HOST:6379); default: start a local one"
+    )
     parser.add_argument("--num-cpus", type=float, default=None, help="CPUs of the local Ray (default: all cores)")
     parser.add_argument("--num-gpus", type=float, default=None, help="GPUs of the local Ray (default: all visible)")
-    parser.add_argument("--runs-root", default=None, help="where run folders go (default: the file's runs_root, else runs/)")
-    parser.add_argument("--deadline", default=None, metavar="HH:MM", help="UTC; no cell starts after it (the next such time: 00:30 given at 22:50 is after midnight)")
+    parser.add_argument(
+        "--runs-root", default=None, help="where run folders go (default: the file's runs_root, else runs/)"
+    )
+    parser.add_argument(
+        "--deadline",
+        default=None,
+        metavar="HH:MM",
+        help="UTC; no cell starts after it (the next such time: 00:30 given at 22:50 is after midnight)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print each cell's state and command; run nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_intermixed_args(argv)
@@ -75,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         print(error_line(err), file=sys.stderr)
         return 2
     not_done = [c for c in cells if c["status"] != "done"]
-    print(f"{len(cells) - len(not_done)} of {len(cells)} cells done" + (f"; not done: {', '.join(c['cell'] for c in not_done)}" if not_done else ""))
+    print(
+        f"{len(cells) - len(not_done)} of {len(cells)} cells done"
+        + (f"; not done: {', '.join(c['cell'] for c in not_done)}" if not_done else "")
+    )
     return 1 if not_done else 0
 
 

@@ -8,8 +8,13 @@ from agents.run.cli import add_policy_flags, base_parser, parse_args, print_conf
 from agents.run.run_dir import RunDir
 
 FLAGS = {
-    "base": "policy.base", "method": "policy.method", "merge": "policy.merge", "backend": "env.backend",
-    "num_envs": "train.num_envs", "frames": "ppo.total_frames", "init_from": "train.init_from",
+    "base": "policy.base",
+    "method": "policy.method",
+    "merge": "policy.merge",
+    "backend": "env.backend",
+    "num_envs": "train.num_envs",
+    "frames": "ppo.total_frames",
+    "init_from": "train.init_from",
 }
 
 
@@ -19,7 +24,13 @@ def main() -> None:
     add_policy_flags(parser)
     parser.add_argument("--num-envs", dest="num_envs", type=int, default=None, help="train.num_envs")
     parser.add_argument("--frames", type=int, default=None, help="ppo.total_frames")
-    parser.add_argument("--init-from", dest="init_from", default=None, metavar="RUN_DIR", help="start from another run's policy (e.g. BC)")
+    parser.add_argument(
+        "--init-from",
+        dest="init_from",
+        default=None,
+        metavar="RUN_DIR",
+        help="start from another run's policy (e.g. BC)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parse_args(parser)
     if args.resume and args.config is None:

@@ -9,8 +9,9 @@ cross-entropy on the expert's action is measured with α forced to 0 (side only)
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch

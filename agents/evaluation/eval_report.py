@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from agents.evaluation.evaluate import REFERENCE_POLICIES, evaluate_policy, evaluate_run
 from agents.evaluation.metrics import summarize_episodes
 from agents.evaluation.run_folder import EVAL_FILE, read_run_folder
-from agents.run.run_config import RunConfig
 from agents.evaluation.stats import Comparison, PairingError, compare_methods
+from agents.run.run_config import RunConfig
 from common.errors import BadInputError
 from policies.methods import method_spec
 
@@ -63,12 +64,16 @@ def evaluate_runs(
             result = evaluate_run(path, **eval_kwargs)
             config = read_run_folder(result["run_dir"]).config
             entries.append({"run": str(path), "status": "ok", "result": result, "config": config})
-            log(f"{path}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f} -> {Path(result['run_dir']) / EVAL_FILE}")
+            log(
+                f"{path}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f} -> {Path(result['run_dir']) / EVAL_FILE}"
+            )
         except KeyboardInterrupt:
             raise
         except Exception as err:  # one bad run must not stop the others
             entry = _failure(str(path), err)
-            entry.update({k: v for k, v in _group_fields_of(Path(path)).items() if k in ("kind", "method", "base", "data")})
+            entry.update(
+                {k: v for k, v in _group_fields_of(Path(path)).items() if k in ("kind", "method", "base", "data")}
+            )
             entry["would_group"] = group_label(entry) if entry.get("method") else None
             entries.append(entry)
             log(f"{path}: FAILED ({entry['reason']})")
@@ -84,19 +89,31 @@ def evaluate_references(
     seen: dict[str, RunConfig] = {}
     for cfg in configs:
         c = cfg.to_dict()
-        key = json.dumps({"env": c.get("env"), "frame_stack": c.get("frame_stack", 1), "eval": c.get("eval")}, sort_keys=True)
+        key = json.dumps(
+            {"env": c.get("env"), "frame_stack": c.get("frame_stack", 1), "eval": c.get("eval")}, sort_keys=True
+        )
         seen.setdefault(key, cfg)
     entries: list[dict[str, Any]] = []
     for number, cfg in enumerate(seen.values(), start=1):
         s = cfg.eval.replace(**{k: v for k, v in eval_kwargs.items() if k in ("split", "seed")})
-        kwargs = {k: v for k, v in eval_kwargs.items() if k in ("episodes_per_building", "num_envs", "deterministic", "progress")}
+        kwargs = {
+            k: v
+            for k, v in eval_kwargs.items()
+            if k in ("episodes_per_building", "num_envs", "deterministic", "progress")
+        }
         suffix = f" (env {number})" if len(seen) > 1 else ""
         for name in REFERENCE_POLICIES:
             label = f"{name}{suffix}"
             try:
                 result = evaluate_policy(name, cfg, s.replace(videos=0), **kwargs)
-                entries.append({"run": label, "status": "ok", "result": {**result, "kind": "reference", "method": name},
-                                "config": {"env": cfg.env.to_dict(), "frame_stack": cfg.frame_stack}})
+                entries.append(
+                    {
+                        "run": label,
+                        "status": "ok",
+                        "result": {**result, "kind": "reference", "method": name},
+                        "config": {"env": cfg.env.to_dict(), "frame_stack": cfg.frame_stack},
+                    }
+                )
                 log(f"{label}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f}")
             except Exception as err:
                 entries.append({**_failure(label, err), "kind": "reference", "method": name})
@@ -137,12 +154,12 @@ def _labels(entries: Sequence[dict[str, Any]]) -> list[str]:
     prints = [_fingerprint(e) for e in entries]
     labels = list(base)
     for label in set(base):
-        distinct = list(dict.fromkeys(p for b, p in zip(base, prints) if b == label))
+        distinct = list(dict.fromkeys(p for b, p in zip(base, prints, strict=False) if b == label))
         if len(distinct) < 2:
             continue
         flats = [_flat(json.loads(p)) for p in distinct]
         keys = sorted(k for k in set().union(*flats) if len({json.dumps(f.get(k), default=str) for f in flats}) > 1)
-        for i, (b, p) in enumerate(zip(base, prints)):
+        for i, (b, p) in enumerate(zip(base, prints, strict=False)):
             if b == label:
                 flat = flats[distinct.index(p)]
                 shown = ", ".join(f"{k}={flat.get(k)}" for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
@@ -156,7 +173,7 @@ def aggregate(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     order: list[tuple[str, str]] = []
     ok = [e for e in entries if e["status"] == "ok"]
-    for entry, label in zip(ok, _labels(ok)):
+    for entry, label in zip(ok, _labels(ok), strict=False):
         key = (label, _backend_of([entry]))  # one run evaluated on two backends gives two rows
         if key not in groups:
             groups[key] = []
@@ -167,26 +184,39 @@ def aggregate(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         label, members = key[0], groups[key]
         pooled = [ep for m in members for ep in m["result"]["per_episode"]]
         rates = [m["result"]["success"]["mean"] for m in members]
-        rows.append({
-            "group": label,
-            "status": "ok",
-            "backend": _backend_of(members),
-            "runs": len(members),
-            "run_paths": [m["run"] for m in members],
-            "episodes": len(pooled),
-            "seed_std_success": float(np.std(rates, ddof=1)) if len(rates) > 1 else None,
-            **summarize_episodes(pooled),
-        })
+        rows.append(
+            {
+                "group": label,
+                "status": "ok",
+                "backend": _backend_of(members),
+                "runs": len(members),
+                "run_paths": [m["run"] for m in members],
+                "episodes": len(pooled),
+                "seed_std_success": float(np.std(rates, ddof=1)) if len(rates) > 1 else None,
+                **summarize_episodes(pooled),
+            }
+        )
     for entry in entries:
         if entry["status"] != "ok":
-            rows.append({"group": entry["run"], "status": "failed", "would_group": entry.get("would_group"),
-                         "runs": 1, "run_paths": [entry["run"]], "reason": entry["reason"]})
+            rows.append(
+                {
+                    "group": entry["run"],
+                    "status": "failed",
+                    "would_group": entry.get("would_group"),
+                    "runs": 1,
+                    "run_paths": [entry["run"]],
+                    "reason": entry["reason"],
+                }
+            )
     return rows
 
 
 def _backend_of(members: Sequence[Mapping[str, Any]]) -> str:
     """The simulator backend the members were evaluated on (their results say; else their env config)."""
-    names = {str(m["result"].get("backend") or ((m.get("config") or {}).get("env") or {}).get("backend") or "embedded") for m in members}
+    names = {
+        str(m["result"].get("backend") or ((m.get("config") or {}).get("env") or {}).get("backend") or "embedded")
+        for m in members
+    }
     return ", ".join(sorted(names))
 
 
@@ -203,15 +233,32 @@ def _fmt(block: Mapping[str, Any] | None, digits: int = 2, percent: bool = False
 
 def format_table(rows: Sequence[Mapping[str, Any]], markdown: bool = False) -> str:
     """A fixed-width text (or Markdown) table of aggregated rows; failed runs are listed with their reason."""
-    header = ["group", "backend", "runs", "episodes", "success % [95% CI]", "SPL [95% CI]", "final dist m [95% CI]", "reward [95% CI]"]
+    header = [
+        "group",
+        "backend",
+        "runs",
+        "episodes",
+        "success % [95% CI]",
+        "SPL [95% CI]",
+        "final dist m [95% CI]",
+        "reward [95% CI]",
+    ]
     lines: list[list[str]] = []
     failures: list[str] = []
     for row in rows:
         if row["status"] == "ok":
-            lines.append([
-                row["group"], row.get("backend", "embedded"), str(row["runs"]), str(row["episodes"]), _fmt(row["success"], 1, percent=True),
-                _fmt(row["spl"], 3), _fmt(row["distance_to_goal"], 2), _fmt(row["reward"], 2),
-            ])
+            lines.append(
+                [
+                    row["group"],
+                    row.get("backend", "embedded"),
+                    str(row["runs"]),
+                    str(row["episodes"]),
+                    _fmt(row["success"], 1, percent=True),
+                    _fmt(row["spl"], 3),
+                    _fmt(row["distance_to_goal"], 2),
+                    _fmt(row["reward"], 2),
+                ]
+            )
         else:
             lines.append([row["group"], "-", "1", "-", "FAILED", "", "", ""])
             group = f" ({row['would_group']})" if row.get("would_group") else ""
@@ -220,10 +267,10 @@ def format_table(rows: Sequence[Mapping[str, Any]], markdown: bool = False) -> s
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
     else:
-        widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
 
         def render(cells: Sequence[str]) -> str:
-            return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+            return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
 
         out = [render(header), render(["-" * w for w in widths])] + [render(line) for line in lines]
     return "\n".join(out + ([""] + failures if failures else []))
@@ -232,11 +279,13 @@ def format_table(rows: Sequence[Mapping[str, Any]], markdown: bool = False) -> s
 def _method_name(fields: Mapping[str, Any], label: str) -> str:
     """'bc sidetune base=curvature' (+ the label's [differing keys]): a group's name without its data size."""
     name = f"{fields.get('kind')} {fields.get('method')} base={fields.get('base')}"
-    suffix = label[len(group_label(fields)):]
+    suffix = label[len(group_label(fields)) :]
     return name + suffix
 
 
-def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str = "success", **bootstrap: Any) -> list[Comparison]:
+def compare_groups(
+    entries: Sequence[dict[str, Any]], target: str, metric: str = "success", **bootstrap: Any
+) -> list[Comparison]:
     """Groups of ``target`` minus every other trained group of the same kind and data size.
 
     ``target`` is a method ('sidetune': one comparison set per base) or a method and base ('features
@@ -251,7 +300,7 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
     table: dict[str, dict[tuple[str, Any], dict[str, dict[str, float]]]] = {}
     fields_of: dict[str, Mapping[str, Any]] = {}
     seen: dict[str, tuple[str, float]] = {}
-    for entry, label in zip(ok, _labels(ok)):
+    for entry, label in zip(ok, _labels(ok), strict=False):
         r = entry["result"]
         name = _method_name(r, label)
         fields_of[name] = r
@@ -265,6 +314,7 @@ def compare_groups(entries: Sequence[dict[str, Any]], target: str, metric: str =
                 )
         runs[entry["run"]] = {ep["episode_id"]: float(ep[metric]) for ep in r["per_episode"]}
     out: list[Comparison] = []
+
     def is_target(name: str) -> bool:
         return fields_of[name].get("method") == target or name.split(" ", 1)[1] == target
 

@@ -16,24 +16,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
+from agents.evaluation.metrics import run_summary, summarize_episodes
+from agents.evaluation.reference_policies import REFERENCE_POLICIES, reference_actor
+from agents.evaluation.run_folder import EVAL_FILE
 from agents.run.config_loader import load_run_config
 from agents.run.env_builder import make_vec_env, unwrap_task
-from agents.evaluation.metrics import run_summary, summarize_episodes
-from agents.evaluation.run_folder import EVAL_FILE
 from agents.run.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
-from agents.evaluation.reference_policies import REFERENCE_POLICIES, reference_actor
 from agents.run.run_config import EvalSettings, RunConfig
 from agents.run.run_dir import finite_json
+from common.errors import MissingFileError
 from envs.atomic_io import atomic_write_text
 from envs.episodes import Episode, select_episodes
-from common.errors import MissingFileError
 
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
 
@@ -82,7 +83,9 @@ def _actor(
         return reference_actor(policy, task, int(venv.action_space.n), streams.sample)
     net = getattr(policy, "policy", None)
     if net is None or not hasattr(net, "get_distribution"):
-        raise TypeError(f"policy must be an SB3 model (PPO/BaseAlgorithm) or one of {REFERENCE_POLICIES}, got {type(policy).__name__}")
+        raise TypeError(
+            f"policy must be an SB3 model (PPO/BaseAlgorithm) or one of {REFERENCE_POLICIES}, got {type(policy).__name__}"
+        )
     check_spaces(policy, venv, source)
     if not isinstance(venv.action_space, spaces.Discrete):
         raise ValueError(f"the evaluator samples discrete actions; {source} has action space {venv.action_space}")
@@ -143,7 +146,9 @@ def run_episode_set(
     try:
         while len(results) < count:
             if steps >= limit:
-                raise RuntimeError(f"evaluation did not finish {count} episodes in {limit} steps; the env never ended them")
+                raise RuntimeError(
+                    f"evaluation did not finish {count} episodes in {limit} steps; the env never ended them"
+                )
             indices = task.episode_indices()
             actions = np.asarray(act(obs)).reshape(venv.num_envs)
             for env_id in np.flatnonzero(indices < record_actions_below):
@@ -225,7 +230,9 @@ def _evaluate(
         "env_steps": int(env_steps),
     }
     if s.videos:
-        result["videos"] = write_videos(cfg, s.split, episodes, per_episode, actions_of, s.videos, Path(video_dir), s.video_fps)
+        result["videos"] = write_videos(
+            cfg, s.split, episodes, per_episode, actions_of, s.videos, Path(video_dir), s.video_fps
+        )
     return finite_json(result)
 
 
@@ -250,7 +257,9 @@ def _make_eval_env(cfg: RunConfig, s: EvalSettings) -> Any:
 
     cfg = with_heldout_episodes(cfg, s.split, s.episodes_per_building)
     count = len(load_episodes_for(cfg.env, s.split, s.episodes_per_building))
-    return make_vec_env(cfg, min(s.num_envs, count), s.split, s.seed, sampling="sequential", per_building=s.episodes_per_building)
+    return make_vec_env(
+        cfg, min(s.num_envs, count), s.split, s.seed, sampling="sequential", per_building=s.episodes_per_building
+    )
 
 
 def write_videos(
@@ -281,12 +290,16 @@ def write_videos(
             replay = iter(actions_of.get(index, []))
             path = folder / f"episode_{index:04d}_{row['building'].replace('/', '_')}_{row['episode_id']}.mp4"
             info = record_episode(task, lambda obs: next(replay), path, fps=fps, min_height=VIDEO_MIN_HEIGHT)
-            written.append({
-                "path": str(path),
-                "episode_index": index,
-                "episode_id": row["episode_id"],
-                "reproduced": bool(float(info.get("success", -1)) == row["success"] and info.get("steps") == row["steps"]),
-            })
+            written.append(
+                {
+                    "path": str(path),
+                    "episode_index": index,
+                    "episode_id": row["episode_id"],
+                    "reproduced": bool(
+                        float(info.get("success", -1)) == row["success"] and info.get("steps") == row["steps"]
+                    ),
+                }
+            )
     finally:
         task.close()
     return written

@@ -26,25 +26,36 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from agents.evaluation.eval_report import _labels, aggregate, compare_groups, evaluate_references, format_table, group_label, policy_entry
+from agents.evaluation.eval_report import (
+    _labels,
+    aggregate,
+    compare_groups,
+    evaluate_references,
+    format_table,
+    group_label,
+    policy_entry,
+)
 from agents.evaluation.results import RunResults
 from agents.evaluation.results_plots import pyplot, save_figure
 from agents.evaluation.run_folder import find_run_folders
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
-from envs.atomic_io import atomic_write_text
 from common.errors import MissingFileError
+from envs.atomic_io import atomic_write_text
 from policies.methods import method_spec
 
 REFERENCES_FILE = "references.json"
 PRIOR_TARGETS = ("features base=curvature", "features base=denoising")
 CLAIM_METHOD = "sidetune"  # the paper's claim is about this method against every other
 PLOT_ORDER = (CLAIM_METHOD, "finetune", "features", "scratch", "blind")  # legend order; other methods after these
-CLAIM_MARGIN = 0.05  # docs/experiments.md, Design: "matches or beats the best" holds where sidetune - best other > -0.05
+CLAIM_MARGIN = (
+    0.05  # docs/experiments.md, Design: "matches or beats the best" holds where sidetune - best other > -0.05
+)
 CLAIM_SEEDS = {49: 6}  # the Design's seeds per method at each N (3 elsewhere); a verdict on fewer is provisional
 
 
@@ -57,13 +68,29 @@ def claim_verdicts(comparisons: Sequence[Comparison], target: str = CLAIM_METHOD
         if not c.best_other:
             continue
         low, high = c.difference.ci95
-        verdict = ("holds" if low > -CLAIM_MARGIN else
-                   f"does not hold: {target} is below the best" if high < 0 else "not shown: the interval is too wide")  # fmt: skip
+        verdict = (
+            "holds"
+            if low > -CLAIM_MARGIN
+            else f"does not hold: {target} is below the best"
+            if high < 0
+            else "not shown: the interval is too wide"
+        )
         needed, seeds = CLAIM_SEEDS.get(c.data, 3), min(c.difference.seeds_a, c.difference.seeds_b)
         if seeds < needed:
-            verdict += f" (provisional: {c.difference.seeds_a} vs {c.difference.seeds_b} seeds, the Design asks {needed})"
-        rows.append({"data": c.data, "target": c.target, "best_other": c.other, "mean": c.difference.mean,
-                     "ci95": [low, high], "seeds": [c.difference.seeds_a, c.difference.seeds_b], "verdict": verdict})  # fmt: skip
+            verdict += (
+                f" (provisional: {c.difference.seeds_a} vs {c.difference.seeds_b} seeds, the Design asks {needed})"
+            )
+        rows.append(
+            {
+                "data": c.data,
+                "target": c.target,
+                "best_other": c.other,
+                "mean": c.difference.mean,
+                "ci95": [low, high],
+                "seeds": [c.difference.seeds_a, c.difference.seeds_b],
+                "verdict": verdict,
+            }
+        )
     return rows
 
 
@@ -88,7 +115,9 @@ def shown_path(path: Path | str) -> str:
         return str(path)
 
 
-def reference_entries(folder: Path, entries: Sequence[dict[str, Any]], evaluate: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
+def reference_entries(
+    folder: Path, entries: Sequence[dict[str, Any]], evaluate: bool, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
     """Random / expert / goal-only entries: from ``references.json``, or evaluated now (and kept) when asked."""
     path = folder / REFERENCES_FILE
     if path.is_file():
@@ -107,10 +136,14 @@ def trained_runs(entries: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any]
     """(entry, variant) of every trained run: variant is '' or the config keys that set it apart from other runs
     of its method (e.g. '[policy.alpha_lr=None]'), as the pooled table names it (agents/evaluation/eval_report.py)."""
     trained = [e for e in entries if e["status"] == "ok" and e["result"].get("kind") != "reference"]
-    return [(e, label[len(group_label(e["result"])):].strip()) for e, label in zip(trained, _labels(trained))]
+    return [
+        (e, label[len(group_label(e["result"])) :].strip()) for e, label in zip(trained, _labels(trained), strict=False)
+    ]
 
 
-def _runs_by_variant(entries: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str, str, str, Any], dict[str, dict[str, float]]]:
+def _runs_by_variant(
+    entries: Sequence[dict[str, Any]], metric: str
+) -> dict[tuple[str, str, str, Any], dict[str, dict[str, float]]]:
     """(method, variant, base, data) -> run -> episode id -> outcome, for trained runs ('' when no variant)."""
     table: dict[tuple[str, str, str, Any], dict[str, dict[str, float]]] = defaultdict(dict)
     for e, variant in trained_runs(entries):
@@ -120,7 +153,9 @@ def _runs_by_variant(entries: Sequence[dict[str, Any]], metric: str) -> dict[tup
     return table
 
 
-def group_runs(entries: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str, str, Any], dict[str, dict[str, float]]]:
+def group_runs(
+    entries: Sequence[dict[str, Any]], metric: str
+) -> dict[tuple[str, str, Any], dict[str, dict[str, float]]]:
     """(method, base, data) -> run -> episode id -> outcome, for trained runs (blind is its own method; runs of a
     method that differ in config beyond the seed are separate methods, named with the differing keys)."""
     return {
@@ -137,7 +172,9 @@ def variant_comparisons(entries: Sequence[dict[str, Any]], metric: str) -> list[
         if variant:
             variants[(method, base, data)][variant] = runs
     out = []
-    for (method, base, data), by_variant in sorted(variants.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
+    for (method, base, data), by_variant in sorted(
+        variants.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)
+    ):
         first, *rest = sorted(by_variant)
         for other in rest:
             target, reference = f"{method} base={base} {other}", f"{method} base={base} {first}"
@@ -157,7 +194,7 @@ def base_comparisons(entries: Sequence[dict[str, Any]], metric: str) -> list[Com
     for (method, variant, data), by_base in sorted(bases.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
         ordered = sorted(by_base)
         for i, first in enumerate(ordered):
-            for second in ordered[i + 1:]:
+            for second in ordered[i + 1 :]:
                 name = method + (f" {variant}" if variant else "")
                 target, reference = f"{name} base={first}", f"{name} base={second}"
                 diff = paired_bootstrap(by_base[first], by_base[second], names=(target, reference))
@@ -175,8 +212,15 @@ def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if "alpha" in alphas:
             finals[(variant, str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
     return [
-        {"base": base, "data": data, **({"variant": variant} if variant else {}), "seeds": len(v),
-         "mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v))}  # fmt: skip
+        {
+            "base": base,
+            "data": data,
+            **({"variant": variant} if variant else {}),
+            "seeds": len(v),
+            "mean": float(np.mean(v)),
+            "min": float(min(v)),
+            "max": float(max(v)),
+        }
         for (variant, base, data), v in sorted(finals.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0))
     ]
 
@@ -203,8 +247,14 @@ def plot_fig3c(entries: Sequence[dict[str, Any]], references: Sequence[dict[str,
     for row, base in enumerate(bases):
         for col, (metric, title) in enumerate(metrics):
             ax = axes[row][col]
-            groups = sorted({(m, b) for (m, b, _) in tables[metric] if b in (base, "random", "None")},
-                            key=lambda mb: (mb[1] == "random", PLOT_ORDER.index(mb[0].split(" ")[0]) if mb[0].split(" ")[0] in PLOT_ORDER else 9, mb[0]))  # fmt: skip
+            groups = sorted(
+                {(m, b) for (m, b, _) in tables[metric] if b in (base, "random", "None")},
+                key=lambda mb: (
+                    mb[1] == "random",
+                    PLOT_ORDER.index(mb[0].split(" ")[0]) if mb[0].split(" ")[0] in PLOT_ORDER else 9,
+                    mb[0],
+                ),
+            )
             for i, (method, b) in enumerate(groups):
                 sizes = sorted(d for (m, bb, d) in tables[metric] if (m, bb) == (method, b))
                 stats = [bootstrap_mean(tables[metric][(method, b, d)], resamples=2000) for d in sizes]
@@ -217,8 +267,15 @@ def plot_fig3c(entries: Sequence[dict[str, Any]], references: Sequence[dict[str,
             for ref in references:
                 value = ref["result"][metric]["mean"]
                 ax.axhline(value, color="grey", linewidth=0.8, linestyle=":")
-                ax.annotate(ref["result"]["method"], (1.0, value), xycoords=("axes fraction", "data"), fontsize=7,
-                            color="grey", ha="right", va="bottom")  # fmt: skip
+                ax.annotate(
+                    ref["result"]["method"],
+                    (1.0, value),
+                    xycoords=("axes fraction", "data"),
+                    fontsize=7,
+                    color="grey",
+                    ha="right",
+                    va="bottom",
+                )
             ax.set_xscale("log")
             all_sizes = sorted({d for (_, _, d) in tables[metric] if d is not None})
             ax.set_xticks(all_sizes, [str(d) for d in all_sizes])
@@ -255,7 +312,9 @@ def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         values = [a["alpha"] for _, a in trajectory]
         size = f"{key[1]:,} frames" if r.get("kind") == "ppo" else f"N={key[1]}"  # PPO's data is its frames
         label = None if key in colours else f"{key[0]}, {size}" + (f" {variant}" if variant else "")
-        (line,) = ax.plot(frames, values, color=colours.get(key), linestyle=styles[variant], linewidth=1, alpha=0.8, label=label)
+        (line,) = ax.plot(
+            frames, values, color=colours.get(key), linestyle=styles[variant], linewidth=1, alpha=0.8, label=label
+        )
         colours.setdefault(key, line.get_color())
     ax.set_xscale("log")
     ax.set_xlabel("training frames seen")
@@ -285,7 +344,7 @@ def plot_training(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path
         return []
     sizes = sorted(curves, key=lambda d: d or 0)
     fig, axes = plt.subplots(1, len(sizes), figsize=(5.0 * len(sizes), 3.8), squeeze=False)
-    for ax, size in zip(axes[0], sizes):
+    for ax, size in zip(axes[0], sizes, strict=False):
         for name, runs in sorted(curves[size].items()):
             length = min(map(len, runs))
             mean = np.mean([run[:length] for run in runs], axis=0)
@@ -300,65 +359,117 @@ def plot_training(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path
     return save_figure(fig, out_dir, "training")
 
 
-def build_report(folder: Path, reference: bool = False, log: Callable[[str], None] = print,
-                 partners: Sequence[Path] = (), target: str = CLAIM_METHOD) -> dict[str, Any]:  # fmt: skip
+def build_report(
+    folder: Path,
+    reference: bool = False,
+    log: Callable[[str], None] = print,
+    partners: Sequence[Path] = (),
+    target: str = CLAIM_METHOD,
+) -> dict[str, Any]:
     """Read the runs below ``folder`` (and below ``partners``: other experiments' runs to compare with), write
     report.md / report.json / plots into ``folder``, return the report's numbers. ``target``: the method whose
     claim is tested against every other (the paper's sidetune; e.g. sidetune-l2sp for the method beyond it)."""
     folder = Path(folder)
     for f in (folder, *map(Path, partners)):
         if not f.is_dir():
-            raise MissingFileError(f"experiment folder: {f} does not exist (e.g. runs/imitation after scripts/sweep.py)")
+            raise MissingFileError(
+                f"experiment folder: {f} does not exist (e.g. runs/imitation after scripts/sweep.py)"
+            )
     entries, unfinished = load_entries(folder, *map(Path, partners))
     if not entries:
-        raise MissingFileError(f"experiment folder: no finished run below {folder} ({len(unfinished)} without an evaluation yet)")
+        raise MissingFileError(
+            f"experiment folder: no finished run below {folder} ({len(unfinished)} without an evaluation yet)"
+        )
     references = reference_entries(folder, entries, reference, log)
     rows = aggregate(references + entries)
     comparisons = {m: compare_groups(entries, target, m) for m in ("success", "spl")}
-    prior = {t: [c for c in compare_groups(entries, t, "success") if c.other.split(" base=")[0].endswith(("features", "blind"))
-                 and ("base=random" in c.other)]  # fmt: skip
-             for t in PRIOR_TARGETS}
+    prior = {
+        t: [
+            c
+            for c in compare_groups(entries, t, "success")
+            if c.other.split(" base=")[0].endswith(("features", "blind")) and ("base=random" in c.other)
+        ]
+        for t in PRIOR_TARGETS
+    }
     claim = claim_verdicts(comparisons["success"], target)
     variants = {m: variant_comparisons(entries, m) for m in ("success", "spl")}
     between_bases = base_comparisons(entries, "success")
     alphas = alpha_summary(entries)
     bc = [e for e in entries if e["result"].get("kind") == "bc"]
-    plots = [*plot_fig3c(bc, references, folder / "plots"), *plot_training(bc, folder / "plots")] if bc else []  # PPO curves: scripts/plot_results.py
+    plots = (
+        [*plot_fig3c(bc, references, folder / "plots"), *plot_training(bc, folder / "plots")] if bc else []
+    )  # PPO curves: scripts/plot_results.py
     plots += plot_alpha(entries, folder / "plots")
-    text = [f"# Report: {folder.name}\n",
-            f"{len(entries)} finished runs" + (f", {len(unfinished)} without an evaluation yet" if unfinished else "")
-            + ". Written by `python scripts/report.py " + shown_path(folder) + "".join(f" --with {shown_path(p)}" for p in partners)
-            + "` from the runs' stored held-out evaluations.\n",
-            "## Held-out evaluation, seeds pooled\n", format_table(rows, markdown=True) + "\n"]  # fmt: skip
+    text = [
+        f"# Report: {folder.name}\n",
+        f"{len(entries)} finished runs"
+        + (f", {len(unfinished)} without an evaluation yet" if unfinished else "")
+        + ". Written by `python scripts/report.py "
+        + shown_path(folder)
+        + "".join(f" --with {shown_path(p)}" for p in partners)
+        + "` from the runs' stored held-out evaluations.\n",
+        "## Held-out evaluation, seeds pooled\n",
+        format_table(rows, markdown=True) + "\n",
+    ]
     if claim:
-        text += [f"## The claim: {target} matches or beats the best other method (success; holds where {target} - best other "
-                 f"has its 95% interval's lower end above -{CLAIM_MARGIN})\n",
-                 f"| data | {target} | best other | difference [95% CI] | seeds | verdict |", "|---|---|---|---|---|---|",
-                 *[f"| {r['data']} | {r['target']} | {r['best_other']} | {r['mean']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] "
-                   f"| {r['seeds'][0]} vs {r['seeds'][1]} | {r['verdict']} |" for r in claim], ""]  # fmt: skip
+        text += [
+            f"## The claim: {target} matches or beats the best other method (success; holds where {target} - best other "
+            f"has its 95% interval's lower end above -{CLAIM_MARGIN})\n",
+            f"| data | {target} | best other | difference [95% CI] | seeds | verdict |",
+            "|---|---|---|---|---|---|",
+            *[
+                f"| {r['data']} | {r['target']} | {r['best_other']} | {r['mean']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] "
+                f"| {r['seeds'][0]} vs {r['seeds'][1]} | {r['verdict']} |"
+                for r in claim
+            ],
+            "",
+        ]
     for metric in ("success", "spl"):
         if comparisons[metric]:
-            text += [f"## {target} minus each other method ({metric}; paired seed x episode bootstrap, 95% interval; "
-                     "'best other': the other method with the highest mean at that size)\n", format_comparisons(comparisons[metric], metric, markdown=True) + "\n"]  # fmt: skip
+            text += [
+                f"## {target} minus each other method ({metric}; paired seed x episode bootstrap, 95% interval; "
+                "'best other': the other method with the highest mean at that size)\n",
+                format_comparisons(comparisons[metric], metric, markdown=True) + "\n",
+            ]
     for target, found in prior.items():
         if found:
-            text += [f"## Is the prior used? {target} minus features on a random base and minus blind (success)\n",
-                     format_comparisons(found, "success", markdown=True) + "\n"]  # fmt: skip
+            text += [
+                f"## Is the prior used? {target} minus features on a random base and minus blind (success)\n",
+                format_comparisons(found, "success", markdown=True) + "\n",
+            ]
     if between_bases:
-        text += ["## Base against base: each pretrained base minus the next, per method (success; paired seed x episode "
-                 "bootstrap, 95% interval)\n", format_comparisons(between_bases, "success", markdown=True) + "\n"]  # fmt: skip
+        text += [
+            "## Base against base: each pretrained base minus the next, per method (success; paired seed x episode "
+            "bootstrap, 95% interval)\n",
+            format_comparisons(between_bases, "success", markdown=True) + "\n",
+        ]
     for metric in ("success", "spl"):
         if variants[metric]:
-            text += [f"## Variants of a method: each minus the first ({metric}; same method, base and data, configs that "
-                     "differ beyond the seed; paired seed x episode bootstrap, 95% interval)\n",
-                     format_comparisons(variants[metric], metric, markdown=True) + "\n"]  # fmt: skip
+            text += [
+                f"## Variants of a method: each minus the first ({metric}; same method, base and data, configs that "
+                "differ beyond the seed; paired seed x episode bootstrap, 95% interval)\n",
+                format_comparisons(variants[metric], metric, markdown=True) + "\n",
+            ]
     if alphas:
-        text += ["## Learned α (final value; mean and range over seeds)\n", "| base | N | seeds | α mean | min | max |", "|---|---:|---:|---:|---:|---:|"]
-        text += [f"| {a['base']}{' ' + a['variant'] if 'variant' in a else ''} | {a['data']} | {a['seeds']} | {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |"
-                 for a in alphas]  # fmt: skip
+        text += [
+            "## Learned α (final value; mean and range over seeds)\n",
+            "| base | N | seeds | α mean | min | max |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        text += [
+            f"| {a['base']}{' ' + a['variant'] if 'variant' in a else ''} | {a['data']} | {a['seeds']} | {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |"
+            for a in alphas
+        ]
         text.append("")
-    text += ["## Figures\n", *(["![Fig. 3c](plots/fig3c.png)\n", "![training loss](plots/training.png)\n"] if bc else ["PPO curves: plots/ppo_curves.png (scripts/plot_results.py)\n"]),
-             "![alpha](plots/alpha.png)\n"]
+    text += [
+        "## Figures\n",
+        *(
+            ["![Fig. 3c](plots/fig3c.png)\n", "![training loss](plots/training.png)\n"]
+            if bc
+            else ["PPO curves: plots/ppo_curves.png (scripts/plot_results.py)\n"]
+        ),
+        "![alpha](plots/alpha.png)\n",
+    ]
     if unfinished:
         text += ["## Not finished yet\n", *[f"- {u}" for u in unfinished], ""]
     report = {

@@ -9,7 +9,8 @@ episodes always give the same interval (evaluation must be deterministic end to 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +81,7 @@ def summarize_mean(values: Iterable[float]) -> dict[str, Any]:
 
 def summarize_episodes(per_episode: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The summary block of an evaluation: success (Wilson), spl/distance/reward/collisions (bootstrap)."""
+
     def column(key: str) -> list[float]:
         return [float(ep[key]) for ep in per_episode]
 

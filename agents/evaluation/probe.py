@@ -21,8 +21,9 @@ from ``LAMBDAS``, refitted on train + validation and scored on the test building
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,8 +60,14 @@ def pooled_log_depth(depth: np.ndarray, cells: int = DEPTH_CELLS) -> np.ndarray:
     return logd.reshape(n, cells, h // cells, cells, w // cells).mean(axis=(2, 4)).reshape(n, cells * cells)
 
 
-def free_space_ahead(navigable: np.ndarray, cell_size: float, positions: np.ndarray, headings: np.ndarray,
-                     cap: float = FREE_CAP, step: float = FREE_STEP) -> np.ndarray:  # fmt: skip
+def free_space_ahead(
+    navigable: np.ndarray,
+    cell_size: float,
+    positions: np.ndarray,
+    headings: np.ndarray,
+    cap: float = FREE_CAP,
+    step: float = FREE_STEP,
+) -> np.ndarray:
     """float64[N]: distance walkable straight ahead from each pose before leaving navigable cells (capped)."""
     steps = np.arange(1, int(round(cap / step)) + 1) * step  # [S]
     x = positions[:, :1] + np.cos(headings)[:, None] * steps  # [N, S]
@@ -100,7 +107,9 @@ def base_features(encoder: nn.Module, rgb: np.ndarray, batch: int = 128) -> np.n
     return torch.cat(out).double().numpy()
 
 
-def building_split(buildings: Sequence[str], seed: int, fractions: tuple[float, float, float] = SPLIT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def building_split(
+    buildings: Sequence[str], seed: int, fractions: tuple[float, float, float] = SPLIT
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row indices (train, validation, test) with every building in exactly one part, shuffled by ``seed``."""
     names = np.asarray(buildings)
     unique = np.random.default_rng(seed).permutation(np.unique(names))
@@ -127,18 +136,25 @@ def pooled_r2(y: np.ndarray, pred: np.ndarray, reference_mean: np.ndarray) -> fl
     return float(1.0 - ((y - pred) ** 2).sum() / ((y - reference_mean) ** 2).sum())
 
 
-def ridge_probe(x: np.ndarray, y: np.ndarray, split: tuple[np.ndarray, np.ndarray, np.ndarray],
-                lambdas: Sequence[float] = LAMBDAS) -> dict[str, float]:  # fmt: skip
+def ridge_probe(
+    x: np.ndarray, y: np.ndarray, split: tuple[np.ndarray, np.ndarray, np.ndarray], lambdas: Sequence[float] = LAMBDAS
+) -> dict[str, float]:
     """Test R² of ridge regression from ``x`` to ``y`` with the strength chosen on the validation part."""
     train, val, test = split
     scores = [pooled_r2(y[val], _ridge(x[train], y[train], lam)(x[val]), y[train].mean(axis=0)) for lam in lambdas]
     best = float(lambdas[int(np.argmax(scores))])
     fit_rows = np.concatenate([train, val])
     predict = _ridge(x[fit_rows], y[fit_rows], best)
-    return {"r2": pooled_r2(y[test], predict(x[test]), y[fit_rows].mean(axis=0)), "lambda": best, "val_r2": float(max(scores))}
+    return {
+        "r2": pooled_r2(y[test], predict(x[test]), y[fit_rows].mean(axis=0)),
+        "lambda": best,
+        "val_r2": float(max(scores)),
+    }
 
 
-def probe_features(x: np.ndarray, targets: ProbeTargets, splits: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, Any]:
+def probe_features(
+    x: np.ndarray, targets: ProbeTargets, splits: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> dict[str, Any]:
     """Both probes (log depth, free space ahead) from one feature matrix: test R² averaged over ``splits``."""
     out: dict[str, Any] = {"features": int(x.shape[1])}
     for key, y in (("log_depth", targets.log_depth), ("free_ahead", targets.free_ahead)):
@@ -161,8 +177,14 @@ def random_base(arch: str, seed: int) -> nn.Module:
         return build_base(arch)
 
 
-def probe_bases(frames: PretrainSet, bases: Sequence[str], arch: str = "compact", random_seeds: Sequence[int] = (0, 1, 2),
-                splits: int = SPLITS, config: EnvConfig | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def probe_bases(
+    frames: PretrainSet,
+    bases: Sequence[str],
+    arch: str = "compact",
+    random_seeds: Sequence[int] = (0, 1, 2),
+    splits: int = SPLITS,
+    config: EnvConfig | None = None,
+) -> list[dict[str, Any]]:
     """One row per feature set on ``frames``: each named or local base, random bases (one row per seed, and
     their mean), and raw 8x8-pooled pixels; R² averaged over ``splits`` building splits (seeds 0..splits-1)."""
     from policies.bases import load_base
@@ -170,17 +192,29 @@ def probe_bases(frames: PretrainSet, bases: Sequence[str], arch: str = "compact"
     config = config or EnvConfig()
     targets = probe_targets(frames, config)
     parts = [building_split(frames.buildings, s) for s in range(splits)]
-    rows = [{"features_of": name, **probe_features(base_features(load_base(name, arch), frames.rgb), targets, parts)} for name in bases]
-    randoms = [{"features_of": f"random init (seed {s})", **probe_features(base_features(random_base(arch, s), frames.rgb), targets, parts)}
-               for s in random_seeds]  # fmt: skip
+    rows = [
+        {"features_of": name, **probe_features(base_features(load_base(name, arch), frames.rgb), targets, parts)}
+        for name in bases
+    ]
+    randoms = [
+        {
+            "features_of": f"random init (seed {s})",
+            **probe_features(base_features(random_base(arch, s), frames.rgb), targets, parts),
+        }
+        for s in random_seeds
+    ]
     if randoms:
         mean = {key: {"r2": float(np.mean([r[key]["r2"] for r in randoms]))} for key in ("log_depth", "free_ahead")}
-        rows.append({"features_of": f"random init (mean of {len(randoms)})", "features": randoms[0]["features"], **mean})
+        rows.append(
+            {"features_of": f"random init (mean of {len(randoms)})", "features": randoms[0]["features"], **mean}
+        )
     rows.append({"features_of": "raw 8x8-pooled pixels", **probe_features(pixel_features(frames.rgb), targets, parts)})
     return rows + randoms
 
 
-def denoising_vs_identity(frames: PretrainSet, weights: str = "denoising", arch: str = "compact", seed: int = 0) -> dict[str, float]:
+def denoising_vs_identity(
+    frames: PretrainSet, weights: str = "denoising", arch: str = "compact", seed: int = 0
+) -> dict[str, float]:
     """Held-out L1 of the denoising encoder + decoder vs returning the noisy input (same corruption, ``seed``)."""
     from agents.pretraining.figure import load_pair
     from agents.pretraining.train import evaluate

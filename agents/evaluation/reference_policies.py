@@ -18,7 +18,8 @@ the RGB path inside the extractor (``policy.blind=true``: map and goal only) and
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,9 @@ TRAINED_REFERENCES: dict[str, tuple[str, ...]] = {
 }
 
 
-def goal_only_actions(target: np.ndarray, turn_angle_deg: float, success_distance: float, auto_stop: bool) -> np.ndarray:
+def goal_only_actions(
+    target: np.ndarray, turn_angle_deg: float, success_distance: float, auto_stop: bool
+) -> np.ndarray:
     """Policy actions ``int64[N]`` from goal vectors ``[N, 3k]`` (the last frame's ``[cos phi, sin phi, rho]``)."""
     last = np.asarray(target, dtype=np.float64).reshape(len(target), -1)[:, -3:]
     phi, rho = np.arctan2(last[:, 1], last[:, 0]), last[:, 2]
@@ -40,7 +43,9 @@ def goal_only_actions(target: np.ndarray, turn_angle_deg: float, success_distanc
     return actions.astype(np.int64)
 
 
-def reference_actor(name: str, task: Any, num_actions: int, sample: Callable[[np.ndarray], np.ndarray]) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+def reference_actor(
+    name: str, task: Any, num_actions: int, sample: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """obs -> actions of the fixed reference policy ``name``; ``sample`` draws from ``[N, A]`` probabilities."""
     if name == "expert":
         return lambda obs: task.expert_actions()

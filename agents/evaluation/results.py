@@ -9,8 +9,9 @@ non-finite number (e.g. a validation loss without validation data) is written as
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from agents.run.run_dir import finite_json
 from common.errors import BadInputError

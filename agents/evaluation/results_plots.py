@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
-from common.errors import MissingFileError
 
 from agents.evaluation.run_folder import EVAL_HISTORY, RunFolder, find_run_folders, read_run_folder
+from common.errors import MissingFileError
 
 PPO_METRICS = (("reward", "episode reward"), ("success", "success rate"), ("spl", "SPL"))
 BC_METRICS = (("success", "success rate"), ("spl", "SPL"))
@@ -116,7 +117,7 @@ def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]]
     fig, axes = plt.subplots(1, len(BC_METRICS), figsize=(5.2 * len(BC_METRICS), 3.8))
     for (method, base), by_size in sorted(points.items()):
         sizes = sorted(by_size)
-        for ax, (key, title) in zip(axes, BC_METRICS):
+        for ax, (key, title) in zip(axes, BC_METRICS, strict=False):
             means, lower, upper = [], [], []
             for size in sizes:
                 seeds = by_size[size]
@@ -126,7 +127,7 @@ def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]]
                 lower.append(lo)
                 upper.append(hi)
             ax.errorbar(sizes, means, yerr=[lower, upper], marker="o", capsize=3, label=_label(method, base, bases))
-    for ax, (_, title) in zip(axes, BC_METRICS):
+    for ax, (_, title) in zip(axes, BC_METRICS, strict=False):
         ax.set_xscale("log")
         ax.set_xlabel("expert trajectories")
         ax.set_ylabel(title)
@@ -137,7 +138,9 @@ def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]]
     return save_figure(fig, out_dir, "bc_vs_trajectories")
 
 
-def _ppo_band(seeds: Sequence[Sequence[Mapping[str, Any]]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _ppo_band(
+    seeds: Sequence[Sequence[Mapping[str, Any]]], key: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(frames, mean, lower, upper) of one method's curve: at the frames where every seed's evaluation kept its
     episodes, the mean over seeds and episodes with its seeds-then-episodes 95% interval; otherwise (older
     histories) seeds interpolated onto common frames, band min..max over seeds."""
@@ -146,17 +149,27 @@ def _ppo_band(seeds: Sequence[Sequence[Mapping[str, Any]]], key: str) -> tuple[n
     by_frames = [{int(r["frames"]): r["per_episode"] for r in rows if r.get("per_episode")} for rows in seeds]
     common = sorted(set.intersection(*(set(f) for f in by_frames))) if by_frames else []
     if common:
-        stats = [bootstrap_mean({str(i): {str(ep["episode_id"]): float(ep[key]) for ep in f[frame]} for i, f in enumerate(by_frames)},
-                                resamples=1000) for frame in common]  # fmt: skip
+        stats = [
+            bootstrap_mean(
+                {str(i): {str(ep["episode_id"]): float(ep[key]) for ep in f[frame]} for i, f in enumerate(by_frames)},
+                resamples=1000,
+            )
+            for frame in common
+        ]
         mean = np.array([m for m, _ in stats])
-        return np.array(common, dtype=np.float64), mean, np.array([ci[0] for _, ci in stats]), np.array([ci[1] for _, ci in stats])
+        return (
+            np.array(common, dtype=np.float64),
+            mean,
+            np.array([ci[0] for _, ci in stats]),
+            np.array([ci[1] for _, ci in stats]),
+        )
     frames = np.unique(np.concatenate([[r["frames"] for r in rows] for rows in seeds]).astype(np.float64))
     frames = frames[frames <= min(rows[-1]["frames"] for rows in seeds)]  # average only where every seed has data
     stacked = []
     for rows in seeds:
         points = [(r["frames"], float(r[key])) for r in rows if r.get(key) is not None and math.isfinite(float(r[key]))]
         if points:
-            stacked.append(np.interp(frames, *zip(*points)))
+            stacked.append(np.interp(frames, *zip(*points, strict=False)))
     if not stacked:
         return np.array([]), np.array([]), np.array([]), np.array([])
     values = np.vstack(stacked)
@@ -171,12 +184,12 @@ def plot_ppo(curves: Mapping[tuple[str, str], list[list[dict[str, float]]]], out
     fig, axes = plt.subplots(1, len(PPO_METRICS), figsize=(5.0 * len(PPO_METRICS), 3.8))
     for (method, base), seeds in sorted(curves.items()):
         label = _label(method, base, bases)
-        for ax, (key, _) in zip(axes, PPO_METRICS):
+        for ax, (key, _) in zip(axes, PPO_METRICS, strict=False):
             frames, mean, lower, upper = _ppo_band(seeds, key)
             if frames.size:
                 (line,) = ax.plot(frames, mean, label=f"{label} (n={len(seeds)})")
                 ax.fill_between(frames, lower, upper, color=line.get_color(), alpha=0.2)
-    for ax, (_, title) in zip(axes, PPO_METRICS):
+    for ax, (_, title) in zip(axes, PPO_METRICS, strict=False):
         ax.set_xlabel("frames")
         ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:g}k" if x else "0")  # 300k, not 300000 (labels overlap)
         ax.set_ylabel(title)
@@ -203,7 +216,9 @@ def plot_results(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, 
     else:
         skipped.append(f"PPO figure: no run with a non-empty {EVAL_HISTORY}")
     if not written:
-        raise MissingFileError(f"no plottable results in {len(runs)} run folder(s) under {[str(p) for p in paths]}: " + "; ".join(skipped))
+        raise MissingFileError(
+            f"no plottable results in {len(runs)} run folder(s) under {[str(p) for p in paths]}: " + "; ".join(skipped)
+        )
     return {
         "runs": len(runs),
         "bc_runs": sum(len(v) for by_size in points.values() for v in by_size.values()),

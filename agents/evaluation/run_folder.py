@@ -4,9 +4,10 @@ and sweep table, so they all see a run the same way, whichever results schema it
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from agents.evaluation.metrics import run_summary
 from agents.evaluation.results import RunResults, parse_results

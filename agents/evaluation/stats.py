@@ -20,10 +20,12 @@ size and picks the best other by its mean.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+
 from common.errors import UserError
 
 RESAMPLES = 10_000
@@ -55,9 +57,15 @@ class Difference:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
         return {
-            "mean": self.mean, "ci95": list(self.ci95), "mean_a": self.mean_a, "mean_b": self.mean_b,
-            "seeds_a": self.seeds_a, "seeds_b": self.seeds_b, "episodes": self.episodes, "paired": self.paired,
-        }  # fmt: skip
+            "mean": self.mean,
+            "ci95": list(self.ci95),
+            "mean_a": self.mean_a,
+            "mean_b": self.mean_b,
+            "seeds_a": self.seeds_a,
+            "seeds_b": self.seeds_b,
+            "episodes": self.episodes,
+            "paired": self.paired,
+        }
 
 
 def outcome_matrix(runs: Runs, episode_ids: Sequence[str], name: str = "method") -> np.ndarray:
@@ -134,16 +142,17 @@ def paired_bootstrap(
     n = len(ids)
     episodes_a = _seed_weights(rng, n, resamples)  # episodes drawn with replacement, as seeds are
     episodes_b = episodes_a if paired else _seed_weights(rng, n, resamples)
-    diffs = (
-        _replicate_means(ya, _seed_weights(rng, len(ya), resamples), episodes_a)
-        - _replicate_means(yb, _seed_weights(rng, len(yb), resamples), episodes_b)
+    diffs = _replicate_means(ya, _seed_weights(rng, len(ya), resamples), episodes_a) - _replicate_means(
+        yb, _seed_weights(rng, len(yb), resamples), episodes_b
     )
     lo, hi = _percentile_interval(diffs, level)
     mean_a, mean_b = float(ya.mean()), float(yb.mean())
     return Difference(mean_a - mean_b, (float(lo), float(hi)), mean_a, mean_b, len(ya), len(yb), n, paired)
 
 
-def bootstrap_mean(runs: Runs, *, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> tuple[float, tuple[float, float]]:
+def bootstrap_mean(
+    runs: Runs, *, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED, level: float = 0.95
+) -> tuple[float, tuple[float, float]]:
     """Grand mean of one method's runs over seeds and episodes, with the same seeds-then-episodes interval
     (for plotting one method; differences between methods use ``paired_bootstrap``)."""
     ids = common_episodes(runs)
@@ -168,8 +177,13 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {"data": self.data, "target": self.target, "other": self.other, "best_other": self.best_other,
-                **self.difference.to_dict()}  # fmt: skip
+        return {
+            "data": self.data,
+            "target": self.target,
+            "other": self.other,
+            "best_other": self.best_other,
+            **self.difference.to_dict(),
+        }
 
 
 def compare_methods(
@@ -187,7 +201,9 @@ def compare_methods(
         if (target, data) not in table:
             continue
         others = [m for m, d in table if d == data and m != target]
-        diffs = {m: paired_bootstrap(table[(target, data)], table[(m, data)], names=(target, m), **bootstrap) for m in others}
+        diffs = {
+            m: paired_bootstrap(table[(target, data)], table[(m, data)], names=(target, m), **bootstrap) for m in others
+        }
         best = max(others, key=lambda m: diffs[m].mean_b) if others else None
         out += [Comparison(data, target, m, diffs[m], m == best) for m in others]
     return out
@@ -206,12 +222,24 @@ def format_comparisons(comparisons: Sequence[Comparison], metric: str, markdown:
     lines = []
     for c in comparisons:
         d = c.difference
-        lines.append([
-            str(c.data), f"{c.target} - {c.other}", f"{d.mean:+.3f} [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}]",
-            f"{d.mean_a:.3f} vs {d.mean_b:.3f}", f"{d.seeds_a} vs {d.seeds_b}", str(d.episodes),
-            ("best other; " if c.best_other else "") + ("excludes 0" if d.excludes_zero() else "includes 0"),
-        ])
+        lines.append(
+            [
+                str(c.data),
+                f"{c.target} - {c.other}",
+                f"{d.mean:+.3f} [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}]",
+                f"{d.mean_a:.3f} vs {d.mean_b:.3f}",
+                f"{d.seeds_a} vs {d.seeds_b}",
+                str(d.episodes),
+                ("best other; " if c.best_other else "") + ("excludes 0" if d.excludes_zero() else "includes 0"),
+            ]
+        )
     if markdown:
-        return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(x) + " |" for x in lines])
-    widths = [max(len(x) for x in col) for col in zip(header, *lines)]
-    return "\n".join("  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, ["-" * w for w in widths], *lines])
+        return "\n".join(
+            ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            + ["| " + " | ".join(x) + " |" for x in lines]
+        )
+    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=False)]
+    return "\n".join(
+        "  ".join(x.ljust(w) for x, w in zip(row, widths, strict=False)).rstrip()
+        for row in [header, ["-" * w for w in widths], *lines]
+    )

@@ -50,7 +50,12 @@ def masked_box_mean(values: np.ndarray, valid: np.ndarray, window: int) -> np.nd
 
     def box_sum(a: np.ndarray) -> np.ndarray:
         c = np.pad(a, ((0, 0), (0, 0), (half + 1, half), (half + 1, half))).cumsum(2).cumsum(3)  # summed-area table
-        return c[..., window:, window:] - c[..., :-window, window:] - c[..., window:, :-window] + c[..., :-window, :-window]
+        return (
+            c[..., window:, window:]
+            - c[..., :-window, window:]
+            - c[..., window:, :-window]
+            + c[..., :-window, :-window]
+        )
 
     total, count = box_sum(values * weight), box_sum(weight)
     return np.where(valid[:, None], total / np.maximum(count, 1.0), 0.0).astype(np.float32)
@@ -124,8 +129,9 @@ def principal_curvatures(depth: np.ndarray, normals: np.ndarray, focal: float) -
     return k.astype(np.float32), valid
 
 
-def curvature_targets(depth: np.ndarray, normals: np.ndarray, focal: float,
-                      window: int | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def curvature_targets(
+    depth: np.ndarray, normals: np.ndarray, focal: float, window: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Targets float32[N,2,H,W]: tanh(CURVATURE_SCALE * (k1, k2)) averaged over `window` (default from the
     image size) valid pixels, and the validity mask bool[N,H,W]."""
     k, valid = principal_curvatures(depth, normals, focal)

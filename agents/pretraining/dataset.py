@@ -46,7 +46,9 @@ def check_task(task: str) -> str:
     return task
 
 
-def sample_poses(names: list[str], count: int, rng: np.random.Generator, config: EnvConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_poses(
+    names: list[str], count: int, rng: np.random.Generator, config: EnvConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(building index int64[count], position float64[count,2], heading float64[count]) at navigable points."""
     idx = rng.integers(0, len(names), count)
     pos = np.empty((count, 2))
@@ -61,8 +63,16 @@ def sample_poses(names: list[str], count: int, rng: np.random.Generator, config:
     return idx, pos, rng.uniform(-np.pi, np.pi, count)
 
 
-def render_set(task: str, split: str, num_images: int, resolution: int, seed: int, config: EnvConfig | None = None,
-               progress: bool = False, depth: bool = False) -> PretrainSet:  # fmt: skip
+def render_set(
+    task: str,
+    split: str,
+    num_images: int,
+    resolution: int,
+    seed: int,
+    config: EnvConfig | None = None,
+    progress: bool = False,
+    depth: bool = False,
+) -> PretrainSet:
     """Render ``num_images`` images (and curvature targets when ``task == 'curvature'``, depth when ``depth``)
     from ``split`` buildings; the poses depend on the seed and split only, not on the resolution."""
     check_task(task)
@@ -93,8 +103,16 @@ def render_set(task: str, split: str, num_images: int, resolution: int, seed: in
             target, valid = curvature_targets(out["depth"], out["normals"], renderer.camera.focal)
             code = np.round(target * 127).astype(np.int8)
             curv[sl] = np.where(valid[:, None], code, np.int8(INVALID))
-    return PretrainSet(rgb=rgb, curvature=curv, buildings=[names[i] for i in idx], split=split, seed=int(seed),
-                       positions=pos, headings=head, depth=depths)  # fmt: skip
+    return PretrainSet(
+        rgb=rgb,
+        curvature=curv,
+        buildings=[names[i] for i in idx],
+        split=split,
+        seed=int(seed),
+        positions=pos,
+        headings=head,
+        depth=depths,
+    )
 
 
 def decode_curvature(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,14 +10,16 @@ than 2 pixels cannot pass an 8 x H/16 x W/16 bottleneck anyway.
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from policies.contract import DOWNSAMPLE, FEATURE_CHANNELS
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(min(8, cout), cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(min(8, cout), cout), nn.ReLU(inplace=True)
+    )
 
 
 class Decoder(nn.Module):
@@ -26,9 +28,11 @@ class Decoder(nn.Module):
     def __init__(self, out_channels: int, widths: tuple[int, ...] = (64, 48, 32, 24)):
         super().__init__()
         if 2 ** len(widths) != DOWNSAMPLE:
-            raise ValueError(f"decoder needs {DOWNSAMPLE.bit_length() - 1} widths (a stem + one per x2 stage to half resolution); got {widths}")
+            raise ValueError(
+                f"decoder needs {DOWNSAMPLE.bit_length() - 1} widths (a stem + one per x2 stage to half resolution); got {widths}"
+            )
         self.stem = _block(FEATURE_CHANNELS, widths[0])
-        self.stages = nn.ModuleList(_block(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.stages = nn.ModuleList(_block(a, b) for a, b in zip(widths[:-1], widths[1:], strict=False))
         self.head = nn.Conv2d(widths[-1], out_channels, 3, padding=1)
         self.out_channels = out_channels
 

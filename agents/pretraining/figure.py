@@ -22,7 +22,9 @@ from policies.bases import load_base, shipped_weights_path
 from policies.contract import uint8_to_unit_range
 
 
-def load_pair(task: str, arch: str = "compact", path: str | Path | None = None) -> tuple[torch.nn.Module, Decoder, dict]:
+def load_pair(
+    task: str, arch: str = "compact", path: str | Path | None = None
+) -> tuple[torch.nn.Module, Decoder, dict]:
     """(encoder, decoder, provenance) of a pretraining run, both modules in eval mode."""
     path = Path(path) if path else shipped_weights_path(task, arch)
     encoder = load_base(str(path), arch, task=task).eval()
@@ -40,8 +42,9 @@ def _image(x: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "compact",
-                paths: dict[str, str | Path] | None = None) -> Path:  # fmt: skip
+def make_figure(
+    out: str | Path, images: int = 4, seed: int = 7, arch: str = "compact", paths: dict[str, str | Path] | None = None
+) -> Path:
     """Draw the picture for the shipped curvature and denoising encoders (or `paths[task]`); returns the PNG path."""
     import matplotlib.ticker
 
@@ -60,8 +63,16 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
     noisy = corrupt(clean, torch.Generator().manual_seed(seed))
     pred_den = den_dec(den_enc(noisy)).clamp(-1, 1)
 
-    columns = ["held-out input", "target k1", "decoded k1", "target k2", "decoded k2",
-               "noisy input", "target (clean)", "decoded"]  # fmt: skip
+    columns = [
+        "held-out input",
+        "target k1",
+        "decoded k1",
+        "target k2",
+        "decoded k2",
+        "noisy input",
+        "target (clean)",
+        "decoded",
+    ]
     fig = plt.figure(figsize=(2.0 * len(columns), 2.0 * images + 3.2))
     grid = fig.add_gridspec(images + 1, len(columns), height_ratios=[1] * images + [1.6], hspace=0.35, wspace=0.05)
     cmap = matplotlib.colormaps["coolwarm"].copy()
@@ -69,8 +80,16 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
     shade = dict(cmap=cmap, vmin=-1, vmax=1)
     for r in range(images):
         masked = lambda a: np.ma.masked_where(mask[r, 0] == 0, a)  # noqa: E731  (black: no label)
-        panels = [_image(clean[r]), masked(target[r, 0]), pred_curv[r, 0], masked(target[r, 1]), pred_curv[r, 1],
-                  _image(noisy[r]), _image(clean[r]), _image(pred_den[r])]  # fmt: skip
+        panels = [
+            _image(clean[r]),
+            masked(target[r, 0]),
+            pred_curv[r, 0],
+            masked(target[r, 1]),
+            pred_curv[r, 1],
+            _image(noisy[r]),
+            _image(clean[r]),
+            _image(pred_den[r]),
+        ]
         for c, panel in enumerate(panels):
             ax = fig.add_subplot(grid[r, c])
             ax.imshow(panel, **(shade if panel.ndim == 2 else {}))
@@ -87,7 +106,9 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
         trivial = "zero curvature" if task == "curvature" else "mean image"
         ax.axhline(prov["trivial_loss"], color="C3", ls=":", label=f"held-out {trivial} {prov['trivial_loss']:.4f}")
         if "identity_loss" in prov:  # denoising: returning the noisy input, the baseline a denoiser must beat
-            ax.axhline(prov["identity_loss"], color="C1", ls="-.", label=f"held-out noisy input {prov['identity_loss']:.4f}")
+            ax.axhline(
+                prov["identity_loss"], color="C1", ls="-.", label=f"held-out noisy input {prov['identity_loss']:.4f}"
+            )
         init = prov.get("init_from")
         if init:  # a continued run: the learning-rate schedule and the data seed restart here
             ax.axvline(init.get("total_steps") or init["steps"], color="grey", lw=0.8, label="continued (new images)")
@@ -97,11 +118,16 @@ def make_figure(out: str | Path, images: int = 4, seed: int = 7, arch: str = "co
         ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.set_xlabel("step")
         images_seen = prov["train_images"] + (init.get("train_images") or 0 if init else 0)
-        ax.set_title(f"{task}: {prov['loss']}\n({prov['arch']}, {prov['resolution']}², {images_seen} training-building images)",
-                     fontsize=9)  # fmt: skip
+        ax.set_title(
+            f"{task}: {prov['loss']}\n({prov['arch']}, {prov['resolution']}², {images_seen} training-building images)",
+            fontsize=9,
+        )
         ax.legend(fontsize=7, loc="upper right", framealpha=1.0)
-    fig.suptitle("Pretraining on embedded-simulator images; examples from held-out buildings "
-                 "(curvature: tanh(0.25 m·k), red convex, blue concave, black = occlusion edge, unlabelled)", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        "Pretraining on embedded-simulator images; examples from held-out buildings "
+        "(curvature: tanh(0.25 m·k), red convex, blue concave, black = occlusion edge, unlabelled)",
+        fontsize=10,
+    )
     out = Path(out)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight")

@@ -36,7 +36,9 @@ def _binomial_blur(x: torch.Tensor) -> torch.Tensor:
 def corrupt(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Corrupted copy of ``images`` float[N,3,H,W] in [-1, 1] (blur, Gaussian, salt-and-pepper, clip)."""
     if images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(f"corrupt expects float images [N, C, H, W] in [-1, 1]; got {images.dtype} {tuple(images.shape)}")
+        raise ValueError(
+            f"corrupt expects float images [N, C, H, W] in [-1, 1]; got {images.dtype} {tuple(images.shape)}"
+        )
     n, c, h, w = images.shape
     dev = images.device
 

@@ -28,12 +28,12 @@ from agents.pretraining.curvature import smoothing_window
 from agents.pretraining.dataset import PretrainSet, check_task, decode_curvature, render_set
 from agents.pretraining.decoder import Decoder
 from agents.pretraining.noise import corrupt
+from common.errors import MissingFileError
 from envs.atomic_io import atomic_path, atomic_write_text
 from envs.config import EnvConfig
 from policies.bases import build_base, canonical_arch
 from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights, save_encoder_weights
 from policies.contract import check_image_size, uint8_to_unit_range
-from common.errors import MissingFileError
 
 OUT_CHANNELS = {"curvature": 2, "denoising": 3}
 LEARNING_RATE = 1e-3
@@ -58,8 +58,9 @@ def side_paths(out_path: str | Path) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".decoder.pth"), out.with_suffix(".json")
 
 
-def make_batch(task: str, data: PretrainSet, rows: np.ndarray, generator: torch.Generator | None,
-               flip: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:  # fmt: skip
+def make_batch(
+    task: str, data: PretrainSet, rows: np.ndarray, generator: torch.Generator | None, flip: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(input, target, mask or None) for the images ``rows``; ``flip`` bool[B] mirrors images left-right."""
     rgb = data.rgb[rows]
     codes = data.curvature[rows] if task == "curvature" else None
@@ -130,10 +131,23 @@ def load_run(task: str, arch: str, path: str | Path, encoder: nn.Module, decoder
     return json.loads(json_path.read_text()) if json_path.is_file() else {}
 
 
-def pretrain_base(task: str, arch: str, resolution: int, num_images: int, steps: int, batch_size: int, seed: int,
-                  out_path: str | Path, progress: bool = True, heldout_images: int = 256, log_every: int = 25,
-                  config: EnvConfig | None = None, learning_rate: float = LEARNING_RATE,
-                  extra_provenance: dict | None = None, init_from: str | Path | None = None) -> PretrainResult:  # fmt: skip
+def pretrain_base(
+    task: str,
+    arch: str,
+    resolution: int,
+    num_images: int,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    out_path: str | Path,
+    progress: bool = True,
+    heldout_images: int = 256,
+    log_every: int = 25,
+    config: EnvConfig | None = None,
+    learning_rate: float = LEARNING_RATE,
+    extra_provenance: dict | None = None,
+    init_from: str | Path | None = None,
+) -> PretrainResult:
     """Render, train encoder + decoder with Adam, evaluate on held-out buildings, write files atomically.
 
     `init_from`: continue from a previous run's files (encoder + decoder) instead of a random initialisation;
@@ -201,15 +215,23 @@ def pretrain_base(task: str, arch: str, resolution: int, num_images: int, steps:
         "heldout_buildings": sorted(set(heldout.buildings)),
         "batch_size": int(batch_size),
         "learning_rate": float(learning_rate),
-        "loss": (f"masked MSE on tanh(0.25 m * k), {smoothing_window(resolution)}x{smoothing_window(resolution)} window mean"
-                 if task == "curvature" else "L1 on the clean image in [-1, 1]"),  # fmt: skip
+        "loss": (
+            f"masked MSE on tanh(0.25 m * k), {smoothing_window(resolution)}x{smoothing_window(resolution)} window mean"
+            if task == "curvature"
+            else "L1 on the clean image in [-1, 1]"
+        ),
         "render_seconds": round(render_s, 1),
         "train_seconds": round(train_s, 1),
         **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()},
         "total_steps": offset + steps,
-        "init_from": None if init_from is None else {
+        "init_from": None
+        if init_from is None
+        else {
             "path": str(init_from),
-            **{k: previous.get(k) for k in ("data_seed", "train_images", "steps", "total_steps", "heldout_loss", "trivial_loss")},
+            **{
+                k: previous.get(k)
+                for k in ("data_seed", "train_images", "steps", "total_steps", "heldout_loss", "trivial_loss")
+            },
         },
         "loss_curve": (previous.get("loss_curve", []) if previous else []) + [[s, round(v, 6)] for s, v in curve],
         **(extra_provenance or {}),

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from agents.run.config_loader import ConfigFileError, load_run_config, to_yaml
 from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
 from common.errors import RunFinished, UserError
-from policies.merge import MERGES
 from envs.backends import backend_names
-from envs.habitat.episodes import check_habitat_data
+from envs.factory import check_backend_data
+from policies.merge import MERGES
 from policies.methods import method_names
 
 HABITAT_FLAGS = {"data_path": "env.habitat_data_path", "scenes_dir": "env.habitat_scenes_dir"}
@@ -45,7 +46,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     """--base, --method, --merge and --backend, shared by the trainers (choices from the code that builds them)."""
-    parser.add_argument("--base", default=None, help="policy.base: curvature | denoising | random | PATH to an encoder checkpoint")
+    parser.add_argument(
+        "--base", default=None, help="policy.base: curvature | denoising | random | PATH to an encoder checkpoint"
+    )
     parser.add_argument("--method", default=None, choices=list(method_names()), help="policy.method")
     parser.add_argument("--merge", default=None, choices=sorted(MERGES), help="policy.merge")
     parser.add_argument("--backend", default=None, choices=list(backend_names()), help="env.backend")
@@ -54,10 +57,20 @@ def add_policy_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_habitat_flags(parser: argparse.ArgumentParser) -> None:
     """--data-path and --scenes-dir, the two folders of a Habitat data set, on every script that takes --backend."""
-    parser.add_argument("--data-path", dest="data_path", default=None, metavar="DIR",
-                        help="env.habitat_data_path: the PointNav v1 folder with {split}/{split}.json.gz")
-    parser.add_argument("--scenes-dir", dest="scenes_dir", default=None, metavar="DIR",
-                        help="env.habitat_scenes_dir: the folder that holds the scene datasets (data/scene_datasets)")
+    parser.add_argument(
+        "--data-path",
+        dest="data_path",
+        default=None,
+        metavar="DIR",
+        help="env.habitat_data_path: the PointNav v1 folder with {split}/{split}.json.gz",
+    )
+    parser.add_argument(
+        "--scenes-dir",
+        dest="scenes_dir",
+        default=None,
+        metavar="DIR",
+        help="env.habitat_scenes_dir: the folder that holds the scene datasets (data/scene_datasets)",
+    )
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -76,8 +89,7 @@ def resolve_config(
     mapping = {"seed": "run.seed", "device": "run.device", "name": "run.name", **HABITAT_FLAGS, **dict(flag_map or {})}
     flags = {key: getattr(args, arg) for arg, key in mapping.items() if getattr(args, arg, None) is not None}
     cfg = load_run_config(default_file, args.config, flags, args.overrides, require)
-    if cfg.env.backend == "habitat":
-        check_habitat_data(cfg.env)  # absolute paths, every scene file present: before any run folder is made
+    check_backend_data(cfg.env)  # e.g. Habitat: absolute paths, every scene file present, before any run folder
     return cfg
 
 
@@ -103,7 +115,8 @@ def open_run(cfg: RunConfig, resume: str | None) -> tuple[RunDir, RunConfig, boo
         if differences:
             shown = "; ".join(differences[:8])
             raise ConfigFileError(
-                "--resume", f"the requested config differs from {run.config_path} ({shown})",
+                "--resume",
+                f"the requested config differs from {run.config_path} ({shown})",
                 "resume with the same config (drop the changed flags) or start a new run",
             )
         if run.finished():

@@ -8,8 +8,9 @@ the typed, checked ``RunConfig`` (agents/run/run_config.py) that every script pa
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -29,7 +30,9 @@ class ConfigFileError(ConfigError):
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
     path = path.resolve()
     if path in seen:
-        raise ConfigFileError("--config", f"{path} includes itself through _base_ ({' -> '.join(map(str, seen))})", "remove the loop")
+        raise ConfigFileError(
+            "--config", f"{path} includes itself through _base_ ({' -> '.join(map(str, seen))})", "remove the loop"
+        )
     if not path.exists():
         raise ConfigFileError("--config", f"file {path} does not exist", f"see the files in {CONFIG_DIR}")
     try:
@@ -38,7 +41,9 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
         first = str(err).replace("\n", " ")
         raise ConfigFileError("--config", f"file {path} is not valid YAML: {first}", "fix the file") from None
     if not isinstance(cfg, DictConfig):
-        raise ConfigFileError("--config", f"file {path} does not hold a mapping at the top level", "write sections such as env: and ppo:")
+        raise ConfigFileError(
+            "--config", f"file {path} does not hold a mapping at the top level", "write sections such as env: and ppo:"
+        )
     bases = cfg.pop("_base_", None) or []
     if isinstance(bases, str):
         bases = [bases]
@@ -84,7 +89,11 @@ def parse_overrides(pairs: Iterable[str]) -> DictConfig:
     try:
         return OmegaConf.from_dotlist(pairs)
     except OmegaConfBaseException as err:
-        raise ConfigFileError(" ".join(pairs), f"cannot be read ({str(err).splitlines()[0]})", "write key=value, e.g. env.buildings=[Name]") from None
+        raise ConfigFileError(
+            " ".join(pairs),
+            f"cannot be read ({str(err).splitlines()[0]})",
+            "write key=value, e.g. env.buildings=[Name]",
+        ) from None
 
 
 def load_config(
@@ -115,7 +124,7 @@ def load_run_config(
     flag_overrides: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
     require: Sequence[str] = (),
-) -> "RunConfig":
+) -> RunConfig:
     """The typed, checked run configuration of the layers (see ``load_config``)."""
     from agents.run.run_config import RunConfig
 
@@ -128,7 +137,11 @@ def to_container(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
         try:
             return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
         except OmegaConfBaseException as err:
-            raise ConfigFileError(str(getattr(err, "full_key", "config")), f"cannot be resolved ({str(err).splitlines()[0]})", "fix the ${...} reference") from None
+            raise ConfigFileError(
+                str(getattr(err, "full_key", "config")),
+                f"cannot be resolved ({str(err).splitlines()[0]})",
+                "fix the ${...} reference",
+            ) from None
     return dict(cfg)
 
 
@@ -136,4 +149,3 @@ def to_yaml(cfg: Any) -> str:
     """YAML text of a config (a RunConfig or a tree), as written into a run folder."""
     tree = cfg.to_dict() if hasattr(cfg, "to_dict") else to_container(cfg)
     return OmegaConf.to_yaml(OmegaConf.create(tree))
-

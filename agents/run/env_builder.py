@@ -20,12 +20,14 @@ def stack_frames(venv: VecEnv, k: int) -> VecEnv:
     """Stack the last ``k`` observations: images along channels (first axis), vectors along their axis."""
     if k == 1:
         return venv
-    orders = {key: ("first" if len(space.shape) == 3 else "last") for key, space in venv.observation_space.spaces.items()}
+    orders = {
+        key: ("first" if len(space.shape) == 3 else "last") for key, space in venv.observation_space.spaces.items()
+    }
     return VecFrameStack(venv, n_stack=k, channels_order=orders)
 
 
 def make_vec_env(
-    cfg: "RunConfig",
+    cfg: RunConfig,
     num_envs: int,
     split: str,
     seed: int,

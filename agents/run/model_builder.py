@@ -45,12 +45,15 @@ def resolve_device(name: str = "auto") -> str:
     return name
 
 
-def build_model(cfg: "RunConfig", venv: VecEnv, device: str = "auto", tensorboard_log: str | None = None) -> PPO:
+def build_model(cfg: RunConfig, venv: VecEnv, device: str = "auto", tensorboard_log: str | None = None) -> PPO:
     """A fresh PPO model whose policy uses the side-tuning extractor of ``cfg.policy`` (SB3 arguments from
     ``cfg.ppo`` when the config has that section, SB3's defaults otherwise)."""
     cfg.require("run", "policy")
     kwargs = extractor_policy_kwargs(cfg.policy)
-    kwargs["optimizer_kwargs"] = {**kwargs.get("optimizer_kwargs", {}), "eps": cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS}
+    kwargs["optimizer_kwargs"] = {
+        **kwargs.get("optimizer_kwargs", {}),
+        "eps": cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS,
+    }
     return PPO(
         SideTunePolicy,
         venv,
@@ -92,7 +95,9 @@ def load_model(path: str | Path, device: str = "auto", env: VecEnv | None = None
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated (not a zip); use another checkpoint of the run")
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated (not a zip); use another checkpoint of the run"
+        )
     try:
         model = PPO.load(path, env=None, device=resolve_device(device))
     except Exception as err:  # SB3 raises many kinds here

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from common.config import ConfigError, check_choice, check_range, check_resolution, coerce, parse_section
 from envs.config import EnvConfig
@@ -41,7 +42,9 @@ class RunSettings:
     def __post_init__(self) -> None:
         check_choice(self.device, DEVICES, "run.device")
         if not self.experiment or "/" in self.experiment:
-            raise ConfigError("run.experiment", f"{self.experiment!r} is not a folder name", "use a plain name such as ppo")
+            raise ConfigError(
+                "run.experiment", f"{self.experiment!r} is not a folder name", "use a plain name such as ppo"
+            )
 
 
 @dataclass
@@ -140,9 +143,14 @@ class BCSettings:
         check_range(self.shard_size, "bc.shard_size", 1)
         check_range(self.generate_envs, "bc.generate_envs", 1)
         check_range(self.epochs, "bc.epochs", 1)
-        if not self.epochs_schedule or any(len(pair) != 2 or pair[0] < 1 or pair[1] < 1 for pair in self.epochs_schedule):
-            raise ConfigError("bc.epochs_schedule", f"{self.epochs_schedule!r} is not a list of [trajectories, epochs] pairs",
-                              "write pairs of positive integers, e.g. [[49, 30], [490, 6]]")  # fmt: skip
+        if not self.epochs_schedule or any(
+            len(pair) != 2 or pair[0] < 1 or pair[1] < 1 for pair in self.epochs_schedule
+        ):
+            raise ConfigError(
+                "bc.epochs_schedule",
+                f"{self.epochs_schedule!r} is not a list of [trajectories, epochs] pairs",
+                "write pairs of positive integers, e.g. [[49, 30], [490, 6]]",
+            )
         check_range(self.batch_size, "bc.batch_size", 1)
         check_range(self.learning_rate, "bc.learning_rate", 0, low_open=True)
         check_range(self.weight_decay, "bc.weight_decay", 0)
@@ -189,7 +197,7 @@ class EvalSettings:
         check_choice(self.checkpoint, CHECKPOINTS, "eval.checkpoint")
         check_choice(self.device, DEVICES, "eval.device")
 
-    def replace(self, **changes: Any) -> "EvalSettings":
+    def replace(self, **changes: Any) -> EvalSettings:
         """A copy with the non-None ``changes`` applied and checked (command-line flags, keyword overrides)."""
         fields = {f.name: f for f in dataclasses.fields(self)}
         kept = {}
@@ -234,9 +242,15 @@ class PretrainSettings:
 
 
 SECTIONS: dict[str, type] = {
-    "run": RunSettings, "env": EnvConfig, "policy": PolicyConfig, "eval": EvalSettings, "ppo": PPOSettings,
-    "train": TrainSettings, "bc": BCSettings, "pretrain": PretrainSettings,
-}  # fmt: skip
+    "run": RunSettings,
+    "env": EnvConfig,
+    "policy": PolicyConfig,
+    "eval": EvalSettings,
+    "ppo": PPOSettings,
+    "train": TrainSettings,
+    "bc": BCSettings,
+    "pretrain": PretrainSettings,
+}
 
 
 @dataclass
@@ -254,7 +268,7 @@ class RunConfig:
     pretrain: PretrainSettings | None = None
 
     @classmethod
-    def from_dict(cls, tree: Mapping[str, Any], require: Sequence[str] = ()) -> "RunConfig":
+    def from_dict(cls, tree: Mapping[str, Any], require: Sequence[str] = ()) -> RunConfig:
         """Parse and check a resolved plain config tree; ``require`` names sections that must be present."""
         cfg = parse_section(cls, dict(tree), "")
         cfg.require(*require)
@@ -269,8 +283,11 @@ class RunConfig:
         if self.ppo is not None and self.train is not None:
             rollout = self.ppo.n_steps * self.train.num_envs
             if not 2 <= self.ppo.batch_size <= rollout:
-                raise ConfigError("ppo.batch_size", f"{self.ppo.batch_size} does not fit the rollout",
-                                  f"use 2 to ppo.n_steps x train.num_envs = {rollout}")  # fmt: skip
+                raise ConfigError(
+                    "ppo.batch_size",
+                    f"{self.ppo.batch_size} does not fit the rollout",
+                    f"use 2 to ppo.n_steps x train.num_envs = {rollout}",
+                )
         if self.eval is not None:
             from envs.factory import check_split
 
@@ -284,7 +301,9 @@ class RunConfig:
         """Raise a ConfigError unless every named section is present."""
         for name in names:
             if getattr(self, name) is None:
-                raise ConfigError(name, "section missing", f"start from a file in configs/ that has a `{name}:` section")
+                raise ConfigError(
+                    name, "section missing", f"start from a file in configs/ that has a `{name}:` section"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """The plain tree written to a run folder's config.yaml (absent sections left out)."""
@@ -293,7 +312,11 @@ class RunConfig:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            out[f.name] = value.to_dict() if hasattr(value, "to_dict") else (dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
+            out[f.name] = (
+                value.to_dict()
+                if hasattr(value, "to_dict")
+                else (dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
+            )
         return out
 
 
@@ -313,11 +336,16 @@ def check_buildings(env: EnvConfig, splits: Sequence[str]) -> None:
     for name in env.buildings or []:
         if name not in every and name not in _all_buildings(env):
             examples = ", ".join(sorted(every)[:3])
-            raise ConfigError("env.buildings", f"unknown building {name!r}", f"use names of the catalogue, e.g. {examples}")
+            raise ConfigError(
+                "env.buildings", f"unknown building {name!r}", f"use names of the catalogue, e.g. {examples}"
+            )
     for split, names in known.items():
         if names is not None and not set(env.buildings or []) & set(names):
-            raise ConfigError("env.buildings", f"none of {env.buildings} is in the {split} split this job uses",
-                              f"add {split} buildings (e.g. {', '.join(names[:2])}) or set env.buildings=null")  # fmt: skip
+            raise ConfigError(
+                "env.buildings",
+                f"none of {env.buildings} is in the {split} split this job uses",
+                f"add {split} buildings (e.g. {', '.join(names[:2])}) or set env.buildings=null",
+            )
 
 
 def _all_buildings(env: EnvConfig) -> set[str]:
@@ -343,13 +371,19 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
         )
 
     if policy.side_init == "distill" and not policy.side_weights and policy.base not in SHIPPED_TASKS:
-        raise ConfigError("policy.side_weights", f"missing for side_init=distill with base {policy.base!r} (only the shipped bases have shipped distilled sides)",
-                          "give the distilled side checkpoint's path, or policy.side_init=auto")  # fmt: skip
+        raise ConfigError(
+            "policy.side_weights",
+            f"missing for side_init=distill with base {policy.base!r} (only the shipped bases have shipped distilled sides)",
+            "give the distilled side checkpoint's path, or policy.side_init=auto",
+        )
     if policy.base not in SHIPPED_TASKS + ("random",):
         path = Path(policy.base).expanduser()
         if not path.is_file():
-            raise ConfigError("policy.base", f"{policy.base!r} is neither a shipped base nor an existing file",
-                              f"use one of {', '.join(SHIPPED_TASKS)}, random, or the path of an encoder checkpoint")  # fmt: skip
+            raise ConfigError(
+                "policy.base",
+                f"{policy.base!r} is neither a shipped base nor an existing file",
+                f"use one of {', '.join(SHIPPED_TASKS)}, random, or the path of an encoder checkpoint",
+            )
         check_weights_file(path, "policy.base")
     if policy.side_weights:
         check_weights_file(Path(policy.side_weights).expanduser(), "policy.side_weights")
@@ -362,7 +396,6 @@ def check_base_resolution(policy: PolicyConfig, env: EnvConfig) -> None:
     config error on env.resolution."""
     from policies.bases import resolve_weights
     from policies.checkpoints import ResolutionMismatchError, check_checkpoint_metadata
-
     from policies.methods import method_spec
 
     loads_base = method_spec(policy.method).pretrained_base or policy.side_init == "copy"
@@ -377,7 +410,11 @@ def check_base_resolution(policy: PolicyConfig, env: EnvConfig) -> None:
     try:
         check_checkpoint_metadata(path, resolution=env.resolution)
     except ResolutionMismatchError as err:
-        raise ConfigError("env.resolution", f"{env.resolution} but base {policy.base!r} was pretrained at {err.trained}x{err.trained}", err.fix) from None
+        raise ConfigError(
+            "env.resolution",
+            f"{env.resolution} but base {policy.base!r} was pretrained at {err.trained}x{err.trained}",
+            err.fix,
+        ) from None
 
 
 def check_weights_file(path: Path, where: str) -> None:
@@ -390,5 +427,8 @@ def check_weights_file(path: Path, where: str) -> None:
         read_state_dict(path)
     except Exception as err:  # torch.load raises UnpicklingError, RuntimeError, EOFError, OSError, ...
         problem = " ".join(str(err).split())[:160]
-        raise ConfigError(where, f"{str(path)!r} is not a readable weights file ({type(err).__name__}: {problem})",
-                          "pass a checkpoint written by scripts/pretrain_base.py or a visualpriors .pth") from None  # fmt: skip
+        raise ConfigError(
+            where,
+            f"{str(path)!r} is not a readable weights file ({type(err).__name__}: {problem})",
+            "pass a checkpoint written by scripts/pretrain_base.py or a visualpriors .pth",
+        ) from None

@@ -15,8 +15,8 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -56,7 +56,7 @@ class RunDir:
         return self.root / "videos"
 
     @classmethod
-    def create(cls, runs_root: str | Path, experiment: str, name: str | None = None) -> "RunDir":
+    def create(cls, runs_root: str | Path, experiment: str, name: str | None = None) -> RunDir:
         """Make a fresh run folder (timestamped unless ``name`` is given); refuses to reuse an existing one."""
         code_version()  # read now, when the code is loaded: a commit made while the run trains is not its code
         stamp = name or time.strftime("%Y%m%d-%H%M%S")
@@ -80,7 +80,7 @@ class RunDir:
         return run
 
     @classmethod
-    def open(cls, root: str | Path) -> "RunDir":
+    def open(cls, root: str | Path) -> RunDir:
         """An existing run folder (for --resume, evaluation, --init-from); clear error if it is not one."""
         code_version()  # as in create (a resumed run)
         run = cls(Path(root))
@@ -146,7 +146,11 @@ class RunDir:
         try:
             return OmegaConf.load(self.config_path)  # type: ignore[return-value]
         except Exception as err:
-            raise ConfigFileError("run folder", f"{self.config_path} is not readable YAML ({err})", "the run folder is damaged; start a new run") from None
+            raise ConfigFileError(
+                "run folder",
+                f"{self.config_path} is not readable YAML ({err})",
+                "the run folder is damaged; start a new run",
+            ) from None
 
     def remove_stale_temp_files(self) -> list[Path]:
         """Delete temp files that a killed write left in checkpoints/ (see envs.atomic_io); returns them."""
@@ -186,9 +190,14 @@ def code_version() -> dict[str, Any]:
     root = Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20, check=True
+        ).stdout.strip()
 
     try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!runs"))}
+        return {
+            "commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!runs")),
+        }
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

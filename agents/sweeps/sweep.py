@@ -20,9 +20,10 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -52,15 +53,31 @@ class Trainer:
 
 
 TRAINERS: dict[str, Trainer] = {
-    "bc": Trainer("scripts/bc.py", "bc.yaml", {"method": "policy.method", "base": "policy.base",
-                  "trajectories": "bc.trajectories", "seed": "run.seed"}, "results.json", "checkpoints/bc_state.pt",
-                  ("run", "policy", "eval", "bc")),
-    "ppo": Trainer("scripts/train_ppo.py", "ppo.yaml", {"method": "policy.method", "base": "policy.base",
-                   "frames": "ppo.total_frames", "seed": "run.seed"}, "results.json", "checkpoints/last.zip",
-                   ("run", "policy", "eval", "ppo", "train")),
-    "pretrain": Trainer("scripts/pretrain_base.py", "pretrain.yaml", {"task": "pretrain.task", "arch": "pretrain.arch",
-                        "seed": "pretrain.seed"}, "encoder.json", None, ("pretrain",)),
-}  # fmt: skip
+    "bc": Trainer(
+        "scripts/bc.py",
+        "bc.yaml",
+        {"method": "policy.method", "base": "policy.base", "trajectories": "bc.trajectories", "seed": "run.seed"},
+        "results.json",
+        "checkpoints/bc_state.pt",
+        ("run", "policy", "eval", "bc"),
+    ),
+    "ppo": Trainer(
+        "scripts/train_ppo.py",
+        "ppo.yaml",
+        {"method": "policy.method", "base": "policy.base", "frames": "ppo.total_frames", "seed": "run.seed"},
+        "results.json",
+        "checkpoints/last.zip",
+        ("run", "policy", "eval", "ppo", "train"),
+    ),
+    "pretrain": Trainer(
+        "scripts/pretrain_base.py",
+        "pretrain.yaml",
+        {"task": "pretrain.task", "arch": "pretrain.arch", "seed": "pretrain.seed"},
+        "encoder.json",
+        None,
+        ("pretrain",),
+    ),
+}
 NAME_ORDER = ("task", "arch", "method", "base", "trajectories", "frames")  # then other axes, then the seed
 SPEC_KEYS = ("trainer", "experiment", "grid", "overrides", "resources", "config", "runs_root")
 
@@ -120,18 +137,30 @@ def sweep_from_dict(data: Any, runs_root: str | Path | None = None, base_dir: Pa
     experiment = str(data.get("experiment") or "")
     parts = experiment.split("/")
     if not all(re.fullmatch(r"[A-Za-z0-9._-]+", p) and p not in (".", "..") for p in parts):
-        raise _fail("experiment", f"{experiment!r} is not a folder name", "letters, digits, '.', '_', '-', and '/' between folders")
+        raise _fail(
+            "experiment",
+            f"{experiment!r} is not a folder name",
+            "letters, digits, '.', '_', '-', and '/' between folders",
+        )
     grids = data.get("grid")
     grids = grids if isinstance(grids, list) else [grids]
     if not all(isinstance(g, dict) and g for g in grids):
-        raise _fail("grid", "missing or empty", "map each axis to a list of values, e.g. method: [features, sidetune], or give a list of such maps")
+        raise _fail(
+            "grid",
+            "missing or empty",
+            "map each axis to a list of values, e.g. method: [features, sidetune], or give a list of such maps",
+        )
     axes = TRAINERS[trainer].axes
     clean: list[dict[str, list[Any]]] = []
     for grid in grids:
         clean.append({})
         for axis, values in grid.items():
             if axis not in axes and "." not in str(axis):
-                raise _fail(f"grid.{axis}", f"unknown axis for trainer {trainer}", f"use {', '.join(axes)} or a dotted config key")
+                raise _fail(
+                    f"grid.{axis}",
+                    f"unknown axis for trainer {trainer}",
+                    f"use {', '.join(axes)} or a dotted config key",
+                )
             values = values if isinstance(values, list) else [values]
             if not values or len({json.dumps(v, sort_keys=True, default=str) for v in values}) != len(values):
                 raise _fail(f"grid.{axis}", "needs at least one value and no repeats", f"got {values!r}")
@@ -145,7 +174,11 @@ def sweep_from_dict(data: Any, runs_root: str | Path | None = None, base_dir: Pa
     cpus, gpus = resources.get("cpus", 1), resources.get("gpus", 0)
     for key, value, low in (("cpus", cpus, 1e-9), ("gpus", gpus, 0.0)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < low:
-            raise _fail(f"resources.{key}", f"{value!r} must be a number >= {0 if low == 0 else '> 0'}", "e.g. cpus: 1, gpus: 0.5")
+            raise _fail(
+                f"resources.{key}",
+                f"{value!r} must be a number >= {0 if low == 0 else '> 0'}",
+                "e.g. cpus: 1, gpus: 0.5",
+            )
     config = data.get("config")
     if config is not None:
         config_path = Path(str(config))
@@ -208,7 +241,11 @@ def expand(spec: SweepSpec) -> list[Cell]:
     for values in combos:
         name = cell_name(values)
         if name in seen:
-            raise _fail("grid", f"cells {seen[name]} and {values} would share the folder {name}", "make the values' names differ")
+            raise _fail(
+                "grid",
+                f"cells {seen[name]} and {values} would share the folder {name}",
+                "make the values' names differ",
+            )
         seen[name] = values
         keys = spec.engine.axes
         overrides = [f"{keys.get(a, a)}={_override_value(v)}" for a, v in values.items()]
@@ -239,7 +276,9 @@ def cell_config(spec: SweepSpec, cell: Cell) -> Any:
     """The cell's typed, checked RunConfig (what its script will resolve), so bad input fails before anything runs."""
     from agents.run.config_loader import load_run_config
 
-    return load_run_config(spec.engine.default_config, spec.config, None, cell_overrides(spec, cell), spec.engine.sections)
+    return load_run_config(
+        spec.engine.default_config, spec.config, None, cell_overrides(spec, cell), spec.engine.sections
+    )
 
 
 def cell_command(spec: SweepSpec, cell: Cell, python: str = sys.executable) -> list[str]:
@@ -313,7 +352,9 @@ def resolve_deadline(hhmm: str, now: float | None = None) -> float:
     deadline past midnight (``--deadline 00:30`` at 22:50) means the coming night, not a time already gone."""
     now = time.time() if now is None else now
     hours, minutes = (int(part) for part in hhmm.split(":"))
-    day = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    day = datetime.datetime.fromtimestamp(now, datetime.UTC).replace(
+        hour=hours, minute=minutes, second=0, microsecond=0
+    )
     candidate = day.timestamp()
     return candidate if candidate > now else candidate + 86400.0
 
@@ -323,8 +364,14 @@ def format_deadline(deadline: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(deadline))
 
 
-def run_cell(command: list[str], done_path: str, log_path: str, threads: int, deadline: float | None = None,
-             cwd: str | None = None) -> dict[str, Any]:  # fmt: skip
+def run_cell(
+    command: list[str],
+    done_path: str,
+    log_path: str,
+    threads: int,
+    deadline: float | None = None,
+    cwd: str | None = None,
+) -> dict[str, Any]:
     """Run one cell's command to the end (this is the Ray task) in ``cwd`` (the driver's working directory, so
     relative paths such as data/trajectories mean the same to both); returns its status, reason and seconds.
     ``deadline`` (epoch seconds, resolve_deadline): the cell does not start at or after it."""
@@ -338,9 +385,13 @@ def run_cell(command: list[str], done_path: str, log_path: str, threads: int, de
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     started = time.perf_counter()
     with log.open("a") as out:
-        out.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC on {os.uname().nodename}: {' '.join(command)}\n")
+        out.write(
+            f"# {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC on {os.uname().nodename}: {' '.join(command)}\n"
+        )
         out.flush()
-        code = subprocess.call(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
+        code = subprocess.call(
+            command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent
+        )
     seconds = time.perf_counter() - started
     if code != 0:
         return {"status": "failed", "reason": failure_reason(log, code), "seconds": seconds}
@@ -356,7 +407,9 @@ def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | Non
     except ImportError:
         raise _fail("ray", "is not installed", "pip install -e '.[cluster]'") from None
     if address and (num_cpus is not None or num_gpus is not None):
-        raise _fail("--num-cpus/--num-gpus", "only size a local Ray", "drop them with --address; the cluster has its own")
+        raise _fail(
+            "--num-cpus/--num-gpus", "only size a local Ray", "drop them with --address; the cluster has its own"
+        )
     # The task function travels by value: workers need Python and Ray, not this package (nor the right copy of
     # it) on their import path; the subprocess runs the trainer script from this checkout's path.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -386,10 +439,13 @@ def run_sweep(
         cell_config(spec, cell)  # every cell's config resolves, or nothing starts
     check_writable(spec.folder, "--runs-root")  # the cells' folders, their logs and the report go there
     todo = [c for c in cells if not c.done(spec.engine)]
-    outcomes: dict[str, dict[str, Any]] = {c.name: {"status": "done", "skipped": True, "reason": "", "seconds": 0.0}
-                                           for c in cells if c not in todo}  # fmt: skip
-    log(f"sweep {spec.experiment}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier (skipped), {len(todo)} to run"
-        + (f"; no cell starts after {format_deadline(deadline)}" if deadline is not None else ""))
+    outcomes: dict[str, dict[str, Any]] = {
+        c.name: {"status": "done", "skipped": True, "reason": "", "seconds": 0.0} for c in cells if c not in todo
+    }
+    log(
+        f"sweep {spec.experiment}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier (skipped), {len(todo)} to run"
+        + (f"; no cell starts after {format_deadline(deadline)}" if deadline is not None else "")
+    )
     started = time.perf_counter()
     interrupted = False
     if todo:
@@ -403,9 +459,17 @@ def run_sweep(
             ray.shutdown()
     wall = time.perf_counter() - started
     unreported = {"status": "interrupted", "reason": "the sweep stopped before it ended", "skipped": False}
-    ordered = [{"cell": c.name, "axes": c.values, "folder": str(c.folder),
-                **outcomes.get(c.name, {**unreported, "status": "done", "reason": ""} if c.done(spec.engine) else unreported)}
-               for c in cells]  # fmt: skip
+    ordered = [
+        {
+            "cell": c.name,
+            "axes": c.values,
+            "folder": str(c.folder),
+            **outcomes.get(
+                c.name, {**unreported, "status": "done", "reason": ""} if c.done(spec.engine) else unreported
+            ),
+        }
+        for c in cells
+    ]
     from agents.sweeps.sweep_report import write_report
 
     for path in write_report(spec, ordered, wall):
@@ -415,8 +479,15 @@ def run_sweep(
     return ordered
 
 
-def _run_on_ray(ray: Any, spec: SweepSpec, todo: Sequence[Cell], outcomes: dict[str, dict[str, Any]],
-                deadline: float | None, progress: bool, log: Callable[[str], None]) -> None:  # fmt: skip
+def _run_on_ray(
+    ray: Any,
+    spec: SweepSpec,
+    todo: Sequence[Cell],
+    outcomes: dict[str, dict[str, Any]],
+    deadline: float | None,
+    progress: bool,
+    log: Callable[[str], None],
+) -> None:
     """Submit one task per cell, collect results as they finish (a tqdm bar), cancel the rest on Ctrl-C."""
     from tqdm.auto import tqdm
 
@@ -430,7 +501,14 @@ def _run_on_ray(ray: Any, spec: SweepSpec, todo: Sequence[Cell], outcomes: dict[
         elif cell.resumable(spec.engine):
             log(f"{cell.name}: resuming from its checkpoint")
         log_path = spec.folder / LOGS / f"{cell.name}.log"
-        ref = task.remote(cell_command(spec, cell), str(cell.folder / spec.engine.done_file), str(log_path), threads, deadline, os.getcwd())
+        ref = task.remote(
+            cell_command(spec, cell),
+            str(cell.folder / spec.engine.done_file),
+            str(log_path),
+            threads,
+            deadline,
+            os.getcwd(),
+        )
         pending[ref] = cell
     bar = tqdm(total=len(todo), desc=f"sweep {spec.experiment}", unit="cell", disable=not progress)
     failed = 0
@@ -441,17 +519,25 @@ def _run_on_ray(ray: Any, spec: SweepSpec, todo: Sequence[Cell], outcomes: dict[
             try:
                 outcome = ray.get(ready[0])
             except Exception as err:  # the worker died or Ray failed the task: that cell only
-                outcome = {"status": "failed", "reason": f"Ray task failed: {str(err).strip().splitlines()[-1]}", "seconds": 0.0}
+                outcome = {
+                    "status": "failed",
+                    "reason": f"Ray task failed: {str(err).strip().splitlines()[-1]}",
+                    "seconds": 0.0,
+                }
             outcomes[cell.name] = {"skipped": False, **outcome}
             failed += outcome["status"] != "done"
             bar.update(1)
             bar.set_postfix(failed=failed)
-            line = f"{cell.name}: {outcome['status']} in {outcome['seconds']:.0f} s" + (f": {outcome['reason']}" if outcome["reason"] else "")
+            line = f"{cell.name}: {outcome['status']} in {outcome['seconds']:.0f} s" + (
+                f": {outcome['reason']}" if outcome["reason"] else ""
+            )
             (bar.write if progress else log)(line)
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)
-        log(f"interrupted: {len(pending)} cells cancelled; run the same command again to resume (finished cells are skipped)")
+        log(
+            f"interrupted: {len(pending)} cells cancelled; run the same command again to resume (finished cells are skipped)"
+        )
         raise
     finally:
         bar.close()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from agents.evaluation.eval_report import aggregate, format_table, policy_entry
 from agents.evaluation.experiment_report import build_report
@@ -31,7 +32,11 @@ def _cell_metrics(trainer: str, folder: Path) -> dict[str, Any]:
     try:
         if trainer == "pretrain":
             p = json.loads((folder / "encoder.json").read_text())
-            return {"held-out loss": p.get("heldout_loss"), "trivial loss": p.get("trivial_loss"), "train loss": p.get("train_loss")}
+            return {
+                "held-out loss": p.get("heldout_loss"),
+                "trivial loss": p.get("trivial_loss"),
+                "train loss": p.get("train_loss"),
+            }
         run = read_run_folder(folder)
         if run.results is None or run.evaluation is None:
             return {}
@@ -45,8 +50,10 @@ def cell_table(trainer: str, cells: Sequence[Mapping[str, Any]]) -> str:
     """Markdown: one row per cell with its status, metrics, seconds in this sweep and the failure reason."""
     metrics = {c["cell"]: _cell_metrics(trainer, Path(c["folder"])) if c["status"] == "done" else {} for c in cells}
     keys = ["held-out loss", "trivial loss", "train loss"] if trainer == "pretrain" else ["success", "SPL", "α"]
-    out = ["| cell | status | " + " | ".join(keys) + " | seconds (this sweep) | reason |",
-           "|---|---|" + "---:|" * len(keys) + "---:|---|"]  # fmt: skip
+    out = [
+        "| cell | status | " + " | ".join(keys) + " | seconds (this sweep) | reason |",
+        "|---|---|" + "---:|" * len(keys) + "---:|---|",
+    ]
     for c in cells:
         status = "done (earlier)" if c.get("skipped") else c["status"]
         values = ["—" if metrics[c["cell"]].get(k) is None else f"{metrics[c['cell']][k]:.3f}" for k in keys]
@@ -76,13 +83,22 @@ def write_report(spec: Any, cells: Sequence[Mapping[str, Any]], wall_seconds: fl
     folder: Path = spec.folder
     folder.mkdir(parents=True, exist_ok=True)
     counts = {s: sum(c["status"] == s for c in cells) for s in ("done", "failed", "not started", "interrupted")}
-    summary = {"experiment": spec.experiment, "trainer": spec.trainer, "wall_seconds_this_sweep": round(wall_seconds, 1),
-               "counts": counts, "cells": list(cells)}  # fmt: skip
+    summary = {
+        "experiment": spec.experiment,
+        "trainer": spec.trainer,
+        "wall_seconds_this_sweep": round(wall_seconds, 1),
+        "counts": counts,
+        "cells": list(cells),
+    }
     written = [folder / "sweep.json", folder / "sweep.md"]
     atomic_write_text(written[0], json.dumps(summary, indent=1, default=str))
-    text = [f"# Sweep {spec.experiment} ({spec.trainer})\n",
-            f"{len(cells)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; this sweep's wall time {wall_seconds / 60:.1f} min.\n",
-            cell_table(spec.trainer, cells)]  # fmt: skip
+    text = [
+        f"# Sweep {spec.experiment} ({spec.trainer})\n",
+        f"{len(cells)} cells: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + f"; this sweep's wall time {wall_seconds / 60:.1f} min.\n",
+        cell_table(spec.trainer, cells),
+    ]
     if spec.trainer != "pretrain":
         pooled = pooled_table(cells)
         if pooled:

@@ -1,4 +1,5 @@
 """SB3 callback that drives α curricula, logs α and keeps its trajectory over training."""
+
 from __future__ import annotations
 
 import json

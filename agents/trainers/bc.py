@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,20 +26,26 @@ import torch.nn.functional as F
 
 from agents.evaluation.alpha_probe import probe_after_training
 from agents.evaluation.results import RunResults, write_run_results
-from agents.trainers.bc_data import ObservationBuilder
-from agents.trainers.distributed import context
 from agents.run.env_builder import make_vec_env
-from agents.trainers.feature_cache import FeatureCache
 from agents.run.model_builder import build_model, load_model, resolve_device, save_model
 from agents.run.run_config import BCSettings, RunConfig
 from agents.run.run_dir import RunDir
 from agents.run.threads import set_threads
-from agents.trainers.trajectories import TrajectoryPool, TrajectoryPoolError, TrajectorySet, default_pool_dir, generate_pool
+from agents.trainers.bc_data import ObservationBuilder
+from agents.trainers.distributed import context
+from agents.trainers.feature_cache import FeatureCache
+from agents.trainers.trajectories import (
+    TrajectoryPool,
+    TrajectoryPoolError,
+    TrajectorySet,
+    default_pool_dir,
+    generate_pool,
+)
+from common.errors import BadInputError, MissingFileError
 from envs.atomic_io import atomic_path
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
 from policies.optim import SideTuneAdam
-from common.errors import BadInputError, MissingFileError
 
 STATE_FILE = "bc_state.pt"
 
@@ -53,7 +60,9 @@ def open_pool(s: BCSettings, env_cfg: EnvConfig, n: int, generate: bool, progres
     root = pool_dir_of(s, env_cfg)
     have = TrajectoryPool(root).num_trajectories if (root / "manifest.json").exists() else 0
     if have < n and generate:
-        print(f"trajectory pool {root} holds {have} trajectories, fewer than {n}: generating the rest (bc.generate=true)")
+        print(
+            f"trajectory pool {root} holds {have} trajectories, fewer than {n}: generating the rest (bc.generate=true)"
+        )
         bar = _bar(n, progress, "expert trajectories", "traj")
         bar.update(have)
 
@@ -191,13 +200,27 @@ def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None =
     venv.close()
     n_actions = int(model.action_space.n)
     if data.actions.max(initial=0) >= n_actions or data.actions.min(initial=0) < 0:
-        raise BadInputError(f"env.auto_stop: the pool's expert actions do not fit the model's {n_actions} actions (use the pool's env settings)")
+        raise BadInputError(
+            f"env.auto_stop: the pool's expert actions do not fit the model's {n_actions} actions (use the pool's env settings)"
+        )
     optimizer, params = make_optimizer(model, s)
     return BCContext(
-        cfg=cfg, settings=s, env_cfg=env_cfg, pool=pool, data=data, builder=builder, model=model, optimizer=optimizer,
-        params=params, train_steps=steps_of(data, train_t), val_steps=steps_of(data, val_t), train_trajectories=train_t,
-        val_trajectories=val_t, device=device, actor=context().wrap(ActorLogits(model.policy)),
-    )  # fmt: skip
+        cfg=cfg,
+        settings=s,
+        env_cfg=env_cfg,
+        pool=pool,
+        data=data,
+        builder=builder,
+        model=model,
+        optimizer=optimizer,
+        params=params,
+        train_steps=steps_of(data, train_t),
+        val_steps=steps_of(data, val_t),
+        train_trajectories=train_t,
+        val_trajectories=val_t,
+        device=device,
+        actor=context().wrap(ActorLogits(model.policy)),
+    )
 
 
 def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
@@ -206,15 +229,19 @@ def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
     if not encoder.base_frozen:
         raise BadInputError(f"method {encoder.method!r} has no frozen base, so there is nothing to cache")
     if ctx.settings.augment != "none":
-        raise BadInputError("bc.augment: changes the frames, so cached base features would not match them (set bc.feature_cache=false or bc.augment=none)")
+        raise BadInputError(
+            "bc.augment: changes the frames, so cached base features would not match them (set bc.feature_cache=false or bc.augment=none)"
+        )
     s = ctx.settings
     root = Path(s.cache_dir) if s.cache_dir else ctx.pool.root / "feature_cache"
     identity = {
         "pool": [e["sha256"] for e in ctx.pool.manifest["shards"] if e["first"] < s.trajectories],
-        "trajectories": s.trajectories, "auto_stop": ctx.env_cfg.auto_stop, "steps": ctx.data.num_steps,
+        "trajectories": s.trajectories,
+        "auto_stop": ctx.env_cfg.auto_stop,
+        "steps": ctx.data.num_steps,
         "render": [ctx.env_cfg.resolution, ctx.env_cfg.hfov_deg, ctx.env_cfg.camera_height],
         "base_dtype": str(encoder.base.dtype_for(torch.device(ctx.device))),  # the frozen base's inference numerics
-    }  # fmt: skip
+    }
     with context().main_first():  # under torchrun rank 0 builds a missing cache, the others open it
         ctx.cache = FeatureCache.build_or_open(
             encoder.base, ctx.extractor.rgb_scaler, ctx.builder, root, identity, device=ctx.device, progress=progress
@@ -273,7 +300,7 @@ def train_epoch(ctx: BCContext, epoch: int, progress: bool = True, max_batches: 
         bar.set_postfix(loss=f"{totals['loss'] / count:.3f}", acc=f"{totals['accuracy'] / count:.2f}")
     bar.close()
     *sums, count = dist.sum([*totals.values(), count])  # all ranks' frames
-    out = {key: value / max(count, 1) for key, value in zip(totals, sums)}
+    out = {key: value / max(count, 1) for key, value in zip(totals, sums, strict=False)}
     out.update(seconds=time.perf_counter() - started, frames=int(count))
     return out
 
@@ -305,14 +332,24 @@ def validate(ctx: BCContext, max_batches: int | None = None) -> dict[str, float]
 def _save_state(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> None:
     """Atomically write the trainer state (optimizer, epoch, early-stopping bookkeeping) for --resume."""
     with atomic_path(run.checkpoints / STATE_FILE) as tmp:
-        torch.save({"optimizer": ctx.optimizer.state_dict(), "global_step": ctx.global_step, "frames_seen": ctx.frames_seen, **state}, tmp)
+        torch.save(
+            {
+                "optimizer": ctx.optimizer.state_dict(),
+                "global_step": ctx.global_step,
+                "frames_seen": ctx.frames_seen,
+                **state,
+            },
+            tmp,
+        )
 
 
 def heldout_eval(model: Any, cfg: RunConfig, episodes_per_building: int | None, progress: bool) -> dict[str, Any]:
     """Held-out success/SPL through the shared evaluator (agents.evaluation.evaluate); None: eval.episodes_per_building."""
     from agents.evaluation.evaluate import evaluate_policy
 
-    return evaluate_policy(model, cfg, cfg.eval.replace(episodes_per_building=episodes_per_building, videos=0), progress=progress)
+    return evaluate_policy(
+        model, cfg, cfg.eval.replace(episodes_per_building=episodes_per_building, videos=0), progress=progress
+    )
 
 
 def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool = True) -> RunResults:
@@ -325,23 +362,33 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
     if s.feature_cache and ctx.extractor.encoder.base_frozen and s.augment == "none":
         attach_cache(ctx, progress)
     alphas = ctx.extractor.alphas()
-    state: dict[str, Any] = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": [],
-                             "alpha_trajectory": [[0, alphas]] if alphas else []}  # fmt: skip
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "best_val_loss": float("inf"),
+        "best_epoch": -1,
+        "bad_epochs": 0,
+        "history": [],
+        "alpha_trajectory": [[0, alphas]] if alphas else [],
+    }
     if resumed:
         state = _resume(ctx, run, state)
     dist = context()  # under torchrun every rank trains; rank 0 alone logs, checkpoints and evaluates
     writer = SummaryWriter(str(run.tensorboard)) if dist.is_main else None
     epochs, patience = s.planned_epochs, s.patience
     stopped_early = False
-    print(f"BC: {ctx.data.num_trajectories} trajectories ({len(ctx.train_steps)} training / {len(ctx.val_steps)} validation "
-          f"frames), method {ctx.extractor.encoder.method}, {epochs} epochs, cache {'on' if ctx.cache else 'off'}")  # fmt: skip
+    print(
+        f"BC: {ctx.data.num_trajectories} trajectories ({len(ctx.train_steps)} training / {len(ctx.val_steps)} validation "
+        f"frames), method {ctx.extractor.encoder.method}, {epochs} epochs, cache {'on' if ctx.cache else 'off'}"
+    )
     for epoch in range(int(state["epoch"]), epochs):
         if state["bad_epochs"] >= patience > 0:
             stopped_early = True
             break
         tr = train_epoch(ctx, epoch, progress, s.max_batches_per_epoch)
         va = validate(ctx, s.max_batches_per_epoch)
-        improved = math.isnan(va["loss"]) or va["loss"] < state["best_val_loss"]  # no validation data: the last epoch is best
+        improved = (
+            math.isnan(va["loss"]) or va["loss"] < state["best_val_loss"]
+        )  # no validation data: the last epoch is best
         if improved:
             state.update(best_val_loss=va["loss"], best_epoch=epoch + 1, bad_epochs=0)
         else:
@@ -352,11 +399,24 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
         alphas = ctx.extractor.alphas()
         if alphas:  # [frames trained, {name: α}] after each epoch, as PPO's per rollout
             state.setdefault("alpha_trajectory", []).append([ctx.frames_seen, alphas])
-        row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"], "val_loss": va["loss"],
-               "val_accuracy": va["accuracy"], "epoch_seconds": tr["seconds"], **alphas}  # fmt: skip
-        for key, value in (("train/loss", tr["loss"]), ("train/accuracy", tr["accuracy"]), ("train/entropy", tr["entropy"]),
-                           ("val/loss", va["loss"]), ("val/accuracy", va["accuracy"]), ("time/epoch_seconds", tr["seconds"]),
-                           ("time/frames_per_second", tr["frames"] / max(tr["seconds"], 1e-9))):  # fmt: skip
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": tr["loss"],
+            "train_accuracy": tr["accuracy"],
+            "val_loss": va["loss"],
+            "val_accuracy": va["accuracy"],
+            "epoch_seconds": tr["seconds"],
+            **alphas,
+        }
+        for key, value in (
+            ("train/loss", tr["loss"]),
+            ("train/accuracy", tr["accuracy"]),
+            ("train/entropy", tr["entropy"]),
+            ("val/loss", va["loss"]),
+            ("val/accuracy", va["accuracy"]),
+            ("time/epoch_seconds", tr["seconds"]),
+            ("time/frames_per_second", tr["frames"] / max(tr["seconds"], 1e-9)),
+        ):
             writer.add_scalar(key, value, epoch + 1)
         for name, value in alphas.items():
             writer.add_scalar(f"policy/{name}", value, epoch + 1)
@@ -373,8 +433,11 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
         state["epoch"] = epoch + 1
         _save_state(ctx, run, state)
         writer.flush()
-        print(f"epoch {epoch + 1}/{epochs}: train loss {tr['loss']:.4f} acc {tr['accuracy']:.3f} | val loss "
-              f"{va['loss']:.4f} acc {va['accuracy']:.3f} | {tr['seconds']:.1f}s" + (f" | alpha {alphas['alpha']:.3f}" if "alpha" in alphas else ""))  # fmt: skip
+        print(
+            f"epoch {epoch + 1}/{epochs}: train loss {tr['loss']:.4f} acc {tr['accuracy']:.3f} | val loss "
+            f"{va['loss']:.4f} acc {va['accuracy']:.3f} | {tr['seconds']:.1f}s"
+            + (f" | alpha {alphas['alpha']:.3f}" if "alpha" in alphas else "")
+        )
     train_seconds = time.perf_counter() - wall
     if writer is None:
         return dist.broadcast(None)  # rank 0's results, once it has evaluated
@@ -397,9 +460,18 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
         "checkpoint": str(run.checkpoints / "best.zip"),
     }
     results = write_run_results(
-        run, cfg, "bc", ctx.frames_seen, ev, best.policy.features_extractor.alphas(), state.get("alpha_trajectory", []),
-        training, world_size=dist.world_size if dist.enabled else None,  # each epoch's steps shared among the ranks
-        dataset_frames=ctx.data.num_steps, epochs=int(state["epoch"]), history=state["history"],
+        run,
+        cfg,
+        "bc",
+        ctx.frames_seen,
+        ev,
+        best.policy.features_extractor.alphas(),
+        state.get("alpha_trajectory", []),
+        training,
+        world_size=dist.world_size if dist.enabled else None,  # each epoch's steps shared among the ranks
+        dataset_frames=ctx.data.num_steps,
+        epochs=int(state["epoch"]),
+        history=state["history"],
         alpha_probe=probe_after_training(best, cfg) if dist.is_main else None,
     )
     return dist.broadcast(results)
@@ -415,7 +487,9 @@ def _resume(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> dict[str, Any
     """Restore model weights, optimizer and bookkeeping from ``run``'s last checkpoint."""
     last, state_file = run.checkpoints / "last.zip", run.checkpoints / STATE_FILE
     if not last.is_file() or not state_file.is_file():
-        raise MissingFileError(f"--resume {run.root}: no last.zip and {STATE_FILE} in {run.checkpoints}; the run never finished an epoch")
+        raise MissingFileError(
+            f"--resume {run.root}: no last.zip and {STATE_FILE} in {run.checkpoints}; the run never finished an epoch"
+        )
     loaded = load_model(last, device=ctx.device)
     ctx.model.policy.load_state_dict(loaded.policy.state_dict())
     saved = torch.load(state_file, map_location=ctx.device, weights_only=False)

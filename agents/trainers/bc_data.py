@@ -38,7 +38,9 @@ class ObservationBuilder:
         d = self.data
         if d.frame_files is not None:
             return d.rgb_frames(steps)
-        return self.renderer.render(d.buildings[self.traj[steps]], d.positions[steps], d.headings[steps], sensors=("rgb",))["rgb"]
+        return self.renderer.render(
+            d.buildings[self.traj[steps]], d.positions[steps], d.headings[steps], sensors=("rgb",)
+        )["rgb"]
 
     def single(self, steps: np.ndarray, with_rgb: bool = True) -> dict[str, np.ndarray]:
         """One (unstacked) observation per step: rgb (optional), map, target."""
@@ -46,10 +48,12 @@ class ObservationBuilder:
         traj = self.traj[steps]
         counts = self.step[steps] + 1
         visited = np.zeros((len(steps), int(counts.max()) if len(steps) else 1, 2))
-        for row, (t, c) in enumerate(zip(traj, counts)):
+        for row, (t, c) in enumerate(zip(traj, counts, strict=False)):
             start = d.offsets[t]
             visited[row, :c] = d.positions[start : start + c]
-        out = egocentric_observation(visited, counts, d.positions[steps], d.headings[steps], d.goals[traj], self.env_cfg)
+        out = egocentric_observation(
+            visited, counts, d.positions[steps], d.headings[steps], d.goals[traj], self.env_cfg
+        )
         if with_rgb:
             out["rgb"] = self.rgb_frames(steps)
         return out

@@ -17,12 +17,14 @@ import contextlib
 import datetime
 import os
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+
 from common.errors import EnvironmentSetupError
 
 T = TypeVar("T")
@@ -160,8 +162,10 @@ def _start() -> Distributed:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         if local_rank >= torch.cuda.device_count():
-            raise EnvironmentSetupError(f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} GPUs are visible; "
-                               "start at most one process per GPU (torchrun --nproc-per-node)")  # fmt: skip
+            raise EnvironmentSetupError(
+                f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} GPUs are visible; "
+                "start at most one process per GPU (torchrun --nproc-per-node)"
+            )
         torch.cuda.set_device(local_rank)  # "cuda" now means this rank's GPU
     if not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend, timeout=TIMEOUT)
@@ -213,7 +217,9 @@ class SharedStop(BaseCallback):
         return not (first and self.dist.broadcast(bool(self.stop_requested())))
 
 
-def ppo_sync_callbacks(dist: Distributed, callbacks: Sequence[BaseCallback]) -> tuple[list[BaseCallback], list[BaseCallback]]:
+def ppo_sync_callbacks(
+    dist: Distributed, callbacks: Sequence[BaseCallback]
+) -> tuple[list[BaseCallback], list[BaseCallback]]:
     """The callbacks to put before and after a PPO run's own ones (none in a world of one): frame counting over
     the ranks, and rank 0's stop decision taken from ``callbacks`` that have a ``stopped`` flag."""
     if not dist.enabled:

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from agents.trainers.bc_data import ObservationBuilder
-from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
 from common.errors import UserError
+from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
 from policies.freeze import unwrap
 
 CACHE_VERSION = 1
@@ -47,7 +47,12 @@ class FeatureCache:
     frame that frame stacking shows before an episode starts."""
 
     def __init__(self, folder: Path, features: np.ndarray, zero_features: np.ndarray, build_seconds: float) -> None:
-        self.folder, self.features, self.zero_features, self.build_seconds = folder, features, zero_features, build_seconds
+        self.folder, self.features, self.zero_features, self.build_seconds = (
+            folder,
+            features,
+            zero_features,
+            build_seconds,
+        )
 
     @classmethod
     def build_or_open(
@@ -60,7 +65,7 @@ class FeatureCache:
         batch_size: int = 256,
         device: str = "cpu",
         progress: bool = True,
-    ) -> "FeatureCache":
+    ) -> FeatureCache:
         """Open the cache for (base weights, ``identity``) under ``cache_root``, computing it if absent.
 
         ``base`` is the frozen base (eval mode; a `policies.freeze.Frozen` runs its fast inference copy, and its
@@ -76,7 +81,9 @@ class FeatureCache:
         steps = builder.data.num_steps
         base = base.to(device).eval()
         with torch.no_grad():
-            probe = base(scaler(torch.zeros(1, 3, builder.env_cfg.resolution, builder.env_cfg.resolution, device=device)))
+            probe = base(
+                scaler(torch.zeros(1, 3, builder.env_cfg.resolution, builder.env_cfg.resolution, device=device))
+            )
         shape = (steps, *probe.shape[1:])
         folder.mkdir(parents=True, exist_ok=True)
         bar = _bar(steps, progress, f"feature cache {folder.name}")
@@ -92,24 +99,37 @@ class FeatureCache:
             del out
         bar.close()
         zero = probe[0].cpu().numpy().astype(np.float16)
-        meta = {"key": key_doc, "shape": list(shape), "zero_features": zero.tolist(), "sha256": file_sha256(feat_path),
-                "build_seconds": time.perf_counter() - start}  # fmt: skip
+        meta = {
+            "key": key_doc,
+            "shape": list(shape),
+            "zero_features": zero.tolist(),
+            "sha256": file_sha256(feat_path),
+            "build_seconds": time.perf_counter() - start,
+        }
         atomic_write_text(meta_path, json.dumps(meta))
         return cls._open(folder, meta_path, feat_path, key_doc)
 
     @classmethod
-    def _open(cls, folder: Path, meta_path: Path, feat_path: Path, key_doc: dict[str, Any]) -> "FeatureCache":
+    def _open(cls, folder: Path, meta_path: Path, feat_path: Path, key_doc: dict[str, Any]) -> FeatureCache:
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise FeatureCacheError(f"feature cache {folder} is damaged ({err}); delete the folder to rebuild it") from None
+            raise FeatureCacheError(
+                f"feature cache {folder} is damaged ({err}); delete the folder to rebuild it"
+            ) from None
         if json.loads(json.dumps(key_doc, default=str)) != meta.get("key"):
-            raise FeatureCacheError(f"feature cache {folder} was made for other data or weights; delete the folder to rebuild it")
+            raise FeatureCacheError(
+                f"feature cache {folder} was made for other data or weights; delete the folder to rebuild it"
+            )
         if not feat_path.is_file() or file_sha256(feat_path) != meta["sha256"]:
-            raise FeatureCacheError(f"feature cache {feat_path} is missing, corrupt or truncated; delete {folder} to rebuild it")
+            raise FeatureCacheError(
+                f"feature cache {feat_path} is missing, corrupt or truncated; delete {folder} to rebuild it"
+            )
         features = np.load(feat_path, mmap_mode="r")
         if list(features.shape) != meta["shape"]:
-            raise FeatureCacheError(f"feature cache {feat_path} has shape {features.shape}, not {meta['shape']}; delete {folder}")
+            raise FeatureCacheError(
+                f"feature cache {feat_path} has shape {features.shape}, not {meta['shape']}; delete {folder}"
+            )
         zero = np.asarray(meta["zero_features"], np.float16)
         return cls(folder, features, zero, float(meta.get("build_seconds", 0.0)))
 

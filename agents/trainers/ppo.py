@@ -20,8 +20,9 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.logger import configure as configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
+from agents.evaluation.alpha_probe import probe_after_training
+from agents.evaluation.results import RunResults, write_run_results
 from agents.run.cli import config_differences, open_run, read_run_config
-from agents.trainers.distributed import context, data_parallel_ppo, ppo_sync_callbacks
 from agents.run.env_builder import make_vec_env
 from agents.run.model_builder import (
     CheckpointError,
@@ -31,14 +32,13 @@ from agents.run.model_builder import (
     load_model,
     resolve_device,
 )
-from agents.trainers.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
-from agents.trainers.rollout_buffer import configure_rollout
 from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
 from agents.run.threads import set_threads
 from agents.trainers.alpha_callback import AlphaCallback
-from agents.evaluation.alpha_probe import probe_after_training
-from agents.evaluation.results import RunResults, write_run_results
+from agents.trainers.distributed import context, data_parallel_ppo, ppo_sync_callbacks
+from agents.trainers.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
+from agents.trainers.rollout_buffer import configure_rollout
 
 ALPHA_TRAJECTORY = "alpha_trajectory.json"  # α per rollout, rewritten as training goes, so a resumed run keeps it
 
@@ -116,8 +116,12 @@ def run_ppo(
         if resumed_run is not None:
             model = load_model(checkpoint, device=device, env=venv)
             if model.n_steps != cfg.ppo.n_steps or model.n_envs != venv.num_envs:
-                raise CheckpointError(f"--resume: {checkpoint} was trained with another rollout shape (resume with the run's config)")
-            model.set_random_seed(dist.rank_seed(seed) + model.num_timesteps)  # new episodes and action noise, not a replay
+                raise CheckpointError(
+                    f"--resume: {checkpoint} was trained with another rollout shape (resume with the run's config)"
+                )
+            model.set_random_seed(
+                dist.rank_seed(seed) + model.num_timesteps
+            )  # new episodes and action noise, not a replay
             run = resumed_run
         else:
             model = build_model(cfg, venv, device=device)
@@ -148,8 +152,14 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
     best = _read_json(run.checkpoints / "best.json", None) if resumed else None
     evaluator = _make_evaluator(cfg, settings.eval_episodes_per_building) if settings.eval_every > 0 else None
     checkpoints = EvalCheckpointCallback(
-        run.root, settings.checkpoint_every, settings.eval_every, evaluator,
-        eval_at_start=settings.eval_at_start, start_frames=start_frames, history=history, best=best,
+        run.root,
+        settings.checkpoint_every,
+        settings.eval_every,
+        evaluator,
+        eval_at_start=settings.eval_at_start,
+        start_frames=start_frames,
+        history=history,
+        best=best,
     )
     stats = EpisodeStatsCallback(excluded_seconds=lambda: checkpoints.eval_seconds)
     kept_alphas = [row for row in _read_json(run.root / ALPHA_TRAJECTORY, []) if row[0] <= start_frames]
@@ -164,8 +174,10 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
     if remaining > 0:
         before, after = ppo_sync_callbacks(dist, callbacks)
         model.learn(
-            remaining, callback=CallbackList([*before, *callbacks, *([bar, checkpoints] if dist.is_main else []), *after]),
-            reset_num_timesteps=not resumed, log_interval=1,
+            remaining,
+            callback=CallbackList([*before, *callbacks, *([bar, checkpoints] if dist.is_main else []), *after]),
+            reset_num_timesteps=not resumed,
+            log_interval=1,
         )
     elif dist.is_main and not checkpoints.checkpoint_path("last").exists():
         checkpoints.init_callback(model)
@@ -192,10 +204,15 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         final = evaluate_policy(model, cfg, cfg.eval.replace(videos=0), progress=bool(show))
         training["policy_evaluated"] = "last (the final policy)"
     results = write_run_results(
-        run, cfg, "ppo", model.num_timesteps, final, model.policy.features_extractor.alphas(),
+        run,
+        cfg,
+        "ppo",
+        model.num_timesteps,
+        final,
+        model.policy.features_extractor.alphas(),
         alpha.trajectory,  # [frames, {name: α}] per rollout, earlier sessions included (TensorBoard: policy/alpha)
-        training, world_size=dist.world_size if dist.enabled else None,  # frames and frames/s count every rank's
+        training,
+        world_size=dist.world_size if dist.enabled else None,  # frames and frames/s count every rank's
         alpha_probe=probe_after_training(model, cfg) if settings.final_eval and dist.is_main else None,
     )
     return dist.broadcast(results)
-

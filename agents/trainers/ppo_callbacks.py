@@ -13,8 +13,9 @@ import math
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
@@ -106,8 +107,14 @@ class ProgressCallback(BaseCallback):
         self._shown = self.num_timesteps
         self._excluded = self.excluded_seconds()
         self.bar = tqdm(
-            total=self.total_frames, initial=self._shown, unit="frame", unit_scale=True, desc="ppo",
-            dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0, smoothing=0.05,
+            total=self.total_frames,
+            initial=self._shown,
+            unit="frame",
+            unit_scale=True,
+            desc="ppo",
+            dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 30.0,
+            smoothing=0.05,
         )
 
     def _on_step(self) -> bool:
@@ -184,7 +191,9 @@ class EvalCheckpointCallback(BaseCallback):
         frames = self.num_timesteps
         if self.evaluate is not None and self.eval_every > 0 and self._eval_due(frames):
             self.evaluate_now()
-        if self.checkpoint_every > 0 and (frames - self._last_ckpt >= self.checkpoint_every or not self.checkpoint_path("last").exists()):
+        if self.checkpoint_every > 0 and (
+            frames - self._last_ckpt >= self.checkpoint_every or not self.checkpoint_path("last").exists()
+        ):
             self.save("last")
 
     def _eval_due(self, frames: int) -> bool:
@@ -194,8 +203,14 @@ class EvalCheckpointCallback(BaseCallback):
 
     def _on_training_end(self) -> None:
         frames = self.num_timesteps
-        updated = getattr(self.model, "_n_updates", None) != self._updates_at_eval  # same weights: nothing new to evaluate
-        if self.evaluate is not None and self.eval_every > 0 and (self._last_eval is None or (frames > self._last_eval and updated)):
+        updated = (
+            getattr(self.model, "_n_updates", None) != self._updates_at_eval
+        )  # same weights: nothing new to evaluate
+        if (
+            self.evaluate is not None
+            and self.eval_every > 0
+            and (self._last_eval is None or (frames > self._last_eval and updated))
+        ):
             self.evaluate_now()
         self.save("last")
 
@@ -230,7 +245,9 @@ class EvalCheckpointCallback(BaseCallback):
             "success_ci95": list(result["success"].get("ci95") or []),
             "episodes": int(result["episodes"]),
             # per-episode outcomes, so that curves over seeds get a seeds-then-episodes interval (results_plots)
-            "per_episode": [{key: ep[key] for key in ("episode_id", *EPISODE_OUTCOMES)} for ep in result["per_episode"]],
+            "per_episode": [
+                {key: ep[key] for key in ("episode_id", *EPISODE_OUTCOMES)} for ep in result["per_episode"]
+            ],
             "seconds": round(seconds, 2),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }

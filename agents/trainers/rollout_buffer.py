@@ -60,10 +60,13 @@ class DeviceRolloutBuffer(DictRolloutBuffer):
 
     def reset(self) -> None:
         self.device_observations = {
-            key: torch.zeros((self.buffer_size, self.n_envs, *space.shape), dtype=TORCH_DTYPES[np.dtype(space.dtype)],
-                             device=self.device)
+            key: torch.zeros(
+                (self.buffer_size, self.n_envs, *space.shape),
+                dtype=TORCH_DTYPES[np.dtype(space.dtype)],
+                device=self.device,
+            )
             for key, space in self.device_spaces.items()
-        }  # fmt: skip
+        }
         super().reset()
 
     def add(self, obs: dict[str, Any], *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
@@ -169,18 +172,26 @@ def configure_rollout(model: PPO, device_resident: bool = True) -> dict[str, Any
     if frozen:
         extractor = policy.features_extractor
         model.rollout_buffer = FrozenBaseRolloutBuffer(
-            model.n_steps, model.observation_space, model.action_space, policy=policy, rgb_key=extractor.config.rgb_key,
-            keep_rgb=extractor.encoder.side is not None, device_keys=keys, **kwargs,
-        )  # fmt: skip
+            model.n_steps,
+            model.observation_space,
+            model.action_space,
+            policy=policy,
+            rgb_key=extractor.config.rgb_key,
+            keep_rgb=extractor.encoder.side is not None,
+            device_keys=keys,
+            **kwargs,
+        )
     elif keys:
-        model.rollout_buffer = DeviceRolloutBuffer(model.n_steps, model.observation_space, model.action_space,
-                                                   device_keys=keys, **kwargs)  # fmt: skip
+        model.rollout_buffer = DeviceRolloutBuffer(
+            model.n_steps, model.observation_space, model.action_space, device_keys=keys, **kwargs
+        )
     return {"frozen_base_features": frozen, "device_resident_keys": list(keys)}
-
 
 
 def rollout_nbytes(observation_space: spaces.Dict, n_steps: int, n_envs: int) -> int:
     """Bytes of observations a PPO rollout holds in SB3's DictRolloutBuffer (each key in its own dtype:
     uint8 images stay uint8), e.g. to size `train.num_envs` x `ppo.n_steps` for the host's memory."""
-    per_step = sum(int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize for space in observation_space.spaces.values())
+    per_step = sum(
+        int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize for space in observation_space.spaces.values()
+    )
     return per_step * n_steps * n_envs

@@ -23,17 +23,18 @@ import json
 import math
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from common.errors import UserError
 from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
 from envs.backend import Action
 from envs.config import EnvConfig
 from envs.episodes import Episode
-from common.errors import UserError
 
 POOL_FORMAT = "sidetune-nav-trajectories"
 POOL_VERSION = 1
@@ -41,10 +42,21 @@ MANIFEST = "manifest.json"
 STORAGES = ("poses", "frames")
 # Env settings that change the stored poses/actions or the frames rendered from them.
 FINGERPRINT_FIELDS = (
-    "backend", "resolution", "hfov_deg", "camera_height", "catalogue_seed", "num_train_buildings",
-    "num_heldout_buildings", "agent_radius", "forward_step", "turn_angle_deg", "success_distance", "max_steps",
-    "episodes_dir", "habitat_data_path",
-)  # fmt: skip  (not render_device: verify_frames checks that the renderer in use draws the pool's frames)
+    "backend",
+    "resolution",
+    "hfov_deg",
+    "camera_height",
+    "catalogue_seed",
+    "num_train_buildings",
+    "num_heldout_buildings",
+    "agent_radius",
+    "forward_step",
+    "turn_angle_deg",
+    "success_distance",
+    "max_steps",
+    "episodes_dir",
+    "habitat_data_path",
+)  # not render_device: verify_frames checks that the renderer in use draws the pool's frames
 
 
 class TrajectoryPoolError(UserError, ValueError):
@@ -106,7 +118,9 @@ class EpisodeStream:
             if r == 0:
                 episodes = load_episodes_for(self.env_cfg, "train")
             else:
-                names = list(self.env_cfg.buildings) if self.env_cfg.buildings else building_names(self.env_cfg, "train")
+                names = (
+                    list(self.env_cfg.buildings) if self.env_cfg.buildings else building_names(self.env_cfg, "train")
+                )
                 if not names:
                     raise TrajectoryPoolError(
                         f"bc.trajectories: the {self.env_cfg.backend} training split has only {self.round_size} episodes and "
@@ -142,7 +156,9 @@ class ExpertRun:
     frames: np.ndarray | None = None  # uint8[L, 3, H, W] (storage='frames')
 
 
-def run_expert(backend: Any, env_cfg: EnvConfig, episodes: list[tuple[int, Episode]], store_frames: bool) -> list[ExpertRun]:
+def run_expert(
+    backend: Any, env_cfg: EnvConfig, episodes: list[tuple[int, Episode]], store_frames: bool
+) -> list[ExpertRun]:
     """Roll the shortest-path expert through ``episodes`` (stream index, episode) on a batched backend."""
     n = backend.num_envs
     queue = list(episodes)
@@ -153,15 +169,23 @@ def run_expert(backend: Any, env_cfg: EnvConfig, episodes: list[tuple[int, Episo
         """Hand the next queued episodes to ``env_ids`` (envs left without one go idle)."""
         ids = list(env_ids[: len(queue)])
         chosen = [queue.pop(0) for _ in ids]
-        for env in env_ids[len(ids):]:
+        for env in env_ids[len(ids) :]:
             slot[env] = None
         if not ids:
             return
         backend.reset(np.asarray(ids, np.int64), [ep for _, ep in chosen])
         first = backend.render(("rgb",), env_ids=np.asarray(ids, np.int64))["rgb"]
-        for k, (env, (index, ep)) in enumerate(zip(ids, chosen)):
-            slot[env] = {"index": index, "episode": ep, "pos": [], "head": [], "act": [], "dist": [], "frames": [],
-                         "start_frame": frame_digest(first[k])}  # fmt: skip
+        for k, (env, (index, ep)) in enumerate(zip(ids, chosen, strict=False)):
+            slot[env] = {
+                "index": index,
+                "episode": ep,
+                "pos": [],
+                "head": [],
+                "act": [],
+                "dist": [],
+                "frames": [],
+                "start_frame": frame_digest(first[k]),
+            }
 
     start(list(range(n)))
     while any(s is not None for s in slot):
@@ -189,13 +213,17 @@ def run_expert(backend: Any, env_cfg: EnvConfig, episodes: list[tuple[int, Episo
             success = s["act"][-1] == Action.STOP and s["dist"][-1] < env_cfg.success_distance
             runs.append(
                 ExpertRun(
-                    stream_index=s["index"], episode=s["episode"],
-                    positions=np.asarray(s["pos"], np.float64).reshape(-1, 2), headings=np.asarray(s["head"], np.float64),
-                    actions=np.asarray(s["act"], np.uint8), distances=np.asarray(s["dist"], np.float64),
-                    success=bool(success), start_frame=s["start_frame"],
+                    stream_index=s["index"],
+                    episode=s["episode"],
+                    positions=np.asarray(s["pos"], np.float64).reshape(-1, 2),
+                    headings=np.asarray(s["head"], np.float64),
+                    actions=np.asarray(s["act"], np.uint8),
+                    distances=np.asarray(s["dist"], np.float64),
+                    success=bool(success),
+                    start_frame=s["start_frame"],
                     frames=np.stack(s["frames"]) if store_frames else None,
                 )
-            )  # fmt: skip
+            )
         if finished:
             start(finished)
     return sorted(runs, key=lambda r: r.stream_index)
@@ -211,7 +239,9 @@ def autostop_length(run_distances: np.ndarray, success_distance: float) -> int:
 # ------------------------------------------------------------------------------------------- writing
 
 
-def _write_shard(root: Path, number: int, runs: list[ExpertRun], names: list[str], env_cfg: EnvConfig) -> dict[str, Any]:
+def _write_shard(
+    root: Path, number: int, runs: list[ExpertRun], names: list[str], env_cfg: EnvConfig
+) -> dict[str, Any]:
     """Write one shard (npz, plus rgb.npy for frame storage) atomically; its manifest entry."""
     from envs.factory import building_of
 
@@ -237,7 +267,12 @@ def _write_shard(root: Path, number: int, runs: list[ExpertRun], names: list[str
     with atomic_path(root / shard) as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
-    entry: dict[str, Any] = {"file": shard, "count": len(runs), "steps": int(offsets[-1]), "sha256": file_sha256(root / shard)}
+    entry: dict[str, Any] = {
+        "file": shard,
+        "count": len(runs),
+        "steps": int(offsets[-1]),
+        "sha256": file_sha256(root / shard),
+    }
     if runs and runs[0].frames is not None:
         frames_file = f"shard_{number:05d}.rgb.npy"
         with atomic_path(root / frames_file) as tmp:
@@ -256,7 +291,7 @@ def generate_pool(
     num_envs: int = 32,
     storage: str = "poses",
     progress: Callable[[int, int], None] | None = None,
-) -> "TrajectoryPool":
+) -> TrajectoryPool:
     """Make the pool at ``pool_dir`` hold at least ``num_trajectories`` (extending an existing pool in place:
     earlier shards are kept, so every prefix stays the same)."""
     from envs.factory import make_backend, renders_offline
@@ -270,7 +305,11 @@ def generate_pool(
     if (root / MANIFEST).exists():
         pool = TrajectoryPool(root)
         pool.check_compatible(env_cfg)
-        if pool.manifest["seed"] != seed or pool.manifest["storage"] != storage or pool.manifest["shard_size"] != shard_size:
+        if (
+            pool.manifest["seed"] != seed
+            or pool.manifest["storage"] != storage
+            or pool.manifest["shard_size"] != shard_size
+        ):
             raise TrajectoryPoolError(
                 f"pool {root} was made with seed={pool.manifest['seed']}, storage={pool.manifest['storage']}, "
                 f"shard_size={pool.manifest['shard_size']}; extend it with the same settings or use another --pool-dir"
@@ -282,17 +321,30 @@ def generate_pool(
 
         names = sorted(env_cfg.buildings) if env_cfg.buildings else building_names(env_cfg, "train") or []
         manifest = {
-            "format": POOL_FORMAT, "version": POOL_VERSION, "backend": env_cfg.backend, "storage": storage,
-            "seed": int(seed), "shard_size": int(shard_size), "env": env_fingerprint(env_cfg), "buildings": names,
-            "num_trajectories": 0, "episodes_consumed": 0, "expert_failures": 0, "shards": [],
+            "format": POOL_FORMAT,
+            "version": POOL_VERSION,
+            "backend": env_cfg.backend,
+            "storage": storage,
+            "seed": int(seed),
+            "shard_size": int(shard_size),
+            "env": env_fingerprint(env_cfg),
+            "buildings": names,
+            "num_trajectories": 0,
+            "episodes_consumed": 0,
+            "expert_failures": 0,
+            "shards": [],
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }  # fmt: skip
+        }
     root.mkdir(parents=True, exist_ok=True)
     stream = EpisodeStream(env_cfg, seed)
     backend = None
     # A partly filled last shard is regenerated from its first episode (the stream is fixed, so its
     # trajectories come out the same) and continued, so every shard but the last holds shard_size.
-    if manifest["shards"] and manifest["shards"][-1]["count"] < shard_size and manifest["num_trajectories"] < num_trajectories:
+    if (
+        manifest["shards"]
+        and manifest["shards"][-1]["count"] < shard_size
+        and manifest["num_trajectories"] < num_trajectories
+    ):
         last = manifest["shards"].pop()
         manifest["num_trajectories"] -= last["count"]
         manifest["episodes_consumed"] = last["stream_start"]
@@ -380,7 +432,9 @@ class TrajectoryPool:
         self.root = Path(root)
         path = self.root / MANIFEST
         if not path.is_file():
-            raise TrajectoryPoolError(f"bc.pool_dir: no trajectory pool at {self.root} (missing {MANIFEST}; make one with scripts/make_trajectories.py)")
+            raise TrajectoryPoolError(
+                f"bc.pool_dir: no trajectory pool at {self.root} (missing {MANIFEST}; make one with scripts/make_trajectories.py)"
+            )
         try:
             self.manifest = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
@@ -407,7 +461,9 @@ class TrajectoryPool:
     def _check_file(self, name: str, sha: str) -> Path:
         path = self.root / name
         if not path.is_file():
-            raise TrajectoryPoolError(f"shard {path} is missing; the pool is incomplete: regenerate it (delete {self.root})")
+            raise TrajectoryPoolError(
+                f"shard {path} is missing; the pool is incomplete: regenerate it (delete {self.root})"
+            )
         if file_sha256(path) != sha:
             raise TrajectoryPoolError(
                 f"shard {path} is corrupt or truncated (its SHA-256 does not match the manifest); "
@@ -431,9 +487,13 @@ class TrajectoryPool:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
-            raise TrajectoryPoolError(f"shard {path} cannot be read ({err}); delete {self.root} and regenerate the pool") from None
+            raise TrajectoryPoolError(
+                f"shard {path} cannot be read ({err}); delete {self.root} and regenerate the pool"
+            ) from None
         if len(arrays.get("offsets", [])) != entry["count"] + 1 or int(arrays["offsets"][-1]) != entry["steps"]:
-            raise TrajectoryPoolError(f"shard {path} does not hold the {entry['count']} trajectories its manifest lists; regenerate the pool")
+            raise TrajectoryPoolError(
+                f"shard {path} does not hold the {entry['count']} trajectories its manifest lists; regenerate the pool"
+            )
         return arrays
 
     def load(self, n: int, auto_stop: bool, env_cfg: EnvConfig | None = None) -> TrajectorySet:
@@ -449,7 +509,9 @@ class TrajectoryPool:
                 f"with `python scripts/make_trajectories.py --trajectories {n} --pool-dir {self.root} --seed {self.manifest['seed']}` "
                 f"plus the env.* overrides of this run (or run bc.py with bc.generate=true, its default)"
             )
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("lengths", "positions", "headings", "actions", "goals", "buildings", "start", "rows")}
+        parts: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("lengths", "positions", "headings", "actions", "goals", "buildings", "start", "rows")
+        }
         ids: list[str] = []
         with_frames = self.manifest["storage"] == "frames"
         frame_files: list[np.ndarray] = []
@@ -458,7 +520,9 @@ class TrajectoryPool:
             a = self._read_npz(entry)
             take = min(entry["count"], n - entry["first"])
             if with_frames:
-                frame_files.append(np.load(self._check_file(entry["frames_file"], entry["frames_sha256"]), mmap_mode="r"))
+                frame_files.append(
+                    np.load(self._check_file(entry["frames_file"], entry["frames_sha256"]), mmap_mode="r")
+                )
             rows = []
             for t in range(take):
                 s, e = int(a["offsets"][t]), int(a["offsets"][t + 1])
@@ -470,7 +534,9 @@ class TrajectoryPool:
                 acts = a["actions"][s:e].astype(np.int64)
                 if auto_stop:
                     if np.any(acts == Action.STOP):
-                        raise TrajectoryPoolError(f"shard {self.root / entry['file']}: trajectory {entry['first'] + t} has a STOP before the goal radius")
+                        raise TrajectoryPoolError(
+                            f"shard {self.root / entry['file']}: trajectory {entry['first'] + t} has a STOP before the goal radius"
+                        )
                     acts = acts - 1
                 parts["actions"].append(acts)
                 rows.append(np.arange(s, e))
@@ -483,14 +549,18 @@ class TrajectoryPool:
         lengths = np.concatenate(parts["lengths"])
         return TrajectorySet(
             offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-            positions=np.concatenate(parts["positions"]), headings=np.concatenate(parts["headings"]),
-            actions=np.concatenate(parts["actions"]), goals=np.concatenate(parts["goals"]),
-            buildings=np.concatenate(parts["buildings"]), building_names=list(self.manifest["buildings"]),
-            start_distances=np.concatenate(parts["start"]), episode_ids=ids,
+            positions=np.concatenate(parts["positions"]),
+            headings=np.concatenate(parts["headings"]),
+            actions=np.concatenate(parts["actions"]),
+            goals=np.concatenate(parts["goals"]),
+            buildings=np.concatenate(parts["buildings"]),
+            building_names=list(self.manifest["buildings"]),
+            start_distances=np.concatenate(parts["start"]),
+            episode_ids=ids,
             frame_files=frame_files if with_frames else None,
             frame_shard=np.concatenate(frame_shard) if with_frames else None,
             frame_row=np.concatenate(parts["rows"]) if with_frames else None,
-        )  # fmt: skip
+        )
 
     def verify_frames(self, env_cfg: EnvConfig, count: int = 4) -> None:
         """Re-render the first frame of the first ``count`` trajectories and compare with the stored hashes."""
@@ -504,7 +574,9 @@ class TrajectoryPool:
         names = self.manifest["buildings"]
         renderer = make_pose_renderer(env_cfg, names)
         starts = a["offsets"][:count]
-        rgb = renderer.render(a["buildings"][:count], a["positions"][starts], a["headings"][starts], sensors=("rgb",))["rgb"]
+        rgb = renderer.render(a["buildings"][:count], a["positions"][starts], a["headings"][starts], sensors=("rgb",))[
+            "rgb"
+        ]
         bad = [t for t in range(count) if frame_digest(rgb[t]) != str(a["start_frames"][t])]
         if bad:
             raise TrajectoryPoolError(

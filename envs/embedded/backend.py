@@ -36,7 +36,9 @@ class EmbeddedBackend:
         self.names = list(config.buildings) if config.buildings else building_names(config.split, config)
         for name in self.names:
             if split_of(name, config) != config.split:
-                raise ValueError(f"env.buildings lists {name!r}, which is not a {config.split} building; fix env.buildings or env.split")
+                raise ValueError(
+                    f"env.buildings lists {name!r}, which is not a {config.split} building; fix env.buildings or env.split"
+                )
         self.index = {name: k for k, name in enumerate(self.names)}
         self.buildings = [get_building(n, config) for n in self.names]
         grids = [get_nav_grid(n, config) for n in self.names]
@@ -63,9 +65,11 @@ class EmbeddedBackend:
         """Place agents ``env_ids[i]`` at the start of ``episodes[i]``."""
         env_ids = np.asarray(env_ids, np.int64).reshape(-1)
         if len(env_ids) != len(episodes):
-            raise ValueError(f"reset got {len(env_ids)} env ids but {len(episodes)} episodes; pass one episode per env id")
+            raise ValueError(
+                f"reset got {len(env_ids)} env ids but {len(episodes)} episodes; pass one episode per env id"
+            )
         buildings = []
-        for env, ep in zip(env_ids, episodes):
+        for env, ep in zip(env_ids, episodes, strict=False):
             if not 0 <= env < self.num_envs:
                 raise ValueError(f"env id {env} out of range [0, {self.num_envs})")
             name = building_of(ep)
@@ -78,7 +82,7 @@ class EmbeddedBackend:
         fields = self.field_cache.get_many(
             [self.names[b] for b in buildings], [self._grids[b] for b in buildings], [ep.goal_xy for ep in episodes]
         )
-        for env, ep, b, field in zip(env_ids, episodes, buildings, fields):
+        for env, ep, b, field in zip(env_ids, episodes, buildings, fields, strict=False):
             fh, fw = field.distance.shape
             self._fields[env] = np.inf
             self._fields[env, :fh, :fw] = field.distance
@@ -102,11 +106,19 @@ class EmbeddedBackend:
         if actions.shape[0] != self.num_envs:
             raise ValueError(f"step got {actions.shape[0]} actions for {self.num_envs} envs")
         if actions.dtype.kind not in "iu" or actions.min() < 0 or actions.max() > 3:
-            raise ValueError(f"actions must be integers in [0, 3] (STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT); got {actions}")
+            raise ValueError(
+                f"actions must be integers in [0, 3] (STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT); got {actions}"
+            )
         move_forward_batch(
-            self._navs, self.building_idx, self.positions, self.headings,
-            actions == Action.MOVE_FORWARD, self.forward_step, self.cell, self._collided,
-        )  # fmt: skip
+            self._navs,
+            self.building_idx,
+            self.positions,
+            self.headings,
+            actions == Action.MOVE_FORWARD,
+            self.forward_step,
+            self.cell,
+            self._collided,
+        )
         direction = (actions == Action.TURN_LEFT).astype(np.float64) - (actions == Action.TURN_RIGHT)
         if direction.any():
             turn(self.headings, direction, self.turn_angle)
@@ -127,9 +139,20 @@ class EmbeddedBackend:
         self._check_ready()
         out = np.empty(self.num_envs, np.int64)
         expert_batch(
-            self._navs, self.building_idx, self._fields, self._parents, self.positions, self.headings,
-            self.goals, self.cell, float(goal_radius), self.turn_angle, EXPERT_LOOKAHEAD, OFFSETS, out,
-        )  # fmt: skip
+            self._navs,
+            self.building_idx,
+            self._fields,
+            self._parents,
+            self.positions,
+            self.headings,
+            self.goals,
+            self.cell,
+            float(goal_radius),
+            self.turn_angle,
+            EXPERT_LOOKAHEAD,
+            OFFSETS,
+            out,
+        )
         return out
 
     def render(self, sensors: tuple[str, ...] = ("rgb",), env_ids: np.ndarray | None = None) -> dict[str, np.ndarray]:

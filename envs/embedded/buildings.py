@@ -136,7 +136,8 @@ def _cut_door(walls: np.ndarray, keepout: np.ndarray, split: _Split, rng: np.ran
     candidates = [
         s
         for s in range(split.lo + margin, split.hi - door - margin + 1)
-        if not view[s - margin : s + door + margin, left].any() and not view[s - margin : s + door + margin, right].any()
+        if not view[s - margin : s + door + margin, left].any()
+        and not view[s - margin : s + door + margin, right].any()
     ]
     if not candidates:  # a room too small for a door cannot happen with MIN_ROOM >> door; fail loudly if it does
         raise RuntimeError(f"no room for a doorway in wall {split}; MIN_ROOM/DOOR_WIDTH are inconsistent")
@@ -155,7 +156,9 @@ def _furnish(walls, keepout, rooms, rng, cell, palette) -> list[tuple[float, flo
         if room.corridor:
             continue
         rh, rw = room.i1 - room.i0, room.j1 - room.j0
-        items = [("box", n) for n in range(int(rng.integers(0, 4)))] + [("table", n) for n in range(int(rng.integers(0, 3)))]
+        items = [("box", n) for n in range(int(rng.integers(0, 4)))] + [
+            ("table", n) for n in range(int(rng.integers(0, 3)))
+        ]
         for kind, _ in items:
             if kind == "box":
                 sh, sw = rng.uniform(0.3, 0.8, size=2)

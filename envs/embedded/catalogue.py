@@ -11,14 +11,37 @@ from functools import lru_cache
 
 import numpy as np
 
+from common.errors import UserError
 from envs.config import EnvConfig
 from envs.embedded.buildings import generate_building
 from envs.embedded.navigation import NavGrid, navigable_grid
 from envs.embedded.world import Building
-from common.errors import UserError
 
 SPLITS = ("train", "heldout")
-_ONSETS = ["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "br", "cr", "st", "tr", "gl"]
+_ONSETS = [
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "h",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "w",
+    "z",
+    "br",
+    "cr",
+    "st",
+    "tr",
+    "gl",
+]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ou"]
 _ENDINGS = ["", "n", "r", "s", "ton", "ville", "field", "ford", "wood", "dale"]
 
@@ -36,7 +59,9 @@ def _catalogue(seed: int, n_train: int, n_heldout: int) -> tuple[tuple[str, ...]
     names: list[str] = []
     seeds: dict[str, int] = {}
     while len(names) < n_train + n_heldout:
-        syllables = "".join(_ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))] for _ in range(rng.integers(2, 4)))
+        syllables = "".join(
+            _ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))] for _ in range(rng.integers(2, 4))
+        )
         name = (syllables + _ENDINGS[rng.integers(len(_ENDINGS))]).capitalize()
         if name not in seeds:
             names.append(name)

@@ -115,9 +115,16 @@ def episode_set_key(config: EnvConfig, split: str) -> str:
         "split": split,
         "catalogue": [config.catalogue_seed, config.num_train_buildings, config.num_heldout_buildings],
         "radius": config.agent_radius,
-        "episodes": [ep.seed, ep.per_building_train, ep.per_building_heldout, ep.min_geodesic, ep.max_geodesic,
-                     ep.min_geodesic_euclid_ratio, ep.ratio_filter_prob],
-    }  # fmt: skip
+        "episodes": [
+            ep.seed,
+            ep.per_building_train,
+            ep.per_building_heldout,
+            ep.min_geodesic,
+            ep.max_geodesic,
+            ep.min_geodesic_euclid_ratio,
+            ep.ratio_filter_prob,
+        ],
+    }
     return hashlib.sha1(json.dumps(settings).encode()).hexdigest()[:16]
 
 
@@ -158,7 +165,9 @@ def load_or_generate_episodes(config: EnvConfig, split: str) -> list[Episode]:
     if config.buildings:
         for name in config.buildings:
             if split_of(name, config) != split:
-                raise ValueError(f"env.buildings lists {name!r}, a {split_of(name, config)} building, but env.split is {split!r}")
+                raise ValueError(
+                    f"env.buildings lists {name!r}, a {split_of(name, config)} building, but env.split is {split!r}"
+                )
         wanted = {scene_id(n) for n in config.buildings}
         episodes = [e for e in episodes if e.scene_id in wanted]
     return list(episodes)

@@ -30,10 +30,26 @@ UNREACHABLE = np.float32(np.inf)
 NO_PARENT = -1  # a seed cell: walk straight to the goal point
 # 16-neighbour offsets (di, dj); index k. Their lengths in cells are in _LENGTHS.
 OFFSETS = np.array(
-    [(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1),
-     (1, 2), (2, 1), (-1, 2), (-2, 1), (1, -2), (2, -1), (-1, -2), (-2, -1)],
+    [
+        (0, 1),
+        (1, 0),
+        (0, -1),
+        (-1, 0),
+        (1, 1),
+        (1, -1),
+        (-1, 1),
+        (-1, -1),
+        (1, 2),
+        (2, 1),
+        (-1, 2),
+        (-2, 1),
+        (1, -2),
+        (2, -1),
+        (-1, -2),
+        (-2, -1),
+    ],
     np.int64,
-)  # fmt: skip
+)
 _LENGTHS = np.sqrt((OFFSETS**2).sum(1)).astype(np.float64)
 
 
@@ -235,8 +251,9 @@ def _segment_clear(nav, x0, y0, x1, y1, cell):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True)
-def expert_batch(navs, nav_index, fields, parents, positions, headings, goals, cell, goal_radius, turn_angle,
-                 lookahead, offsets, out):  # pragma: no cover - numba
+def expert_batch(
+    navs, nav_index, fields, parents, positions, headings, goals, cell, goal_radius, turn_angle, lookahead, offsets, out
+):  # pragma: no cover - numba
     """Shortest-path expert: STOP inside the goal radius, else face the farthest visible point on the
     optimal path within ``lookahead`` metres (turn while the heading error exceeds half a turn), then go."""
     for n in range(positions.shape[0]):
@@ -320,10 +337,13 @@ class FieldCache:
     ) -> list[DistanceField]:
         """The fields for ``goals[i]`` in ``building_names[i]`` (grid ``navs[i]``), one batch of resets; a goal
         repeated within the batch is computed once."""
-        keys = [(name, int(round(g[0] * 1000)), int(round(g[1] * 1000))) for name, g in zip(building_names, goals)]
+        keys = [
+            (name, int(round(g[0] * 1000)), int(round(g[1] * 1000)))
+            for name, g in zip(building_names, goals, strict=False)
+        ]
         found: dict[tuple[str, int, int], DistanceField] = {}
         todo: dict[tuple[str, int, int], tuple[NavGrid, tuple[float, float]]] = {}
-        for key, nav, goal in zip(keys, navs, goals):
+        for key, nav, goal in zip(keys, navs, goals, strict=False):
             if key in found or key in todo:
                 self.hits += 1
             elif key in self._entries:

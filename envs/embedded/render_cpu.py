@@ -35,10 +35,26 @@ def _fixed_shade(orientation: float, depth: float) -> int:
 
 @njit(parallel=True, fastmath=True, cache=True)
 def cast_columns(
-    grids, dims, cell_sizes, pillars, pillar_counts, texels_per_m, tex_mask,
-    building_idx, positions, headings, column_slopes,
-    col_depth, col_material, col_tex_u, col_shade, col_normal_x, col_normal_z, col_dir_x, col_dir_y,
-):  # fmt: skip
+    grids,
+    dims,
+    cell_sizes,
+    pillars,
+    pillar_counts,
+    texels_per_m,
+    tex_mask,
+    building_idx,
+    positions,
+    headings,
+    column_slopes,
+    col_depth,
+    col_material,
+    col_tex_u,
+    col_shade,
+    col_normal_x,
+    col_normal_z,
+    col_dir_x,
+    col_dir_y,
+):
     """Cast one ray per (agent, column); rays have unit forward component so the hit parameter is z-depth."""
     n_agents = building_idx.shape[0]
     width = column_slopes.shape[0]
@@ -116,11 +132,32 @@ def cast_columns(
 
 @njit(parallel=True, fastmath=True, cache=True)
 def shade_rows(
-    textures, floor_materials, ceiling_materials, wall_heights, texels_per_m, tex_mask,
-    building_idx, positions, camera_height, focal, row_heights,
-    col_depth, col_material, col_tex_u, col_shade, col_normal_x, col_normal_z, col_dir_x, col_dir_y,
-    want_rgb, want_depth, want_normals, rgb, depth, normals,
-):  # fmt: skip
+    textures,
+    floor_materials,
+    ceiling_materials,
+    wall_heights,
+    texels_per_m,
+    tex_mask,
+    building_idx,
+    positions,
+    camera_height,
+    focal,
+    row_heights,
+    col_depth,
+    col_material,
+    col_tex_u,
+    col_shade,
+    col_normal_x,
+    col_normal_z,
+    col_dir_x,
+    col_dir_y,
+    want_rgb,
+    want_depth,
+    want_normals,
+    rgb,
+    depth,
+    normals,
+):
     """Fill every (agent, row): textured floor/ceiling where the plane is nearer than the column's wall."""
     n_agents = building_idx.shape[0]
     height = row_heights.shape[0]
@@ -177,8 +214,14 @@ def shade_rows(
                     normals[n, 2, r, c] = col_normal_z[n, c] if m >= 0 else 1.0
 
 
-def render_numba(packed: PackedBuildings, building_idx: np.ndarray, positions: np.ndarray, headings: np.ndarray,
-                 camera: CameraTables, sensors: tuple[str, ...]) -> dict[str, np.ndarray]:  # fmt: skip
+def render_numba(
+    packed: PackedBuildings,
+    building_idx: np.ndarray,
+    positions: np.ndarray,
+    headings: np.ndarray,
+    camera: CameraTables,
+    sensors: tuple[str, ...],
+) -> dict[str, np.ndarray]:
     """Render validated inputs (int64/float64 contiguous arrays, see `Renderer`) with the numba kernels."""
     n, width, height = building_idx.shape[0], camera.column_slopes.shape[0], camera.row_heights.shape[0]
     cols = {
@@ -192,19 +235,42 @@ def render_numba(packed: PackedBuildings, building_idx: np.ndarray, positions: n
         "dir_y": np.empty((n, width), np.float64),
     }
     cast_columns(
-        packed.grids, packed.dims, packed.cell_sizes, packed.pillars, packed.pillar_counts,
-        packed.texels_per_m, packed.tex_mask, building_idx, positions, headings, camera.column_slopes,
+        packed.grids,
+        packed.dims,
+        packed.cell_sizes,
+        packed.pillars,
+        packed.pillar_counts,
+        packed.texels_per_m,
+        packed.tex_mask,
+        building_idx,
+        positions,
+        headings,
+        camera.column_slopes,
         *cols.values(),
-    )  # fmt: skip
+    )
     dummy_u8, dummy_f32 = np.empty((1, 1, 1, 1), np.uint8), np.empty((1, 1, 1, 1), np.float32)
     rgb = np.empty((n, 3, height, width), np.uint8) if "rgb" in sensors else dummy_u8
     depth = np.empty((n, 1, height, width), np.float32) if "depth" in sensors else dummy_f32
     normals = np.empty((n, 3, height, width), np.float32) if "normals" in sensors else dummy_f32
     shade_rows(
-        packed.textures, packed.floor_materials, packed.ceiling_materials, packed.wall_heights,
-        packed.texels_per_m, packed.tex_mask, building_idx, positions, camera.height_m, camera.focal,
-        camera.row_heights, *cols.values(),
-        "rgb" in sensors, "depth" in sensors, "normals" in sensors, rgb, depth, normals,
-    )  # fmt: skip
+        packed.textures,
+        packed.floor_materials,
+        packed.ceiling_materials,
+        packed.wall_heights,
+        packed.texels_per_m,
+        packed.tex_mask,
+        building_idx,
+        positions,
+        camera.height_m,
+        camera.focal,
+        camera.row_heights,
+        *cols.values(),
+        "rgb" in sensors,
+        "depth" in sensors,
+        "normals" in sensors,
+        rgb,
+        depth,
+        normals,
+    )
     out = {"rgb": rgb, "depth": depth, "normals": normals}
     return {name: out[name] for name in sensors}

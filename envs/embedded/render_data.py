@@ -107,4 +107,6 @@ def camera_tables(resolution: int, hfov_deg: float, camera_height: float) -> Cam
     """Tabulate the square pinhole camera (same focal length horizontally and vertically)."""
     focal = (resolution / 2) / np.tan(np.deg2rad(hfov_deg) / 2)
     centres = np.arange(resolution, dtype=np.float64) + 0.5 - resolution / 2
-    return CameraTables(column_slopes=centres / focal, row_heights=-centres, focal=float(focal), height_m=float(camera_height))
+    return CameraTables(
+        column_slopes=centres / focal, row_heights=-centres, focal=float(focal), height_m=float(camera_height)
+    )

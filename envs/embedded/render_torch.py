@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from common.errors import EnvironmentSetupError
 from envs.embedded.render_cpu import (
     CEILING_FACTOR,
     DISTANCE_FALLOFF,
@@ -26,7 +27,6 @@ from envs.embedded.render_cpu import (
     WALL_DIFFUSE,
 )
 from envs.embedded.world import Building
-from common.errors import EnvironmentSetupError
 
 if TYPE_CHECKING:
     from envs.embedded.render_data import CameraTables, PackedBuildings
@@ -43,7 +43,7 @@ def _runs(faces: np.ndarray) -> np.ndarray:
     out = []
     for k in range(faces.shape[1]):
         edges = np.flatnonzero(change[:, k])
-        for a, b in zip(edges[:-1], edges[1:]):
+        for a, b in zip(edges[:-1], edges[1:], strict=False):
             if padded[a + 1, k] != 0:
                 out.append((k, a, b, padded[a + 1, k]))
     return np.array(out, np.int64).reshape(-1, 4)
@@ -68,7 +68,9 @@ def wall_segments(walls: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarra
         for faces, normal in ((faces_neg, -1.0), (faces_pos, 1.0)):
             runs = _runs(faces).astype(np.float64)
             parts.append(
-                np.stack([runs[:, 0] * cell, runs[:, 1] * cell, runs[:, 2] * cell, runs[:, 3], np.full(len(runs), normal)], 1)
+                np.stack(
+                    [runs[:, 0] * cell, runs[:, 1] * cell, runs[:, 2] * cell, runs[:, 3], np.full(len(runs), normal)], 1
+                )
             )
         segments.append(np.concatenate(parts).reshape(-1, 5))
     return segments[0], segments[1]
@@ -89,16 +91,19 @@ class TorchRenderer:
 
     def __init__(self, packed: PackedBuildings, buildings: list[Building], camera: CameraTables, device: str) -> None:
         if device == "cuda" and not torch.cuda.is_available():
-            raise EnvironmentSetupError("render device 'cuda' was requested but CUDA is not available; use device='cpu'")
+            raise EnvironmentSetupError(
+                "render device 'cuda' was requested but CUDA is not available; use device='cpu'"
+            )
         self.device = torch.device("cpu" if device == "torch-cpu" else device)
         dev, f32 = self.device, torch.float32
         segs = [wall_segments(b.walls, b.cell_size) for b in buildings]
         self.vertical = torch.tensor(_pad_stack([s[0] for s in segs], 5), dtype=f32, device=dev)
         self.horizontal = torch.tensor(_pad_stack([s[1] for s in segs], 5), dtype=f32, device=dev)
         self.pillars = torch.tensor(packed.pillars, dtype=f32, device=dev)
-        self.pillar_valid = torch.arange(packed.pillars.shape[1], device=dev)[None, :] < torch.tensor(
-            packed.pillar_counts, device=dev
-        )[:, None]
+        self.pillar_valid = (
+            torch.arange(packed.pillars.shape[1], device=dev)[None, :]
+            < torch.tensor(packed.pillar_counts, device=dev)[:, None]
+        )
         self.grids = torch.tensor(packed.grids, dtype=torch.int64, device=dev)
         self.dims = torch.tensor(packed.dims, dtype=torch.int64, device=dev)
         self.cell_sizes = torch.tensor(packed.cell_sizes, dtype=f32, device=dev)
@@ -115,7 +120,9 @@ class TorchRenderer:
         self.camera_height = camera.height_m
 
     @torch.no_grad()
-    def render(self, building_idx: np.ndarray, positions: np.ndarray, headings: np.ndarray, sensors: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    def render(
+        self, building_idx: np.ndarray, positions: np.ndarray, headings: np.ndarray, sensors: tuple[str, ...]
+    ) -> dict[str, torch.Tensor]:
         """Render the requested sensors as tensors on the device (rgb uint8, depth/normals float32; channel-first)."""
         dev = self.device
         idx = torch.as_tensor(building_idx, device=dev)
@@ -124,7 +131,10 @@ class TorchRenderer:
         n, width, height = idx.shape[0], self.column_slopes.shape[0], self.row_heights.shape[0]
         if n == 0:
             shapes = {"rgb": (0, 3, height, width), "depth": (0, 1, height, width), "normals": (0, 3, height, width)}
-            return {s: torch.zeros(shapes[s], dtype=torch.uint8 if s == "rgb" else torch.float32, device=dev) for s in sensors}
+            return {
+                s: torch.zeros(shapes[s], dtype=torch.uint8 if s == "rgb" else torch.float32, device=dev)
+                for s in sensors
+            }
         cols = self._cast_columns(idx, pos, head)
         return self._shade(idx, pos, cols, sensors)
 
@@ -138,7 +148,9 @@ class TorchRenderer:
         per_ray = max(self.vertical.shape[1], self.horizontal.shape[1], self.pillars.shape[1]) * dx.shape[1]
         block = max(1, RAY_BLOCK // per_ray)
         parts = [
-            self._intersect(idx[s : s + block], px[s : s + block], py[s : s + block], dx[s : s + block], dy[s : s + block])
+            self._intersect(
+                idx[s : s + block], px[s : s + block], py[s : s + block], dx[s : s + block], dy[s : s + block]
+            )
             for s in range(0, idx.shape[0], block)
         ]
         t, mat, nx, ny, u = (torch.cat([p[k] for p in parts]) for k in range(5))
@@ -176,7 +188,11 @@ class TorchRenderer:
             hit_mat = torch.gather(mat.expand(-1, t.shape[1], -1), 2, arg[:, :, None])[:, :, 0]
             hit_normal = torch.gather(normal.expand(-1, t.shape[1], -1), 2, arg[:, :, None])[:, :, 0]
             u = p_across[:, :, 0] + best * d_across[:, :, 0]
-            nx, ny = (hit_normal, torch.zeros_like(hit_normal)) if along == "x" else (torch.zeros_like(hit_normal), hit_normal)
+            nx, ny = (
+                (hit_normal, torch.zeros_like(hit_normal))
+                if along == "x"
+                else (torch.zeros_like(hit_normal), hit_normal)
+            )
             hits.append((best, hit_mat.long(), nx, ny, u))
         hits.append(self._intersect_pillars(idx, px3, py3, dx3, dy3))
         t = torch.stack([h[0] for h in hits])

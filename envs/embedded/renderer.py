@@ -80,7 +80,10 @@ class Renderer:
 
         idx, pos, head, sensors = self._validate(building_idx, positions, headings, sensors)
         if self._torch is None:
-            return {k: torch.from_numpy(v) for k, v in render_numba(self.packed, idx, pos, head, self.camera, sensors).items()}
+            return {
+                k: torch.from_numpy(v)
+                for k, v in render_numba(self.packed, idx, pos, head, self.camera, sensors).items()
+            }
         return self._torch.render(idx, pos, head, sensors)
 
     def _validate(self, building_idx, positions, headings, sensors):
@@ -101,7 +104,9 @@ class Renderer:
                 f"{np.shape(positions)}, {np.shape(headings)}"
             )
         if n and (idx.min() < 0 or idx.max() >= self.num_buildings):
-            raise ValueError(f"building index out of range: got {idx.min()}..{idx.max()}, have {self.num_buildings} buildings")
+            raise ValueError(
+                f"building index out of range: got {idx.min()}..{idx.max()}, have {self.num_buildings} buildings"
+            )
         if not (np.isfinite(pos).all() and np.isfinite(head).all()):
             raise ValueError("positions and headings must be finite")
         extent = self.packed.dims[idx][:, ::-1] * self.packed.cell_sizes[idx][:, None]  # (x, y) size in metres
@@ -112,7 +117,7 @@ class Renderer:
         return idx, pos, head, sensors
 
 
-def make_renderer(names: list[str], config: "EnvConfig", resolution: int | None = None) -> Renderer:
+def make_renderer(names: list[str], config: EnvConfig, resolution: int | None = None) -> Renderer:
     """The renderer over the catalogue buildings ``names`` with the camera of ``config`` (the one place a
     Renderer is built: the backend, pose re-rendering and pretraining images all come through here)."""
     from envs.embedded.catalogue import get_building

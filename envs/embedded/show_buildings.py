@@ -46,14 +46,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/img/buildings.png"))
     args = parser.parse_args()
-    shown = [("train", n) for n in building_names("train", EnvConfig())[:3]] + [("heldout", n) for n in building_names("heldout", EnvConfig())[:2]]
+    shown = [("train", n) for n in building_names("train", EnvConfig())[:3]] + [
+        ("heldout", n) for n in building_names("heldout", EnvConfig())[:2]
+    ]
     try:
         from envs.embedded import renderer  # noqa: F401
 
         with_frames = True
     except ImportError:
         with_frames = False
-    fig, axes = plt.subplots(2 if with_frames else 1, len(shown), figsize=(4 * len(shown), 8 if with_frames else 4.4), squeeze=False)
+    fig, axes = plt.subplots(
+        2 if with_frames else 1, len(shown), figsize=(4 * len(shown), 8 if with_frames else 4.4), squeeze=False
+    )
     for col, (split, name) in enumerate(shown):
         config = EnvConfig(split=split)
         backend = EmbeddedBackend(config, 1)

@@ -12,6 +12,7 @@ import importlib.util
 import os
 import sys
 from types import ModuleType
+
 from common.errors import UserError
 
 INSTALL_HINT = (

@@ -67,7 +67,7 @@ class HabitatBackend:
         env_ids = np.asarray(env_ids, dtype=np.int64).reshape(-1)
         if len(env_ids) != len(episodes):
             raise ValueError(f"reset got {len(env_ids)} env ids and {len(episodes)} episodes; pass one episode per id")
-        for env_id, episode in zip(env_ids.tolist(), episodes):
+        for env_id, episode in zip(env_ids.tolist(), episodes, strict=False):
             self._check_id(env_id)
             self._load_scene(env_id, episode.scene_id)
             sim = self._sim(env_id)
@@ -124,7 +124,9 @@ class HabitatBackend:
             try:
                 name = ACTION_NAMES[Action(action)]
             except (ValueError, KeyError):
-                raise ValueError(f"action {action} for agent {i} is unknown; use 0..3 (STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT)") from None
+                raise ValueError(
+                    f"action {action} for agent {i} is unknown; use 0..3 (STOP, MOVE_FORWARD, TURN_LEFT, TURN_RIGHT)"
+                ) from None
             collided[i] = bool(self._sim(i).get_agent(i).act(name))
         return StepResult(collided=collided)
 
@@ -157,7 +159,9 @@ class HabitatBackend:
             if "rgb" in out:
                 out["rgb"].append(np.ascontiguousarray(np.asarray(obs[RGB_UUID])[..., :3].transpose(2, 0, 1)))
             if "depth" in out or "normals" in out:
-                depth = np.array(obs[DEPTH_UUID], dtype=np.float32).reshape(self.config.resolution, self.config.resolution)
+                depth = np.array(obs[DEPTH_UUID], dtype=np.float32).reshape(
+                    self.config.resolution, self.config.resolution
+                )
                 if "depth" in out:
                     out["depth"].append(depth[None])
                 if "normals" in out:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from common.errors import UserError
 from envs.config import ConfigError, EnvConfig
 from envs.episodes import Episode, EpisodeFileError, load_episodes, scene_name
-from common.errors import UserError
 
 DEFAULT_SCENE_PREFIX = "data/scene_datasets/"  # habitat-lab strips this before joining with scenes_dir
 SPLIT_ALIASES = {"heldout": "val"}  # the toolkit's held-out split is Habitat's validation split
@@ -71,7 +71,9 @@ def load_habitat_episodes(config: EnvConfig, split: str, check_scenes: bool = Tr
     split = habitat_split_name(split)
     top = episode_file(config.habitat_data_path, split)
     if not top.exists():
-        available = sorted(p.name for p in top.parent.parent.iterdir() if p.is_dir()) if top.parent.parent.is_dir() else []
+        available = (
+            sorted(p.name for p in top.parent.parent.iterdir() if p.is_dir()) if top.parent.parent.is_dir() else []
+        )
         raise EpisodeFileError(
             f"episode file {top} does not exist (split {split!r}; splits found: {available or 'none'}); "
             f"check --data-path / env.habitat_data_path or download the PointNav v1 episodes (see docs/habitat.md)"
@@ -119,4 +121,3 @@ def check_habitat_data(config: EnvConfig) -> None:
             setattr(config, name, os.path.abspath(os.path.expanduser(value)))
     for split in sorted({config.split, "heldout"}):
         load_habitat_episodes(config, split, check_scenes=True)
-

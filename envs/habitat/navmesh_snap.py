@@ -60,13 +60,16 @@ def _snap(pathfinder: Any, position: tuple[float, float, float], where: str) -> 
     snapped = np.asarray(pathfinder.snap_point(point), dtype=np.float64)
     shift = float(np.hypot(*(snapped - point)[[0, 2]])) if np.isfinite(snapped).all() else np.inf
     if shift > MAX_HORIZONTAL_SHIFT:
-        raise SnapError(f"{where} {tuple(point.tolist())} has no navmesh point within {MAX_HORIZONTAL_SHIFT} m "
-                        f"(nearest {snapped.tolist()})")
+        raise SnapError(
+            f"{where} {tuple(point.tolist())} has no navmesh point within {MAX_HORIZONTAL_SHIFT} m "
+            f"(nearest {snapped.tolist()})"
+        )
     return tuple(round(float(v), 5) for v in snapped)  # type: ignore[return-value]
 
 
-def snap_episodes(habitat_sim: ModuleType, config: EnvConfig, episodes: list[Episode],
-                  scene_paths: dict[str, Path]) -> list[Episode]:
+def snap_episodes(
+    habitat_sim: ModuleType, config: EnvConfig, episodes: list[Episode], scene_paths: dict[str, Path]
+) -> list[Episode]:
     """``episodes`` with start and goal on habitat-lab's navmesh of their scene (``scene_paths``: scene id -> .glb).
 
     One renderer-less simulator is reconfigured scene by scene; episodes keep their order."""

@@ -163,7 +163,7 @@ def _add_pillars(parts: _Parts, b: Building) -> None:
     top, scale = b.wall_height, b.texture_scale
     angles = np.linspace(-math.pi, math.pi, PILLAR_SEGMENTS + 1)
     for cx, cy, r, m in b.pillars:
-        for a0, a1 in zip(angles[:-1], angles[1:]):
+        for a0, a1 in zip(angles[:-1], angles[1:], strict=False):
             xs = np.array([cx + r * math.cos(a0), cx + r * math.cos(a1)])
             ys = np.array([cy + r * math.sin(a0), cy + r * math.sin(a1)])
             corners = _to_habitat(xs[[0, 1, 1, 0]], ys[[0, 1, 1, 0]], np.array([0.0, 0.0, top, top]))

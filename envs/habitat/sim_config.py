@@ -53,7 +53,9 @@ def scene_dataset_config(scene_path: str | Path) -> str:
     """
     found = sorted(Path(scene_path).parent.glob("*.scene_dataset_config.json"))
     if len(found) > 1:
-        raise ValueError(f"several scene dataset configs beside {scene_path}: {[p.name for p in found]}; keep one per folder")
+        raise ValueError(
+            f"several scene dataset configs beside {scene_path}: {[p.name for p in found]}; keep one per folder"
+        )
     return str(found[0]) if found else "default"
 
 
@@ -63,7 +65,11 @@ def _camera_spec(habitat_sim: ModuleType, config: EnvConfig, uuid: str, sensor_t
     spec.sensor_type = sensor_type
     spec.sensor_subtype = habitat_sim.SensorSubType.PINHOLE
     spec.resolution = [config.resolution, config.resolution]  # [height, width]
-    spec.position = [0.0, float(config.camera_height), 0.0]  # above the agent's base; floats: magnum rejects [0, 1.25, 0]
+    spec.position = [
+        0.0,
+        float(config.camera_height),
+        0.0,
+    ]  # above the agent's base; floats: magnum rejects [0, 1.25, 0]
     spec.hfov = float(config.hfov_deg)
     return spec
 

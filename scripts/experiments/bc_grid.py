@@ -33,13 +33,17 @@ def main() -> int:
     parser.add_argument("--trajectories", type=int, nargs="+", default=[49, 490, 4900])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(method_names()))
     parser.add_argument("--experiment", default="bc_grid")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="run.seed values (folders of seed s > 0 end in -seed<s>)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="run.seed values (folders of seed s > 0 end in -seed<s>)"
+    )
     parser.add_argument("--deadline", default=None, help="HH:MM UTC; no run starts after it")
     parser.add_argument("--num-cpus", default=None, help="CPUs of the local Ray (default: all cores)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every run (e.g. bc.threads=2)")
     args = parser.parse_args()
     spec = yaml.safe_load((ROOT / "sweeps" / "bc_grid.yaml").read_text())
-    spec.update(experiment=args.experiment, grid={"trajectories": args.trajectories, "seed": args.seeds, "method": args.methods})
+    spec.update(
+        experiment=args.experiment, grid={"trajectories": args.trajectories, "seed": args.seeds, "method": args.methods}
+    )
     path = ROOT / "runs" / f"{args.experiment}.sweep.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

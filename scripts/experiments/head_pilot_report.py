@@ -6,6 +6,7 @@ For each head variant: features(curvature) - features(random base) in success, p
 over the finished seeds (agents/evaluation/stats.py). The rule fixed before the pilot ran: the variant with the largest
 mean gap wins; variants within 0.03 of the largest are tied and the tie goes to the higher features(curvature).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,9 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from agents.evaluation.eval_report import policy_entry  # noqa: E402
 from agents.evaluation.run_folder import find_run_folders  # noqa: E402
 from agents.evaluation.stats import paired_bootstrap  # noqa: E402
-from agents.evaluation.eval_report import policy_entry  # noqa: E402
 from envs.atomic_io import atomic_write_text  # noqa: E402
 
 PILOT = ROOT / "runs" / "head_pilot"
@@ -39,7 +40,9 @@ def runs_of(folder: Path) -> dict[str, dict[str, float]]:
 def main() -> int:
     """Print the gap of every variant with both bases finished, and the chosen variant."""
     argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
-    variants = sorted({p.name.rsplit("-", 1)[0] for p in PILOT.iterdir() if p.is_dir() and p.name.endswith("-curvature")})
+    variants = sorted(
+        {p.name.rsplit("-", 1)[0] for p in PILOT.iterdir() if p.is_dir() and p.name.endswith("-curvature")}
+    )
     rows = []
     for v in variants:
         curv, rand = runs_of(PILOT / f"{v}-curvature"), runs_of(PILOT / f"{v}-random")
@@ -51,13 +54,20 @@ def main() -> int:
     best_gap = max(d.mean for _, d in rows)
     tied = [(v, d) for v, d in rows if d.mean >= best_gap - TIE]
     chosen = max(tied, key=lambda vd: vd[1].mean_a)[0]
-    lines = ["| head variant | seeds (curvature / random) | features(curvature) | features(random) | gap [95% CI] |",
-             "|---|---|---:|---:|---|"]  # fmt: skip
+    lines = [
+        "| head variant | seeds (curvature / random) | features(curvature) | features(random) | gap [95% CI] |",
+        "|---|---|---:|---:|---|",
+    ]
     for v, d in rows:
         mark = " **chosen**" if v == chosen else ""
-        lines.append(f"| {v}{mark} | {d.seeds_a} / {d.seeds_b} | {d.mean_a:.3f} | {d.mean_b:.3f} | "
-                     f"{d.mean:+.3f} [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}] |")  # fmt: skip
-    text = "\n".join(lines) + f"\n\nRule: largest gap; within {TIE} of it, the higher features(curvature). Chosen: {chosen}.\n"
+        lines.append(
+            f"| {v}{mark} | {d.seeds_a} / {d.seeds_b} | {d.mean_a:.3f} | {d.mean_b:.3f} | "
+            f"{d.mean:+.3f} [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}] |"
+        )
+    text = (
+        "\n".join(lines)
+        + f"\n\nRule: largest gap; within {TIE} of it, the higher features(curvature). Chosen: {chosen}.\n"
+    )
     print(text)
     atomic_write_text(PILOT / "report.md", "# Head pilot (scripts/experiments/head_pilot_report.py)\n\n" + text)
     return 0

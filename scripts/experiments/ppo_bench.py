@@ -45,6 +45,7 @@ def measure(resolution: int, method: str, iterations: int, overrides: list[str],
                 return fn(*a, **k)
             finally:
                 times[key] += time.perf_counter() - t
+
         return wrapper
 
     venv.step = timed("env", step)
@@ -57,7 +58,8 @@ def measure(resolution: int, method: str, iterations: int, overrides: list[str],
     frames = rollout * iterations
     started = time.perf_counter()
     if profile:
-        from torch.profiler import ProfilerActivity, profile as torch_profile
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
 
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
             model.learn(frames, reset_num_timesteps=False)
@@ -67,8 +69,12 @@ def measure(resolution: int, method: str, iterations: int, overrides: list[str],
     wall = time.perf_counter() - started
     venv.close()
     return {
-        "fps": frames / wall, "wall": wall, "frames": frames,
-        "env": times["env"] / wall, "forward": (times["rollout"] - times["env"]) / wall, "update": times["update"] / wall,
+        "fps": frames / wall,
+        "wall": wall,
+        "frames": frames,
+        "env": times["env"] / wall,
+        "forward": (times["rollout"] - times["env"]) / wall,
+        "update": times["update"] / wall,
         "rollout_fps": frames / times["rollout"],
     }
 
@@ -89,7 +95,8 @@ def main() -> None:
             r = measure(resolution, method, args.iterations, args.overrides, args.profile)
             print(
                 f"| {resolution} | {method} | {r['fps']:,.0f} | {r['rollout_fps']:,.0f} | {r['env']:.0%} | "
-                f"{r['forward']:.0%} | {r['update']:.0%} | {r['frames']} |", flush=True,
+                f"{r['forward']:.0%} | {r['update']:.0%} | {r['frames']} |",
+                flush=True,
             )
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from agents.evaluation.evaluate import evaluate_policy  # noqa: E402
 from agents.run.cli import base_parser, resolve_config  # noqa: E402
 from agents.run.env_builder import make_vec_env  # noqa: E402
-from agents.evaluation.evaluate import evaluate_policy  # noqa: E402
 from agents.run.model_builder import build_model  # noqa: E402
 from agents.trainers.ppo import run_ppo  # noqa: E402
 from envs.atomic_io import atomic_write_text  # noqa: E402
@@ -52,10 +52,16 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="config key=value overrides")
     args = parser.parse_args()
     started = time.time()
-    cli = base_parser("ppo_cpu").parse_args([
-        f"policy.base={args.base}", f"ppo.total_frames={args.frames}", f"train.max_minutes={args.minutes}",
-        "run.experiment=ppo_cpu_experiment", "train.progress_bar=false", *args.overrides,
-    ])
+    cli = base_parser("ppo_cpu").parse_args(
+        [
+            f"policy.base={args.base}",
+            f"ppo.total_frames={args.frames}",
+            f"train.max_minutes={args.minutes}",
+            "run.experiment=ppo_cpu_experiment",
+            "train.progress_bar=false",
+            *args.overrides,
+        ]
+    )
     cfg = resolve_config(cli, "ppo.yaml")
     s = cfg.eval.replace(videos=0)
     common = dict(settings=s, progress=False)
@@ -76,28 +82,49 @@ def main() -> None:
     final_row = _row(f"ppo, {results.frames} frames", results.evaluation)
     history = json.loads((run.root / "eval_history.json").read_text())
     summary = {
-        "config": {"method": cfg.policy.method, "base": cfg.policy.base, "resolution": cfg.env.resolution,
-                   "num_envs": cfg.train.num_envs, "auto_stop": cfg.env.auto_stop},
+        "config": {
+            "method": cfg.policy.method,
+            "base": cfg.policy.base,
+            "resolution": cfg.env.resolution,
+            "num_envs": cfg.train.num_envs,
+            "auto_stop": cfg.env.auto_stop,
+        },
         "rows": [random_row, zero_row, final_row],
         "curve": [{k: row[k] for k in ("frames", "success", "spl", "reward", "episodes")} for row in history],
-        "frames": results.frames, "frames_per_second": results.training["frames_per_second"],
-        "train_wall_seconds": round(train_wall, 1), "total_wall_seconds": round(time.time() - started, 1),
-        "eval_seconds_during_training": results.training["eval_seconds_this_session"], "alphas": results.alphas,
-        "stopped_by_time_limit": results.training["stopped_by_time_limit"], "run_dir": str(run.root),
+        "frames": results.frames,
+        "frames_per_second": results.training["frames_per_second"],
+        "train_wall_seconds": round(train_wall, 1),
+        "total_wall_seconds": round(time.time() - started, 1),
+        "eval_seconds_during_training": results.training["eval_seconds_this_session"],
+        "alphas": results.alphas,
+        "stopped_by_time_limit": results.training["stopped_by_time_limit"],
+        "run_dir": str(run.root),
     }
     atomic_write_text(run.root / "experiment_summary.json", json.dumps(summary, indent=2, default=float))
     lines = [
         f"Held-out, {final_row['episodes']} episodes (first {s.episodes_per_building} of each held-out building), sampled actions:",
-        "", "| policy | success [95% CI] | SPL [95% CI] | episode reward [95% CI] |", "|---|---|---|---|",
+        "",
+        "| policy | success [95% CI] | SPL [95% CI] | episode reward [95% CI] |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {r['policy']} | {_fmt(r, 'success')} | {_fmt(r, 'spl')} | {_fmt(r, 'reward')} |" for r in summary["rows"]]
-    lines += ["", "Curve (periodic evaluation, first 3 episodes of each held-out building = 42 episodes):", "",
-              "| frames | success | SPL | reward |", "|---|---|---|---|"]
+    lines += [
+        f"| {r['policy']} | {_fmt(r, 'success')} | {_fmt(r, 'spl')} | {_fmt(r, 'reward')} |" for r in summary["rows"]
+    ]
+    lines += [
+        "",
+        "Curve (periodic evaluation, first 3 episodes of each held-out building = 42 episodes):",
+        "",
+        "| frames | success | SPL | reward |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {r['frames']:,} | {r['success']:.3f} | {r['spl']:.3f} | {r['reward']:.2f} |" for r in history]
-    lines += ["", f"Training: {results.frames:,} frames in {train_wall / 60:.1f} min wall "
-              f"({results.training['frames_per_second']} frames/s excluding evaluation; "
-              f"evaluation {results.training['eval_seconds_this_session']:.0f} s); "
-              f"whole experiment {summary['total_wall_seconds'] / 60:.1f} min; final alpha {results.alphas}."]
+    lines += [
+        "",
+        f"Training: {results.frames:,} frames in {train_wall / 60:.1f} min wall "
+        f"({results.training['frames_per_second']} frames/s excluding evaluation; "
+        f"evaluation {results.training['eval_seconds_this_session']:.0f} s); "
+        f"whole experiment {summary['total_wall_seconds'] / 60:.1f} min; final alpha {results.alphas}.",
+    ]
     atomic_write_text(run.root / "experiment_summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"run folder: {run.root}")
