@@ -200,7 +200,7 @@ class PointNavTask:
         self.backend.reset(env_ids, chosen)
         positions, headings = self.backend.poses()
         distance = self.backend.geodesic_distance()
-        for env_id, index, episode in zip(env_ids, indices, chosen, strict=False):
+        for env_id, _index, episode in zip(env_ids, indices, chosen, strict=False):
             self._current[env_id] = episode
             self._goals[env_id] = episode.goal_xy
         self._episode_index[env_ids] = indices

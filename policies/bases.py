@@ -45,9 +45,12 @@ def resolve_weights(name_or_path: str, arch: str, download: bool = False) -> Pat
             return official_weights(name_or_path, download)
         if not path.is_file():
             raise MissingFileError(
-                f"no shipped weights for base {name_or_path!r} on arch {canonical_arch(arch)!r}: {path} is missing. "
-                f"Make them with `python scripts/pretrain_base.py --task {name_or_path} --arch {canonical_arch(arch)}`, "
-                f"or pass a local checkpoint path (e.g. a visualpriors {name_or_path}_encoder.dat for arch 'taskonomy'), "
+                f"no shipped weights for base {name_or_path!r} on arch {canonical_arch(arch)!r}: "
+                f"{path} is missing. "
+                f"Make them with `python scripts/pretrain_base.py --task {name_or_path} "
+                f"--arch {canonical_arch(arch)}`, "
+                f"or pass a local checkpoint path "
+                f"(e.g. a visualpriors {name_or_path}_encoder.dat for arch 'taskonomy'), "
                 f"or 'random' for an untrained base"
             )
         return path
@@ -102,7 +105,8 @@ def official_weights(task: str, download: bool = True) -> Path:
     url = OFFICIAL_URL_TEMPLATE.format(filename=filename)
     if not download:
         raise MissingFileError(
-            f"the official visualpriors {task} encoder is not in torch's hub cache ({path}); loading the base downloads it from {url}"
+            f"the official visualpriors {task} encoder is not in torch's hub cache ({path}); "
+            f"loading the base downloads it from {url}"
         )
     sha256 = filename.rsplit("-", 1)[1].split(".")[0]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,8 @@ def check_finite_observations(observations: dict[str, torch.Tensor]) -> None:
         rows = (~torch.isfinite(value.reshape(len(value), -1)).all(dim=1)).nonzero().flatten().tolist()
         if rows:
             raise ValueError(
-                f"observation {key!r}: non-finite values (NaN or inf) in batch rows {rows} (check what produced this observation)"
+                f"observation {key!r}: non-finite values (NaN or inf) in batch rows {rows} "
+                "(check what produced this observation)"
             )
 
 

@@ -1,4 +1,5 @@
-"""Behaviour cloning of the shortest-path expert: python scripts/bc.py --trajectories 4900 (the program is agents.commands.bc; see its docstring)."""
+"""Behaviour cloning of the shortest-path expert: python scripts/bc.py --trajectories 4900 (the program is
+agents.commands.bc; see its docstring)."""
 
 import _checkout  # noqa: F401  (the checkout's packages first, when run from a checkout)
 

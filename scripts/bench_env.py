@@ -1,14 +1,15 @@
-"""Env-steps/s of the batched PointNav env (SB3 adapter: step + render + observations) vs gymnasium's
+r"""Env-steps/s of the batched PointNav env (SB3 adapter: step + render + observations) vs gymnasium's
 SyncVectorEnv over the single env, per batch size and resolution (a timing script, not a test).
 
 Two figures per cell, measured in the same run: random actions from {MOVE_FORWARD, TURN_LEFT, TURN_RIGHT}
 ('move'), and with 25 % STOP ('stop25': an episode ends about every 4th step, so it is reset-heavy). The
 ratio is batched / SyncVectorEnv at the same batch, resolution and action mix, both timed in this process,
 because the machine is shared and absolute numbers drift. On a machine busy with other jobs run it with
-OMP_WAIT_POLICY=PASSIVE: numba's OpenMP threads otherwise spin-wait and a batch-1 step can take 100x longer. Extra render devices (torch-cpu, cuda) are timed
-batched only, at fewer cells. Example:
+OMP_WAIT_POLICY=PASSIVE: numba's OpenMP threads otherwise spin-wait and a batch-1 step can take 100x longer.
+Extra render devices (torch-cpu, cuda) are timed batched only, at fewer cells. Example:
 
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/bench_env.py --batches 1 8 32 128 --resolutions 64 128 256 --seconds 1
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/bench_env.py --batches 1 8 32 128 \
+        --resolutions 64 128 256 --seconds 1
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def profile(config: EnvConfig, batch: int, seconds: float) -> None:
         profiler.disable()
         took = time.perf_counter() - start
         print(
-            f"--- {mix}: batch {batch} at {config.resolution} px, {calls * batch / took:,.0f} env-steps/s under cProfile"
+            f"--- {mix}: batch {batch} at {config.resolution} px, "
+            f"{calls * batch / took:,.0f} env-steps/s under cProfile"
         )
         pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
         env.close()

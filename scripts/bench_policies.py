@@ -79,7 +79,8 @@ def main() -> None:
     )
     print(f"torch {torch.__version__}, {where}, {args.threads} threads, batch {args.batch}, device {args.device}")
     print(
-        "| base arch | image | method | trainable params | forward frames/s | forward vs features | forward+backward frames/s |"
+        "| base arch | image | method | trainable params | forward frames/s | forward vs features "
+        "| forward+backward frames/s |"
     )
     print("|---|---|---|---:|---:|---:|---:|")
     methods = ["features"] + [m for m in args.methods if m != "features"]  # the baseline first

@@ -389,13 +389,13 @@ def bench_env(rounds: int, seconds: float) -> dict[str, Any]:
         single.reset(seed=0)
         batched.reset()
 
-        def single_step(actions: np.ndarray) -> Any:
+        def single_step(actions: np.ndarray, single: Any = single) -> Any:
             obs, reward, terminated, truncated, info = single.step(int(actions[0]))
             if terminated or truncated:
                 single.reset()
             return obs
 
-        def batched_step(actions: np.ndarray) -> Any:
+        def batched_step(actions: np.ndarray, batched: Any = batched) -> Any:
             batched.step_async(actions)
             return batched.step_wait()
 
@@ -438,12 +438,14 @@ def bench_env(rounds: int, seconds: float) -> dict[str, Any]:
 def report(results: dict[str, Any]) -> None:
     """Print the ratios against their goals."""
     print(
-        f"\nmachine: {results['machine']['cpu']}, nproc {results['machine']['nproc']}, AMX {results['machine']['amx_bf16']}"
+        f"\nmachine: {results['machine']['cpu']}, nproc {results['machine']['nproc']}, "
+        f"AMX {results['machine']['amx_bf16']}"
     )
     print(f"load at start: {results['machine']['uptime']}\nload at end:   {results['load_end']}")
     if "ppo" in results:
         print(
-            "\n| variant | trainable / total params | frames/s (median) | vs SB3 | update GMAC | update GMAC/s | vs fp32 matmul |"
+            "\n| variant | trainable / total params | frames/s (median) | vs SB3 | update GMAC | update GMAC/s "
+            "| vs fp32 matmul |"
         )
         print("|---|---|---:|---:|---:|---:|---:|")
         mm = results["ppo"]["_matmul_fp32_gmac_per_s_interleaved"]
@@ -451,13 +453,16 @@ def report(results: dict[str, Any]) -> None:
             if name.startswith("_"):
                 continue
             print(
-                f"| {name} | {r['trainable_params'] / 1e6:.2f} M / {r['params'] / 1e6:.2f} M | {r['frames_per_s']:.1f} | "
-                f"{r['vs_sb3']:.2f}x | {r['update_gmac']:.1f} | {r['update_gmac_per_s']:.1f} | {r['update_gmac_per_s'] / mm:.0%} |"
+                f"| {name} | {r['trainable_params'] / 1e6:.2f} M / {r['params'] / 1e6:.2f} M | "
+                f"{r['frames_per_s']:.1f} | "
+                f"{r['vs_sb3']:.2f}x | {r['update_gmac']:.1f} | {r['update_gmac_per_s']:.1f} | "
+                f"{r['update_gmac_per_s'] / mm:.0%} |"
             )
         side = results["ppo"].get("sidetune")
         if side:
             print(
-                f"goal side-tuning >= 1.0x SB3: {side['vs_sb3']:.2f}x; update >= 50% of matmul: {side['update_gmac_per_s'] / mm:.0%}"
+                f"goal side-tuning >= 1.0x SB3: {side['vs_sb3']:.2f}x; "
+                f"update >= 50% of matmul: {side['update_gmac_per_s'] / mm:.0%}"
             )
     print(
         f"matmul 2048^2 GMAC/s at start: {results['matmul_gmac_per_s']}"

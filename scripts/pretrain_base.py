@@ -1,4 +1,5 @@
-"""Pretrain a base encoder: python scripts/pretrain_base.py --task curvature --arch compact (the program is agents.commands.pretrain_base; see its docstring)."""
+"""Pretrain a base encoder: python scripts/pretrain_base.py --task curvature --arch compact (the program is
+agents.commands.pretrain_base; see its docstring)."""
 
 import _checkout  # noqa: F401  (the checkout's packages first, when run from a checkout)
 

@@ -144,7 +144,8 @@ def test_interrupted_run_resumes_frames_and_optimizer_state(tmp_path, monkeypatc
     resumed = load_model(run_root / "checkpoints" / "last.zip", device="cpu")
     steps_after = max(int(s["step"]) for s in resumed.policy.optimizer.state_dict()["state"].values())
     assert resumed.num_timesteps == 128 and steps_after == steps_before + 4  # Adam continued, not restarted
-    # α's trajectory (sidetune, the preset) covers both sessions: the rollouts up to the checkpoint, then the resumed ones
+    # α's trajectory (sidetune, the preset) covers both sessions: the rollouts up to the checkpoint, then the
+    # resumed ones
     assert [frames for frames, _ in results.alpha_trajectory] == [32, 64, 96, 128]
 
 

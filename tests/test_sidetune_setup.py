@@ -111,7 +111,12 @@ def test_head_options_tile_the_goal_narrow_the_map_and_drop_out():
     narrow = PolicyConfig(method="features", base="random")
     kwargs = policy_kwargs(narrow)
     default = kwargs["features_extractor_class"](env.observation_space, **kwargs["features_extractor_kwargs"])
-    map_dim = lambda e: (
-        e.fuse[0].in_features - e.rgb.out_dim - sum(t[-2].out_features for k, t in e.towers.items() if k == "target")
-    )  # noqa: E731
+
+    def map_dim(e):
+        return (
+            e.fuse[0].in_features
+            - e.rgb.out_dim
+            - sum(t[-2].out_features for k, t in e.towers.items() if k == "target")
+        )
+
     assert map_dim(default) == 32 * 7 * 7 and map_dim(extractor) == 8 * 7 * 7

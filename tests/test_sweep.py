@@ -122,7 +122,8 @@ def test_a_failing_cell_reports_its_error_line_and_exit_code(tmp_path):
     failing = [
         sys.executable,
         "-c",
-        "print('training...'); import sys; print('error: bc.epochs: must be >= 1 (set it)', file=sys.stderr); sys.exit(2)",
+        "print('training...'); import sys; "
+        "print('error: bc.epochs: must be >= 1 (set it)', file=sys.stderr); sys.exit(2)",
     ]
     out = run_cell(failing, str(tmp_path / "results.json"), str(log), threads=1)
     assert out["status"] == "failed"

@@ -55,7 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--compare",
         default="sidetune",
         metavar="METHOD",
-        help="method (or 'method base=NAME') compared with every other at each data size (paired bootstrap; default sidetune)",
+        help=(
+            "method (or 'method base=NAME') compared with every other at each data size "
+            "(paired bootstrap; default sidetune)"
+        ),
     )
     parser.add_argument(
         "--set",

@@ -1,4 +1,5 @@
-"""Make (or extend) the fixed pool of expert trajectories for BC: ``python scripts/make_trajectories.py --trajectories 4900``.
+"""Make (or extend) the fixed pool of expert trajectories for BC:
+``python scripts/make_trajectories.py --trajectories 4900``.
 
 The pool's env settings come from configs/bc.yaml plus ``--config`` and ``key=value`` overrides (e.g.
 ``env.resolution=64``); BC runs must use the same settings. Extending a pool keeps every earlier trajectory.

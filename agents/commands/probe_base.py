@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         if "denoising_vs_identity" in entry:
             d = entry["denoising_vs_identity"]
             print(
-                f"\ndenoising L1 on held-out frames: model {d['model_l1']:.4f}, identity (noisy input) {d['identity_l1']:.4f}, "
+                f"\ndenoising L1 on held-out frames: model {d['model_l1']:.4f}, "
+                f"identity (noisy input) {d['identity_l1']:.4f}, "
                 f"mean image {d['mean_image_l1']:.4f}"
             )
     report["seconds"] = time.perf_counter() - started

@@ -65,7 +65,8 @@ def evaluate_runs(
             config = read_run_folder(result["run_dir"]).config
             entries.append({"run": str(path), "status": "ok", "result": result, "config": config})
             log(
-                f"{path}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f} -> {Path(result['run_dir']) / EVAL_FILE}"
+                f"{path}: success {result['success']['mean']:.3f}, SPL {result['spl']['mean']:.3f} "
+                f"-> {Path(result['run_dir']) / EVAL_FILE}"
             )
         except KeyboardInterrupt:
             raise
@@ -309,7 +310,8 @@ def compare_groups(
             where = (ep["building"], round(float(ep["start_distance"]), 3))
             if seen.setdefault(ep["episode_id"], where) != where:
                 raise PairingError(
-                    f"{entry['run']}: episode id {ep['episode_id']} is {where}, another run's is {seen[ep['episode_id']]}; "
+                    f"{entry['run']}: episode id {ep['episode_id']} is {where}, "
+                    f"another run's is {seen[ep['episode_id']]}; "
                     f"evaluate every run on the same episode set (same env.episodes and eval.episodes_per_building)"
                 )
         runs[entry["run"]] = {ep["episode_id"]: float(ep[metric]) for ep in r["per_episode"]}
@@ -322,7 +324,7 @@ def compare_groups(
         for t in dict.fromkeys(n for n, _ in kind_table if is_target(n)):
             base = fields_of[t].get("base")
 
-            def compared(name: str) -> bool:
+            def compared(name: str, base: Any = base) -> bool:
                 f = fields_of[name]
                 return not is_target(name) and (f.get("base") in (base, "random") or base_free(f.get("method")))
 

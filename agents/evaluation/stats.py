@@ -13,9 +13,9 @@ percentile interval by resampling both levels in every replicate:
 
 This is Owen's (2007) "pigeonhole" bootstrap for crossed designs; it is conservative (the seed x episode
 noise enters through both levels): 1.07 to 1.80 times the true width in the simulations of
-scripts/bootstrap_calibration.py (docs/evaluation.md). ``paired=False`` draws the episodes independently for A and B (the unpaired
-interval, for comparison). ``compare_methods`` compares one named method with every other at each data
-size and picks the best other by its mean.
+scripts/bootstrap_calibration.py (docs/evaluation.md). ``paired=False`` draws the episodes independently for A
+and B (the unpaired interval, for comparison). ``compare_methods`` compares one named method with every other at
+each data size and picks the best other by its mean.
 """
 
 from __future__ import annotations

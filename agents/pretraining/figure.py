@@ -79,7 +79,10 @@ def make_figure(
     cmap.set_bad("black")
     shade = dict(cmap=cmap, vmin=-1, vmax=1)
     for r in range(images):
-        masked = lambda a: np.ma.masked_where(mask[r, 0] == 0, a)  # noqa: E731  (black: no label)
+
+        def masked(a: np.ndarray, r: int = r) -> np.ndarray:  # (black: no label)
+            return np.ma.masked_where(mask[r, 0] == 0, a)
+
         panels = [
             _image(clean[r]),
             masked(target[r, 0]),

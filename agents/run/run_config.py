@@ -373,7 +373,8 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
     if policy.side_init == "distill" and not policy.side_weights and policy.base not in SHIPPED_TASKS:
         raise ConfigError(
             "policy.side_weights",
-            f"missing for side_init=distill with base {policy.base!r} (only the shipped bases have shipped distilled sides)",
+            f"missing for side_init=distill with base {policy.base!r} "
+            "(only the shipped bases have shipped distilled sides)",
             "give the distilled side checkpoint's path, or policy.side_init=auto",
         )
     if policy.base not in SHIPPED_TASKS + ("random",):

@@ -204,7 +204,8 @@ def load_sweep(path: str | Path, runs_root: str | Path | None = None) -> SweepSp
 
 
 def _name_part(axis: str, value: Any) -> str:
-    """How one axis value appears in a cell name: ``sidetune``, ``490``, ``seed1``, ``merge_sum``, a base file's stem."""
+    """How one axis value appears in a cell name: ``sidetune``, ``490``, ``seed1``, ``merge_sum``, a base file's
+    stem."""
     text = str(value)
     if axis == "base" and ("/" in text or text.endswith((".pth", ".pt"))):
         text = Path(text).stem
@@ -321,7 +322,7 @@ def prepare_data(spec: SweepSpec, cells: Sequence[Cell], progress: bool = True) 
         n = cfg.bc.trajectories
         if root not in largest or n > largest[root][0]:
             largest[root] = (n, cfg)
-    for n, cfg in largest.values():
+    for _n, cfg in largest.values():
         check_pool(cfg, progress=progress)
 
 
@@ -443,8 +444,8 @@ def run_sweep(
         c.name: {"status": "done", "skipped": True, "reason": "", "seconds": 0.0} for c in cells if c not in todo
     }
     log(
-        f"sweep {spec.experiment}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier (skipped), {len(todo)} to run"
-        + (f"; no cell starts after {format_deadline(deadline)}" if deadline is not None else "")
+        f"sweep {spec.experiment}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier (skipped), "
+        f"{len(todo)} to run" + (f"; no cell starts after {format_deadline(deadline)}" if deadline is not None else "")
     )
     started = time.perf_counter()
     interrupted = False
@@ -536,7 +537,8 @@ def _run_on_ray(
         for ref in pending:
             ray.cancel(ref, force=True)
         log(
-            f"interrupted: {len(pending)} cells cancelled; run the same command again to resume (finished cells are skipped)"
+            f"interrupted: {len(pending)} cells cancelled; run the same command again to resume "
+            "(finished cells are skipped)"
         )
         raise
     finally:

@@ -73,7 +73,8 @@ def open_pool(s: BCSettings, env_cfg: EnvConfig, n: int, generate: bool, progres
         bar.close()
     if not (root / "manifest.json").exists():
         raise TrajectoryPoolError(
-            f"bc.pool_dir: no trajectory pool at {root} (make it with `python scripts/make_trajectories.py --trajectories {n} "
+            f"bc.pool_dir: no trajectory pool at {root} "
+            f"(make it with `python scripts/make_trajectories.py --trajectories {n} "
             f"--pool-dir {root} --seed {s.pool_seed}` plus this run's env.* overrides, or set bc.generate=true)"
         )
     pool = TrajectoryPool(root)
@@ -201,7 +202,8 @@ def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None =
     n_actions = int(model.action_space.n)
     if data.actions.max(initial=0) >= n_actions or data.actions.min(initial=0) < 0:
         raise BadInputError(
-            f"env.auto_stop: the pool's expert actions do not fit the model's {n_actions} actions (use the pool's env settings)"
+            f"env.auto_stop: the pool's expert actions do not fit the model's {n_actions} actions "
+            "(use the pool's env settings)"
         )
     optimizer, params = make_optimizer(model, s)
     return BCContext(
@@ -230,7 +232,8 @@ def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
         raise BadInputError(f"method {encoder.method!r} has no frozen base, so there is nothing to cache")
     if ctx.settings.augment != "none":
         raise BadInputError(
-            "bc.augment: changes the frames, so cached base features would not match them (set bc.feature_cache=false or bc.augment=none)"
+            "bc.augment: changes the frames, so cached base features would not match them "
+            "(set bc.feature_cache=false or bc.augment=none)"
         )
     s = ctx.settings
     root = Path(s.cache_dir) if s.cache_dir else ctx.pool.root / "feature_cache"
@@ -344,7 +347,8 @@ def _save_state(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> None:
 
 
 def heldout_eval(model: Any, cfg: RunConfig, episodes_per_building: int | None, progress: bool) -> dict[str, Any]:
-    """Held-out success/SPL through the shared evaluator (agents.evaluation.evaluate); None: eval.episodes_per_building."""
+    """Held-out success/SPL through the shared evaluator (agents.evaluation.evaluate); None:
+    eval.episodes_per_building."""
     from agents.evaluation.evaluate import evaluate_policy
 
     return evaluate_policy(
@@ -377,7 +381,8 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
     epochs, patience = s.planned_epochs, s.patience
     stopped_early = False
     print(
-        f"BC: {ctx.data.num_trajectories} trajectories ({len(ctx.train_steps)} training / {len(ctx.val_steps)} validation "
+        f"BC: {ctx.data.num_trajectories} trajectories "
+        f"({len(ctx.train_steps)} training / {len(ctx.val_steps)} validation "
         f"frames), method {ctx.extractor.encoder.method}, {epochs} epochs, cache {'on' if ctx.cache else 'off'}"
     )
     for epoch in range(int(state["epoch"]), epochs):

@@ -123,7 +123,8 @@ class FrozenBaseRolloutBuffer(DeviceRolloutBuffer):
         if features is None or tuple(features.shape) != (self.n_envs, *self.features_shape):
             raise RuntimeError(
                 "the policy kept no frozen-base features for this rollout step (shape "
-                f"{None if features is None else tuple(features.shape)}, expected {(self.n_envs, *self.features_shape)})"
+                f"{None if features is None else tuple(features.shape)}, "
+                f"expected {(self.n_envs, *self.features_shape)})"
             )
         self.base_features[self.pos].copy_(features.detach())
         self.policy.rollout_base_features = None  # consumed: a stale copy is never stored twice

@@ -72,7 +72,8 @@ def _catalogue(seed: int, n_train: int, n_heldout: int) -> tuple[tuple[str, ...]
 def _entries(config: EnvConfig) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, int]]:
     if config.num_train_buildings < 1 or config.num_heldout_buildings < 1:
         raise ValueError(
-            f"num_train_buildings={config.num_train_buildings} and num_heldout_buildings={config.num_heldout_buildings} must both be >= 1"
+            f"num_train_buildings={config.num_train_buildings} and "
+            f"num_heldout_buildings={config.num_heldout_buildings} must both be >= 1"
         )
     return _catalogue(int(config.catalogue_seed), int(config.num_train_buildings), int(config.num_heldout_buildings))
 

@@ -47,7 +47,8 @@ def resolve_scene_path(scene_id: str, scenes_dir: str | os.PathLike | None) -> P
     if scenes_dir is None:
         raise SceneNotFoundError(
             f"scene {scene_id!r} is a relative path and env.habitat_scenes_dir is not set; pass --scenes-dir "
-            f"(or env.habitat_scenes_dir=DIR; the folder that holds {relative.split('/')[0]!r}/, usually data/scene_datasets)"
+            f"(or env.habitat_scenes_dir=DIR; the folder that holds {relative.split('/')[0]!r}/, "
+            "usually data/scene_datasets)"
         )
     path = Path(scenes_dir) / relative
     if not path.exists():
@@ -61,8 +62,9 @@ def resolve_scene_path(scene_id: str, scenes_dir: str | os.PathLike | None) -> P
 
 def load_habitat_episodes(config: EnvConfig, split: str, check_scenes: bool = True) -> list[Episode]:
     """All episodes of ``split`` under ``config.habitat_data_path`` (both layouts), restricted to
-    ``config.buildings`` when set (scene names, which are also the ``content/`` file names); with ``check_scenes`` every scene must exist under ``habitat_scenes_dir``,
-    so a missing download fails here rather than when the N-th simulator loads it."""
+    ``config.buildings`` when set (scene names, which are also the ``content/`` file names); with ``check_scenes``
+    every scene must exist under ``habitat_scenes_dir``, so a missing download fails here rather than when the N-th
+    simulator loads it."""
     if not config.habitat_data_path:
         raise ConfigError(
             "env.habitat_data_path is not set; pass --data-path (or env.habitat_data_path=DIR) with the PointNav v1 "
