@@ -80,7 +80,10 @@ METADATA_KEYS = ("task", "arch", "resolution")
 
 
 def read_checkpoint_metadata(path: str | Path) -> dict:
-    """Top-level non-weight entries of a checkpoint (e.g. {'task', 'arch', 'resolution'}); {} for bare/visualpriors files."""
+    """Top-level non-weight entries of a checkpoint (e.g. {'task', 'arch', 'resolution'}).
+
+    {} for bare/visualpriors files.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"encoder checkpoint {str(path)!r} does not exist")

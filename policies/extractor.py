@@ -40,7 +40,8 @@ def _is_uint8_image(space: spaces.Box) -> bool:
 
 
 class ImageScaler(nn.Module):
-    """Map uint8-valued images to [-1, 1], from [0, 255] (`uint8_to_unit_range`) or from [0, 1] when already normalized."""
+    """Map uint8-valued images to [-1, 1], from [0, 255] (`uint8_to_unit_range`) or from [0, 1] when
+    already normalized."""
 
     def __init__(self, images_normalized: bool):
         super().__init__()

@@ -115,8 +115,10 @@ def shipped_side_weights(side: str, base: str, arch: str, resolution: int) -> Pa
     from another base needs `policy.side_weights=PATH`."""
     if base not in SHIPPED_TASKS:
         raise BadInputError(
-            f"policy.side_init=distill with base {base!r}: only the shipped bases {SHIPPED_TASKS} have shipped distilled "
-            f"sides (set policy.side_weights to a side checkpoint made with `python -m policies.distill`, or another side_init)"
+            f"policy.side_init=distill with base {base!r}: only the shipped bases {SHIPPED_TASKS} "
+            "have shipped distilled "
+            "sides (set policy.side_weights to a side checkpoint made with `python -m policies.distill`, "
+            "or another side_init)"
         )
     path = side_weights_path(side, base, arch, resolution)
     if not path.is_file():
@@ -171,7 +173,8 @@ def initialise_side(
         if weights is None:
             raise ValueError(
                 "side_init='distill' needs side_weights: a side checkpoint distilled from the base, made with "
-                "`policies.distill.distill_side` or `python -m policies.distill --base ... --images frames.npy --out side.pth`"
+                "`policies.distill.distill_side` or "
+                "`python -m policies.distill --base ... --images frames.npy --out side.pth`"
             )
         return load_encoder_weights(side, weights)
     raise AssertionError(

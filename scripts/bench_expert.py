@@ -67,7 +67,8 @@ def main() -> None:
     print(f"collisions per episode {collisions / len(successes):.2f}")
     print(f"reset: {reset_time / len(episodes) * 1e3:.2f} ms per episode (cold field cache)")
     print(
-        f"step+geodesic: {step_time / slots * 1e6:.2f} us per agent-step ({slots / step_time:.0f} agent-steps/s at batch {args.batch})"
+        f"step+geodesic: {step_time / slots * 1e6:.2f} us per agent-step "
+        f"({slots / step_time:.0f} agent-steps/s at batch {args.batch})"
     )
     print(f"expert: {expert_time / slots * 1e6:.2f} us per agent-step; {steps} expert steps taken")
 

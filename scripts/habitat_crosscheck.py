@@ -204,7 +204,8 @@ def habitat_lab_table(rows: list[dict]) -> str:
     """Markdown: mean measures on both sides and the largest per-episode differences."""
     keys = ("start_distance", "distance_to_goal", "success", "spl")
     lines = [
-        "| measure | habitat-lab | toolkit (habitat backend) | max abs per-episode difference | episodes that differ by > 0.01 |",
+        "| measure | habitat-lab | toolkit (habitat backend) | max abs per-episode difference "
+        "| episodes that differ by > 0.01 |",
         "|---|---|---|---|---|",
     ]
     for key in keys:
@@ -212,7 +213,8 @@ def habitat_lab_table(rows: list[dict]) -> str:
         ours = np.array([r["ours"][key] for r in rows])
         diff = np.abs(lab - ours)
         lines.append(
-            f"| {key} | {lab.mean():.4f} | {ours.mean():.4f} | {np.nanmax(diff):.4f} | {int(np.sum(diff > 0.01))} / {len(rows)} |"
+            f"| {key} | {lab.mean():.4f} | {ours.mean():.4f} | {np.nanmax(diff):.4f} "
+            f"| {int(np.sum(diff > 0.01))} / {len(rows)} |"
         )
     return "\n".join(lines)
 
@@ -265,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.export / EPISODES_SUBDIR).is_dir():
         print(
-            f"error: export: {args.export / EPISODES_SUBDIR} does not exist (run scripts/export_habitat_scenes.py {args.export})",
+            f"error: export: {args.export / EPISODES_SUBDIR} does not exist "
+            f"(run scripts/export_habitat_scenes.py {args.export})",
             file=sys.stderr,
         )
         return 2
@@ -311,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.habitat_lab:
         lab_rows = payload["habitat_lab"] = habitat_lab_rows(args.habitat_lab, config)
         print(
-            f"\n## habitat-lab's PointNav measures vs the toolkit's, same episodes and actions ({len(lab_rows)} episodes)\n"
+            f"\n## habitat-lab's PointNav measures vs the toolkit's, same episodes and actions "
+            f"({len(lab_rows)} episodes)\n"
         )
         print(habitat_lab_table(lab_rows))
     if args.bench:

@@ -335,7 +335,8 @@ def test_wrong_task_arch_or_resolution_is_named_with_the_fix(tiny_run, tmp_path,
         load_base(path, "compact", resolution=40)
     with pytest.raises(
         ResolutionMismatchError,
-        match=r"pretrained at 32x32 but the rgb observation is 128x128 \(set env.resolution=32.*allow_resolution_mismatch=true\)",
+        match=r"pretrained at 32x32 but the rgb observation is 128x128 "
+        r"\(set env.resolution=32.*allow_resolution_mismatch=true\)",
     ):
         load_base(path, "compact", resolution=128)
     with pytest.warns(UserWarning, match="pretrained at 32x32 but the rgb observation is 128x128"):

@@ -71,9 +71,12 @@ def test_pairing_narrows_the_interval() -> None:
 def test_binary_success_sees_a_five_point_difference_with_420_episodes_and_6_seeds() -> None:
     rng = np.random.default_rng(4)
     p = rng.uniform(0.2, 0.95, EPISODES)  # per-episode success probability (shared difficulty)
-    draw = lambda shift: {
-        s: {str(e): float(rng.random() < min(1.0, p[e] + shift)) for e in range(EPISODES)} for s in range(SEEDS)
-    }  # noqa: E731
+
+    def draw(shift):
+        return {
+            s: {str(e): float(rng.random() < min(1.0, p[e] + shift)) for e in range(EPISODES)} for s in range(SEEDS)
+        }
+
     d = paired_bootstrap(draw(0.08), draw(0.0))
     assert d.excludes_zero()
     assert (d.ci95[1] - d.ci95[0]) / 2 < 0.05  # the half-width is below 0.05

@@ -1,7 +1,7 @@
 """Write the fixed embedded train / held-out episode sets in Habitat PointNav v1 format.
 
-Usage: python scripts/make_episodes.py OUT_DIR   (writes OUT_DIR/train/train.json.gz and OUT_DIR/heldout/heldout.json.gz;
-point env.episodes_dir at OUT_DIR to use them).
+Usage: python scripts/make_episodes.py OUT_DIR   (writes OUT_DIR/train/train.json.gz and
+OUT_DIR/heldout/heldout.json.gz; point env.episodes_dir at OUT_DIR to use them).
 """
 
 from __future__ import annotations

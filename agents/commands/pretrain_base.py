@@ -1,6 +1,7 @@
 """Pretrain a base encoder for curvature or denoising on embedded-simulator images and write it as a base checkpoint.
 
-Usage: python scripts/pretrain_base.py --task {curvature,denoising} --arch {compact,taskonomy} [--config FILE] [key=value ...]
+Usage: python scripts/pretrain_base.py --task {curvature,denoising} --arch {compact,taskonomy}
+       [--config FILE] [key=value ...]
 
 Images come from the training buildings only; the held-out buildings give the evaluation. Writes
 policies/weights/{task}_{arch}.pth (the layout `policies.bases.load_base` reads), a .json of provenance and a

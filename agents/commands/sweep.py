@@ -7,8 +7,8 @@
 
 Cells write runs/<experiment>/<cell> as the trainer's own script does; finished cells are skipped and
 interrupted ones resumed, so rerunning the same command continues a sweep. Needs the `cluster` extra
-(pip install -e ".[cluster]"). Console command: sidetune-sweep. Exit status: 0 every cell done, 1 some failed or did not start, 2 bad input,
-130 interrupted.
+(pip install -e ".[cluster]"). Console command: sidetune-sweep. Exit status: 0 every cell done, 1 some
+failed or did not start, 2 bad input, 130 interrupted.
 """
 
 from __future__ import annotations

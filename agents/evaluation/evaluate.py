@@ -5,10 +5,10 @@ building of the split, in file order -- through the same observation pipeline th
 (``agents.run.env_builder.make_vec_env`` with sequential hand-out), batched over ``num_envs`` envs, and counts
 each episode exactly once: the vector env autoresets finished envs, and an env handed an episode beyond
 the set keeps stepping but its results are ignored. Sampled actions come from one random stream per
-episode (``EpisodeStreams``), so results do not depend on the batch size. Success gets a Wilson interval, the other metrics a
-percentile bootstrap (agents/evaluation/metrics.py). ``evaluate_run`` loads a run folder's config and checkpoint,
-evaluates, and writes ``eval.json`` atomically beside them. Nothing here is backend-specific: the
-Habitat backend is evaluated by the same code (see docs/evaluation.md).
+episode (``EpisodeStreams``), so results do not depend on the batch size. Success gets a Wilson interval,
+the other metrics a percentile bootstrap (agents/evaluation/metrics.py). ``evaluate_run`` loads a run
+folder's config and checkpoint, evaluates, and writes ``eval.json`` atomically beside them. Nothing here is
+backend-specific: the Habitat backend is evaluated by the same code (see docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def _actor(
     net = getattr(policy, "policy", None)
     if net is None or not hasattr(net, "get_distribution"):
         raise TypeError(
-            f"policy must be an SB3 model (PPO/BaseAlgorithm) or one of {REFERENCE_POLICIES}, got {type(policy).__name__}"
+            f"policy must be an SB3 model (PPO/BaseAlgorithm) or one of {REFERENCE_POLICIES}, "
+            f"got {type(policy).__name__}"
         )
     check_spaces(policy, venv, source)
     if not isinstance(venv.action_space, spaces.Discrete):
@@ -289,7 +290,9 @@ def write_videos(
             task.use_episodes([episodes[index]])
             replay = iter(actions_of.get(index, []))
             path = folder / f"episode_{index:04d}_{row['building'].replace('/', '_')}_{row['episode_id']}.mp4"
-            info = record_episode(task, lambda obs: next(replay), path, fps=fps, min_height=VIDEO_MIN_HEIGHT)
+            info = record_episode(
+                task, lambda obs, replay=replay: next(replay), path, fps=fps, min_height=VIDEO_MIN_HEIGHT
+            )
             written.append(
                 {
                     "path": str(path),

@@ -5,9 +5,9 @@
 Reads every finished run below the folder (the evaluation its trainer wrote, or a later ``eval.json``:
 agents.evaluation.eval_report.policy_entry), and writes into the folder:
 
-- ``report.md``: the pooled table (agents/evaluation/eval_report.py), the paper's claim at every data size (sidetune minus
-  the best other method, with the Design's verdict: holds when the interval's lower end is above -0.05), then, at
-  every data size, **sidetune minus each
+- ``report.md``: the pooled table (agents/evaluation/eval_report.py), the paper's claim at every data size
+  (sidetune minus the best other method, with the Design's verdict: holds when the interval's lower end
+  is above -0.05), then, at every data size, **sidetune minus each
   other method** on the same base (paired seed x episode bootstrap, agents/evaluation/stats.py), **features with a
   pretrained base minus features with a randomly initialised base and minus blind** (is the prior used?),
   **variants of one method** (an ablation folder reported ``--with`` the grid: each variant minus the first),
@@ -413,12 +413,14 @@ def build_report(
     ]
     if claim:
         text += [
-            f"## The claim: {target} matches or beats the best other method (success; holds where {target} - best other "
+            f"## The claim: {target} matches or beats the best other method "
+            f"(success; holds where {target} - best other "
             f"has its 95% interval's lower end above -{CLAIM_MARGIN})\n",
             f"| data | {target} | best other | difference [95% CI] | seeds | verdict |",
             "|---|---|---|---|---|---|",
             *[
-                f"| {r['data']} | {r['target']} | {r['best_other']} | {r['mean']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] "
+                f"| {r['data']} | {r['target']} | {r['best_other']} "
+                f"| {r['mean']:+.3f} [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] "
                 f"| {r['seeds'][0]} vs {r['seeds'][1]} | {r['verdict']} |"
                 for r in claim
             ],
@@ -457,7 +459,8 @@ def build_report(
             "|---|---:|---:|---:|---:|---:|",
         ]
         text += [
-            f"| {a['base']}{' ' + a['variant'] if 'variant' in a else ''} | {a['data']} | {a['seeds']} | {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |"
+            f"| {a['base']}{' ' + a['variant'] if 'variant' in a else ''} | {a['data']} | {a['seeds']} "
+            f"| {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |"
             for a in alphas
         ]
         text.append("")

@@ -117,7 +117,7 @@ def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]]
     fig, axes = plt.subplots(1, len(BC_METRICS), figsize=(5.2 * len(BC_METRICS), 3.8))
     for (method, base), by_size in sorted(points.items()):
         sizes = sorted(by_size)
-        for ax, (key, title) in zip(axes, BC_METRICS, strict=False):
+        for ax, (key, _title) in zip(axes, BC_METRICS, strict=False):
             means, lower, upper = [], [], []
             for size in sizes:
                 seeds = by_size[size]

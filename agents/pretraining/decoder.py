@@ -29,7 +29,8 @@ class Decoder(nn.Module):
         super().__init__()
         if 2 ** len(widths) != DOWNSAMPLE:
             raise ValueError(
-                f"decoder needs {DOWNSAMPLE.bit_length() - 1} widths (a stem + one per x2 stage to half resolution); got {widths}"
+                f"decoder needs {DOWNSAMPLE.bit_length() - 1} widths "
+                f"(a stem + one per x2 stage to half resolution); got {widths}"
             )
         self.stem = _block(FEATURE_CHANNELS, widths[0])
         self.stages = nn.ModuleList(_block(a, b) for a, b in zip(widths[:-1], widths[1:], strict=False))

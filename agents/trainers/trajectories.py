@@ -123,8 +123,10 @@ class EpisodeStream:
                 )
                 if not names:
                     raise TrajectoryPoolError(
-                        f"bc.trajectories: the {self.env_cfg.backend} training split has only {self.round_size} episodes and "
-                        "new ones cannot be generated here (ask for at most that many trajectories or add episodes to the dataset)"
+                        f"bc.trajectories: the {self.env_cfg.backend} training split has only "
+                        f"{self.round_size} episodes and "
+                        "new ones cannot be generated here (ask for at most that many trajectories "
+                        "or add episodes to the dataset)"
                     )
                 per = max(1, math.ceil(self.round_size / len(names)))
                 round_seed = int(np.random.SeedSequence([self.seed, r, 7919]).generate_state(1)[0])
@@ -433,7 +435,8 @@ class TrajectoryPool:
         path = self.root / MANIFEST
         if not path.is_file():
             raise TrajectoryPoolError(
-                f"bc.pool_dir: no trajectory pool at {self.root} (missing {MANIFEST}; make one with scripts/make_trajectories.py)"
+                f"bc.pool_dir: no trajectory pool at {self.root} "
+                f"(missing {MANIFEST}; make one with scripts/make_trajectories.py)"
             )
         try:
             self.manifest = json.loads(path.read_text())
@@ -505,8 +508,10 @@ class TrajectoryPool:
             raise TrajectoryPoolError(f"--trajectories {n}: ask for at least one trajectory")
         if n > self.num_trajectories:
             raise TrajectoryPoolError(
-                f"--trajectories {n} is more than the {self.num_trajectories} trajectories in pool {self.root}; extend it "
-                f"with `python scripts/make_trajectories.py --trajectories {n} --pool-dir {self.root} --seed {self.manifest['seed']}` "
+                f"--trajectories {n} is more than the {self.num_trajectories} trajectories in pool "
+                f"{self.root}; extend it "
+                f"with `python scripts/make_trajectories.py --trajectories {n} --pool-dir {self.root} "
+                f"--seed {self.manifest['seed']}` "
                 f"plus the env.* overrides of this run (or run bc.py with bc.generate=true, its default)"
             )
         parts: dict[str, list[np.ndarray]] = {
@@ -535,7 +540,8 @@ class TrajectoryPool:
                 if auto_stop:
                     if np.any(acts == Action.STOP):
                         raise TrajectoryPoolError(
-                            f"shard {self.root / entry['file']}: trajectory {entry['first'] + t} has a STOP before the goal radius"
+                            f"shard {self.root / entry['file']}: trajectory {entry['first'] + t} "
+                            "has a STOP before the goal radius"
                         )
                     acts = acts - 1
                 parts["actions"].append(acts)

@@ -37,7 +37,8 @@ class EmbeddedBackend:
         for name in self.names:
             if split_of(name, config) != config.split:
                 raise ValueError(
-                    f"env.buildings lists {name!r}, which is not a {config.split} building; fix env.buildings or env.split"
+                    f"env.buildings lists {name!r}, which is not a {config.split} building; "
+                    "fix env.buildings or env.split"
                 )
         self.index = {name: k for k, name in enumerate(self.names)}
         self.buildings = [get_building(n, config) for n in self.names]

@@ -3,7 +3,8 @@
 Navigation cell = the building's obstacle cell (0.1 m): fine enough that the agent radius (0.15 m) and
 0.25 m steps are resolved, small enough (<= 250x250 cells) that one distance field costs about a millisecond.
 A cell is navigable when a disc of the agent's radius centred anywhere in the cell touches no obstacle cell
-and no pillar (conservative: the agent's body never overlaps an obstacle). The agent's centre must stay in navigable cells (``motion.py``).
+and no pillar (conservative: the agent's body never overlaps an obstacle). The agent's centre must stay in
+navigable cells (``motion.py``).
 
 Geodesic fields: Dijkstra on a 16-neighbour grid (orthogonal, diagonal and knight moves, each only when the
 straight segment crosses navigable cells), seeded with exact Euclidean distances around the goal. The queue

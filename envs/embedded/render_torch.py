@@ -77,7 +77,10 @@ def wall_segments(walls: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarra
 
 
 def _pad_stack(arrays: list[np.ndarray], width: int) -> np.ndarray:
-    """Stack ``[S_b, width]`` arrays into ``[B, max S, width]``; padding rows never intersect (material -1, empty span)."""
+    """Stack ``[S_b, width]`` arrays into ``[B, max S, width]``.
+
+    Padding rows never intersect (material -1, empty span).
+    """
     size = max(1, max(len(a) for a in arrays))
     out = np.zeros((len(arrays), size, width), np.float64)
     out[:, :, 1], out[:, :, 2], out[:, :, 3] = 1.0, 0.0, -1.0  # span [1, 0] is empty
@@ -175,7 +178,7 @@ class TorchRenderer:
         """Intersect rays ``[n, W]`` with their building's wall segments and pillars; nearest hit per ray."""
         px3, py3, dx3, dy3 = px[:, :, None], py[:, :, None], dx[:, :, None], dy[:, :, None]
         hits = []
-        for segs, along, across, d_along, d_across, p_along, p_across in (
+        for segs, along, _across, d_along, d_across, p_along, p_across in (
             (self.vertical[idx], "x", "y", dx3, dy3, px3, py3),
             (self.horizontal[idx], "y", "x", dy3, dx3, py3, px3),
         ):

@@ -7,7 +7,8 @@ during the rollout, and the PPO update. No evaluation or checkpoints (they are e
 trainer's own frames/s too).
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/experiments/ppo_bench.py
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/experiments/ppo_bench.py --resolutions 128 --methods sidetune --profile
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/experiments/ppo_bench.py \\
+        --resolutions 128 --methods sidetune --profile
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@
    (the same seeded initial weights the run starts from).
 2. PPO training with configs/ppo.yaml (side-tuning, curvature base unless overridden), capped by
    ``--minutes`` of wall time; periodic held-out evaluation on 3 episodes per building -> eval_history.json.
-3. The final policy on the same held-out episodes as step 1 (eval.episodes_per_building per building) -> results.json; a summary (JSON and a markdown
-   table) in the run folder: ``experiment_summary.json`` and ``experiment_summary.md``.
+3. The final policy on the same held-out episodes as step 1 (eval.episodes_per_building per building)
+   -> results.json; a summary (JSON and a markdown table) in the run folder: ``experiment_summary.json``
+   and ``experiment_summary.md``.
 
 Run it in the background on a shared CPU:
     nice -n 5 nohup .venv/bin/python scripts/experiments/ppo_cpu.py --minutes 28 > runs/ppo_cpu.log 2>&1 &
@@ -102,7 +103,8 @@ def main() -> None:
     }
     atomic_write_text(run.root / "experiment_summary.json", json.dumps(summary, indent=2, default=float))
     lines = [
-        f"Held-out, {final_row['episodes']} episodes (first {s.episodes_per_building} of each held-out building), sampled actions:",
+        f"Held-out, {final_row['episodes']} episodes (first {s.episodes_per_building} of each held-out building), "
+        "sampled actions:",
         "",
         "| policy | success [95% CI] | SPL [95% CI] | episode reward [95% CI] |",
         "|---|---|---|---|",
