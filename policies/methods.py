@@ -99,7 +99,7 @@ class PolicyConfig:
     vector_hidden: int = 64
     net_arch: list[int] = field(default_factory=list)
     blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
-    l2sp_strength: float = 0.1  # sidetune-l2sp: λ of the pull toward the side's start (docs/experiments.md, D)
+    l2sp_strength: float = 1.0  # sidetune-l2sp: λ of the pull toward the side's start (docs/experiments.md, D)
     base_precision: str = "float32"  # frozen base's numerics: 'auto' (bf16 on CUDA, bf16 CPUs) | 'float32' | 'bfloat16'
 
     def __post_init__(self) -> None:
