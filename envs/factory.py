@@ -9,14 +9,16 @@ import importlib
 from typing import Any
 
 from envs.backend import Backend
-from envs.backends import backend_spec
+from envs.backends import backend_names, backend_spec
 from envs.config import ConfigError, EnvConfig, check_choice
 from envs.episodes import Episode, scene_name, select_episodes
 from envs.task import SAMPLING_MODES, PointNavTask
 
 
 def backend_function(config: EnvConfig, field: str) -> Any:
-    """The function the backend's spec names for ``field`` (imported now), or None when the spec has none."""
+    """The function the backend's spec names for ``field`` (imported now), or None when the spec has none; a
+    ConfigError for a backend that is not registered (a config mutated after its check)."""
+    check_choice(config.backend, backend_names(), "env.backend")
     entry = getattr(backend_spec(config.backend), field)
     if entry is None:
         return None
