@@ -407,6 +407,7 @@ def build_report(
         + ". Written by `python scripts/report.py "
         + shown_path(folder)
         + "".join(f" --with {shown_path(p)}" for p in partners)
+        + (f" --target {target}" if target != CLAIM_METHOD else "")
         + "` from the runs' stored held-out evaluations.\n",
         "## Held-out evaluation, seeds pooled\n",
         format_table(rows, markdown=True) + "\n",
