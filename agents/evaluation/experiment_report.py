@@ -434,10 +434,10 @@ def build_report(
                 "'best other': the other method with the highest mean at that size)\n",
                 format_comparisons(comparisons[metric], metric, markdown=True) + "\n",
             ]
-    for target, found in prior.items():
+    for prior_target, found in prior.items():
         if found:
             text += [
-                f"## Is the prior used? {target} minus features on a random base and minus blind (success)\n",
+                f"## Is the prior used? {prior_target} minus features on a random base and minus blind (success)\n",
                 format_comparisons(found, "success", markdown=True) + "\n",
             ]
     if between_bases:
