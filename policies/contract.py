@@ -24,9 +24,19 @@ def check_image_size(height: int, width: int, who: str = "encoder") -> None:
     check_resolution(width, f"{who}: image width")
 
 
-def uint8_to_unit_range(frames) -> torch.Tensor:
-    """uint8-valued RGB (array or tensor) -> float32 in [-1, 1], the Taskonomy input convention."""
-    return torch.as_tensor(frames).float().div(127.5).sub_(1.0)  # in place on div's fresh tensor: one allocation
+def uint8_to_unit_range(frames, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """uint8-valued RGB (array or tensor, uint8 or float) -> float32 in [-1, 1], the Taskonomy input convention.
+
+    One pass over the pixels: uint8 input is divided in float32 straight into a fresh tensor of
+    `memory_format` (4-D input only), so the cast and the layout change cost no extra copies; the values are
+    exactly those of ``x.float().div(127.5) - 1``."""
+    x = torch.as_tensor(frames)
+    if x.dtype not in (torch.uint8, torch.float32):
+        x = x.float()  # e.g. float64 mean images: rounded to float32 first, as before
+    if x.dim() != 4:
+        memory_format = torch.contiguous_format
+    out = torch.empty(x.shape, dtype=torch.float32, device=x.device, memory_format=memory_format)
+    return torch.div(x, 127.5, out=out).sub_(1.0)
 
 
 def check_finite_observations(observations: dict[str, torch.Tensor]) -> None:

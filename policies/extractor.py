@@ -2,8 +2,9 @@
 
 What the extractor receives: SB3's `preprocess_obs` casts observations to float and, when the policy's
 `normalize_images=True`, divides uint8 image spaces by 255. `policy_kwargs()` sets
-`normalize_images=False`, so image keys arrive as floats in [0, 255]; set `images_normalized=True` in the
-config if you keep SB3's division (then they arrive in [0, 1]). Either way they are mapped to [-1, 1].
+`normalize_images=False`, so uint8 image keys arrive as they are (`SideTunePolicy` skips SB3's cast for
+`raw_image_keys`) or as floats in [0, 255] (other callers); set `images_normalized=True` in the config if you keep
+SB3's division (then they arrive in [0, 1]). Either way they are mapped to float32 in [-1, 1] in one pass.
 
 Per key:
 - `rgb_key` ([3k, H, W], k stacked frames): each frame -> method encoder -> [8, H/16, W/16]; frames
@@ -40,15 +41,17 @@ def _is_uint8_image(space: spaces.Box) -> bool:
 
 
 class ImageScaler(nn.Module):
-    """Map uint8-valued images to [-1, 1], from [0, 255] (`uint8_to_unit_range`) or from [0, 1] when
-    already normalized."""
+    """Map uint8-valued images (uint8 or float tensors) to float32 in [-1, 1], from [0, 255]
+    (`uint8_to_unit_range`) or from [0, 1] when already normalized, in `memory_format`."""
 
     def __init__(self, images_normalized: bool):
         super().__init__()
         self.images_normalized = images_normalized
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * 2.0 - 1.0 if self.images_normalized else uint8_to_unit_range(x)
+    def forward(self, x: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+        if self.images_normalized:
+            return (x.float() * 2.0 - 1.0).contiguous(memory_format=memory_format)
+        return uint8_to_unit_range(x, memory_format)
 
 
 class RGBHead(nn.Module):
@@ -127,10 +130,12 @@ class RGBTower(nn.Module):
 
 class MaxFilter3x3(nn.Module):
     """`nn.MaxPool2d(3, stride=1, padding=1)` as two separable shifted maxima: the same values, 8-20x faster
-    on the CPU than torch's pooling kernel (docs/benchmarks.md), and no indices kept for a backward pass."""
+    on the CPU than torch's pooling kernel (docs/benchmarks.md), and no indices kept for a backward pass.
+    Works on any real dtype (integers are padded with their minimum), so it can run on uint8 images."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        padded = nn.functional.pad(x.contiguous(), (1, 1, 1, 1), value=float("-inf"))
+        low = float("-inf") if x.is_floating_point() else torch.iinfo(x.dtype).min
+        padded = nn.functional.pad(x.contiguous(), (1, 1, 1, 1), value=low)
         rows = torch.maximum(padded[..., :-2], padded[..., 1:-1])
         rows = torch.maximum(rows, padded[..., 2:])
         out = torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :])
@@ -225,6 +230,8 @@ class SideTuneExtractor(BaseFeaturesExtractor):
                 self.scalers[key] = ImageScaler(config.images_normalized)
             total += out_dim
         self.rgb_scaler = ImageScaler(config.images_normalized)
+        # uint8 image keys the extractor scales itself: SideTunePolicy hands them over uncast
+        self.raw_image_keys = tuple(([config.rgb_key] if _is_uint8_image(rgb_space) else []) + list(self.scalers))
         self.dropout = nn.Dropout(config.fuse_dropout)  # identity at p=0 and in eval mode
         self.last_base_features: torch.Tensor | None = None
         self.memory_format = torch.contiguous_format
@@ -237,7 +244,7 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         (no copy), so the rollout can store them for the update."""
         check_finite_observations(observations)
         rgb = observations.get(self.config.rgb_key)
-        rgb = None if rgb is None else self.rgb_scaler(rgb.contiguous(memory_format=self.memory_format))
+        rgb = None if rgb is None else self.rgb_scaler(rgb, self.memory_format)  # one pass: cast, scale, layout
         tiled = torch.cat([observations[k] for k in self.tiled_keys], dim=1) if self.tiled_keys else None
         base = observations.get(BASE_FEATURES_KEY)
         self.last_base_features = None
@@ -248,9 +255,22 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         else:
             parts = [self.rgb(rgb, base, tiled)]
         for key, tower in self.towers.items():
-            x = observations[key]  # images stay NCHW: the map tower's max filter is fastest there
-            parts.append(tower(self.scalers[key](x) if key in self.scalers else x))
+            parts.append(self._tower(key, tower, observations[key]))
         return self.fuse(self.dropout(torch.cat(parts, dim=1)))
+
+    def _tower(self, key: str, tower: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """One auxiliary key through its tower. Images stay NCHW (the max filter is fastest there), and a
+        leading max filter runs before the scaler, on the raw (uint8) values: the scaling is increasing, so
+        the result is exactly the same, for a quarter of the memory traffic."""
+        if key not in self.scalers:
+            return tower(x)
+        scaler = self.scalers[key]
+        if isinstance(tower, nn.Sequential) and isinstance(tower[0], MaxFilter3x3):
+            x = scaler(tower[0](x))
+            for module in list(tower)[1:]:
+                x = module(x)
+            return x
+        return tower(scaler(x))
 
     def set_memory_format(self, memory_format: torch.memory_format) -> SideTuneExtractor:
         """Keep conv weights and image inputs in `memory_format`; torch.channels_last is the layout oneDNN's

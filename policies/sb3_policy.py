@@ -6,7 +6,8 @@ frame:
 - `forward` (SB3 calls it only to act during rollout collection) keeps the base features the extractor
   computed in `rollout_base_features`, so a rollout buffer can store them (agents/trainers/rollout_buffer.py);
 - observations may carry those features under `BASE_FEATURES_KEY`: they bypass SB3's preprocessing (they are
-  not part of the observation space) and replace the base's forward pass in the extractor.
+  not part of the observation space) and replace the base's forward pass in the extractor;
+- uint8 image keys also bypass SB3's float cast: the extractor casts, scales and lays them out in one pass.
 """
 
 from __future__ import annotations
@@ -37,14 +38,18 @@ class SideTunePolicy(MultiInputActorCriticPolicy):
         return out
 
     def extract_features(self, obs: Any, features_extractor: Any = None) -> torch.Tensor:
-        """SB3's preprocessing for the observation keys; `BASE_FEATURES_KEY` goes to the extractor as it is."""
-        if not (isinstance(obs, dict) and BASE_FEATURES_KEY in obs):
+        """SB3's preprocessing, except for the keys the extractor scales itself: uint8 images go to it as they
+        are (it casts, scales and changes their layout in one pass) and `BASE_FEATURES_KEY` bypasses it."""
+        extractor = features_extractor or self.features_extractor
+        if not isinstance(obs, dict):
             return super().extract_features(obs, features_extractor)
-        if not self.share_features_extractor:
+        if BASE_FEATURES_KEY in obs and not self.share_features_extractor:
             raise ValueError(
                 "precomputed base features need share_features_extractor=True (policies.extractor.policy_kwargs)"
             )
-        rest = {key: value for key, value in obs.items() if key != BASE_FEATURES_KEY}
+        raw = set(getattr(extractor, "raw_image_keys", ())) if not self.normalize_images else set()
+        raw.add(BASE_FEATURES_KEY)
+        rest = {key: value for key, value in obs.items() if key not in raw}
         inputs = preprocess_obs(rest, self.observation_space, normalize_images=self.normalize_images)
-        inputs[BASE_FEATURES_KEY] = obs[BASE_FEATURES_KEY]
-        return (features_extractor or self.features_extractor)(inputs)
+        inputs.update({key: value for key, value in obs.items() if key in raw})
+        return extractor(inputs)

@@ -13,6 +13,7 @@ from policies.base_compact import CompactEncoder
 from policies.checkpoints import save_encoder_weights
 from policies.extractor import MaxFilter3x3, SideTuneExtractor, policy_kwargs
 from policies.methods import PolicyConfig
+from policies.sb3_policy import SideTunePolicy
 
 
 class TinyDictEnv(gym.Env):
@@ -173,3 +174,40 @@ def test_map_max_filter_equals_max_pool(memory_format):
     """The map tower's separable max filter gives exactly nn.MaxPool2d(3, 1, 1)'s values (edges included)."""
     x = torch.randn(4, 3, 37, 41).contiguous(memory_format=memory_format)
     assert torch.equal(MaxFilter3x3()(x), torch.nn.MaxPool2d(3, stride=1, padding=1)(x))
+
+
+def test_max_filter_on_uint8_then_scaling_equals_scaling_then_max_pool():
+    """The map tower filters the raw uint8 map before scaling it: exactly the old order's values."""
+    x = torch.randint(0, 256, (4, 3, 37, 41), dtype=torch.uint8)
+    scaled_then_pooled = torch.nn.MaxPool2d(3, stride=1, padding=1)(x.float().div(127.5).sub(1.0))
+    assert torch.equal(MaxFilter3x3()(x).float().div(127.5).sub(1.0), scaled_then_pooled)
+
+
+def test_uint8_images_skip_sb3s_cast_and_give_exactly_the_float_paths_outputs(base_checkpoint):
+    """SideTunePolicy hands uint8 image keys to the extractor uncast (one fused cast + scale + layout pass);
+    features and log-probs are bit-identical to SB3's float path, and so are the gradients."""
+    env = make_vec_env(TinyDictEnv, n_envs=2, seed=0)
+    kwargs = policy_kwargs(PolicyConfig(method="sidetune", base=base_checkpoint, side="fcn5_small"))
+    model = PPO(SideTunePolicy, env, policy_kwargs=kwargs, n_steps=16, batch_size=16, seed=0, device="cpu")
+    policy = model.policy
+    assert set(policy.features_extractor.raw_image_keys) == {"rgb", "map"}
+    seen = []
+    policy.features_extractor.register_forward_pre_hook(lambda _, args: seen.append(args[0]["rgb"].dtype))
+    space = model.observation_space
+    obs = {k: torch.as_tensor(np.stack([space[k].sample() for _ in range(5)])) for k in space.spaces}
+    assert obs["rgb"].dtype == torch.uint8 and obs["map"].dtype == torch.uint8
+    floats = {k: v.float() for k, v in obs.items()}  # what SB3's preprocess_obs gave the extractor before
+    actions = torch.tensor([0, 1, 2, 1, 0])
+    grads = []
+    for inputs, extract in ((obs, policy.extract_features), (floats, policy.features_extractor)):
+        policy.zero_grad(set_to_none=True)
+        features = extract(inputs) if extract is policy.extract_features else extract(dict(inputs))
+        _, log_prob, _ = policy.evaluate_actions(inputs, actions)
+        log_prob.sum().backward()
+        grads.append(
+            (features.detach(), log_prob.detach(), [p.grad.clone() for p in policy.parameters() if p.grad is not None])
+        )
+    assert seen[:2] == [torch.uint8, torch.uint8]  # the extractor got the uint8 frames, uncast
+    (f_raw, lp_raw, g_raw), (f_float, lp_float, g_float) = grads
+    assert torch.equal(f_raw, f_float) and torch.equal(lp_raw, lp_float)
+    assert len(g_raw) == len(g_float) and all(torch.equal(a, b) for a, b in zip(g_raw, g_float, strict=True))

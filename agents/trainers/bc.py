@@ -253,11 +253,16 @@ def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
 
 
 def batch_tensors(ctx: BCContext, steps: np.ndarray, rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
-    """Observation tensors of ``steps`` as the policy's extractor takes them (float; cached features added)."""
+    """Observation tensors of ``steps`` as the policy's extractor takes them (float; uint8 images the extractor
+    scales itself stay uint8, as `SideTunePolicy` hands them over; cached features added)."""
     obs = ctx.builder.batch(steps, with_rgb=ctx.needs_rgb)
     if rng is not None and ctx.settings.augment == "color" and "rgb" in obs:
         obs["rgb"] = color_jitter(obs["rgb"], rng)
-    out = {k: torch.as_tensor(v, device=ctx.device).float() for k, v in obs.items()}
+    raw = set(getattr(ctx.policy.features_extractor, "raw_image_keys", ()))
+    out = {}
+    for key, value in obs.items():
+        tensor = torch.as_tensor(value, device=ctx.device)
+        out[key] = tensor if key in raw and tensor.dtype == torch.uint8 else tensor.float()
     if ctx.cache is not None:
         source, valid = ctx.builder.stacked_steps(steps)
         out[BASE_FEATURES_KEY] = torch.as_tensor(ctx.cache.lookup(source, valid), device=ctx.device)
