@@ -259,18 +259,18 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         return self.fuse(self.dropout(torch.cat(parts, dim=1)))
 
     def _tower(self, key: str, tower: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """One auxiliary key through its tower. Images stay NCHW (the max filter is fastest there), and a
-        leading max filter runs before the scaler, on the raw (uint8) values: the scaling is increasing, so
-        the result is exactly the same, for a quarter of the memory traffic."""
+        """One auxiliary key through its tower. A leading max filter runs before the scaler, on the raw (uint8,
+        NCHW) values: the scaling is increasing, so the result is exactly the same, for a quarter of the memory
+        traffic; the scaler then writes the convs' layout."""
         if key not in self.scalers:
             return tower(x)
         scaler = self.scalers[key]
         if isinstance(tower, nn.Sequential) and isinstance(tower[0], MaxFilter3x3):
-            x = scaler(tower[0](x))
+            x = scaler(tower[0](x), self.memory_format)  # scaled straight into the convs' layout
             for module in list(tower)[1:]:
                 x = module(x)
             return x
-        return tower(scaler(x))
+        return tower(scaler(x, self.memory_format))
 
     def set_memory_format(self, memory_format: torch.memory_format) -> SideTuneExtractor:
         """Keep conv weights and image inputs in `memory_format`; torch.channels_last is the layout oneDNN's
