@@ -22,6 +22,7 @@ from policies.contract import check_image_size, feature_shape, probe_output_shap
 from policies.curriculum import make_schedule, schedule_rule
 from policies.freeze import PRECISIONS, Frozen, set_trainable
 from policies.merge import MERGES, AlphaBlend, Merge, alpha_rule, build_merge
+from policies.precision import TRAIN_PRECISIONS
 from policies.side import SIDE_INITS, SIDE_KINDS, build_side, initialise_side, shipped_side_weights, side_weights_path
 
 BaseUse = Literal["frozen", "trainable", "scratch"]  # pretrained and frozen | pretrained and trained | random init
@@ -101,12 +102,14 @@ class PolicyConfig:
     blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
     l2sp_strength: float = 1.0  # sidetune-l2sp: λ of the pull toward the side's start (docs/experiments.md, D)
     base_precision: str = "float32"  # frozen base's numerics: 'auto' (bf16 on CUDA, bf16 CPUs) | 'float32' | 'bfloat16'
+    train_precision: str = "float32"  # training forward passes (PPO update, BC step): 'float32' | 'bfloat16' autocast
 
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules
         that need the env or the file system are the run config's (agents/run/run_config.py)."""
         check_choice(self.method, method_names(), "policy.method")
         check_choice(self.base_precision, PRECISIONS, "policy.base_precision")
+        check_choice(self.train_precision, TRAIN_PRECISIONS, "policy.train_precision")
         check_choice(self.base_arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "policy.base_arch")
         self.base_arch = canonical_arch(self.base_arch)
         check_choice(self.side, SIDE_KINDS, "policy.side")

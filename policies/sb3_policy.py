@@ -7,7 +7,9 @@ frame:
   computed in `rollout_base_features`, so a rollout buffer can store them (agents/trainers/rollout_buffer.py);
 - observations may carry those features under `BASE_FEATURES_KEY`: they bypass SB3's preprocessing (they are
   not part of the observation space) and replace the base's forward pass in the extractor;
-- uint8 image keys also bypass SB3's float cast: the extractor casts, scales and lays them out in one pass.
+- uint8 image keys also bypass SB3's float cast: the extractor casts, scales and lays them out in one pass;
+- `evaluate_actions` (SB3 calls it only in the PPO update) runs the trunk in `policy.train_precision`
+  (policies/precision.py); the distribution, values and losses stay fp32.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 from stable_baselines3.common.preprocessing import preprocess_obs
 
 from policies.extractor import BASE_FEATURES_KEY
+from policies.precision import training_autocast
 
 
 class SideTunePolicy(MultiInputActorCriticPolicy):
@@ -36,6 +39,20 @@ class SideTunePolicy(MultiInputActorCriticPolicy):
         out = super().forward(obs, deterministic)
         self.rollout_base_features = self.features_extractor.last_base_features
         return out
+
+    def evaluate_actions(
+        self, obs: Any, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """SB3's evaluate_actions; with `policy.train_precision=bfloat16` the extractor and MLPs run under bf16
+        autocast and their outputs return to fp32 before the heads' distribution and value."""
+        precision = self.features_extractor.config.train_precision
+        if precision == "float32":
+            return super().evaluate_actions(obs, actions)
+        with training_autocast(precision, self.device):
+            latent_pi, latent_vf = self.mlp_extractor(self.extract_features(obs))
+        latent_pi, latent_vf = latent_pi.float(), latent_vf.float()
+        distribution = self._get_action_dist_from_latent(latent_pi)
+        return self.value_net(latent_vf), distribution.log_prob(actions), distribution.entropy()
 
     def extract_features(self, obs: Any, features_extractor: Any = None) -> torch.Tensor:
         """SB3's preprocessing, except for the keys the extractor scales itself: uint8 images go to it as they

@@ -9,7 +9,8 @@ rounds (each round times every variant once; the median round counts):
    SB3's own buffer (the frozen base recomputed in every epoch) and `sidetune-nchw` with the default memory
    layout instead of channels_last: each is the trainer without one of the changes. `-before` is the trainer
    before issue 25 (torch's max-pool in the map tower, the frozen base unfolded in fp32), `-fp32`/`-bf16` force
-   policy.base_precision, `-16envs`/`-32envs` run that many envs with the same frames per rollout.
+   policy.base_precision, `-16envs`/`-32envs` run that many envs with the same frames per rollout, `-bf16train`
+   trains with policy.train_precision=bfloat16 (bf16 autocast in the update / the BC step; also a BC variant).
 2. The update's achieved GMAC/s (multiply-accumulates counted by torch.utils.flop_counter over one whole
    update, over the update's median time) against a large fp32 matrix multiply in the same process.
 3. Update variants of one minibatch step (forward + backward, batch = ppo.batch_size): NCHW or channels_last,
@@ -78,6 +79,8 @@ PPO_VARIANTS = (
     "features-bf16",
     "sidetune-16envs",
     "sidetune-32envs",
+    "sidetune-bf16train",
+    "features-bf16train",
 )
 DEFAULT_VARIANTS = (
     "sb3",
@@ -92,12 +95,14 @@ VARIANT_OVERRIDES = {  # variant -> config overrides on top of the user's (envs:
     "sidetune-fp32": ["policy.base_precision=float32"],
     "features-fp32": ["policy.base_precision=float32"],
     "sidetune-bf16": ["policy.base_precision=bfloat16"],
+    "sidetune-bf16train": ["policy.train_precision=bfloat16"],
+    "features-bf16train": ["policy.train_precision=bfloat16"],
     "features-bf16": ["policy.base_precision=bfloat16"],
     "sidetune-before": ["policy.base_precision=float32"],
     "features-before": ["policy.base_precision=float32"],
 }
 SECTIONS = ("ppo", "variants", "env", "bc")
-BC_VARIANTS = ("sidetune", "sidetune-before", "features", "features-before")
+BC_VARIANTS = ("sidetune", "sidetune-before", "sidetune-bf16train", "features", "features-before")
 
 
 def machine_info() -> dict[str, Any]:
@@ -286,7 +291,8 @@ def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str
     contexts = {}
     for name in variants:
         method = name.split("-")[0]
-        args = base_parser("bench").parse_args([f"policy.method={method}", "run.device=cpu", *overrides])
+        extra = VARIANT_OVERRIDES[name] if name.endswith("-bf16train") else []
+        args = base_parser("bench").parse_args([f"policy.method={method}", "run.device=cpu", *overrides, *extra])
         ctx = build_context(resolve_config(args, "bc.yaml"), progress=False)
         attach_cache(ctx, progress=False)
         if name.endswith("-before"):

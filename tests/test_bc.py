@@ -173,8 +173,11 @@ def test_feature_cache_gives_the_uncached_output(tmp, pool):
     assert again.folder == ctx.cache.folder and len(list(again.folder.parent.iterdir())) >= 1
 
 
-def test_bc_step_keeps_frozen_base_and_learns(tmp, pool):
-    ctx = build_context(bc_config(tmp, "policy.method=sidetune", "bc.learning_rate=1e-3"), progress=False)
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_bc_step_keeps_frozen_base_and_learns(tmp, pool, precision):
+    """Also with policy.train_precision=bfloat16: the step under bf16 autocast still fits the data."""
+    overrides = ("policy.method=sidetune", "bc.learning_rate=1e-3", f"policy.train_precision={precision}")
+    ctx = build_context(bc_config(tmp, *overrides), progress=False)
     base = unwrap(ctx.extractor.encoder.base)
     before = {k: v.clone() for k, v in base.state_dict().items()}
     side_before = [p.clone() for p in ctx.extractor.encoder.side.parameters()]

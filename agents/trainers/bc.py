@@ -46,6 +46,7 @@ from envs.atomic_io import atomic_path
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
 from policies.optim import SideTuneAdam
+from policies.precision import training_autocast
 
 STATE_FILE = "bc_state.pt"
 
@@ -288,7 +289,9 @@ def train_epoch(ctx: BCContext, epoch: int, progress: bool = True, max_batches: 
         idx = order[b * batch : (b + 1) * batch]
         obs = batch_tensors(ctx, idx, rng)
         target = torch.as_tensor(ctx.data.actions[idx], device=ctx.device)
-        logits = ctx.actor(obs)
+        with training_autocast(ctx.policy.features_extractor.config.train_precision, ctx.device):
+            logits = ctx.actor(obs)
+        logits = logits.float()  # the loss in fp32 whatever the trunk ran in (policy.train_precision)
         ce = F.cross_entropy(logits, target)
         entropy = torch.distributions.Categorical(logits=logits).entropy().mean()
         loss = ce - s.entropy_coef * entropy
