@@ -415,3 +415,24 @@ def test_the_committed_ppo_report_is_regenerated_byte_for_byte(tmp_path: Path, m
     build_report(Path("runs/ppo_prior"), log=lambda _: None)
     assert (copy / "report.md").read_bytes() == (committed / "report.md").read_bytes()
     assert json.loads((copy / "report.json").read_text()) == json.loads((committed / "report.json").read_text())
+
+
+def test_runs_that_predate_a_policy_field_pool_with_runs_setting_its_default(experiment: Path, tmp_path: Path) -> None:
+    """New seeds that write policy.base_precision=float32 (the default) pool with the grid's runs, which predate
+    the field; seeds that set another value (bfloat16) stay a variant of their own. The α table keeps merging
+    methods apart."""
+    later = tmp_path / "imitation_more"
+    for seed, precision in ((3, "float32"), (4, "float32"), (5, "bfloat16"), (6, "bfloat16")):
+        _run(later, "sidetune", "curvature", 49, seed, 0.70, alpha=0.6)
+        _run(later, "sidetune-l2sp", "curvature", 49, seed, 0.70, alpha=0.9)
+        for method in ("sidetune", "sidetune-l2sp"):
+            path = later / f"{method}-curvature-49-seed{seed}" / "config.yaml"
+            cfg = yaml.safe_load(path.read_text())
+            cfg["policy"]["base_precision"] = precision
+            path.write_text(yaml.safe_dump(cfg))
+    out = build_report(later, log=lambda _: None, partners=[experiment])["report"]
+    sidetune = {a.get("variant", ""): a for a in out["alphas"] if a["data"] == 49 and a["method"] == "sidetune"}
+    assert sidetune["[policy.base_precision=float32]"]["seeds"] == 5  # the grid's seeds 0-2 (no field) + seeds 3-4
+    assert sidetune["[policy.base_precision=bfloat16]"]["seeds"] == 2
+    l2sp = [a for a in out["alphas"] if a["method"] == "sidetune-l2sp"]
+    assert l2sp and all(a["mean"] == pytest.approx(0.9) for a in l2sp)  # never pooled with sidetune's α

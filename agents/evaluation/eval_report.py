@@ -11,6 +11,7 @@ one method minus every other at each data size with the paired seed x episode bo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,7 @@ from agents.evaluation.run_folder import EVAL_FILE, read_run_folder
 from agents.evaluation.stats import Comparison, PairingError, compare_methods
 from agents.run.run_config import RunConfig
 from common.errors import BadInputError
-from policies.methods import method_spec
+from policies.methods import PolicyConfig, method_spec
 
 SEED_ONLY_SECTIONS = ("run", "eval")  # runs whose configs differ only here are seeds of one group
 COMPARED_METRICS = ("success", "spl", "reward")  # per-episode metrics of the paired comparisons
@@ -142,9 +143,24 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _policy_defaults() -> dict[str, Any]:
+    """PolicyConfig's field defaults: a field added later defaults to the behaviour runs had before it existed."""
+    out = {}
+    for f in dataclasses.fields(PolicyConfig):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
 def _fingerprint(entry: Mapping[str, Any]) -> str:
-    """The entry's config without its seed-only sections (reference rows: their env setup)."""
+    """The entry's config without its seed-only sections (reference rows: their env setup). Policy fields a
+    run's config lacks (it predates them) count as their defaults, so such runs still pool with newer ones that
+    set them to the default, e.g. ``policy.base_precision=float32``."""
     config = {k: v for k, v in (entry.get("config") or {}).items() if k not in SEED_ONLY_SECTIONS}
+    if isinstance(config.get("policy"), Mapping):
+        config["policy"] = {**_policy_defaults(), **config["policy"]}
     return json.dumps(config, sort_keys=True, default=str)
 
 

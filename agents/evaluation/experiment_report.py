@@ -203,16 +203,19 @@ def base_comparisons(entries: Sequence[dict[str, Any]], metric: str) -> list[Com
 
 
 def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per sidetune group (variant, base, data): the final α of each seed (results.json ``alphas``)."""
-    finals: dict[tuple[str, str, Any], list[float]] = defaultdict(list)
+    """One row per merging group (method, variant, base, data): the final α of each seed (results.json
+    ``alphas``); rows carry ``method`` only when more than one merging method is present."""
+    finals: dict[tuple[str, str, str, Any], list[float]] = defaultdict(list)
     for e, variant in trained_runs(entries):
         r = e["result"]
         results = _results(e)
         alphas = results.alphas if results is not None and merges(r.get("method")) else {}
         if "alpha" in alphas:
-            finals[(variant, str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
+            finals[(str(r.get("method")), variant, str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
+    several = len({method for method, *_ in finals}) > 1
     return [
         {
+            **({"method": method} if several else {}),
             "base": base,
             "data": data,
             **({"variant": variant} if variant else {}),
@@ -221,7 +224,9 @@ def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "min": float(min(v)),
             "max": float(max(v)),
         }
-        for (variant, base, data), v in sorted(finals.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0))
+        for (method, variant, base, data), v in sorted(
+            finals.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3] or 0)
+        )
     ]
 
 
@@ -456,11 +461,12 @@ def build_report(
     if alphas:
         text += [
             "## Learned α (final value; mean and range over seeds)\n",
-            "| base | N | seeds | α mean | min | max |",
+            f"| {'method, ' if any('method' in a for a in alphas) else ''}base | N | seeds | α mean | min | max |",
             "|---|---:|---:|---:|---:|---:|",
         ]
         text += [
-            f"| {a['base']}{' ' + a['variant'] if 'variant' in a else ''} | {a['data']} | {a['seeds']} "
+            f"| {a['method'] + ' ' if 'method' in a else ''}{a['base']}{' ' + a['variant'] if 'variant' in a else ''}"
+            f" | {a['data']} | {a['seeds']} "
             f"| {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |"
             for a in alphas
         ]
