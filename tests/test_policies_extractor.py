@@ -220,7 +220,9 @@ def test_bf16_train_precision_stays_close_to_fp32_and_keeps_fp32_outputs_and_gra
     policies = {}
     for precision in ("float32", "bfloat16"):
         config = PolicyConfig(method="sidetune", base=base_checkpoint, side="fcn5_small", train_precision=precision)
-        model = PPO(SideTunePolicy, env, policy_kwargs=policy_kwargs(config), n_steps=16, batch_size=16, seed=0, device="cpu")
+        model = PPO(
+            SideTunePolicy, env, policy_kwargs=policy_kwargs(config), n_steps=16, batch_size=16, seed=0, device="cpu"
+        )
         policies[precision] = model.policy
     policies["bfloat16"].load_state_dict(policies["float32"].state_dict())
     space = env.observation_space
