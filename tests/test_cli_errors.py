@@ -283,6 +283,11 @@ def test_two_resumes_of_one_run_one_exits_2_and_a_killed_writers_lock_is_taken_o
             "run folder",
             f"is being written by another process (pid {resumed.pid})",
         )
+        evaluation = _script("evaluate", str(run), "--episodes-per-building", "1", "--no-progress")
+        assert evaluation.returncode == 1 and f"is being written by another process (pid {resumed.pid})" in (
+            evaluation.stdout + evaluation.stderr
+        ), evaluation
+        assert not (run / "eval.json").exists()  # the evaluation wrote nothing into the training run
         assert resumed.poll() is None  # the first resume trains on
     finally:
         resumed.kill()

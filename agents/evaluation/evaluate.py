@@ -323,7 +323,8 @@ def evaluate_run(
     write: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Evaluate a run folder's checkpoint (or a checkpoint file) with its own config; writes ``<run>/eval.json``.
+    """Evaluate a run folder's checkpoint (or a checkpoint file) with its own config; writes ``<run>/eval.json``
+    (holding the folder's writer lock, so a run still training is refused with the trainer's pid).
 
     Keyword ``overrides`` replace fields of the run's `eval:` section (split, episodes_per_building,
     num_envs, seed, deterministic, videos, checkpoint, device); None keeps the run's value."""
@@ -334,6 +335,8 @@ def evaluate_run(
     if not path.exists():
         raise MissingFileError(f"run folder: {path} does not exist (pass a run folder or a checkpoint file)")
     run = RunDir.open(_run_folder_of(path))
+    if write or (video_dir is None and overrides.get("videos")):
+        run.lock()  # eval.json / videos go into the folder: refused while a trainer (or another evaluation) writes it
     cfg = read_run_config(run)
     cfg.require("eval", "policy")
     s = cfg.eval.replace(**overrides)
