@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import TINY_PPO as TINY_PPO_SETTINGS
 
 # All cases run in the module fixture (about 40 s on an idle 2-core machine: each script imports torch
 # before it can read its config); the fixture's time counts against the first test, so allow a loaded box.
@@ -179,21 +180,7 @@ def test_every_script_has_a_console_entry_point():
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
 # root ignores file permissions; without these two capabilities it is refused like any user
 UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
-TINY_PPO = [
-    "env.resolution=32",
-    "env.max_steps=20",
-    "train.num_envs=2",
-    "ppo.n_steps=16",
-    "ppo.batch_size=16",
-    "ppo.n_epochs=1",
-    "ppo.total_frames=32",
-    "train.checkpoint_every=32",
-    "train.eval_every=0",
-    "train.final_eval=false",
-    "policy.features_dim=64",
-    "policy.base=random",
-    "run.device=cpu",
-]
+TINY_PPO = [*TINY_PPO_SETTINGS, "ppo.total_frames=32", "policy.base=random"]
 
 
 def _script(name: str, *args: str, unprivileged: bool = False) -> subprocess.CompletedProcess:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_runs import TINY_PPO
 from torch import nn
 
 import agents.trainers.ppo_callbacks as ppo_callbacks
@@ -25,21 +26,7 @@ from policies.checkpoints import read_state_dict, save_encoder_weights
 from policies.freeze import unwrap
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = [
-    "env.resolution=32",
-    "env.max_steps=20",
-    "train.num_envs=2",
-    "ppo.n_steps=16",
-    "ppo.batch_size=16",
-    "ppo.n_epochs=1",
-    "train.checkpoint_every=32",
-    "train.eval_every=0",
-    "train.final_eval=false",
-    "train.progress_bar=false",
-    "eval.num_envs=14",
-    "policy.features_dim=64",
-    "run.device=cpu",
-]
+TINY = [*TINY_PPO, "train.progress_bar=false", "eval.num_envs=14"]
 
 
 def tiny_config(tmp_path: Path, *overrides: str):
