@@ -27,6 +27,16 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep its output
   [ $rc -eq 0 ] || status=1
 }
 
+trained_fps() {  # trained_fps LABEL RESULTS_JSON: the run's trained frames/s (results.json schema 2: under "training")
+  "$PYTHON" - "$1" "$2" <<'PY'
+import json, sys
+label, path = sys.argv[1], sys.argv[2]
+results = json.load(open(path))
+training = results.get("training", results)  # schema 1 kept these at the top level
+print(f"{label}: {training['frames_per_second']} trained frames/s over {training['frames_this_session']} frames")
+PY
+}
+
 {
   echo "# device check, $(date -u +%Y-%m-%dT%H:%MZ)"
   echo '```'
@@ -55,8 +65,7 @@ step ppo_cpu_preset_device_resident 240 "$PYTHON" scripts/train_ppo.py --device 
 grep -h "device-resident rollout" "$OUT/ppo_cpu_preset_device_resident.log" | tee -a "$REPORT"
 RESULTS=$(ls -t "$OUT"/runs/ppo_device/*/results.json 2>/dev/null | head -1)
 if [ -n "$RESULTS" ]; then
-  "$PYTHON" -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"CPU preset on CUDA, device-resident: \
-{r['frames_per_second']} trained frames/s over {r['frames_this_session']} frames\")" "$RESULTS" | tee -a "$REPORT"
+  trained_fps "CPU preset on CUDA, device-resident" "$RESULTS" | tee -a "$REPORT"
 fi
 
 # The GPU preset, 3 rollouts of 2,560 frames, no evaluation. The official curvature encoder if torch's hub
@@ -70,8 +79,7 @@ step ppo_gpu_preset 240 "$PYTHON" scripts/train_ppo.py --config configs/ppo_gpu.
 grep -h "device-resident rollout" "$OUT/ppo_gpu_preset.log" | tee -a "$REPORT"
 RESULTS=$(ls -t "$OUT"/runs/ppo_gpu/*/results.json 2>/dev/null | head -1)
 if [ -n "$RESULTS" ]; then
-  "$PYTHON" -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"GPU preset: \
-{r['frames_per_second']} trained frames/s over {r['frames_this_session']} frames\")" "$RESULTS" | tee -a "$REPORT"
+  trained_fps "GPU preset" "$RESULTS" | tee -a "$REPORT"
 fi
 echo "report: $REPORT (exit $status)"
 exit $status
