@@ -266,10 +266,7 @@ class SideTuneExtractor(BaseFeaturesExtractor):
             return tower(x)
         scaler = self.scalers[key]
         if isinstance(tower, nn.Sequential) and isinstance(tower[0], MaxFilter3x3):
-            x = scaler(tower[0](x), self.memory_format)  # scaled straight into the convs' layout
-            for module in list(tower)[1:]:
-                x = module(x)
-            return x
+            return tower[1:](scaler(tower[0](x), self.memory_format))  # scaled straight into the convs' layout
         return tower(scaler(x, self.memory_format))
 
     def set_memory_format(self, memory_format: torch.memory_format) -> SideTuneExtractor:

@@ -12,6 +12,7 @@ one method minus every other at each data size with the paired seed x episode bo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -143,6 +144,7 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+@functools.cache
 def _policy_defaults() -> dict[str, Any]:
     """PolicyConfig's field defaults: a field added later defaults to the behaviour runs had before it existed."""
     out = {}
