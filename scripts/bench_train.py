@@ -11,6 +11,7 @@ rounds (each round times every variant once; the median round counts):
    before issue 25 (torch's max-pool in the map tower, the frozen base unfolded in fp32), `-fp32`/`-bf16` force
    policy.base_precision, `-16envs`/`-32envs` run that many envs with the same frames per rollout, `-bf16train`
    trains with policy.train_precision=bfloat16 (bf16 autocast in the update / the BC step; also a BC variant).
+   Tokens combine: `sidetune-bf16train-16envs` is both levers at once.
 2. The update's achieved GMAC/s (multiply-accumulates counted by torch.utils.flop_counter over one whole
    update, over the update's median time) against a large fp32 matrix multiply in the same process.
 3. Update variants of one minibatch step (forward + backward, batch = ppo.batch_size): NCHW or channels_last,
@@ -63,6 +64,14 @@ from policies.extractor import MaxFilter3x3  # noqa: E402
 from policies.freeze import Frozen, cpu_has_amx  # noqa: E402
 from policies.methods import method_names  # noqa: E402
 
+TOKEN_OVERRIDES = {  # a variant's name is a method and `-`-joined tokens; each token adds config overrides
+    "fp32": ["policy.base_precision=float32"],
+    "bf16": ["policy.base_precision=bfloat16"],
+    "bf16train": ["policy.train_precision=bfloat16"],
+    "before": ["policy.base_precision=float32"],  # with the old image path and map pooling (as_before_issue25)
+    "nchw": [],  # the default memory layout instead of channels_last (build_variant)
+    "recompute": [],  # SB3's own rollout buffer: the frozen base recomputed in every epoch (build_variant)
+}
 PPO_VARIANTS = (
     "sb3",
     "features",
@@ -81,6 +90,9 @@ PPO_VARIANTS = (
     "sidetune-32envs",
     "sidetune-bf16train",
     "features-bf16train",
+    "sidetune-bf16train-16envs",
+    "sidetune-bf16train-32envs",
+    "features-bf16train-16envs",
 )
 DEFAULT_VARIANTS = (
     "sb3",
@@ -91,16 +103,6 @@ DEFAULT_VARIANTS = (
     "sidetune-fp32",
     "sidetune-16envs",
 )
-VARIANT_OVERRIDES = {  # variant -> config overrides on top of the user's (envs: same frames per rollout)
-    "sidetune-fp32": ["policy.base_precision=float32"],
-    "features-fp32": ["policy.base_precision=float32"],
-    "sidetune-bf16": ["policy.base_precision=bfloat16"],
-    "sidetune-bf16train": ["policy.train_precision=bfloat16"],
-    "features-bf16train": ["policy.train_precision=bfloat16"],
-    "features-bf16": ["policy.base_precision=bfloat16"],
-    "sidetune-before": ["policy.base_precision=float32"],
-    "features-before": ["policy.base_precision=float32"],
-}
 SECTIONS = ("ppo", "variants", "env", "bc")
 BC_VARIANTS = ("sidetune", "sidetune-before", "sidetune-bf16train", "features", "features-before")
 
@@ -182,14 +184,23 @@ class Timed:
         return {"fps": frames / wall, "rollout_s": self.rollout, "update_s": self.update, "wall_s": wall}
 
 
+def variant_tokens(name: str) -> list[str]:
+    """The lever tokens of a variant's name (after its method): `sidetune-bf16train-16envs` -> [bf16train, 16envs]."""
+    return name.split("-")[1:]
+
+
 def variant_overrides(name: str, overrides: list[str]) -> list[str]:
-    """The user's overrides plus the variant's own; `-16envs`/`-32envs` keep the frames per rollout."""
-    extra = list(VARIANT_OVERRIDES.get(name, []))
-    if name.endswith("envs"):
-        cfg = ppo_config("sidetune", overrides)
-        envs = int(name.rsplit("-", 1)[1][: -len("envs")])
-        frames = int(cfg.train.num_envs) * int(cfg.ppo.n_steps)
-        extra += [f"train.num_envs={envs}", f"ppo.n_steps={max(1, frames // envs)}"]
+    """The user's overrides plus the variant's tokens' own; an `<N>envs` token runs N envs with the same frames per
+    rollout (`ppo.n_steps` divided accordingly)."""
+    extra: list[str] = []
+    for token in variant_tokens(name):
+        if token.endswith("envs"):
+            cfg = ppo_config("sidetune", overrides)
+            frames = int(cfg.train.num_envs) * int(cfg.ppo.n_steps)
+            envs = int(token[: -len("envs")])
+            extra += [f"train.num_envs={envs}", f"ppo.n_steps={max(1, frames // envs)}"]
+        else:
+            extra += TOKEN_OVERRIDES[token]
     return [*overrides, *extra]
 
 
@@ -240,11 +251,12 @@ def build_variant(name: str, overrides: list[str]) -> Timed:
         )
     else:
         model = build_model(cfg, venv, device="cpu")
-        if name.endswith("-nchw"):
+        tokens = variant_tokens(name)
+        if "nchw" in tokens:
             model.policy.features_extractor.set_memory_format(torch.contiguous_format)
-        if name.endswith("-before"):
+        if "before" in tokens:
             as_before_issue25(model)
-        if not name.endswith("-recompute"):
+        if "recompute" not in tokens:
             configure_rollout(model)
     return Timed(name, model)
 
@@ -310,11 +322,11 @@ def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str
     contexts = {}
     for name in variants:
         method = name.split("-")[0]
-        extra = VARIANT_OVERRIDES[name] if name.endswith("-bf16train") else []
+        extra = TOKEN_OVERRIDES["bf16train"] if "bf16train" in variant_tokens(name) else []
         args = base_parser("bench").parse_args([f"policy.method={method}", "run.device=cpu", *overrides, *extra])
         ctx = build_context(resolve_config(args, "bc.yaml"), progress=False)
         attach_cache(ctx, progress=False)
-        if name.endswith("-before"):
+        if "before" in variant_tokens(name):
             as_before_issue25(ctx.model)
         train_epoch(ctx, 0, False, 2)  # warm-up
         contexts[name] = ctx

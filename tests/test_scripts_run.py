@@ -38,3 +38,21 @@ def helps() -> dict[str, subprocess.CompletedProcess]:
 def test_script_prints_its_help(helps, name):
     done = helps[name]
     assert done.returncode == 0 and "usage" in done.stdout.lower(), (name, done.stderr[-1500:])
+
+
+def test_bench_train_variant_names_compose_their_levers() -> None:
+    """Every PPO variant bench_train.py offers resolves to config overrides (an unknown token would raise), and
+    tokens combine: `-bf16train-16envs` is bf16 training with 16 envs at the same frames per rollout."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bench_train
+
+    for name in bench_train.PPO_VARIANTS:
+        bench_train.variant_overrides(name, [])
+    cfg = bench_train.ppo_config("sidetune", bench_train.variant_overrides("sidetune-bf16train-16envs", []))
+    preset = bench_train.ppo_config("sidetune", [])
+    assert cfg.policy.train_precision == "bfloat16" and cfg.train.num_envs == 16
+    assert cfg.train.num_envs * cfg.ppo.n_steps == preset.train.num_envs * preset.ppo.n_steps
+    assert (
+        bench_train.ppo_config("sidetune", bench_train.variant_overrides("sidetune-before", [])).policy.base_precision
+        == "float32"
+    )
