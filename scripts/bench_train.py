@@ -93,6 +93,10 @@ PPO_VARIANTS = (
     "sidetune-bf16train-16envs",
     "sidetune-bf16train-32envs",
     "features-bf16train-16envs",
+    "finetune-bf16train",
+    "scratch-bf16train",
+    "finetune-bf16train-32envs",
+    "scratch-bf16train-32envs",
 )
 DEFAULT_VARIANTS = (
     "sb3",
