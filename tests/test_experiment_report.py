@@ -365,6 +365,21 @@ def test_bases_are_compared_within_a_method(tmp_path: Path) -> None:
     assert "## Base against base" in (folder / "report.md").read_text()
 
 
+def test_runs_left_out_by_name_leave_the_report_as_it_was(experiment: Path) -> None:
+    """--exclude: seeds that joined the folder later (here a sidetune seed 3 far below the others) change the
+    report, and leaving them out by name gives back the report of the runs before them, command included."""
+    before = build_report(experiment, log=lambda _: None)["report"]
+    before_text = (experiment / "report.md").read_text()
+    _run(experiment, "sidetune", "curvature", 490, 3, 0.20, alpha=0.9)
+    joined = build_report(experiment, log=lambda _: None)["report"]
+    assert joined["comparisons"] != before["comparisons"]
+    again = build_report(experiment, log=lambda _: None, exclude=["*-490-seed[3-8]"])["report"]
+    assert again["comparisons"] == before["comparisons"] and again["alphas"] == before["alphas"]
+    text = (experiment / "report.md").read_text()
+    assert "--exclude '*-490-seed[3-8]'`" in text
+    assert text.replace(" --exclude '*-490-seed[3-8]'", "") == before_text
+
+
 def test_folders_a_sweep_set_aside_are_not_runs(experiment: Path) -> None:
     abandoned = experiment / "sweep_abandoned" / "sidetune-curvature-4900-20261127-060711"
     abandoned.mkdir(parents=True)

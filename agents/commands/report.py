@@ -3,6 +3,7 @@
     python scripts/report.py runs/imitation              # report.md, report.json, plots/fig3c.png, plots/alpha.png
     python scripts/report.py runs/imitation --reference  # also evaluate random / expert / goal-only once (kept)
     python scripts/report.py runs/imitation_alpha --with runs/imitation   # an ablation against the grid's runs
+    python scripts/report.py runs/imitation --exclude '*-4900-seed[3-8]'  # without the runs that joined later
 
 The paired comparisons (sidetune minus each other method; features with a pretrained base minus features on a
 random base and minus blind) are agents/evaluation/stats.py's seeds-then-episodes bootstrap (docs/evaluation.md).
@@ -39,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=list(method_names()),
         help="the method whose claim is tested against every other (default: the paper's sidetune)",
     )
+    parser.add_argument(
+        "--exclude",
+        nargs="+",
+        default=[],
+        metavar="GLOB",
+        help="leave out run folders whose name matches (e.g. '*-4900-seed[3-8]': seeds that joined later)",
+    )
     args = parser.parse_args(argv)
     for folder in args.folders:
         out = build_report(
@@ -47,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             log=lambda line: print(line, file=sys.stderr, flush=True),
             partners=args.partners,
             target=args.target,
+            exclude=args.exclude,
         )
         for path in out["written"]:
             print(f"wrote {path}")

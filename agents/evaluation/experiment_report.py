@@ -24,7 +24,9 @@ them in ``references.json`` beside the report (later reports reuse them).
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import shlex
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -94,11 +96,14 @@ def claim_verdicts(comparisons: Sequence[Comparison], target: str = CLAIM_METHOD
     return rows
 
 
-def load_entries(*folders: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def load_entries(*folders: Path, exclude: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[str]]:
     """(evaluation entries of the finished runs below ``folders``, folders that have no evaluation yet). Each
-    entry also keeps its run's results as ``training`` (α, α trajectory, loss history), read once."""
+    entry also keeps its run's results as ``training`` (α, α trajectory, loss history), read once. Run folders
+    whose name matches a glob pattern of ``exclude`` are left out (e.g. seeds added to an experiment later)."""
     entries, unfinished = [], []
     for run in find_run_folders(folders):
+        if any(fnmatch.fnmatchcase(run.name, pattern) for pattern in exclude):
+            continue
         try:
             entries.append(policy_entry(Path(run), with_training=True))
         except (OSError, ValueError):
@@ -370,17 +375,20 @@ def build_report(
     log: Callable[[str], None] = print,
     partners: Sequence[Path] = (),
     target: str = CLAIM_METHOD,
+    exclude: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Read the runs below ``folder`` (and below ``partners``: other experiments' runs to compare with), write
     report.md / report.json / plots into ``folder``, return the report's numbers. ``target``: the method whose
-    claim is tested against every other (the paper's sidetune; e.g. sidetune-l2sp for the method beyond it)."""
+    claim is tested against every other (the paper's sidetune; e.g. sidetune-l2sp for the method beyond it).
+    ``exclude``: glob patterns of run-folder names left out, so that a report stays reproducible when cells
+    join its folders later (the command written into report.md names them)."""
     folder = Path(folder)
     for f in (folder, *map(Path, partners)):
         if not f.is_dir():
             raise MissingFileError(
                 f"experiment folder: {f} does not exist (e.g. runs/imitation after scripts/sweep.py)"
             )
-    entries, unfinished = load_entries(folder, *map(Path, partners))
+    entries, unfinished = load_entries(folder, *map(Path, partners), exclude=exclude)
     if not entries:
         raise MissingFileError(
             f"experiment folder: no finished run below {folder} ({len(unfinished)} without an evaluation yet)"
@@ -413,6 +421,7 @@ def build_report(
         + shown_path(folder)
         + "".join(f" --with {shown_path(p)}" for p in partners)
         + (f" --target {target}" if target != CLAIM_METHOD else "")
+        + "".join(f" --exclude {shlex.quote(pattern)}" for pattern in exclude)
         + "` from the runs' stored held-out evaluations.\n",
         "## Held-out evaluation, seeds pooled\n",
         format_table(rows, markdown=True) + "\n",
