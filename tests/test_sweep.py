@@ -4,6 +4,7 @@ local 2-CPU Ray that is interrupted and resumed without rerunning finished cells
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
 import os
 import signal
@@ -25,6 +26,8 @@ from agents.sweeps.sweep import (
     load_sweep,
     resolve_deadline,
     run_cell,
+    run_sweep,
+    set_aside,
     sweep_from_dict,
 )
 
@@ -135,6 +138,34 @@ def test_a_failing_cell_reports_its_error_line_and_exit_code(tmp_path):
         [sys.executable, "-c", "raise SystemExit(1)"], str(tmp_path / "r.json"), str(log), 1, deadline=passed
     )
     assert late["status"] == "not started" and f"deadline {format_deadline(passed)} had passed" in late["reason"]
+
+
+def test_a_cell_another_process_is_running_is_neither_started_nor_moved_aside(tmp_path, capsys):
+    one_cell = spec_dict(grid={"trajectories": [49], "seed": [0], "method": ["features"]})
+    spec = sweep_from_dict(one_cell, tmp_path)
+    (cell,) = expand(spec)
+    cell.folder.mkdir(parents=True)
+    (cell.folder / "config.yaml").write_text("run: {}\n")  # begun, no checkpoint yet: a sweep would set it aside
+    holder = os.open(cell.folder / ".lock", os.O_RDWR | os.O_CREAT)  # another writer (a second open file)
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.pwrite(holder, b"4242\n", 0)
+    try:
+        assert cell.writer() == "4242"
+        sweep_file = tmp_path / "sweep.yaml"
+        sweep_file.write_text(yaml.safe_dump(one_cell))
+        assert sweep_cli.main([str(sweep_file), "--runs-root", str(tmp_path), "--dry-run"]) == 0
+        assert capsys.readouterr().out.split("\t")[1] == "running (pid 4242)"
+        assert set_aside(spec, cell) is None
+        logs: list[str] = []
+        (outcome,) = run_sweep(spec, progress=False, log=logs.append)  # nothing to start: no Ray either
+        assert outcome["status"] == "not started" and "pid 4242" in outcome["reason"], outcome
+        assert any("1 running elsewhere, 0 to run" in line for line in logs), logs
+        assert (cell.folder / "config.yaml").is_file()
+    finally:
+        os.close(holder)  # the writer ends: its kernel lock goes with it
+    assert cell.writer() is None
+    moved = set_aside(spec, cell)
+    assert moved is not None and (moved / "config.yaml").is_file() and not cell.folder.exists()
 
 
 def test_a_deadline_is_the_next_such_time_so_one_after_midnight_is_tonight():

@@ -21,6 +21,7 @@ import sys
 
 from agents.run.cli import error_line
 from agents.sweeps.sweep import (
+    Cell,
     SweepError,
     SweepSpec,
     cell_command,
@@ -57,12 +58,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_intermixed_args(argv)
 
 
+def cell_state(spec: SweepSpec, cell: Cell) -> str:
+    """done, running (in another process, named by its pid), resume (it has a checkpoint) or start."""
+    if cell.done(spec.engine):
+        return "done"
+    pid = cell.writer()
+    if pid is not None:
+        return f"running (pid {pid})"
+    return "resume" if cell.resumable(spec.engine) else "start"
+
+
 def dry_run(spec: SweepSpec) -> None:
-    """Print each cell: finished, to resume or to start, and the command that would run it."""
+    """Print each cell's state (cell_state) and the command that would run it."""
     for cell in expand(spec):
         cell_config(spec, cell)
-        state = "done" if cell.done(spec.engine) else "resume" if cell.resumable(spec.engine) else "start"
-        print(f"{cell.name}\t{state}\t{' '.join(cell_command(spec, cell))}")
+        print(f"{cell.name}\t{cell_state(spec, cell)}\t{' '.join(cell_command(spec, cell))}")
 
 
 def _interrupt(signum: int, frame: object) -> None:

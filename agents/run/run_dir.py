@@ -27,6 +27,12 @@ from envs.atomic_io import atomic_write_text, not_writable, remove_stale_temp_fi
 
 LOCK_NAME = ".lock"
 _HELD_LOCKS: dict[Path, int] = {}  # run folder -> open lock file descriptor, held by this process until it exits
+_HELD_ELSEWHERE = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)  # flock's "another process holds it"
+
+
+def _holder_pid(fd: int) -> str:
+    """The pid a lock holder wrote into its lock file ("unknown" before it has written it)."""
+    return os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,9 @@ class RunDir:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            holder = _holder_pid(fd)
             os.close(fd)
-            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if err.errno not in _HELD_ELSEWHERE:
                 raise
             raise RunLockedError(
                 "run folder",
@@ -123,6 +129,27 @@ class RunDir:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _HELD_LOCKS[root] = fd
+
+    def writer(self) -> str | None:
+        """The pid of another live process writing this folder (holding its lock); None when no one does. Used
+        by sweeps, which must neither start nor move a cell another process is running. Probing takes a shared
+        lock for an instant; a writer starting in that instant is refused, as if the two had raced."""
+        root = self.root.resolve()
+        if root in _HELD_LOCKS:
+            return None
+        try:
+            fd = os.open(root / LOCK_NAME, os.O_RDONLY)
+        except OSError:
+            return None  # no lock file: never written by a locking process, or not readable (then the run says so)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in _HELD_ELSEWHERE:
+                raise
+            return _holder_pid(fd)
+        finally:
+            os.close(fd)  # closing drops the probe's shared lock
+        return None
 
     def finished(self) -> bool:
         """True once the run wrote its results.json and was not stopped early by its time limit (a resumable stop)."""

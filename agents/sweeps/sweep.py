@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from agents.evaluation.run_folder import ABANDONED  # cells of interrupted runs that had no checkpoint to resume from
+from agents.run.run_dir import RunDir
 from common.errors import UserError
 from envs.atomic_io import check_writable
 
@@ -118,6 +119,10 @@ class Cell:
 
     def resumable(self, trainer: Trainer) -> bool:
         return trainer.checkpoint is not None and (self.folder / trainer.checkpoint).is_file()
+
+    def writer(self) -> str | None:
+        """The pid of another live process running this cell now (another sweep, a hand-started run), else None."""
+        return RunDir(self.folder).writer() if self.folder.exists() else None
 
 
 def _fail(field_name: str, problem: str, fix: str) -> SweepError:
@@ -296,8 +301,8 @@ def cell_command(spec: SweepSpec, cell: Cell, python: str = sys.executable) -> l
 def set_aside(spec: SweepSpec, cell: Cell) -> Path | None:
     """Move an unfinished cell folder that cannot be resumed (no checkpoint yet) out of the way, so the cell
     starts afresh; nothing is deleted. Returns where it went (None: nothing to move)."""
-    if not cell.folder.exists() or cell.done(spec.engine) or cell.resumable(spec.engine):
-        return None
+    if not cell.folder.exists() or cell.done(spec.engine) or cell.resumable(spec.engine) or cell.writer():
+        return None  # a folder another process is writing is never moved from under it
     target = spec.folder / ABANDONED / f"{cell.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     n = 1
     while target.exists():
@@ -439,13 +444,22 @@ def run_sweep(
     for cell in cells:
         cell_config(spec, cell)  # every cell's config resolves, or nothing starts
     check_writable(spec.folder, "--runs-root")  # the cells' folders, their logs and the report go there
-    todo = [c for c in cells if not c.done(spec.engine)]
+    unfinished = [c for c in cells if not c.done(spec.engine)]
     outcomes: dict[str, dict[str, Any]] = {
-        c.name: {"status": "done", "skipped": True, "reason": "", "seconds": 0.0} for c in cells if c not in todo
+        c.name: {"status": "done", "skipped": True, "reason": "", "seconds": 0.0} for c in cells if c not in unfinished
     }
+    for cell in unfinished:  # running elsewhere: not started twice, not moved aside
+        pid = cell.writer()
+        if pid is not None:
+            reason = f"another process (pid {pid}) is running it; run this sweep again once that ends"
+            outcomes[cell.name] = {"status": "not started", "skipped": True, "reason": reason, "seconds": 0.0}
+            log(f"{cell.name}: not started: {reason}")
+    todo = [c for c in unfinished if c.name not in outcomes]
     log(
-        f"sweep {spec.experiment}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier (skipped), "
-        f"{len(todo)} to run" + (f"; no cell starts after {format_deadline(deadline)}" if deadline is not None else "")
+        f"sweep {spec.experiment}: {len(cells)} cells, {len(cells) - len(unfinished)} finished earlier (skipped), "
+        + (f"{len(unfinished) - len(todo)} running elsewhere, " if len(todo) < len(unfinished) else "")
+        + f"{len(todo)} to run"
+        + (f"; no cell starts after {format_deadline(deadline)}" if deadline is not None else "")
     )
     started = time.perf_counter()
     interrupted = False
