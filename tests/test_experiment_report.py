@@ -27,10 +27,12 @@ def _run(
     alpha: float | None = None,
     blind: bool = False,
     trainer: str = "bc",
+    probe: dict[str, float] | None = None,
 ) -> None:
     """A finished BC (or PPO: ``n`` = frames) run folder whose episode successes are Bernoulli(p_success) draws
     (episode difficulty shared). Seed 0 writes the schema the committed runs have (1: PPO flat, BC with
-    ``heldout``), other seeds the current one (2), so every report reads a mix of both."""
+    ``heldout``), other seeds the current one (2), so every report reads a mix of both. ``probe``: the α probe's
+    loss per forced α (schema 2 only, as in the committed runs)."""
     rng = np.random.default_rng([seed, zlib.crc32(f"{method}{base}{n}{blind}".encode())])
     difficulty = np.random.default_rng(0).uniform(-0.2, 0.2, EPISODES)  # the same episodes for every run
     success = (rng.uniform(size=EPISODES) < np.clip(p_success + difficulty, 0, 1)).astype(float)
@@ -62,7 +64,20 @@ def _run(
     if seed > 0:
         bc_history = history if trainer == "bc" else None
         method_name = "blind" if blind else method
-        results = RunResults(trainer, method_name, base, n, seed, 1000, alphas, trajectory, heldout, history=bc_history)
+        alpha_probe = {"loss": probe, "split": "heldout"} if probe is not None else None
+        results = RunResults(
+            trainer,
+            method_name,
+            base,
+            n,
+            seed,
+            1000,
+            alphas,
+            trajectory,
+            heldout,
+            alpha_probe=alpha_probe,
+            history=bc_history,
+        )
         results = results.to_json()
     elif trainer == "bc":
         results = {"kind": "bc", "heldout": heldout, "alphas": alphas, "alpha_trajectory": trajectory}
@@ -118,8 +133,10 @@ def test_report_finds_planted_differences_and_names_the_best_other(experiment: P
     assert set(prior) == {"bc features base=random", "bc blind base=random"}  # only the prior's reference rows
     assert prior["bc features base=random"]["mean"] == pytest.approx(0.20, abs=0.08)
     assert out["alphas"] == [
-        {"base": "curvature", "data": 49, "seeds": 3, "mean": pytest.approx(0.61), "min": 0.6, "max": 0.62},
-        {"base": "curvature", "data": 490, "seeds": 3, "mean": pytest.approx(0.61), "min": 0.6, "max": 0.62},
+        {"base": "curvature", "data": 49, "seeds": 3, "mean": pytest.approx(0.61), "min": 0.6, "max": 0.62}
+        | {"probe_loss": None, "probe_seeds": 0},
+        {"base": "curvature", "data": 490, "seeds": 3, "mean": pytest.approx(0.61), "min": 0.6, "max": 0.62}
+        | {"probe_loss": None, "probe_seeds": 0},
     ]
     assert out["unfinished"] == [str(experiment / "features-curvature-4900-seed0")]
     claim = {(c["data"], c["best_other"]): c["verdict"] for c in out["claim"]}
@@ -168,6 +185,7 @@ def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
     assert out["claim"][0]["verdict"] == "holds"
     assert out["alphas"] == [
         {"base": "curvature", "data": 300_000, "seeds": 3, "mean": pytest.approx(0.4), "min": 0.4, "max": 0.4}
+        | {"probe_loss": None, "probe_seeds": 0}  # these runs had no α probe
     ]
     assert (
         not (folder / "plots" / "fig3c.png").exists()
@@ -175,6 +193,31 @@ def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
         and (folder / "plots" / "alpha.png").is_file()
     )
     assert "plots/ppo_curves.png" in (folder / "report.md").read_text()
+
+
+def test_the_alpha_table_carries_the_probe_mean_over_the_seeds_that_have_one(tmp_path: Path) -> None:
+    folder = tmp_path / "ppo_arms"
+    for seed in (1, 2):
+        probe = {"0.0": 1.0 + seed, "0.5": 2.0, "1.0": 3.0 - seed}
+        _run(folder, "sidetune", "curvature", 300_000, seed, 0.60, alpha=0.4, trainer="ppo", probe=probe)
+        _run(folder, "features", "curvature", 300_000, seed, 0.50, trainer="ppo")
+        _run(folder, "sidetune", "denoising", 300_000, seed, 0.55, alpha=0.3, trainer="ppo", probe=probe)
+        _run(folder, "sidetune", "random", 300_000, seed, 0.55, alpha=0.2, trainer="ppo")  # older runs: no probe
+    _run(folder, "sidetune", "denoising", 300_000, 3, 0.55, alpha=0.3, trainer="ppo")  # one seed without it
+    out = build_report(folder, log=lambda _: None)["report"]
+    by_base = {a["base"]: a for a in out["alphas"]}
+    assert by_base["curvature"]["probe_loss"] == {"0.0": 2.5, "0.5": 2.0, "1.0": 1.5}
+    assert by_base["denoising"]["probe_loss"] == by_base["curvature"]["probe_loss"]
+    assert (by_base["denoising"]["probe_seeds"], by_base["denoising"]["seeds"]) == (2, 3)
+    assert by_base["random"]["probe_loss"] is None and by_base["random"]["probe_seeds"] == 0
+    rows = {
+        line.split(" |")[0][2:]: line
+        for line in (folder / "report.md").read_text().splitlines()
+        if "| 300000 |" in line
+    }
+    assert rows["curvature"].endswith("| 2.500 / 2.000 / 1.500 |"), rows
+    assert rows["denoising"].endswith("| 2.500 / 2.000 / 1.500 (2 of 3 seeds) |"), rows
+    assert rows["random"].endswith("| - |"), rows
 
 
 def test_claim_verdict_follows_the_designs_margin() -> None:

@@ -23,6 +23,11 @@ from agents.run.run_config import RunConfig
 ALPHAS = (0.0, 0.5, 1.0)
 
 
+def loss_key(alpha: float) -> str:
+    """The key of a forced α in the probe's ``loss`` mapping (results.json): 0.5 -> "0.5"."""
+    return f"{alpha:.1f}"
+
+
 def alpha_merge(model: Any) -> Any | None:
     """The α-blend merge of an SB3 model's encoder, or None when its method has no α."""
     encoder = getattr(model.policy.features_extractor, "encoder", None)
@@ -86,7 +91,7 @@ def heldout_action_loss(
     finally:
         venv.close()
     return {
-        "loss": {f"{value:.1f}": totals[value] / max(frames, 1) for value in alphas},
+        "loss": {loss_key(value): totals[value] / max(frames, 1) for value in alphas},
         "learned_alpha": float(merge.alphas()["alpha"]),
         "frames": frames,
         "episodes": len(rows),

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.evaluation.alpha_probe import ALPHAS, loss_key
 from agents.evaluation.eval_report import (
     _labels,
     aggregate,
@@ -209,14 +210,20 @@ def base_comparisons(entries: Sequence[dict[str, Any]], metric: str) -> list[Com
 
 def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per merging group (method, variant, base, data): the final α of each seed (results.json
-    ``alphas``); rows carry ``method`` only when more than one merging method is present."""
+    ``alphas``) and the α probe (held-out action loss with α forced to each of ``PROBE_ALPHAS``;
+    agents/evaluation/alpha_probe.py), which reads what the merge relies on without the optimiser: its mean over
+    the ``probe_seeds`` seeds that have one (runs older than the probe have none). Rows carry ``method`` only when
+    more than one merging method is present."""
     finals: dict[tuple[str, str, str, Any], list[float]] = defaultdict(list)
+    probes: dict[tuple[str, str, str, Any], list[dict[str, float] | None]] = defaultdict(list)
     for e, variant in trained_runs(entries):
         r = e["result"]
         results = _results(e)
         alphas = results.alphas if results is not None and merges(r.get("method")) else {}
         if "alpha" in alphas:
-            finals[(str(r.get("method")), variant, str(r.get("base")), r.get("data"))].append(float(alphas["alpha"]))
+            key = (str(r.get("method")), variant, str(r.get("base")), r.get("data"))
+            finals[key].append(float(alphas["alpha"]))
+            probes[key].append((results.alpha_probe or {}).get("loss"))
     several = len({method for method, *_ in finals}) > 1
     return [
         {
@@ -228,11 +235,31 @@ def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "mean": float(np.mean(v)),
             "min": float(min(v)),
             "max": float(max(v)),
+            **_mean_probe(probes[(method, variant, base, data)]),
         }
         for (method, variant, base, data), v in sorted(
             finals.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3] or 0)
         )
     ]
+
+
+def _format_probe(row: dict[str, Any]) -> str:
+    """A row's probe cell: the losses at α = 0 / 0.5 / 1, with how many seeds they are from when not all."""
+    if row["probe_loss"] is None:
+        return "-"
+    text = " / ".join(f"{row['probe_loss'][a]:.3f}" for a in PROBE_ALPHAS)
+    return text if row["probe_seeds"] == row["seeds"] else f"{text} ({row['probe_seeds']} of {row['seeds']} seeds)"
+
+
+PROBE_ALPHAS = tuple(loss_key(a) for a in ALPHAS)  # the probe's forced α values, as results.json keys
+
+
+def _mean_probe(losses: Sequence[dict[str, float] | None]) -> dict[str, Any]:
+    """``probe_loss``: the α probe's loss at each forced α, mean over the seeds that have all of them (None when
+    none has), and ``probe_seeds``, how many those are."""
+    probed = [loss for loss in losses if loss is not None and all(a in loss for a in PROBE_ALPHAS)]
+    mean = {a: float(np.mean([loss[a] for loss in probed])) for a in PROBE_ALPHAS} if probed else None
+    return {"probe_loss": mean, "probe_seeds": len(probed)}
 
 
 def merges(method: Any) -> bool:
@@ -470,13 +497,18 @@ def build_report(
     if alphas:
         text += [
             "## Learned α (final value; mean and range over seeds)\n",
-            f"| {'method, ' if any('method' in a for a in alphas) else ''}base | N | seeds | α mean | min | max |",
-            "|---|---:|---:|---:|---:|---:|",
+            "α's path is Adam's (|dL/dα| is tiny, so any consistent gradient sign moves it at full speed): read it "
+            "beside the α probe, the held-out action loss (cross-entropy on the expert's actions) of the trained "
+            "policy with α forced to 0 (side only), 0.5 and 1 (base only), mean over the seeds that have it (runs "
+            "older than the probe have none: '-'); lower is better (agents/evaluation/alpha_probe.py).\n",
+            f"| {'method, ' if any('method' in a for a in alphas) else ''}base | N | seeds | α mean | min | max "
+            "| probe loss α=0 / 0.5 / 1 |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
         text += [
             f"| {a['method'] + ' ' if 'method' in a else ''}{a['base']}{' ' + a['variant'] if 'variant' in a else ''}"
             f" | {a['data']} | {a['seeds']} "
-            f"| {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} |"
+            f"| {a['mean']:.3f} | {a['min']:.3f} | {a['max']:.3f} | " + _format_probe(a) + " |"
             for a in alphas
         ]
         text.append("")
