@@ -160,6 +160,10 @@ def test_a_cell_another_process_is_running_is_neither_started_nor_moved_aside(tm
         (outcome,) = run_sweep(spec, progress=False, log=logs.append)  # nothing to start: no Ray either
         assert outcome["status"] == "not started" and "pid 4242" in outcome["reason"], outcome
         assert any("1 running elsewhere, 0 to run" in line for line in logs), logs
+        row = next(
+            line for line in (spec.folder / "sweep.md").read_text().splitlines() if line.startswith("| features")
+        )
+        assert "| not started |" in row and "pid 4242" in row, row  # not "done (earlier)"
         assert (cell.folder / "config.yaml").is_file()
     finally:
         os.close(holder)  # the writer ends: its kernel lock goes with it

@@ -243,15 +243,15 @@ def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+PROBE_ALPHAS = tuple(loss_key(a) for a in ALPHAS)  # the probe's forced α values, as results.json keys
+
+
 def _format_probe(row: dict[str, Any]) -> str:
     """A row's probe cell: the losses at α = 0 / 0.5 / 1, with how many seeds they are from when not all."""
     if row["probe_loss"] is None:
         return "-"
     text = " / ".join(f"{row['probe_loss'][a]:.3f}" for a in PROBE_ALPHAS)
     return text if row["probe_seeds"] == row["seeds"] else f"{text} ({row['probe_seeds']} of {row['seeds']} seeds)"
-
-
-PROBE_ALPHAS = tuple(loss_key(a) for a in ALPHAS)  # the probe's forced α values, as results.json keys
 
 
 def _mean_probe(losses: Sequence[dict[str, float] | None]) -> dict[str, Any]:

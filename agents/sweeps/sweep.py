@@ -452,7 +452,7 @@ def run_sweep(
         pid = cell.writer()
         if pid is not None:
             reason = f"another process (pid {pid}) is running it; run this sweep again once that ends"
-            outcomes[cell.name] = {"status": "not started", "skipped": True, "reason": reason, "seconds": 0.0}
+            outcomes[cell.name] = {"status": "not started", "skipped": False, "reason": reason, "seconds": 0.0}
             log(f"{cell.name}: not started: {reason}")
     todo = [c for c in unfinished if c.name not in outcomes]
     log(
