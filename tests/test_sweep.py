@@ -28,6 +28,7 @@ from agents.sweeps.sweep import (
     run_cell,
     run_sweep,
     set_aside,
+    start_cell,
     sweep_from_dict,
 )
 
@@ -170,6 +171,50 @@ def test_a_cell_another_process_is_running_is_neither_started_nor_moved_aside(tm
     assert cell.writer() is None
     moved = set_aside(spec, cell)
     assert moved is not None and (moved / "config.yaml").is_file() and not cell.folder.exists()
+
+
+def test_a_queued_cell_is_judged_when_a_worker_takes_it_not_when_it_was_queued(tmp_path, monkeypatch):
+    # two sweeps of one file (one per core) queue the same cells; by the time a worker takes one, the other
+    # sweep may be running it or have finished it: neither may make it fail, run twice or move aside
+    import agents.sweeps.sweep as sweep_module
+
+    one_cell = spec_dict(grid={"trajectories": [49], "seed": [0], "method": ["features"]})
+    spec = sweep_from_dict(one_cell, tmp_path)
+    (cell,) = expand(spec)
+    log = tmp_path / "logs" / "c.log"
+    cell.folder.mkdir(parents=True)
+    (cell.folder / "config.yaml").write_text("run: {}\n")  # begun, no checkpoint: unowned, it would be set aside
+    holder = os.open(cell.folder / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.pwrite(holder, b"4242\n", 0)
+    try:
+        running = start_cell(spec, cell, str(log), threads=1)
+        assert running["status"] == "not started" and "pid 4242" in running["reason"], running
+        assert (cell.folder / "config.yaml").is_file()  # left where its writer writes
+        (cell.folder / "results.json").write_text("{}")  # the other sweep finishes the cell
+    finally:
+        os.close(holder)
+    finished = start_cell(spec, cell, str(log), threads=1)
+    assert finished["status"] == "done" and finished["skipped"] and finished["seconds"] == 0.0, finished
+    assert not log.exists()  # nothing was run
+
+    # and the report of a sweep whose cell another process finished while this one waited says done, not "not started"
+    (cell.folder / "results.json").unlink()
+
+    def left_to_the_other_sweep(ray, spec, todo, outcomes, *args):
+        for c in todo:
+            outcomes[c.name] = {"status": "not started", "skipped": False, "reason": "pid 4242", "seconds": 0.0}
+            (c.folder / "results.json").write_text("{}")
+
+    class NoRay:
+        def shutdown(self):
+            pass
+
+    monkeypatch.setattr(sweep_module, "start_ray", lambda *args: NoRay())
+    monkeypatch.setattr(sweep_module, "_run_on_ray", left_to_the_other_sweep)
+    monkeypatch.setattr(sweep_module, "prepare_data", lambda *args: None)
+    (outcome,) = run_sweep(spec, progress=False, log=lambda line: None)
+    assert outcome["status"] == "done" and outcome["skipped"], outcome
 
 
 def test_a_deadline_is_the_next_such_time_so_one_after_midnight_is_tonight():

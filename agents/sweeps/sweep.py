@@ -406,6 +406,46 @@ def run_cell(
     return {"status": "done", "reason": "", "seconds": seconds}
 
 
+def start_cell(
+    spec: SweepSpec,
+    cell: Cell,
+    log_path: str,
+    threads: int,
+    deadline: float | None = None,
+    cwd: str | None = None,
+) -> dict[str, Any]:
+    """The Ray task: decide what the cell needs when a worker takes it, not when it was queued, then run it.
+
+    Cells wait in Ray's queue for hours, and two sweeps of one file (one per core) queue the same cells: by the
+    time a worker takes one, another process may have finished it, be running it, or have left a checkpoint. So
+    the done file, the folder's live writer, setting an unresumable folder aside and ``--resume`` are all decided
+    here, at the start."""
+    if deadline is not None and time.time() >= deadline:
+        return {"status": "not started", "reason": f"deadline {format_deadline(deadline)} had passed", "seconds": 0.0}
+    if cell.done(spec.engine):
+        return {"status": "done", "skipped": True, "reason": "", "seconds": 0.0, "note": "finished elsewhere meanwhile"}
+    pid = cell.writer()
+    if pid is not None:
+        return {"status": "not started", "reason": _elsewhere(pid), "seconds": 0.0}
+    moved = set_aside(spec, cell)
+    note = (
+        f"unfinished folder without a checkpoint moved to {moved}; started afresh"
+        if moved
+        else "resumed from its checkpoint"
+        if cell.resumable(spec.engine)
+        else ""
+    )
+    outcome = run_cell(cell_command(spec, cell), str(cell.folder / spec.engine.done_file), log_path, threads, None, cwd)
+    pid = cell.writer()
+    if outcome["status"] == "failed" and pid is not None:  # another process took the folder's lock first
+        return {"status": "not started", "reason": _elsewhere(pid), "seconds": 0.0}
+    return {**outcome, "note": note} if note else outcome
+
+
+def _elsewhere(pid: str) -> str:
+    return f"another process (pid {pid}) is running it; run this sweep again once that ends"
+
+
 def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | None) -> Any:
     """Connect to the cluster at ``address``, or start a local Ray (this machine's cores unless ``num_cpus``)."""
     try:
@@ -451,9 +491,8 @@ def run_sweep(
     for cell in unfinished:  # running elsewhere: not started twice, not moved aside
         pid = cell.writer()
         if pid is not None:
-            reason = f"another process (pid {pid}) is running it; run this sweep again once that ends"
-            outcomes[cell.name] = {"status": "not started", "skipped": False, "reason": reason, "seconds": 0.0}
-            log(f"{cell.name}: not started: {reason}")
+            outcomes[cell.name] = {"status": "not started", "skipped": False, "reason": _elsewhere(pid), "seconds": 0.0}
+            log(f"{cell.name}: not started: {_elsewhere(pid)}")
     todo = [c for c in unfinished if c.name not in outcomes]
     log(
         f"sweep {spec.experiment}: {len(cells)} cells, {len(cells) - len(unfinished)} finished earlier (skipped), "
@@ -474,6 +513,10 @@ def run_sweep(
             ray.shutdown()
     wall = time.perf_counter() - started
     unreported = {"status": "interrupted", "reason": "the sweep stopped before it ended", "skipped": False}
+    finished_elsewhere = {"status": "done", "skipped": True, "reason": "", "seconds": 0.0}
+    for c in cells:  # left to another process, which has finished it by now: the report says done, not "not started"
+        if outcomes.get(c.name, {}).get("status") == "not started" and c.done(spec.engine):
+            outcomes[c.name] = finished_elsewhere
     ordered = [
         {
             "cell": c.name,
@@ -506,25 +549,12 @@ def _run_on_ray(
     """Submit one task per cell, collect results as they finish (a tqdm bar), cancel the rest on Ctrl-C."""
     from tqdm.auto import tqdm
 
-    task = ray.remote(run_cell).options(num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=0)
+    task = ray.remote(start_cell).options(num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=0)
     threads = max(1, math.ceil(spec.cpus))
     pending: dict[Any, Cell] = {}
-    for cell in todo:
-        moved = set_aside(spec, cell)
-        if moved:
-            log(f"{cell.name}: unfinished folder without a checkpoint moved to {moved}; starting afresh")
-        elif cell.resumable(spec.engine):
-            log(f"{cell.name}: resuming from its checkpoint")
+    for cell in todo:  # what each cell needs (resume, set aside, skip) is decided when it starts: start_cell
         log_path = spec.folder / LOGS / f"{cell.name}.log"
-        ref = task.remote(
-            cell_command(spec, cell),
-            str(cell.folder / spec.engine.done_file),
-            str(log_path),
-            threads,
-            deadline,
-            os.getcwd(),
-        )
-        pending[ref] = cell
+        pending[task.remote(spec, cell, str(log_path), threads, deadline, os.getcwd())] = cell
     bar = tqdm(total=len(todo), desc=f"sweep {spec.experiment}", unit="cell", disable=not progress)
     failed = 0
     try:
@@ -539,12 +569,15 @@ def _run_on_ray(
                     "reason": f"Ray task failed: {str(err).strip().splitlines()[-1]}",
                     "seconds": 0.0,
                 }
+            note = outcome.pop("note", "")
             outcomes[cell.name] = {"skipped": False, **outcome}
             failed += outcome["status"] != "done"
             bar.update(1)
             bar.set_postfix(failed=failed)
-            line = f"{cell.name}: {outcome['status']} in {outcome['seconds']:.0f} s" + (
-                f": {outcome['reason']}" if outcome["reason"] else ""
+            line = (
+                f"{cell.name}: {outcome['status']} in {outcome['seconds']:.0f} s"
+                + (f" ({note})" if note else "")
+                + (f": {outcome['reason']}" if outcome["reason"] else "")
             )
             (bar.write if progress else log)(line)
     except KeyboardInterrupt:
