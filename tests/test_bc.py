@@ -17,7 +17,7 @@ from agents.run.model_builder import load_model
 from agents.run.run_dir import RunDir
 from agents.trainers.bc import attach_cache, batch_tensors, build_context, policy_logits, train_bc, train_epoch
 from agents.trainers.bc_data import ObservationBuilder
-from agents.trainers.trajectories import TrajectoryPool, TrajectoryPoolError, generate_pool
+from agents.trainers.trajectories import GENERATE_LOCK, TrajectoryPool, TrajectoryPoolError, generate_pool
 from envs.factory import make_task
 from policies.extractor import BASE_FEATURES_KEY
 from policies.freeze import unwrap
@@ -77,6 +77,29 @@ def test_pool_prefixes_are_subsets_and_independent_of_batching(tmp, pool):
     assert all(full.actions[full.offsets[t + 1] - 1] == 0 for t in range(12))
     different = generate_pool(env_cfg, tmp / "pool_seed1", 3, seed=1, shard_size=5, num_envs=4)
     assert different.load(3, auto_stop=True).episode_ids != large.episode_ids[:3]
+
+
+def test_a_second_generator_waits_for_the_first_and_makes_nothing(tmp, pool):
+    # two sweeps of one file started together both extend the pool: the second waits on its lock, then finds
+    # the trajectories there; the lock is taken here by hand, so the wait is seen, not a timing accident
+    import fcntl
+    import threading
+
+    env_cfg = bc_config(tmp).env
+    root = tmp / "pool_locked"
+    root.mkdir()
+    made: list[TrajectoryPool] = []
+    with open(root / GENERATE_LOCK, "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        waiter = threading.Thread(target=lambda: made.append(generate_pool(env_cfg, root, 5, 0, 5, 4)))
+        waiter.start()
+        waiter.join(timeout=2.0)
+        assert waiter.is_alive() and not (root / "manifest.json").exists()  # blocked, nothing written
+        shutil.copytree(tmp / "pool", root, dirs_exist_ok=True)  # "the first process" finishes 12 trajectories
+    waiter.join(timeout=60)
+    assert not waiter.is_alive() and made[0].num_trajectories == 12
+    assert sorted(p.name for p in root.glob("shard_*")) == sorted(p.name for p in (tmp / "pool").glob("shard_*"))
+    assert (root / "manifest.json").read_bytes() == (tmp / "pool" / "manifest.json").read_bytes()  # not rewritten
 
 
 def test_rebuilt_observations_equal_the_env_bit_for_bit(tmp, pool):

@@ -18,6 +18,7 @@ hash of each trajectory's first frame, so a pool used with another resolution or
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import math
@@ -39,6 +40,7 @@ from envs.episodes import Episode
 POOL_FORMAT = "sidetune-nav-trajectories"
 POOL_VERSION = 1
 MANIFEST = "manifest.json"
+GENERATE_LOCK = ".generate.lock"  # held (flock) while a process extends the pool
 STORAGES = ("poses", "frames")
 # Env settings that change the stored poses/actions or the frames rendered from them.
 FINGERPRINT_FIELDS = (
@@ -295,15 +297,36 @@ def generate_pool(
     progress: Callable[[int, int], None] | None = None,
 ) -> TrajectoryPool:
     """Make the pool at ``pool_dir`` hold at least ``num_trajectories`` (extending an existing pool in place:
-    earlier shards are kept, so every prefix stays the same)."""
-    from envs.factory import make_backend, renders_offline
-
+    earlier shards are kept, so every prefix stays the same). One process at a time: a second caller (two sweeps
+    of one file started together) waits on the pool's lock, then finds the trajectories made and makes none."""
     if storage not in STORAGES:
         raise TrajectoryPoolError(f"bc.storage: {storage!r} is unknown (use one of {', '.join(STORAGES)})")
+    root = Path(pool_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / GENERATE_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # blocks while another process extends this pool; dropped if it dies
+        try:
+            return _extend_pool(env_cfg, root, num_trajectories, seed, shard_size, num_envs, storage, progress)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _extend_pool(
+    env_cfg: EnvConfig,
+    root: Path,
+    num_trajectories: int,
+    seed: int,
+    shard_size: int,
+    num_envs: int,
+    storage: str,
+    progress: Callable[[int, int], None] | None,
+) -> TrajectoryPool:
+    """generate_pool's work, under the pool's lock."""
+    from envs.factory import make_backend, renders_offline
+
     if not renders_offline(env_cfg):
         storage = "frames"  # e.g. Habitat: frames cannot be re-rendered without the scene meshes
     env_cfg = dataclasses.replace(env_cfg, split="train")
-    root = Path(pool_dir)
     if (root / MANIFEST).exists():
         pool = TrajectoryPool(root)
         pool.check_compatible(env_cfg)
@@ -337,7 +360,6 @@ def generate_pool(
             "shards": [],
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-    root.mkdir(parents=True, exist_ok=True)
     stream = EpisodeStream(env_cfg, seed)
     backend = None
     # A partly filled last shard is regenerated from its first episode (the stream is fixed, so its
