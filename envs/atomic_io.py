@@ -81,6 +81,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def exclusive(lock_path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` (created if absent), waiting while another process holds it:
+    for shared inputs that several processes may make at once (a trajectory pool, a feature cache). The kernel
+    drops the lock when its holder dies, however it dies."""
+    import fcntl
+
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
     """Delete the temp files a killed writer left in ``folder`` (``.<name>.<random>.tmp``, and the
     ``.<name>.<random>.zip`` of older checkpoint saves); returns them.

@@ -196,6 +196,35 @@ def test_feature_cache_gives_the_uncached_output(tmp, pool):
     assert again.folder == ctx.cache.folder and len(list(again.folder.parent.iterdir())) >= 1
 
 
+def test_a_second_cell_needing_a_cache_being_built_waits_and_opens_it(tmp, pool):
+    # two cells of one base and N start together: the second must neither rebuild the cache nor fail on a
+    # half-written one; the build lock is taken here by hand, so the wait is seen, not a timing accident
+    import fcntl
+    import threading
+
+    from agents.trainers.feature_cache import BUILD_LOCK
+
+    ctx = build_context(bc_config(tmp, "policy.method=sidetune"), progress=False)
+    built = attach_cache(ctx, progress=False)
+    other_root = tmp / "cache_locked"
+    folder = other_root / built.folder.name
+    folder.mkdir(parents=True)
+    ctx.settings.cache_dir = str(other_root)
+    opened: list = []
+    with open(folder / BUILD_LOCK, "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        waiter = threading.Thread(target=lambda: opened.append(attach_cache(ctx, progress=False)))
+        waiter.start()
+        waiter.join(timeout=2.0)
+        assert waiter.is_alive() and not (folder / "meta.json").exists()  # waiting, nothing written
+        for name in ("features.npy", "meta.json"):  # "the first cell" finishes its build
+            shutil.copy(built.folder / name, folder / name)
+    waiter.join(timeout=60)
+    assert not waiter.is_alive() and opened[0].folder == folder
+    assert opened[0].build_seconds == built.build_seconds  # opened the first cell's cache, not rebuilt
+    np.testing.assert_array_equal(opened[0].features, built.features)
+
+
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_bc_step_keeps_frozen_base_and_learns(tmp, pool, precision):
     """Also with policy.train_precision=bfloat16: the step under bf16 autocast still fits the data."""

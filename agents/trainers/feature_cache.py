@@ -22,10 +22,11 @@ from torch import nn
 
 from agents.trainers.bc_data import ObservationBuilder
 from common.errors import UserError
-from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
+from envs.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
 from policies.freeze import unwrap
 
 CACHE_VERSION = 1
+BUILD_LOCK = ".build.lock"  # held (flock) while a process computes the cache
 
 
 class FeatureCacheError(UserError, ValueError):
@@ -77,6 +78,26 @@ class FeatureCache:
         meta_path, feat_path = folder / "meta.json", folder / "features.npy"
         if meta_path.is_file():
             return cls._open(folder, meta_path, feat_path, key_doc)
+        folder.mkdir(parents=True, exist_ok=True)
+        with exclusive(folder / BUILD_LOCK):  # two cells needing one cache: the second waits, then opens it
+            if meta_path.is_file():
+                return cls._open(folder, meta_path, feat_path, key_doc)
+            return cls._build(base, scaler, builder, folder, key_doc, batch_size, device, progress)
+
+    @classmethod
+    def _build(
+        cls,
+        base: nn.Module,
+        scaler: nn.Module,
+        builder: ObservationBuilder,
+        folder: Path,
+        key_doc: dict[str, Any],
+        batch_size: int,
+        device: str,
+        progress: bool,
+    ) -> FeatureCache:
+        """Compute and write the cache (build_or_open, under the folder's lock)."""
+        meta_path, feat_path = folder / "meta.json", folder / "features.npy"
         start = time.perf_counter()
         steps = builder.data.num_steps
         base = base.to(device).eval()
@@ -85,7 +106,6 @@ class FeatureCache:
                 scaler(torch.zeros(1, 3, builder.env_cfg.resolution, builder.env_cfg.resolution, device=device))
             )
         shape = (steps, *probe.shape[1:])
-        folder.mkdir(parents=True, exist_ok=True)
         bar = _bar(steps, progress, f"feature cache {folder.name}")
         with atomic_path(feat_path) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)

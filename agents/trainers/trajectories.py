@@ -18,7 +18,6 @@ hash of each trajectory's first frame, so a pool used with another resolution or
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import math
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError
-from envs.atomic_io import atomic_path, atomic_write_text, file_sha256
+from envs.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
 from envs.backend import Action
 from envs.config import EnvConfig
 from envs.episodes import Episode
@@ -303,12 +302,8 @@ def generate_pool(
         raise TrajectoryPoolError(f"bc.storage: {storage!r} is unknown (use one of {', '.join(STORAGES)})")
     root = Path(pool_dir)
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / GENERATE_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # blocks while another process extends this pool; dropped if it dies
-        try:
-            return _extend_pool(env_cfg, root, num_trajectories, seed, shard_size, num_envs, storage, progress)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with exclusive(root / GENERATE_LOCK):  # waits while another process extends this pool
+        return _extend_pool(env_cfg, root, num_trajectories, seed, shard_size, num_envs, storage, progress)
 
 
 def _extend_pool(
