@@ -423,6 +423,21 @@ def test_runs_left_out_by_name_leave_the_report_as_it_was(experiment: Path) -> N
     assert text.replace(" --exclude '*-490-seed[3-8]'", "") == before_text
 
 
+def test_a_second_report_of_a_subset_goes_to_its_own_folder(experiment: Path, tmp_path: Path) -> None:
+    """--out: the same runs reported again (here without the later seed) into another folder; the experiment's
+    own report stays as it was, and the second one names the command that rewrites it."""
+    _run(experiment, "sidetune", "curvature", 490, 3, 0.20, alpha=0.9)
+    main = build_report(experiment, log=lambda _: None)["report"]
+    main_text = (experiment / "report.md").read_text()
+    subset = tmp_path / "subset"
+    written = build_report(experiment, log=lambda _: None, exclude=["*-490-seed3"], out=subset)["written"]
+    assert {p.parent for p in written if p.suffix in (".md", ".json")} == {subset}
+    assert (experiment / "report.md").read_text() == main_text  # untouched
+    other = json.loads((subset / "report.json").read_text())
+    assert other["comparisons"] != json.loads(json.dumps(main["comparisons"], default=str))
+    assert f"--exclude '*-490-seed3' --out {subset}`" in (subset / "report.md").read_text()
+
+
 def test_folders_a_sweep_set_aside_are_not_runs(experiment: Path) -> None:
     abandoned = experiment / "sweep_abandoned" / "sidetune-curvature-4900-20261127-060711"
     abandoned.mkdir(parents=True)

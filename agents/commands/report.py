@@ -4,6 +4,8 @@
     python scripts/report.py runs/imitation --reference  # also evaluate random / expert / goal-only once (kept)
     python scripts/report.py runs/imitation_alpha --with runs/imitation   # an ablation against the grid's runs
     python scripts/report.py runs/imitation --exclude '*-4900-seed[3-8]'  # without the runs that joined later
+    python scripts/report.py runs/imitation --exclude '*-4900' '*-4900-seed[12]' --out runs/imitation_4900_new_seeds
+                                                          # a second report of a subset, in its own folder
 
 The paired comparisons (sidetune minus each other method; features with a pretrained base minus features on a
 random base and minus blind) are agents/evaluation/stats.py's seeds-then-episodes bootstrap (docs/evaluation.md).
@@ -16,6 +18,7 @@ import sys
 
 from agents.evaluation.experiment_report import CLAIM_METHOD, build_report
 from agents.run.cli import run_main
+from common.errors import BadInputError
 from policies.methods import method_names
 
 
@@ -47,7 +50,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="GLOB",
         help="leave out run folders whose name matches (e.g. '*-4900-seed[3-8]': seeds that joined later)",
     )
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="write report.md, report.json and plots/ here instead of into the experiment folder (a second report "
+        "of the same runs, e.g. with --exclude; one experiment folder only)",
+    )
     args = parser.parse_args(argv)
+    if args.out is not None and len(args.folders) > 1:
+        raise BadInputError("--out: one report folder for several experiment folders (report them one at a time)")
     for folder in args.folders:
         out = build_report(
             folder,
@@ -56,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             partners=args.partners,
             target=args.target,
             exclude=args.exclude,
+            out=args.out,
         )
         for path in out["written"]:
             print(f"wrote {path}")

@@ -403,13 +403,16 @@ def build_report(
     partners: Sequence[Path] = (),
     target: str = CLAIM_METHOD,
     exclude: Sequence[str] = (),
+    out: Path | None = None,
 ) -> dict[str, Any]:
     """Read the runs below ``folder`` (and below ``partners``: other experiments' runs to compare with), write
-    report.md / report.json / plots into ``folder``, return the report's numbers. ``target``: the method whose
+    report.md / report.json / plots into ``folder`` (or ``out``: a second report of the same runs, e.g. a
+    subset of seeds, beside the main one), return the report's numbers. ``target``: the method whose
     claim is tested against every other (the paper's sidetune; e.g. sidetune-l2sp for the method beyond it).
     ``exclude``: glob patterns of run-folder names left out, so that a report stays reproducible when cells
     join its folders later (the command written into report.md names them)."""
     folder = Path(folder)
+    target_dir = Path(out) if out is not None else folder
     for f in (folder, *map(Path, partners)):
         if not f.is_dir():
             raise MissingFileError(
@@ -437,11 +440,11 @@ def build_report(
     alphas = alpha_summary(entries)
     bc = [e for e in entries if e["result"].get("kind") == "bc"]
     plots = (
-        [*plot_fig3c(bc, references, folder / "plots"), *plot_training(bc, folder / "plots")] if bc else []
+        [*plot_fig3c(bc, references, target_dir / "plots"), *plot_training(bc, target_dir / "plots")] if bc else []
     )  # PPO curves: scripts/plot_results.py
-    plots += plot_alpha(entries, folder / "plots")
+    plots += plot_alpha(entries, target_dir / "plots")
     text = [
-        f"# Report: {folder.name}\n",
+        f"# Report: {target_dir.name}\n",
         f"{len(entries)} finished runs"
         + (f", {len(unfinished)} without an evaluation yet" if unfinished else "")
         + ". Written by `python scripts/report.py "
@@ -449,6 +452,7 @@ def build_report(
         + "".join(f" --with {shown_path(p)}" for p in partners)
         + (f" --target {target}" if target != CLAIM_METHOD else "")
         + "".join(f" --exclude {shlex.quote(pattern)}" for pattern in exclude)
+        + (f" --out {shown_path(target_dir)}" if out is not None else "")
         + "` from the runs' stored held-out evaluations.\n",
         "## Held-out evaluation, seeds pooled\n",
         format_table(rows, markdown=True) + "\n",
@@ -534,6 +538,7 @@ def build_report(
         "unfinished": unfinished,
         "groups": sorted({group_label(e["result"]) for e in entries}),
     }
-    atomic_write_text(folder / "report.md", "\n".join(text))
-    atomic_write_text(folder / "report.json", json.dumps(report, indent=1, default=str))
-    return {"report": report, "written": [folder / "report.md", folder / "report.json", *plots]}
+    target_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target_dir / "report.md", "\n".join(text))
+    atomic_write_text(target_dir / "report.json", json.dumps(report, indent=1, default=str))
+    return {"report": report, "written": [target_dir / "report.md", target_dir / "report.json", *plots]}
