@@ -134,11 +134,6 @@ def test_a_failing_cell_reports_its_error_line_and_exit_code(tmp_path):
     assert out["reason"].startswith("error: bc.epochs: must be >= 1 (set it) (exit code 2; log ")
     silent = run_cell([sys.executable, "-c", "pass"], str(tmp_path / "results.json"), str(log), threads=1)
     assert silent["status"] == "failed" and "wrote no" in silent["reason"]
-    passed = time.time() - 1.0
-    late = run_cell(
-        [sys.executable, "-c", "raise SystemExit(1)"], str(tmp_path / "r.json"), str(log), 1, deadline=passed
-    )
-    assert late["status"] == "not started" and f"deadline {format_deadline(passed)} had passed" in late["reason"]
 
 
 def test_a_cell_another_process_is_running_is_neither_started_nor_moved_aside(tmp_path, capsys):
@@ -194,6 +189,9 @@ def test_a_queued_cell_is_judged_when_a_worker_takes_it_not_when_it_was_queued(t
         (cell.folder / "results.json").write_text("{}")  # the other sweep finishes the cell
     finally:
         os.close(holder)
+    passed = time.time() - 1.0
+    late = start_cell(spec, cell, str(log), threads=1, deadline=passed)
+    assert late["status"] == "not started" and f"deadline {format_deadline(passed)} had passed" in late["reason"]
     finished = start_cell(spec, cell, str(log), threads=1)
     assert finished["status"] == "done" and finished["skipped"] and finished["seconds"] == 0.0, finished
     assert not log.exists()  # nothing was run

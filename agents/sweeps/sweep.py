@@ -375,14 +375,11 @@ def run_cell(
     done_path: str,
     log_path: str,
     threads: int,
-    deadline: float | None = None,
     cwd: str | None = None,
 ) -> dict[str, Any]:
-    """Run one cell's command to the end (this is the Ray task) in ``cwd`` (the driver's working directory, so
-    relative paths such as data/trajectories mean the same to both); returns its status, reason and seconds.
-    ``deadline`` (epoch seconds, resolve_deadline): the cell does not start at or after it."""
-    if deadline is not None and time.time() >= deadline:
-        return {"status": "not started", "reason": f"deadline {format_deadline(deadline)} had passed", "seconds": 0.0}
+    """Run one cell's command to the end (start_cell, the Ray task, calls it) in ``cwd`` (the driver's working
+    directory, so relative paths such as data/trajectories mean the same to both); returns its status, reason and
+    seconds."""
     log = Path(log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -419,7 +416,7 @@ def start_cell(
     Cells wait in Ray's queue for hours, and two sweeps of one file (one per core) queue the same cells: by the
     time a worker takes one, another process may have finished it, be running it, or have left a checkpoint. So
     the done file, the folder's live writer, setting an unresumable folder aside and ``--resume`` are all decided
-    here, at the start."""
+    here, at the start. ``deadline`` (epoch seconds, resolve_deadline): the cell does not start at or after it."""
     if deadline is not None and time.time() >= deadline:
         return {"status": "not started", "reason": f"deadline {format_deadline(deadline)} had passed", "seconds": 0.0}
     if cell.done(spec.engine):
@@ -435,7 +432,7 @@ def start_cell(
         if cell.resumable(spec.engine)
         else ""
     )
-    outcome = run_cell(cell_command(spec, cell), str(cell.folder / spec.engine.done_file), log_path, threads, None, cwd)
+    outcome = run_cell(cell_command(spec, cell), str(cell.folder / spec.engine.done_file), log_path, threads, cwd)
     pid = cell.writer()
     if outcome["status"] == "failed" and pid is not None:  # another process took the folder's lock first
         return {"status": "not started", "reason": _elsewhere(pid), "seconds": 0.0}
