@@ -438,6 +438,25 @@ def test_a_second_report_of_a_subset_goes_to_its_own_folder(experiment: Path, tm
     assert f"--exclude '*-490-seed3' --out {subset}`" in (subset / "report.md").read_text()
 
 
+def test_the_command_a_report_names_rewrites_it_unchanged(experiment: Path, tmp_path: Path) -> None:
+    """scripts/experiments/regenerate_reports.sh reruns the command in report.md's header: with several --exclude
+    patterns (written one flag each) it must give back the same report, not keep only the last pattern."""
+    import re
+    import shlex
+
+    from agents.commands.report import main as report_main
+
+    _run(experiment, "sidetune", "curvature", 490, 3, 0.20, alpha=0.9)
+    _run(experiment, "sidetune", "curvature", 490, 4, 0.25, alpha=0.9)
+    subset = tmp_path / "subset"
+    assert report_main([str(experiment), "--exclude", "*-490-seed3", "*-490-seed4", "--out", str(subset)]) == 0
+    first = (subset / "report.json").read_bytes()
+    header = (subset / "report.md").read_text()
+    command = re.search(r"Written by `python scripts/report.py ([^`]*)`", header).group(1)
+    assert report_main(shlex.split(command)) == 0
+    assert (subset / "report.json").read_bytes() == first and (subset / "report.md").read_text() == header
+
+
 def test_folders_a_sweep_set_aside_are_not_runs(experiment: Path) -> None:
     abandoned = experiment / "sweep_abandoned" / "sidetune-curvature-4900-20261127-060711"
     abandoned.mkdir(parents=True)

@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         "--with",
         dest="partners",
         nargs="+",
+        action="extend",  # `--with a b` and `--with a --with b` (the form report.md's command is written in) agree
         default=[],
         metavar="DIR",
         help="other experiment folders whose runs join the comparisons (e.g. an ablation against runs/imitation)",
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exclude",
         nargs="+",
+        action="extend",
         default=[],
         metavar="GLOB",
         help="leave out run folders whose name matches (e.g. '*-4900-seed[3-8]': seeds that joined later)",
