@@ -30,16 +30,20 @@ def cpu_has_amx() -> bool:
     return "amx_bf16" in cpu_bf16_flags()
 
 
+def native_bf16(device: torch.device) -> bool:
+    """True where bf16 compute beats fp32: CUDA devices that support it and CPUs with native bf16 instructions;
+    elsewhere bf16 is emulated and slower. What every 'auto' precision resolves by."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and bool(cpu_bf16_flags())
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     """The dtype a frozen base runs in: 'auto' is bfloat16 on CUDA and on CPUs with native bf16, else float32."""
     if precision not in PRECISIONS:
         raise ValueError(f"base precision {precision!r} is unknown (choose one of {', '.join(PRECISIONS)})")
     if precision == "auto":
-        if device.type == "cuda":
-            fast = torch.cuda.is_bf16_supported()
-        else:
-            fast = device.type == "cpu" and bool(cpu_bf16_flags())
-        return torch.bfloat16 if fast else torch.float32
+        return torch.bfloat16 if native_bf16(device) else torch.float32
     return torch.bfloat16 if precision == "bfloat16" else torch.float32
 
 

@@ -102,7 +102,7 @@ class PolicyConfig:
     blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
     l2sp_strength: float = 1.0  # sidetune-l2sp: λ of the pull toward the side's start (docs/experiments.md, D)
     base_precision: str = "float32"  # frozen base's numerics: 'auto' (bf16 on CUDA, bf16 CPUs) | 'float32' | 'bfloat16'
-    train_precision: str = "float32"  # training forward passes (PPO update, BC step): 'float32' | 'bfloat16' autocast
+    train_precision: str = "float32"  # training forward passes (PPO update, BC step): 'auto' | 'float32' | 'bfloat16'
 
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules

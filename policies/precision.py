@@ -3,21 +3,69 @@
 The PPO update (`SideTunePolicy.evaluate_actions`) and behaviour cloning's training step run the policy's
 trunk (extractor and MLPs) under `torch.autocast(bfloat16)` when the config asks for it; parameters, optimizer
 state, gradients, the action distribution and the losses stay fp32. Rollouts and evaluation always run fp32.
+'auto' is bf16 where it is native (`policies.freeze.native_bf16`), else fp32; results.json records what a run's
+precisions resolved to (`run_numerics`).
 """
 
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import torch
 
-TRAIN_PRECISIONS = ("float32", "bfloat16")  # policy.train_precision
+from policies import freeze
+
+TRAIN_PRECISIONS = ("auto", "float32", "bfloat16")  # policy.train_precision
+
+
+def resolve_train_precision(precision: str, device: torch.device | str) -> str:
+    """'float32' or 'bfloat16': what a training forward pass on `device` runs in ('auto' by the hardware)."""
+    if precision not in TRAIN_PRECISIONS:
+        raise ValueError(f"train precision {precision!r} is unknown (choose one of {', '.join(TRAIN_PRECISIONS)})")
+    if precision == "auto":
+        return "bfloat16" if freeze.native_bf16(torch.device(device)) else "float32"
+    return precision
 
 
 def training_autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:
-    """The context a training forward pass runs in: bf16 autocast on `device` for 'bfloat16', else nothing."""
-    if precision not in TRAIN_PRECISIONS:
-        raise ValueError(f"train precision {precision!r} is unknown (choose one of {', '.join(TRAIN_PRECISIONS)})")
-    if precision == "float32":
+    """The context a training forward pass runs in: bf16 autocast on `device` where `precision` resolves to
+    bfloat16, else nothing."""
+    if resolve_train_precision(precision, device) == "float32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+def run_numerics(base_precision: str, train_precision: str, device: torch.device | str) -> dict[str, object]:
+    """What a run's 'auto' precisions resolved to on this machine, for its results.json: the same config gives
+    bf16 on one CPU and fp32 on another, so seeds of one cell run on different machines can differ in numerics."""
+    device = torch.device(device)
+    return {
+        "device": device.type,
+        "base_dtype": str(freeze.resolve_precision(base_precision, device)).removeprefix("torch."),
+        "train_precision": resolve_train_precision(train_precision, device),
+        "cpu_bf16": list(freeze.cpu_bf16_flags()),
+    }
+
+
+def emulated_bf16_warning(base_precision: str, train_precision: str, device: torch.device | str) -> str | None:
+    """One line for a run that forces bfloat16 where bf16 is emulated (e.g. an AVX2-only CPU), which makes it
+    several times slower than fp32; None otherwise ('auto' never chooses emulated bf16)."""
+    device = torch.device(device)
+    if freeze.native_bf16(device):
+        return None
+    settings = (("base_precision", base_precision), ("train_precision", train_precision))
+    forced = [f"policy.{key}=bfloat16" for key, value in settings if value == "bfloat16"]
+    if not forced:
+        return None
+    return (
+        f"warning: {' and '.join(forced)} on a {device.type} without native bf16 (no avx512_bf16/amx_bf16): emulated "
+        "and several times slower than float32; use auto or float32"
+    )
+
+
+def warn_emulated_bf16(policy: Any, device: torch.device | str) -> None:
+    """Print `emulated_bf16_warning` of a run's policy config (PolicyConfig or its section) at its start."""
+    line = emulated_bf16_warning(policy.base_precision, policy.train_precision, device)
+    if line:
+        print(line, flush=True)

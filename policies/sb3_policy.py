@@ -21,7 +21,7 @@ from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 from stable_baselines3.common.preprocessing import preprocess_obs
 
 from policies.extractor import BASE_FEATURES_KEY
-from policies.precision import training_autocast
+from policies.precision import resolve_train_precision, training_autocast
 
 
 class SideTunePolicy(MultiInputActorCriticPolicy):
@@ -43,10 +43,10 @@ class SideTunePolicy(MultiInputActorCriticPolicy):
     def evaluate_actions(
         self, obs: Any, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """SB3's evaluate_actions; with `policy.train_precision=bfloat16` the extractor and MLPs run under bf16
-        autocast and their outputs return to fp32 before the heads' distribution and value."""
+        """SB3's evaluate_actions; where `policy.train_precision` resolves to bfloat16 the extractor and MLPs run
+        under bf16 autocast and their outputs return to fp32 before the heads' distribution and value."""
         precision = self.features_extractor.config.train_precision
-        if precision == "float32":
+        if resolve_train_precision(precision, self.device) == "float32":
             return super().evaluate_actions(obs, actions)
         with training_autocast(precision, self.device):
             latent_pi, latent_vf = self.mlp_extractor(self.extract_features(obs))

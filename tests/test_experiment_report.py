@@ -28,11 +28,13 @@ def _run(
     blind: bool = False,
     trainer: str = "bc",
     probe: dict[str, float] | None = None,
+    numerics: dict[str, object] | None = None,
 ) -> None:
     """A finished BC (or PPO: ``n`` = frames) run folder whose episode successes are Bernoulli(p_success) draws
     (episode difficulty shared). Seed 0 writes the schema the committed runs have (1: PPO flat, BC with
     ``heldout``), other seeds the current one (2), so every report reads a mix of both. ``probe``: the α probe's
-    loss per forced α (schema 2 only, as in the committed runs)."""
+    loss per forced α (schema 2 only, as in the committed runs); ``numerics``: what its precisions resolved to
+    (schema 2 only)."""
     rng = np.random.default_rng([seed, zlib.crc32(f"{method}{base}{n}{blind}".encode())])
     difficulty = np.random.default_rng(0).uniform(-0.2, 0.2, EPISODES)  # the same episodes for every run
     success = (rng.uniform(size=EPISODES) < np.clip(p_success + difficulty, 0, 1)).astype(float)
@@ -77,6 +79,7 @@ def _run(
             heldout,
             alpha_probe=alpha_probe,
             history=bc_history,
+            numerics=numerics,
         )
         results = results.to_json()
     elif trainer == "bc":
@@ -193,6 +196,35 @@ def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
         and (folder / "plots" / "alpha.png").is_file()
     )
     assert "plots/ppo_curves.png" in (folder / "report.md").read_text()
+
+
+def test_seeds_whose_auto_precisions_resolved_differently_are_flagged(tmp_path: Path, experiment: Path) -> None:
+    """Seeds of one cell trained on machines with and without native bf16 pool two numerics: the report says
+    which runs ran which; groups with one numerics, and runs that predate the record, are not flagged."""
+    folder = tmp_path / "ppo_parity"
+    bf16 = {"device": "cpu", "base_dtype": "bfloat16", "train_precision": "bfloat16", "cpu_bf16": ["avx512_bf16"]}
+    fp32 = {"device": "cpu", "base_dtype": "float32", "train_precision": "float32", "cpu_bf16": []}
+    for seed in range(3):
+        _run(
+            folder,
+            "sidetune",
+            "curvature",
+            300_000,
+            seed,
+            0.6,
+            alpha=0.4,
+            trainer="ppo",
+            numerics=[bf16, bf16, fp32][seed],
+        )
+        _run(folder, "features", "curvature", 300_000, seed, 0.5, trainer="ppo", numerics=fp32)
+    out = build_report(folder, log=lambda _: None)["report"]
+    assert out["mixed_numerics"] == [
+        f"- sidetune base=curvature data=300000: base bfloat16, update bfloat16 (1: {folder}/sidetune-curvature-300000-"
+        f"seed1); base float32, update float32 (1: {folder}/sidetune-curvature-300000-seed2)"
+    ]  # seed 0 writes schema 1, which has no record
+    assert "## Mixed numerics" in (folder / "report.md").read_text()
+    assert "mixed_numerics" not in build_report(experiment, log=lambda _: None)["report"]
+    assert "Mixed numerics" not in (experiment / "report.md").read_text()
 
 
 def test_the_alpha_table_carries_the_probe_mean_over_the_seeds_that_have_one(tmp_path: Path) -> None:

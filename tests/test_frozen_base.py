@@ -93,6 +93,44 @@ def test_auto_precision_is_bf16_only_where_it_is_fast(monkeypatch):
         Frozen(nn.Identity(), precision="half")
 
 
+def test_auto_train_precision_autocasts_only_where_bf16_is_native(monkeypatch):
+    """policy.train_precision=auto (the preset default): bf16 autocast on CPUs with native bf16, fp32 elsewhere,
+    where emulated bf16 would be several times slower."""
+    from policies import freeze
+    from policies.precision import resolve_train_precision, training_autocast
+
+    monkeypatch.setattr(freeze, "cpu_bf16_flags", lambda: ())
+    assert resolve_train_precision("auto", "cpu") == "float32"
+    with training_autocast("auto", "cpu"):
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(freeze, "cpu_bf16_flags", lambda: ("amx_bf16",))
+    assert resolve_train_precision("auto", "cpu") == "bfloat16"
+    with training_autocast("auto", "cpu"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert resolve_train_precision("float32", "cpu") == "float32"
+    with pytest.raises(ValueError, match="train precision 'half' is unknown"):
+        resolve_train_precision("half", "cpu")
+
+
+def test_forcing_bf16_where_it_is_emulated_warns_in_one_line(monkeypatch, capsys):
+    """bf16 on a CPU without avx512_bf16/amx_bf16 is emulated (a side-tuning update ran 7x slower than fp32 on an
+    AVX2 EPYC): a run that forces it says so at its start; 'auto' and float32 stay silent."""
+    from policies import freeze
+    from policies.methods import PolicyConfig
+    from policies.precision import emulated_bf16_warning, warn_emulated_bf16
+
+    monkeypatch.setattr(freeze, "cpu_bf16_flags", lambda: ())
+    assert emulated_bf16_warning("auto", "auto", "cpu") is None
+    assert emulated_bf16_warning("float32", "float32", "cpu") is None
+    line = emulated_bf16_warning("auto", "bfloat16", "cpu")
+    assert "policy.train_precision=bfloat16" in line and "base_precision" not in line and "auto or float32" in line
+    warn_emulated_bf16(PolicyConfig(base_precision="bfloat16", train_precision="bfloat16"), "cpu")
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 1 and "policy.base_precision=bfloat16 and policy.train_precision=bfloat16" in printed
+    monkeypatch.setattr(freeze, "cpu_bf16_flags", lambda: ("avx512_bf16",))
+    assert emulated_bf16_warning("bfloat16", "bfloat16", "cpu") is None
+
+
 def test_bf16_base_moves_the_side_tuning_policy_log_probs_within_bound():
     """The CPU preset's sidetune(curvature) policy, same weights, float32 vs bfloat16 base, on rendered frames."""
     from agents.run.cli import base_parser, resolve_config

@@ -24,6 +24,7 @@ from agents.trainers.ppo import run_ppo
 from policies.base_compact import CompactEncoder
 from policies.checkpoints import read_state_dict, save_encoder_weights
 from policies.freeze import unwrap
+from policies.precision import resolve_train_precision
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [*TINY_PPO, "train.progress_bar=false", "eval.num_envs=14"]
@@ -83,6 +84,9 @@ def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_
         assert np.mean([ep["success"] for ep in row["per_episode"]]) == pytest.approx(row["success"])
     saved = json.loads(run.results_path.read_text())
     assert saved["schema_version"] == 2 and saved["kind"] == "ppo" and saved["frames"] == 96
+    numerics = saved["numerics"]  # what the run's precisions resolved to on this machine, as the policy ran them
+    assert numerics["device"] == "cpu" and numerics["base_dtype"] == str(encoder.base.dtype_for(model.device))[6:]
+    assert numerics["train_precision"] == resolve_train_precision(cfg.policy.train_precision, "cpu")
     assert saved["evaluation"]["episodes"] == 14 and 0.0 <= saved["evaluation"]["success"]["mean"] <= 1.0
     assert "alpha" in saved["alphas"] and list(run.tensorboard.glob("events.out.tfevents.*"))
     trajectory = saved["alpha_trajectory"]  # α per rollout (2 envs x 16 steps), in frames as the α schedules

@@ -170,6 +170,28 @@ def group_runs(
     }
 
 
+def mixed_numerics(entries: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per group of runs (method and variant, base, data) whose 'auto' precisions resolved differently
+    (results.json ``numerics``: seeds trained on machines with and without native bf16); runs that predate the
+    record are not counted."""
+    seen: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for e, variant in trained_runs(entries):
+        results = _results(e)
+        if results is None or not results.numerics:
+            continue
+        r = e["result"]
+        group = f"{r.get('method')}{' ' + variant if variant else ''} base={r.get('base')} data={r.get('data')}"
+        numerics = results.numerics
+        seen[group][f"base {numerics.get('base_dtype')}, update {numerics.get('train_precision')}"].append(
+            shown_path(e["run"])
+        )
+    return [
+        f"- {group}: " + "; ".join(f"{kind} ({len(runs)}: {', '.join(sorted(runs))})" for kind, runs in kinds.items())
+        for group, kinds in sorted(seen.items())
+        if len(kinds) > 1
+    ]
+
+
 def variant_comparisons(entries: Sequence[dict[str, Any]], metric: str) -> list[Comparison]:
     """Variants of one method (same method, base and data; configs that differ beyond the seed, e.g. an ablation
     of ``policy.alpha_lr`` beside the grid): every later variant minus the first, in sorted order, paired."""
@@ -438,6 +460,7 @@ def build_report(
     variants = {m: variant_comparisons(entries, m) for m in ("success", "spl")}
     between_bases = base_comparisons(entries, "success")
     alphas = alpha_summary(entries)
+    mixed = mixed_numerics(entries)
     bc = [e for e in entries if e["result"].get("kind") == "bc"]
     plots = (
         [*plot_fig3c(bc, references, target_dir / "plots"), *plot_training(bc, target_dir / "plots")] if bc else []
@@ -516,6 +539,15 @@ def build_report(
             for a in alphas
         ]
         text.append("")
+    if mixed:
+        text += [
+            "## Mixed numerics: runs of one group trained in different precisions\n",
+            "Their 'auto' precisions resolved differently on different machines (results.json `numerics`), so "
+            "these groups pool two numerics; pin `policy.base_precision` / `policy.train_precision` to compare "
+            "like with like.\n",
+            *mixed,
+            "",
+        ]
     text += [
         "## Figures\n",
         *(
@@ -536,6 +568,7 @@ def build_report(
         "bases": [c.to_dict() for c in between_bases],
         "alphas": alphas,
         "unfinished": unfinished,
+        **({"mixed_numerics": mixed} if mixed else {}),  # only when there is a mix: older reports stay as they were
         "groups": sorted({group_label(e["result"]) for e in entries}),
     }
     target_dir.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,7 @@ class RunResults:
     world_size: int | None = None  # ranks under torchrun (frames count every rank's)
     code: dict[str, Any] | None = None  # the commit that produced the run (agents/run/run_dir.py)
     alpha_probe: dict[str, Any] | None = None  # held-out action loss with α forced (agents/evaluation/alpha_probe.py)
+    numerics: dict[str, Any] | None = None  # what 'auto' precisions resolved to here (policies/precision.run_numerics)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -197,11 +198,14 @@ def write_run_results(
     epochs: int | None = None,
     history: list[dict[str, Any]] | None = None,
     alpha_probe: dict[str, Any] | None = None,
+    device: str = "cpu",
 ) -> RunResults:
     """Write a training session's results.json in the one schema (PPO and BC both call this) and return it as read
     back (strict JSON, with the code version ``run.write_results`` adds; agents/run/run_dir.py). ``cfg``: the run's
-    RunConfig (what the run is grouped by comes from it); the other arguments are ``RunResults``' fields."""
+    RunConfig (what the run is grouped by comes from it); ``device``: where it trained, which decides what its
+    'auto' precisions resolved to; the other arguments are ``RunResults``' fields."""
     from agents.evaluation.metrics import run_summary
+    from policies.precision import run_numerics
 
     summary = run_summary(cfg.to_dict())
     results = RunResults(
@@ -220,6 +224,7 @@ def write_run_results(
         history=history,
         training=training,
         world_size=world_size,
+        numerics=run_numerics(cfg.policy.base_precision, cfg.policy.train_precision, device),
     )
     run.write_results(results.to_json())
     return parse_results(json.loads(run.results_path.read_text()), summary)  # as every reader will see them

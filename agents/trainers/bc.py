@@ -46,7 +46,7 @@ from envs.atomic_io import atomic_path
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
 from policies.optim import SideTuneAdam
-from policies.precision import training_autocast
+from policies.precision import training_autocast, warn_emulated_bf16
 
 STATE_FILE = "bc_state.pt"
 
@@ -197,6 +197,7 @@ def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None =
     builder = ObservationBuilder(data, env_cfg, cfg.frame_stack)
     train_t, val_t = split_trajectories(n, s.val_fraction, seed)
     device = resolve_device(cfg.run.device)
+    warn_emulated_bf16(cfg.policy, device)
     venv = make_vec_env(cfg, 1, env_cfg.split, seed)
     model = build_model(cfg, venv, device=device)
     venv.close()
@@ -481,6 +482,7 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
         best.policy.features_extractor.alphas(),
         state.get("alpha_trajectory", []),
         training,
+        device=str(ctx.device),
         world_size=dist.world_size if dist.enabled else None,  # each epoch's steps shared among the ranks
         dataset_frames=ctx.data.num_steps,
         epochs=int(state["epoch"]),

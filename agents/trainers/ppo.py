@@ -39,6 +39,7 @@ from agents.trainers.alpha_callback import AlphaCallback
 from agents.trainers.distributed import context, data_parallel_ppo, ppo_sync_callbacks
 from agents.trainers.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
 from agents.trainers.rollout_buffer import configure_rollout
+from policies.precision import warn_emulated_bf16
 
 ALPHA_TRAJECTORY = "alpha_trajectory.json"  # α per rollout, rewritten as training goes, so a resumed run keeps it
 
@@ -108,6 +109,7 @@ def run_ppo(
     train = cfg.train
     _set_threads(train.threads)
     device = resolve_device(cfg.run.device)
+    warn_emulated_bf16(cfg.policy, device)
     seed = cfg.run.seed
     total = cfg.ppo.total_frames
     dist = context()  # under torchrun: DD-PPO, each rank with its own envs and seed (docs/scaling.md)
@@ -212,6 +214,7 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         model.policy.features_extractor.alphas(),
         alpha.trajectory,  # [frames, {name: α}] per rollout, earlier sessions included (TensorBoard: policy/alpha)
         training,
+        device=str(model.device),
         world_size=dist.world_size if dist.enabled else None,  # frames and frames/s count every rank's
         alpha_probe=probe_after_training(model, cfg) if settings.final_eval and dist.is_main else None,
     )
