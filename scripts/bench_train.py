@@ -10,7 +10,8 @@ rounds (each round times every variant once; the median round counts):
    layout instead of channels_last: each is the trainer without one of the changes. `-before` is the trainer
    before issue 25 (torch's max-pool in the map tower, the frozen base unfolded in fp32), `-fp32`/`-bf16` force
    policy.base_precision, `-16envs`/`-32envs` run that many envs with the same frames per rollout, `-bf16train`
-   trains with policy.train_precision=bfloat16 (bf16 autocast in the update / the BC step; also a BC variant).
+   and `-fp32train` force policy.train_precision (bf16 autocast or fp32 in the update / the BC step; also BC
+   variants).
    Tokens combine: `sidetune-bf16train-16envs` is both levers at once.
 2. The update's achieved GMAC/s (multiply-accumulates counted by torch.utils.flop_counter over one whole
    update, over the update's median time) against a large fp32 matrix multiply in the same process.
@@ -68,7 +69,8 @@ TOKEN_OVERRIDES = {  # a variant's name is a method and `-`-joined tokens; each 
     "fp32": ["policy.base_precision=float32"],
     "bf16": ["policy.base_precision=bfloat16"],
     "bf16train": ["policy.train_precision=bfloat16"],
-    "before": ["policy.base_precision=float32"],  # with the old image path and map pooling (as_before_issue25)
+    "fp32train": ["policy.train_precision=float32"],
+    "before": ["policy.base_precision=float32", "policy.train_precision=float32"],  # + old image path, map pooling
     "nchw": [],  # the default memory layout instead of channels_last (build_variant)
     "recompute": [],  # SB3's own rollout buffer: the frozen base recomputed in every epoch (build_variant)
 }
@@ -90,6 +92,8 @@ PPO_VARIANTS = (
     "sidetune-32envs",
     "sidetune-bf16train",
     "features-bf16train",
+    "sidetune-fp32train",
+    "features-fp32train",
     "sidetune-bf16train-16envs",
     "sidetune-bf16train-32envs",
     "features-bf16train-16envs",
@@ -104,11 +108,11 @@ DEFAULT_VARIANTS = (
     "sidetune",
     "features-before",
     "sidetune-before",
-    "sidetune-fp32",
+    "sidetune-fp32train",
     "sidetune-16envs",
 )
 SECTIONS = ("ppo", "variants", "env", "bc")
-BC_VARIANTS = ("sidetune", "sidetune-before", "sidetune-bf16train", "features", "features-before")
+BC_VARIANTS = ("sidetune", "sidetune-before", "sidetune-bf16train", "sidetune-fp32train", "features", "features-before")
 
 
 def machine_info() -> dict[str, Any]:
