@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from policies import freeze
+from policies.freeze import cpu_bf16_flags, native_bf16, resolve_precision
 
 TRAIN_PRECISIONS = ("auto", "float32", "bfloat16")  # policy.train_precision
 
@@ -24,7 +24,7 @@ def resolve_train_precision(precision: str, device: torch.device | str) -> str:
     if precision not in TRAIN_PRECISIONS:
         raise ValueError(f"train precision {precision!r} is unknown (choose one of {', '.join(TRAIN_PRECISIONS)})")
     if precision == "auto":
-        return "bfloat16" if freeze.native_bf16(torch.device(device)) else "float32"
+        return "bfloat16" if native_bf16(torch.device(device)) else "float32"
     return precision
 
 
@@ -42,9 +42,9 @@ def run_numerics(base_precision: str, train_precision: str, device: torch.device
     device = torch.device(device)
     return {
         "device": device.type,
-        "base_dtype": str(freeze.resolve_precision(base_precision, device)).removeprefix("torch."),
+        "base_dtype": str(resolve_precision(base_precision, device)).removeprefix("torch."),
         "train_precision": resolve_train_precision(train_precision, device),
-        "cpu_bf16": list(freeze.cpu_bf16_flags()),
+        "cpu_bf16": list(cpu_bf16_flags()),
     }
 
 
@@ -52,7 +52,7 @@ def emulated_bf16_warning(base_precision: str, train_precision: str, device: tor
     """One line for a run that forces bfloat16 where bf16 is emulated (e.g. an AVX2-only CPU), which makes it
     several times slower than fp32; None otherwise ('auto' never chooses emulated bf16)."""
     device = torch.device(device)
-    if freeze.native_bf16(device):
+    if native_bf16(device):
         return None
     settings = (("base_precision", base_precision), ("train_precision", train_precision))
     forced = [f"policy.{key}=bfloat16" for key, value in settings if value == "bfloat16"]
