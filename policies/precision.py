@@ -58,9 +58,10 @@ def emulated_bf16_warning(base_precision: str, train_precision: str, device: tor
     forced = [f"policy.{key}=bfloat16" for key, value in settings if value == "bfloat16"]
     if not forced:
         return None
+    hint = " (no avx512_bf16/amx_bf16)" if device.type == "cpu" else ""
     return (
-        f"warning: {' and '.join(forced)} on a {device.type} without native bf16 (no avx512_bf16/amx_bf16): emulated "
-        "and several times slower than float32; use auto or float32"
+        f"warning: {' and '.join(forced)} on a {device.type} without native bf16{hint}: emulated and several times "
+        "slower than float32; use auto or float32"
     )
 
 

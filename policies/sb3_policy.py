@@ -45,8 +45,8 @@ class SideTunePolicy(MultiInputActorCriticPolicy):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """SB3's evaluate_actions; where `policy.train_precision` resolves to bfloat16 the extractor and MLPs run
         under bf16 autocast and their outputs return to fp32 before the heads' distribution and value."""
-        precision = self.features_extractor.config.train_precision
-        if resolve_train_precision(precision, self.device) == "float32":
+        precision = resolve_train_precision(self.features_extractor.config.train_precision, self.device)
+        if precision == "float32":
             return super().evaluate_actions(obs, actions)
         with training_autocast(precision, self.device):
             latent_pi, latent_vf = self.mlp_extractor(self.extract_features(obs))

@@ -219,8 +219,9 @@ def test_seeds_whose_auto_precisions_resolved_differently_are_flagged(tmp_path: 
         _run(folder, "features", "curvature", 300_000, seed, 0.5, trainer="ppo", numerics=fp32)
     out = build_report(folder, log=lambda _: None)["report"]
     assert out["mixed_numerics"] == [
-        f"- sidetune base=curvature data=300000: base bfloat16, update bfloat16 (1: {folder}/sidetune-curvature-300000-"
-        f"seed1); base float32, update float32 (1: {folder}/sidetune-curvature-300000-seed2)"
+        f"- ppo sidetune base=curvature data=300000 frames: base bfloat16, update bfloat16 "
+        f"(1: {folder}/sidetune-curvature-300000-seed1); "
+        f"base float32, update float32 (1: {folder}/sidetune-curvature-300000-seed2)"
     ]  # seed 0 writes schema 1, which has no record
     assert "## Mixed numerics" in (folder / "report.md").read_text()
     assert "mixed_numerics" not in build_report(experiment, log=lambda _: None)["report"]

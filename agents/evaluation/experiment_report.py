@@ -179,8 +179,7 @@ def mixed_numerics(entries: Sequence[dict[str, Any]]) -> list[str]:
         results = _results(e)
         if results is None or not results.numerics:
             continue
-        r = e["result"]
-        group = f"{r.get('method')}{' ' + variant if variant else ''} base={r.get('base')} data={r.get('data')}"
+        group = f"{group_label(e['result'])} {variant}".strip()  # as the pooled table names it
         numerics = results.numerics
         seen[group][f"base {numerics.get('base_dtype')}, update {numerics.get('train_precision')}"].append(
             shown_path(e["run"])
