@@ -20,7 +20,9 @@ import yaml
 from agents.commands import sweep as sweep_cli
 from agents.sweeps.sweep import (
     SweepError,
+    cell_config,
     cell_name,
+    emulated_bf16_cells,
     expand,
     format_deadline,
     load_sweep,
@@ -80,6 +82,27 @@ def test_a_list_of_grids_is_the_union_of_their_cells_and_the_shipped_sweeps_expa
         expand(sweep_from_dict(spec_dict(grid=[grids[0], grids[0]]), runs_root=tmp_path))
     for path in sorted((ROOT / "sweeps").glob("*.yaml")):  # every shipped sweep file parses and names its cells apart
         assert expand(load_sweep(path, runs_root=tmp_path)), path.name
+
+
+def test_cells_forcing_bf16_where_it_is_emulated_are_named_before_the_sweep_starts(tmp_path, monkeypatch):
+    """A sweep says once, before it starts anything, that cells force bf16 this machine emulates (each cell would
+    say it only in its own log, after a slow start); of the shipped sweeps only the bf16-training check forces it."""
+    from policies import freeze
+
+    grid = {"trajectories": [49], "seed": [0], "method": ["sidetune"], "policy.train_precision": ["bfloat16", "auto"]}
+    spec = sweep_from_dict(spec_dict(grid=grid), runs_root=tmp_path)
+    configs = [cell_config(spec, cell) for cell in expand(spec)]
+    monkeypatch.setattr(freeze, "cpu_bf16_flags", lambda: ())
+    line = emulated_bf16_cells(configs)
+    assert line.startswith("warning: policy.train_precision=bfloat16") and line.endswith("(1 of 2 cells to run)")
+    forcing = []
+    for path in sorted((ROOT / "sweeps").glob("*.yaml")):  # pretraining cells have no policy and are passed over
+        shipped = load_sweep(path, runs_root=tmp_path)
+        if emulated_bf16_cells([cell_config(shipped, cell) for cell in expand(shipped)]):
+            forcing.append(path.name)
+    assert forcing == ["ppo_parity_bf16train.yaml"]
+    monkeypatch.setattr(freeze, "cpu_bf16_flags", lambda: ("avx512_bf16",))
+    assert emulated_bf16_cells(configs) is None
 
 
 @pytest.mark.parametrize(

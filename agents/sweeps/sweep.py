@@ -287,6 +287,24 @@ def cell_config(spec: SweepSpec, cell: Cell) -> Any:
     )
 
 
+def emulated_bf16_cells(configs: Sequence[Any]) -> str | None:
+    """The warning for cells that force bfloat16 where this machine emulates it (policies/precision.py), said once
+    before a sweep starts them, since each cell would say it only in its own log; None when no cell does."""
+    import torch
+
+    from policies.precision import emulated_bf16_warning
+
+    lines = []
+    for cfg in configs:
+        policy, run = getattr(cfg, "policy", None), getattr(cfg, "run", None)
+        if policy is None:
+            continue  # a trainer without a policy (e.g. pretraining a base)
+        device = "cuda" if run is not None and run.device != "cpu" and torch.cuda.is_available() else "cpu"
+        lines.append(emulated_bf16_warning(policy.base_precision, policy.train_precision, device))
+    forced = [line for line in lines if line]
+    return f"{forced[0]} ({len(forced)} of {len(configs)} cells to run)" if forced else None
+
+
 def cell_command(spec: SweepSpec, cell: Cell, python: str = sys.executable) -> list[str]:
     """The command that runs (or resumes) the cell: the trainer's own script with the cell's overrides."""
     trainer = spec.engine
@@ -478,8 +496,7 @@ def run_sweep(
     """Run every unfinished cell as a Ray task and write the report; returns one outcome per cell. No cell starts
     at or after ``deadline`` (epoch seconds, resolve_deadline)."""
     cells = expand(spec)
-    for cell in cells:
-        cell_config(spec, cell)  # every cell's config resolves, or nothing starts
+    configs = {cell.name: cell_config(spec, cell) for cell in cells}  # every cell's config resolves, or nothing starts
     check_writable(spec.folder, "--runs-root")  # the cells' folders, their logs and the report go there
     unfinished = [c for c in cells if not c.done(spec.engine)]
     outcomes: dict[str, dict[str, Any]] = {
@@ -497,6 +514,9 @@ def run_sweep(
         + f"{len(todo)} to run"
         + (f"; no cell starts after {format_deadline(deadline)}" if deadline is not None else "")
     )
+    emulated = emulated_bf16_cells([configs[c.name] for c in todo])
+    if emulated:
+        log(f"sweep {spec.experiment}: {emulated}")
     started = time.perf_counter()
     interrupted = False
     if todo:
