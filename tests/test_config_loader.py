@@ -47,3 +47,20 @@ def test_run_dir_refuses_to_overwrite(tmp_path):
     assert RunDir.open(run.root).read_config().x == 1
     with pytest.raises(FileNotFoundError):
         RunDir.open(Path(tmp_path) / "nope")
+
+
+def test_a_cached_config_file_is_read_again_when_it_or_a_base_changes_and_copies_are_independent(config_dir):
+    """Config files are parsed once per process (every sweep cell reads the same presets); an edited file or
+    ``_base_`` file is read again, and changing one loaded config leaves the next one as the files say."""
+    import os
+
+    first = load_config("job.yaml")
+    first.job.steps = 99  # the caller's copy
+    assert load_config("job.yaml").job.steps == 10
+    base = config_dir / "base.yaml"
+    base.write_text("env:\n  resolution: 64\n  split: train\n")
+    os.utime(base, ns=(base.stat().st_atime_ns, base.stat().st_mtime_ns + 1_000_000))  # a later mtime, even if coarse
+    assert load_config("job.yaml").env.resolution == 64
+    base.unlink()
+    with pytest.raises(ConfigFileError, match="does not exist"):
+        load_config("job.yaml")

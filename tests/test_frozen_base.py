@@ -39,13 +39,17 @@ def frames(n: int = 4, size: int = 64, seed: int = 1) -> torch.Tensor:
 
 @pytest.mark.parametrize("arch", [CompactEncoder, TaskonomyEncoder])
 def test_folded_batch_norms_agree_with_the_base_to_float_rounding(arch):
+    torch.manual_seed(0)  # the conv weights too: they came from whatever the tests before this one drew
     base = trained_looking(arch())
     folded = fold_batch_norms(base)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in base.modules())  # the original is untouched
     x = frames()
     with torch.no_grad():
-        torch.testing.assert_close(folded(x), base(x), rtol=1e-4, atol=1e-4)
+        reference = base(x)
+        # fp32 rounding over ResNet-50's 53 layers: up to 1.4e-4 on outputs of magnitude 3 (6 seeds, 2026-12-02),
+        # so the bound scales with the output; a fold that drops a shift or a scale is off by O(0.1-1)
+        torch.testing.assert_close(folded(x), reference, rtol=1e-4, atol=1e-4 * float(reference.abs().max()))
 
 
 @pytest.mark.parametrize("task", ["curvature", "denoising"])

@@ -373,6 +373,21 @@ def test_cli_rejects_unknown_task_and_arch(capsys):
         main(["--task", "curvature", "pretrain.stepz=3"])
 
 
+def test_checkpoint_metadata_is_read_again_when_the_file_changes(tmp_path):
+    """The metadata is cached per file (every config check reads the base's); a rewritten file is read again."""
+    import os
+
+    path = tmp_path / "base.pth"
+    torch.save({"state_dict": {}, "task": "curvature", "arch": "compact", "resolution": 64}, path)
+    assert read_checkpoint_metadata(path)["resolution"] == 64
+    read_checkpoint_metadata(path)["resolution"] = 1  # a copy: the cache is not the caller's
+    assert read_checkpoint_metadata(path)["resolution"] == 64
+    mtime = path.stat().st_mtime_ns
+    torch.save({"state_dict": {}, "task": "curvature", "arch": "compact", "resolution": 128}, path)
+    os.utime(path, ns=(mtime + 1_000_000, mtime + 1_000_000))
+    assert read_checkpoint_metadata(path)["resolution"] == 128
+
+
 # ------------------------------------------------------------------ shipped weights
 @pytest.mark.parametrize("task", ["curvature", "denoising"])
 def test_shipped_weights_load_and_keep_the_contract(task):

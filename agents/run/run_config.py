@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -425,7 +426,9 @@ def check_weights_file(path: Path, where: str) -> None:
     if not path.is_file():
         raise ConfigError(where, f"{str(path)!r} does not exist", "give the path of an encoder checkpoint")
     try:
-        read_state_dict(path)
+        with warnings.catch_warnings():  # torch warns about odd pickle headers before failing: the error says it all
+            warnings.simplefilter("ignore")
+            read_state_dict(path)
     except Exception as err:  # torch.load raises UnpicklingError, RuntimeError, EOFError, OSError, ...
         problem = " ".join(str(err).split())[:160]
         raise ConfigError(
