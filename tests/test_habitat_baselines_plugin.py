@@ -60,13 +60,16 @@ def export(tmp_path_factory) -> Path:
     return root
 
 
-def _run(command: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+def _run(command: list[str], cwd: Path, threaded_envs: bool, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "GLOO_SOCKET_IFNAME": "lo",
         "HABITAT_SIM_LOG": "quiet",
         "MAGNUM_LOG": "quiet",
         "OMP_NUM_THREADS": "1",
+        # habitat-baselines' own switch: its envs in threads of the trainer's process instead of worker processes,
+        # each of which imports torch and habitat again (11 s a process on a 2-core CPU)
+        **({"HABITAT_ENV_DEBUG": "1"} if threaded_envs else {}),
     }
     proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
@@ -85,7 +88,7 @@ def _scalars(folder: Path) -> dict[str, list[float]]:
     return out
 
 
-def _train_and_evaluate(export: Path, name: str, launcher: list[str]) -> tuple[dict, dict]:
+def _train_and_evaluate(export: Path, name: str, launcher: list[str], threaded_envs: bool) -> tuple[dict, dict]:
     out = export / name
     out.mkdir()
     paths = [
@@ -93,7 +96,11 @@ def _train_and_evaluate(export: Path, name: str, launcher: list[str]) -> tuple[d
         f"habitat_baselines.checkpoint_folder={out}/ckpt",
         f"habitat_baselines.log_file={out}/train.log",
     ]
-    _run([*launcher, "-m", "habitat_baselines.run", "--config-name=sidetune_pointnav", *QUICK, *paths], export)
+    _run(
+        [*launcher, "-m", "habitat_baselines.run", "--config-name=sidetune_pointnav", *QUICK, *paths],
+        export,
+        threaded_envs,
+    )
     checkpoints = sorted((out / "ckpt").glob("*.pth"))
     assert checkpoints, f"no checkpoint in {out / 'ckpt'}"
     _run(
@@ -109,12 +116,14 @@ def _train_and_evaluate(export: Path, name: str, launcher: list[str]) -> tuple[d
             "habitat_baselines.evaluate=True",
         ],
         export,
+        threaded_envs,
     )
     return _scalars(out / "tb"), _scalars(out / "eval_tb")
 
 
 def test_ppo_trains_logs_alpha_and_evaluates(export):
-    train, evaluation = _train_and_evaluate(export, "ppo", [str(PYTHON)])
+    """With habitat-baselines' env worker processes, as users run it."""
+    train, evaluation = _train_and_evaluate(export, "ppo", [str(PYTHON)], threaded_envs=False)
     alpha = train["sidetune/alpha_alpha"]  # the alpha merge's one alpha, written at every log step
     assert alpha and all(0.0 <= a <= 1.0 for a in alpha)
     assert any(k.startswith("learner/") for k in train)
@@ -122,7 +131,8 @@ def test_ppo_trains_logs_alpha_and_evaluates(export):
 
 
 def test_ddppo_two_ranks_gloo_trains_and_evaluates(export):
+    """The envs in threads (the PPO test covers the worker processes): what this test adds is two ranks."""
     launcher = [str(TORCHRUN), "--standalone", "--nnodes=1", "--nproc_per_node=2"]
-    train, evaluation = _train_and_evaluate(export, "ddppo", launcher)
+    train, evaluation = _train_and_evaluate(export, "ddppo", launcher, threaded_envs=True)
     assert any(k.startswith("sidetune/alpha") for k in train)
     assert any(k.endswith("success") for k in evaluation), sorted(evaluation)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from script_forks import ScriptRun, run_scripts
 
 ROOT = Path(__file__).resolve().parent.parent
+PRELOAD = ["torch", "stable_baselines3", "agents.run.cli", "agents.trainers.ppo", "agents.trainers.bc"]
 NEEDS_HABITAT_LAB = {"habitat_lab_check.py"}  # runs in habitat-lab's own environment (docs/habitat.md)
 SCRIPTS = sorted(
     p
@@ -22,15 +23,12 @@ SCRIPTS = sorted(
 
 @pytest.fixture(scope="module")
 def helps() -> dict[str, subprocess.CompletedProcess]:
+    """Every script's ``--help``, 2 at a time, as forks of one process that imported torch and the toolkit once
+    (tests/script_forks.py): a fresh interpreter per script spent most of its time importing torch."""
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-
-    def run(path: Path) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(path), "--help"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
-        )
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip((p.name for p in SCRIPTS), pool.map(run, SCRIPTS), strict=False))
+    runs = [ScriptRun(str(p.relative_to(ROOT / "scripts").with_suffix("")), ["--help"], ROOT) for p in SCRIPTS]
+    done = run_scripts(runs, PRELOAD, workers=2, env=env)
+    return dict(zip((p.name for p in SCRIPTS), done, strict=True))
 
 
 @pytest.mark.timeout(600)
