@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 # them (measured: a 1.4 s torch test took 46 s beside one busy process). Passive waiting costs nothing idle.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 # Two test processes (pytest-xdist): the suite's subprocesses, imports and single-threaded work overlap on the
-# 2-core CI machine. --dist loadgroup: tests that share a module-scoped fixture stay in one worker, the others are
-# handed out singly (tests/conftest.py). PYTEST_WORKERS=0 runs the suite in this process, serially.
+# 2-core CI machine. --dist loadfile: each test file runs whole in one worker, so a module's fixtures are built
+# once (with per-test scheduling the distributed and Habitat fixtures were built in both). PYTEST_WORKERS=0: one
+# process, serially.
 if .venv/bin/python -c "import xdist" 2>/dev/null; then
-    exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"
+    exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
 fi
 echo "pytest-xdist is not installed (bash scripts/setup.sh adds it): running the tests serially" >&2
 exec .venv/bin/python -m pytest -q "$@"
