@@ -1,6 +1,7 @@
 """Every bad input, through the real scripts: one line ``error: <field>: <problem> (<fix>)``, exit code 2,
-and nothing written (no run folder, no pool, no weights). The cases run as subprocesses in parallel once
-per module; each case is then one assertion set, so a failure names its input."""
+and nothing written (no run folder, no pool, no weights). The cases run once per module, 4 at a time, as forked
+processes that run each script file as __main__ (tests/script_forks.py); each case is then one assertion set,
+so a failure names its input."""
 
 from __future__ import annotations
 
