@@ -79,6 +79,11 @@ def save_encoder_weights(module: nn.Module, path: str | Path) -> Path:
 METADATA_KEYS = ("task", "arch", "resolution")
 
 
+# (resolved path, mtime, size) -> metadata: every config check reads the base's metadata, and loading a checkpoint
+# for it costs 17 ms for a shipped base (a 108-cell sweep checks 108 configs), far more for an official Taskonomy file
+_METADATA_CACHE: dict[tuple[str, int, int], dict] = {}
+
+
 def read_checkpoint_metadata(path: str | Path) -> dict:
     """Top-level non-weight entries of a checkpoint (e.g. {'task', 'arch', 'resolution'}).
 
@@ -98,11 +103,6 @@ def read_checkpoint_metadata(path: str | Path) -> dict:
                 k: v for k, v in payload.items() if k != "state_dict" and not isinstance(v, (dict, torch.Tensor))
             }
     return dict(_METADATA_CACHE[key])
-
-
-# (resolved path, mtime, size) -> metadata: every config check reads the base's metadata, and loading a checkpoint
-# for it costs 17 ms for a shipped base (a 108-cell sweep checks 108 configs), far more for an official Taskonomy file
-_METADATA_CACHE: dict[tuple[str, int, int], dict] = {}
 
 
 class ResolutionMismatchError(CheckpointMismatchError):
