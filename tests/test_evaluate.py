@@ -14,6 +14,7 @@ import torch
 
 from agents.commands.evaluate import main as evaluate_main
 from agents.commands.plot_results import main as plot_main
+from agents.evaluation import metrics
 from agents.evaluation.eval_report import aggregate, evaluate_runs, format_table
 from agents.evaluation.evaluate import CheckpointError, evaluate_policy, evaluate_run, reference_config, select_episodes
 from agents.evaluation.metrics import bootstrap_interval, summarize_success, wilson_interval
@@ -68,6 +69,32 @@ def test_wilson_and_bootstrap_intervals():
     a, b = bootstrap_interval(values), bootstrap_interval(values)
     assert a == b and a[0] < values.mean() < a[1]
     assert a[1] - a[0] < 4 * values.std() / np.sqrt(200) + 1e-9
+
+
+TAIL = (1.0 - 0.95) / 2.0  # the interval's lower quantile, computed as bootstrap_interval computes it
+
+
+def _fresh_bootstrap_interval(x: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    """The percentile interval from a generator seeded afresh, drawn in the chunks of about 2M indices that
+    bootstrap_interval has always used (the generator's stream depends on them)."""
+    rng, means = np.random.default_rng(seed), []
+    chunk = max(1, 2_000_000 // x.size)
+    for start in range(0, resamples, chunk):
+        means.append(x[rng.integers(0, x.size, size=(min(resamples, start + chunk) - start, x.size))].mean(axis=1))
+    lo, hi = np.quantile(np.concatenate(means), [TAIL, 1 - TAIL])
+    return float(lo), float(hi)
+
+
+def test_kept_resample_indices_give_the_intervals_of_a_fresh_generator():
+    rng = np.random.default_rng(11)
+    metrics._resample_indices.cache_clear()
+    # 420 values are kept; 1,000 x 10,000 resamples are over the bound and drawn each time
+    for size, resamples, seed in [(420, 10_000, 0), (37, 2_000, 3), (420, 10_000, 0), (1_000, 10_000, 0)]:
+        x = rng.exponential(size=size)
+        assert bootstrap_interval(x, resamples=resamples, seed=seed) == _fresh_bootstrap_interval(x, resamples, seed)
+    info = metrics._resample_indices.cache_info()
+    assert (info.hits, info.misses) == (1, 2)  # the second 420 reused the first one's draws
+    assert not metrics._resample_indices(420, 10_000, 0).flags.writeable
 
 
 def test_select_episodes_takes_the_first_k_of_each_building(cfg):

@@ -7,9 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from agents.evaluation.stats import PairingError, compare_methods, format_comparisons, paired_bootstrap
+from agents.evaluation import stats
+from agents.evaluation.stats import (
+    PairingError,
+    bootstrap_mean,
+    compare_methods,
+    format_comparisons,
+    paired_bootstrap,
+)
 
 SEEDS, EPISODES = 6, 420
+TAIL = (1.0 - 0.95) / 2.0  # the intervals' lower quantile, computed as the code under test computes it
 VAR_SEED, VAR_EPISODE, VAR_NOISE = 0.02**2, 0.05**2, 0.3**2  # per-method seed, method x episode and residual variances
 
 
@@ -89,6 +97,50 @@ def test_deterministic_and_order_free() -> None:
     shuffled = {s: dict(reversed(list(v.items()))) for s, v in a.items()}
     assert paired_bootstrap(a, b, resamples=500) == paired_bootstrap(shuffled, b, resamples=500)
     assert paired_bootstrap(a, b, resamples=500, seed=1) != paired_bootstrap(a, b, resamples=500, seed=2)
+
+
+def _fresh_paired_interval(
+    a: dict[int, dict[str, float]], b: dict[int, dict[str, float]], paired: bool, resamples: int, seed: int
+) -> tuple[float, float]:
+    """The seeds-then-episodes interval from a generator seeded afresh, drawn in paired_bootstrap's order: the
+    episodes (twice when unpaired), A's seeds, B's seeds."""
+    ids = sorted(next(iter(a.values())), key=int)
+    ya = np.array([[run[e] for e in ids] for run in a.values()])
+    yb = np.array([[run[e] for e in ids] for run in b.values()])
+    rng = np.random.default_rng(seed)
+
+    def counts(n: int) -> np.ndarray:
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+
+    episodes_a = counts(len(ids))
+    episodes_b = episodes_a if paired else counts(len(ids))
+    means = []
+    for y, episodes in ((ya, episodes_a), (yb, episodes_b)):
+        seeds = counts(len(y))
+        means.append(((episodes @ y.T) * seeds).sum(axis=1) / (seeds.sum(axis=1) * episodes.sum(axis=1)))
+    lo, hi = np.quantile(means[0] - means[1], [TAIL, 1 - TAIL])
+    return float(lo), float(hi)
+
+
+def test_kept_draws_give_the_intervals_of_a_fresh_generator() -> None:
+    rng = np.random.default_rng(8)
+    difficulty = rng.normal(0, 0.4, 60)
+    a, b, c = (synthetic(rng, shift, difficulty, seeds=n) for shift, n in ((0.1, 3), (0.0, 3), (0.05, 6)))
+    stats._bootstrap_draws.cache_clear()
+    cases = [(a, b, True, 0), (a, c, True, 0), (a, b, False, 0), (a, b, True, 0), (a, b, True, 1), (c, b, True, 0)]
+    for first, second, paired, seed in cases:
+        kept = paired_bootstrap(first, second, paired=paired, resamples=1_000, seed=seed)
+        assert kept.ci95 == _fresh_paired_interval(first, second, paired, 1_000, seed)
+    assert stats._bootstrap_draws.cache_info().hits == 1  # the fourth case reused the first one's draws
+    _, interval = bootstrap_mean(c, resamples=1_000)
+    ids = sorted(next(iter(c.values())), key=int)
+    y = np.array([[run[e] for e in ids] for run in c.values()])
+    fresh = np.random.default_rng(0)
+    episodes = fresh.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=1_000).astype(np.float64)
+    seeds = fresh.multinomial(len(y), np.full(len(y), 1 / len(y)), size=1_000).astype(np.float64)
+    means = ((episodes @ y.T) * seeds).sum(axis=1) / (seeds.sum(axis=1) * episodes.sum(axis=1))
+    assert interval == tuple(float(q) for q in np.quantile(means, [TAIL, 1 - TAIL]))
+    assert not any(w.flags.writeable for w in stats._bootstrap_draws(0, 1_000, (60, 3, 3)))
 
 
 def test_mismatched_episodes_are_an_error_naming_the_run() -> None:
