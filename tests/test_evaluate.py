@@ -290,6 +290,10 @@ def test_plot_results_from_fabricated_runs(tmp_path):
     for stem in ("bc_vs_trajectories", "ppo_curves"):
         assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert b"<svg" in (out / f"{stem}.svg").read_bytes()[:2000]
+    again = tmp_path / "plots-again"  # the same runs give the same bytes (no date, no random ids in the SVG)
+    assert plot_main([str(tmp_path), "--out", str(again)]) == 0
+    for name in ("bc_vs_trajectories.png", "bc_vs_trajectories.svg", "ppo_curves.png", "ppo_curves.svg"):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
     only_ppo = plot_results([p for p in tmp_path.glob("fake/ppo-*")], tmp_path / "ppo-only")
     assert [Path(p).name for p in only_ppo["written"]] == ["ppo_curves.png", "ppo_curves.svg"] and only_ppo["skipped"]
     with pytest.raises(FileNotFoundError, match="no plottable results"):
