@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 # Two test processes (pytest-xdist): the suite's subprocesses, imports and single-threaded work overlap on the
 # 2-core CI machine. --dist loadfile: each test file runs whole in one worker, so a module's fixtures are built
-# once (with per-test scheduling the distributed and Habitat fixtures were built in both). PYTEST_WORKERS=0: one
-# process, serially.
+# once (with per-test scheduling the distributed and Habitat fixtures were built in both). --no-loadscope-reorder:
+# the files start in collection order, slowest first (tests/conftest.py), instead of xdist's most-tests-first.
+# PYTEST_WORKERS=0: one process, serially.
 if .venv/bin/python -c "import xdist" 2>/dev/null; then
-    exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
+    exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
 fi
 echo "pytest-xdist is not installed (bash scripts/setup.sh adds it): running the tests serially" >&2
 exec .venv/bin/python -m pytest -q "$@"
