@@ -11,25 +11,26 @@ import pytest
 # spinning threads (scripts/test.sh sets the same; this covers a bare `pytest`). See docs/benchmarks.md.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-# The slowest test files, slowest first (seconds in one pytest-xdist worker, 2-core AVX2 EPYC, idle, 2026-12-02).
-# scripts/test.sh runs the files whole in two workers (--dist loadfile) in collection order
-# (--no-loadscope-reorder), so these start first and the short files fill in behind them. xdist's own order (most
-# tests first) left the two habitat-baselines runs (156 s) to the end on one worker while the other sat idle:
-# 616 against 466 s of work.
+# The slowest test files, slowest first: seconds of work in the suite's two pytest-xdist workers, measured with this
+# order (2-core AVX2 EPYC, idle otherwise, 2026-12-02; the files that now run side by side slow each other). Run by
+# scripts/test.sh whole in two workers (--dist loadfile) in collection order (--no-loadscope-reorder), these start
+# first and the short files fill in behind them. xdist's own order (most tests first) had left the two
+# habitat-baselines runs to the end on one worker while the other sat idle: 616 against 466 s of work, 636 s wall;
+# in this order 1,004 s of work took 524 s.
 SLOW_FILES_FIRST = (
-    "test_experiment_report.py",  # 233 s
-    "test_habitat_baselines_plugin.py",  # 156
-    "test_sweep.py",  # 125
-    "test_cli_errors.py",  # 115
-    "test_bc.py",  # 84
-    "test_habitat_sim.py",  # 60
-    "test_distributed.py",  # 44
-    "test_backend_contract.py",  # 37
-    "test_ppo.py",  # 32
-    "test_habitat_lab.py",  # 23
-    "test_rollout_buffer.py",  # 22
-    "test_threads.py",  # 19
-    "test_evaluate.py",  # 16
+    "test_habitat_baselines_plugin.py",  # 199 s
+    "test_experiment_report.py",  # 168
+    "test_sweep.py",  # 145
+    "test_cli_errors.py",  # 98
+    "test_bc.py",  # 86
+    "test_distributed.py",  # 42
+    "test_habitat_sim.py",  # 38
+    "test_backend_contract.py",  # 33
+    "test_ppo.py",  # 30
+    "test_habitat_lab.py",  # 27
+    "test_threads.py",  # 21
+    "test_rollout_buffer.py",  # 21
+    "test_evaluate.py",  # 18
 )
 
 

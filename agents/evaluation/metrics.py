@@ -9,7 +9,7 @@ episodes always give the same interval (evaluation must be deterministic end to 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -56,7 +56,7 @@ def bootstrap_interval(
     return (float(lo), float(hi))
 
 
-def _draw_resample_indices(size: int, resamples: int, seed: int) -> Iterable[np.ndarray]:
+def _draw_resample_indices(size: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
     """The indices each replicate draws from ``size`` values, in chunks of about 2M draws (which bound memory, and
     which the generator's stream depends on)."""
     rng = np.random.default_rng(seed)
