@@ -11,8 +11,9 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 # once (with per-test scheduling the distributed and Habitat fixtures were built in both). --no-loadscope-reorder:
 # the files start in collection order, slowest first (tests/conftest.py), instead of xdist's most-tests-first.
 # PYTEST_WORKERS=0: one process, serially.
-if .venv/bin/python -c "import xdist" 2>/dev/null; then
+XDIST_OK='import importlib.metadata as m, sys; v = m.version("pytest-xdist").split("."); sys.exit(0 if (int(v[0]), int(v[1])) >= (3, 8) else 1)'
+if .venv/bin/python -c "$XDIST_OK" 2>/dev/null; then
     exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
 fi
-echo "pytest-xdist is not installed (bash scripts/setup.sh adds it): running the tests serially" >&2
+echo "pytest-xdist >= 3.8 is not installed (bash scripts/setup.sh, or pip install 'pytest-xdist>=3.8'): running the tests serially" >&2
 exec .venv/bin/python -m pytest -q "$@"
