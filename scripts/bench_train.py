@@ -12,7 +12,9 @@ rounds (each round times every variant once; the median round counts):
    policy.base_precision, `-16envs`/`-32envs` run that many envs with the same frames per rollout, `-bf16train`
    and `-fp32train` force policy.train_precision (bf16 autocast or fp32 in the update / the BC step; also BC
    variants).
-   Tokens combine: `sidetune-bf16train-16envs` is both levers at once.
+   Tokens combine: `sidetune-bf16train-16envs` is both levers at once. Any registered method takes them:
+   `side-only` (the side network without a base) is side-tuning with a base that costs nothing, the bound of
+   any lever on the frozen base.
 2. The update's achieved GMAC/s (multiply-accumulates counted by torch.utils.flop_counter over one whole
    update, over the update's median time) against a large fp32 matrix multiply in the same process.
 3. Update variants of one minibatch step (forward + backward, batch = ppo.batch_size): NCHW or channels_last,
@@ -56,7 +58,7 @@ from agents.run.cli import base_parser, resolve_config  # noqa: E402
 from agents.run.env_builder import make_vec_env  # noqa: E402
 from agents.run.model_builder import build_model  # noqa: E402
 from agents.run.threads import set_threads  # noqa: E402
-from agents.trainers.bc import attach_cache, build_context, train_epoch  # noqa: E402
+from agents.trainers.bc import attach_cache, build_context, train_epoch, wants_cache  # noqa: E402
 from agents.trainers.rollout_buffer import configure_rollout  # noqa: E402
 from envs.config import EnvConfig  # noqa: E402
 from envs.factory import make_sb3_vec_env  # noqa: E402
@@ -74,34 +76,6 @@ TOKEN_OVERRIDES = {  # a variant's name is a method and `-`-joined tokens; each 
     "nchw": [],  # the default memory layout instead of channels_last (build_variant)
     "recompute": [],  # SB3's own rollout buffer: the frozen base recomputed in every epoch (build_variant)
 }
-PPO_VARIANTS = (
-    "sb3",
-    "features",
-    "finetune",
-    "scratch",
-    "sidetune",
-    "sidetune-nchw",
-    "sidetune-recompute",
-    "sidetune-before",
-    "features-before",
-    "sidetune-fp32",
-    "features-fp32",
-    "sidetune-bf16",
-    "features-bf16",
-    "sidetune-16envs",
-    "sidetune-32envs",
-    "sidetune-bf16train",
-    "features-bf16train",
-    "sidetune-fp32train",
-    "features-fp32train",
-    "sidetune-bf16train-16envs",
-    "sidetune-bf16train-32envs",
-    "features-bf16train-16envs",
-    "finetune-bf16train",
-    "scratch-bf16train",
-    "finetune-bf16train-32envs",
-    "scratch-bf16train-32envs",
-)
 DEFAULT_VARIANTS = (
     "sb3",
     "features",
@@ -112,7 +86,7 @@ DEFAULT_VARIANTS = (
     "sidetune-16envs",
 )
 SECTIONS = ("ppo", "variants", "env", "bc")
-BC_VARIANTS = ("sidetune", "sidetune-before", "sidetune-bf16train", "sidetune-fp32train", "features", "features-before")
+BC_TOKENS = ("before", "bf16train", "fp32train")  # the levers a BC variant may name
 
 
 def machine_info() -> dict[str, Any]:
@@ -136,8 +110,18 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def matmul_gmacs(dtype: torch.dtype, size: int = 2048, seconds: float = 1.0) -> float:
-    """GMAC/s of a size x size matrix multiply (best call over `seconds`)."""
+def matmul_gmacs(dtype: torch.dtype, size: int = 2048, seconds: float = 1.0, fit: bool = False) -> float:
+    """GMAC/s of a size x size matrix multiply (best call over `seconds`). `fit`: halve the size until one call fits
+    in `seconds`, so that a dtype the CPU only emulates (bf16 without avx512_bf16/amx_bf16: about 0.1 GMAC/s, a
+    minute per 2048² call) is measured in seconds; the figure is then from a smaller, slower-per-MAC matrix."""
+    if fit:
+        probe = min(size, 256)
+        a, b = torch.randn(probe, probe).to(dtype), torch.randn(probe, probe).to(dtype)
+        start = time.perf_counter()
+        a @ b
+        rate = probe**3 / max(time.perf_counter() - start, 1e-9)
+        while size > probe and size**3 / rate > seconds:
+            size //= 2
     a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
     a @ b
     best, spent = float("inf"), 0.0
@@ -192,9 +176,44 @@ class Timed:
         return {"fps": frames / wall, "rollout_s": self.rollout, "update_s": self.update, "wall_s": wall}
 
 
+def split_variant(name: str) -> tuple[str, list[str]]:
+    """A variant's method and lever tokens: `sidetune-bf16train-16envs` -> (sidetune, [bf16train, 16envs]); the
+    method is the longest registered one the name starts with (`side-only-16envs` -> side-only), `sb3` is plain SB3.
+    Raises ValueError naming the unknown part."""
+    if name == "sb3":
+        return "sb3", []
+    methods = sorted((m for m in method_names() if name == m or name.startswith(m + "-")), key=len)
+    if not methods:
+        raise ValueError(f"{name!r} starts with no method: use sb3 or one of {', '.join(method_names())}")
+    method = methods[-1]
+    tokens = name[len(method) + 1 :].split("-") if name != method else []
+    for token in tokens:
+        if token not in TOKEN_OVERRIDES and not (token.endswith("envs") and token[: -len("envs")].isdigit()):
+            raise ValueError(f"{name!r}: unknown lever {token!r}; use <N>envs or one of {', '.join(TOKEN_OVERRIDES)}")
+    return method, tokens
+
+
 def variant_tokens(name: str) -> list[str]:
     """The lever tokens of a variant's name (after its method): `sidetune-bf16train-16envs` -> [bf16train, 16envs]."""
-    return name.split("-")[1:]
+    return split_variant(name)[1]
+
+
+def variant_argument(name: str) -> str:
+    """argparse type of a PPO variant name: any registered method (or sb3) with any levers."""
+    try:
+        split_variant(name)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return name
+
+
+def bc_variant_argument(name: str) -> str:
+    """argparse type of a BC variant name: a method with the levers BC has (no plain SB3, no env counts)."""
+    method, tokens = split_variant(variant_argument(name))
+    extra = [t for t in tokens if t not in BC_TOKENS]
+    if method == "sb3" or extra:
+        raise argparse.ArgumentTypeError(f"{name!r}: BC variants are a method with levers among {', '.join(BC_TOKENS)}")
+    return name
 
 
 def variant_overrides(name: str, overrides: list[str]) -> list[str]:
@@ -244,8 +263,8 @@ def as_before_issue25(model: PPO) -> None:
 
 def build_variant(name: str, overrides: list[str]) -> Timed:
     """One PPO variant on its own copy of the preset's env (same seed for all)."""
-    method = name.split("-")[0] if name != "sb3" else "sidetune"
-    cfg = ppo_config(method, variant_overrides(name, overrides))
+    method = split_variant(name)[0]
+    cfg = ppo_config("sidetune" if method == "sb3" else method, variant_overrides(name, overrides))
     venv = make_vec_env(cfg, int(cfg.train.num_envs), "train", int(cfg.run.seed))
     if name == "sb3":
         model = PPO(
@@ -325,16 +344,18 @@ def bench_ppo(variants: list[str], rounds: int, iterations: int, overrides: list
 
 
 def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str]) -> dict[str, Any]:
-    """Training frames/s of BC epochs (the CPU preset, N from the overrides, feature cache on), each variant a model
-    of its own on the same pool, `batches` batches per variant and round, interleaved; `-before` is today's trainer."""
+    """Training frames/s of BC epochs (the CPU preset, N from the overrides, the feature cache where a BC run uses
+    it), each variant a model of its own on the same pool, `batches` batches per variant and round, interleaved;
+    `-before` is the trainer before issue 25."""
     contexts = {}
     for name in variants:
-        method = name.split("-")[0]
-        extra = TOKEN_OVERRIDES["bf16train"] if "bf16train" in variant_tokens(name) else []
+        method, tokens = split_variant(name)
+        extra = [o for t in tokens if t != "before" for o in TOKEN_OVERRIDES[t]]
         args = base_parser("bench").parse_args([f"policy.method={method}", "run.device=cpu", *overrides, *extra])
         ctx = build_context(resolve_config(args, "bc.yaml"), progress=False)
-        attach_cache(ctx, progress=False)
-        if "before" in variant_tokens(name):
+        if wants_cache(ctx):  # as a BC run would: methods without a frozen base train on the frames
+            attach_cache(ctx, progress=False)
+        if "before" in tokens:
             as_before_issue25(ctx.model)
         train_epoch(ctx, 0, False, 2)  # warm-up
         contexts[name] = ctx
@@ -348,7 +369,7 @@ def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str
         name: {"frames_per_s": statistics.median(v), "frames_per_s_rounds": v} for name, v in samples.items()
     }
     for name, row in out.items():
-        before = out.get(name.split("-")[0] + "-before")
+        before = out.get(split_variant(name)[0] + "-before")
         row["vs_before"] = row["frames_per_s"] / before["frames_per_s"] if before else None
     any_ctx = next(iter(contexts.values()))
     settings = any_ctx.settings
@@ -511,7 +532,7 @@ def report(results: dict[str, Any]) -> None:
                 + f"; side-tuning's update at {side['update_gmac_per_s'] / mm:.0%} of the fp32 matmul rate"
             )
     print(
-        f"matmul 2048^2 GMAC/s at start: {results['matmul_gmac_per_s']}"
+        f"matmul GMAC/s at start (2048^2; bf16 at the largest size a 1-s call allows): {results['matmul_gmac_per_s']}"
         + (f"; fp32 interleaved with the PPO rounds (median): {mm:.1f}" if "ppo" in results else "")
     )
     if "variants" in results:
@@ -541,14 +562,29 @@ def report(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
-    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=PPO_VARIANTS)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(DEFAULT_VARIANTS),
+        type=variant_argument,
+        metavar="VARIANT",
+        help="sb3, or a method (features, sidetune, side-only, ...) with -joined levers: -before, -fp32, -bf16, "
+        "-bf16train, -fp32train, -nchw, -recompute, -<N>envs (default: %(default)s)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median counts)")
     parser.add_argument("--iterations", type=int, default=1, help="rollout+update cycles per variant and round")
     parser.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile in the update variants")
     parser.add_argument("--variant-methods", nargs="+", default=["sidetune"], choices=list(method_names()))
     parser.add_argument("--env-seconds", type=float, default=1.0)
-    parser.add_argument("--bc-variants", nargs="+", default=["sidetune", "sidetune-before"], choices=BC_VARIANTS)
+    parser.add_argument(
+        "--bc-variants",
+        nargs="+",
+        default=["sidetune", "sidetune-before"],
+        type=bc_variant_argument,
+        metavar="VARIANT",
+        help="a method with levers among -before, -bf16train, -fp32train (default: %(default)s)",
+    )
     parser.add_argument("--bc-batches", type=int, default=20, help="BC batches per variant and round")
     parser.add_argument("--bc-overrides", nargs="*", default=[], help="key=value overrides of configs/bc.yaml")
     parser.add_argument(
@@ -558,7 +594,7 @@ def main() -> None:
     args = parser.parse_args()
     set_threads(args.threads)
     results: dict[str, Any] = {"machine": machine_info(), "command": " ".join(sys.argv), "overrides": args.overrides}
-    results["matmul_gmac_per_s"] = {"fp32": matmul_gmacs(torch.float32), "bf16": matmul_gmacs(torch.bfloat16)}
+    results["matmul_gmac_per_s"] = {"fp32": matmul_gmacs(torch.float32), "bf16": matmul_gmacs(torch.bfloat16, fit=True)}
     if "ppo" in args.sections:
         print("PPO variants (interleaved rounds):", flush=True)
         results["ppo"] = bench_ppo(args.variants, args.rounds, args.iterations, args.overrides)

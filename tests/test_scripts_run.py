@@ -3,6 +3,7 @@ test imports otherwise still cannot break silently when the code it calls change
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -39,13 +40,28 @@ def test_script_prints_its_help(helps, name):
 
 
 def test_bench_train_variant_names_compose_their_levers() -> None:
-    """Every PPO variant bench_train.py offers resolves to config overrides (an unknown token would raise), and
-    tokens combine: `-bf16train-16envs` is bf16 training with 16 envs at the same frames per rollout."""
+    """A PPO variant is any registered method (hyphenated ones included) with `-`-joined levers, each resolving to
+    config overrides; tokens combine: `-bf16train-16envs` is bf16 training with 16 envs at the same frames per
+    rollout. Unknown methods and levers are refused naming the part."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     import bench_train
 
-    for name in bench_train.PPO_VARIANTS:
+    assert bench_train.split_variant("sb3") == ("sb3", [])
+    assert bench_train.split_variant("side-only") == ("side-only", [])
+    assert bench_train.split_variant("side-only-bf16train-16envs") == ("side-only", ["bf16train", "16envs"])
+    assert bench_train.split_variant("sidetune-l2sp-before") == ("sidetune-l2sp", ["before"])
+    assert bench_train.split_variant("sidetune-nchw") == ("sidetune", ["nchw"])
+    for bad, part in (("sidetun", "no method"), ("sidetune-fast", "'fast'"), ("sidetune-xenvs", "'xenvs'")):
+        with pytest.raises(ValueError, match=part):
+            bench_train.split_variant(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match="BC variants"):
+        bench_train.bc_variant_argument("sidetune-16envs")
+    assert bench_train.bc_variant_argument("side-only-bf16train") == "side-only-bf16train"
+    for name in bench_train.DEFAULT_VARIANTS:
         bench_train.variant_overrides(name, [])
+    assert bench_train.ppo_config("side-only", bench_train.variant_overrides("side-only-fp32", [])).policy.method == (
+        "side-only"
+    )
     cfg = bench_train.ppo_config("sidetune", bench_train.variant_overrides("sidetune-bf16train-16envs", []))
     preset = bench_train.ppo_config("sidetune", [])
     assert cfg.policy.train_precision == "bfloat16" and cfg.train.num_envs == 16

@@ -227,6 +227,12 @@ def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None =
     )
 
 
+def wants_cache(ctx: BCContext) -> bool:
+    """Whether a run of ctx's settings trains on the frozen base's cached features: bc.feature_cache is on, the
+    method has a frozen base and the frames are not augmented."""
+    return bool(ctx.settings.feature_cache and ctx.extractor.encoder.base_frozen and ctx.settings.augment == "none")
+
+
 def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
     """Build or open the feature cache of the frozen base for ctx's data; BC batches then use it."""
     encoder = ctx.extractor.encoder
@@ -372,7 +378,7 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
     wall = time.perf_counter()
     ctx = build_context(cfg, progress)
     s = ctx.settings
-    if s.feature_cache and ctx.extractor.encoder.base_frozen and s.augment == "none":
+    if wants_cache(ctx):
         attach_cache(ctx, progress)
     alphas = ctx.extractor.alphas()
     state: dict[str, Any] = {
