@@ -568,8 +568,9 @@ def main() -> None:
         default=list(DEFAULT_VARIANTS),
         type=variant_argument,
         metavar="VARIANT",
-        help="sb3, or a method (features, sidetune, side-only, ...) with -joined levers: -before, -fp32, -bf16, "
-        "-bf16train, -fp32train, -nchw, -recompute, -<N>envs (default: %(default)s)",
+        help="sb3, or a method (features, sidetune, side-only, ...) with -joined levers: "
+        + ", ".join(f"-{token}" for token in TOKEN_OVERRIDES)
+        + ", -<N>envs (default: %(default)s)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median counts)")
     parser.add_argument("--iterations", type=int, default=1, help="rollout+update cycles per variant and round")
@@ -583,7 +584,7 @@ def main() -> None:
         default=["sidetune", "sidetune-before"],
         type=bc_variant_argument,
         metavar="VARIANT",
-        help="a method with levers among -before, -bf16train, -fp32train (default: %(default)s)",
+        help="a method with levers among " + ", ".join(f"-{t}" for t in BC_TOKENS) + " (default: %(default)s)",
     )
     parser.add_argument("--bc-batches", type=int, default=20, help="BC batches per variant and round")
     parser.add_argument("--bc-overrides", nargs="*", default=[], help="key=value overrides of configs/bc.yaml")
