@@ -6,6 +6,7 @@ each other. Every config dataclass calls these from its ``__post_init__`` (valid
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -17,6 +18,21 @@ from common.errors import UserError
 
 IMAGE_MULTIPLE = 16  # features are 1/16 of the image (the Taskonomy contract), so image sides are multiples of 16
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 1024
+
+
+def opt(default: Any, help: str) -> Any:
+    """A config field's default and its one-line help, written once beside the field (the schema's one source:
+    the base layer of every preset, ``--help-config`` and the docs read them). Lists and dicts get a factory."""
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help})
+    if dataclasses.is_dataclass(default) and isinstance(default, type):
+        return dataclasses.field(default_factory=default, metadata={"help": help})
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def field_help(f: dataclasses.Field) -> str:
+    """The help line of a config field ('' when it has none)."""
+    return str(f.metadata.get("help", ""))
 
 
 class ConfigError(UserError, ValueError):
