@@ -8,13 +8,13 @@ testing method names, so a new method (an adapter, LoRA) is added with one ``reg
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from common.config import check_choice, check_range, parse_section
+from common.config import check_choice, check_range, opt, parse_section
 from common.registry import Registry
 from policies.anchor import L2SPAnchor
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, SHIPPED_TASKS, build_base, canonical_arch, load_base
@@ -70,39 +70,35 @@ method_spec = METHODS.get  # None for a name that is not a method (e.g. a report
 class PolicyConfig:
     """Everything needed to build a method encoder and the SB3 extractor around it."""
 
-    method: str = "sidetune"
-    base: str = "random"  # 'curvature' | 'denoising' | 'random' | path to a {'state_dict': ...} checkpoint
-    base_arch: str = "compact"  # 'compact' | 'taskonomy' (ResNet-50, alias 'resnet50')
-    side: str = "fcn5"  # 'fcn5' | 'copy' (the base's architecture) | 'compact' | 'taskonomy'
-    side_init: str = "xavier"  # 'auto' | 'distill' | 'xavier' | 'copy' | 'zero' | 'default'
-    side_weights: str | None = None  # distilled side checkpoint for side_init='distill'
-    merge: str = "alpha"  # 'alpha' | 'sum' | 'product' | 'film' | 'mlp' | 'concat'
-    alpha_init: float = 0.5
-    alpha_learned: bool = True
-    alpha_schedule: str | None = None  # None | 'stage' | 'hyperbolic' (needs alpha_learned=False)
-    alpha_switch_step: int | None = None
-    alpha_k: float | None = None
-    rgb_key: str = "rgb"
-    images_normalized: bool = False  # True if SB3 already divided images by 255 (normalize_images=True)
-    allow_resolution_mismatch: bool = False  # True: run a pretrained base at another resolution (warns)
-    alpha_lr: float | None = None  # learning rate of the merge's α (own parameter group); None: the trainer's
-    features_dim: int = 512
-    head_channels: int = 32
-    head_kernel: int = 4  # the RGB head's conv over the stacked encoder features (kernel, stride)
-    head_stride: int = 2
-    tile_goal: bool = (
-        False  # True: vector observations (the goal) tiled beside the features before the head conv, as the paper
-    )
-    map_channels: int = (
-        32  # channels of the map tower's last conv (its width in the fusion: map_channels x 7 x 7 at 84x84)
-    )
-    fuse_dropout: float = 0.0  # dropout on the concatenated parts before the fusion layer
-    vector_hidden: int = 64
-    net_arch: list[int] = field(default_factory=list)
-    blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
-    l2sp_strength: float = 1.0  # sidetune-l2sp: λ of the pull toward the side's start (docs/experiments.md, D)
-    base_precision: str = "float32"  # frozen base's numerics: 'auto' (bf16 on CUDA, bf16 CPUs) | 'float32' | 'bfloat16'
-    train_precision: str = "float32"  # training forward passes (PPO update, BC step): 'auto' | 'float32' | 'bfloat16'
+    method: str = opt("sidetune", "how base and side are used (--method)", method_names)
+    base: str = opt("curvature", "curvature | denoising (shipped) | random | /path/to/encoder.pth")
+    base_arch: str = opt("compact", "compact (CPU scale) | taskonomy (ResNet-50, visualpriors layout; alias resnet50)")
+    side: str = opt("fcn5_small", "the side network: fcn5_small 0.09 M, fcn5 the paper's 0.92 M", lambda: SIDE_KINDS)
+    side_init: str = opt("auto", "auto: distilled from the base where shipped, else xavier", lambda: SIDE_INITS)
+    side_weights: str | None = opt(None, "side checkpoint for side_init=distill; null: the shipped one of the base")
+    merge: str = opt("alpha", "how base and side features combine", lambda: sorted(MERGES))
+    alpha_init: float = opt(0.5, "initial α (the paper: sigmoid(0) = 0.5)")
+    alpha_learned: bool = opt(True, "false: a fixed α, or a curriculum (alpha_schedule)")
+    alpha_schedule: str | None = opt(None, "null | stage | hyperbolic (with alpha_learned=false); counts frames")
+    alpha_switch_step: int | None = opt(None, "stage curriculum: the frame at which α switches from 1 to 0")
+    alpha_k: float | None = opt(None, "hyperbolic curriculum: α = min(1, k / frames)")
+    rgb_key: str = opt("rgb", "the observation key of the RGB image")
+    images_normalized: bool = opt(False, "true if SB3 already divided images by 255 (normalize_images=True)")
+    allow_resolution_mismatch: bool = opt(False, "true: run a pretrained base at another resolution (a warning)")
+    alpha_lr: float | None = opt(0.01, "α's own learning rate (own parameter group, no decay); null: the trainer's")
+    features_dim: int = opt(512, "size of the fused features fed to the actor and critic heads")
+    head_channels: int = opt(32, "channels of the conv head over the stacked encoder features")
+    head_kernel: int = opt(4, "that conv's kernel (stride 1 pads to keep the feature map's size)")
+    head_stride: int = opt(2, "that conv's stride")
+    tile_goal: bool = opt(False, "true: the goal tiled beside the features before that conv (the paper), not an MLP")
+    map_channels: int = opt(32, "the map tower's last conv channels: its width in the fusion (32 -> 1,568 at 84x84)")
+    fuse_dropout: float = opt(0.0, "dropout on the concatenated parts before the fusion layer")
+    vector_hidden: int = opt(64, "MLP width for vector observations (the goal)")
+    net_arch: list[int] = opt([], "extra hidden layers of the actor/critic heads")
+    blind: bool = opt(False, "true: the blind reference (image features zeroed; map and goal only)")
+    l2sp_strength: float = opt(1.0, "method sidetune-l2sp: λ of the pull toward the side's start")
+    base_precision: str = opt("auto", "the frozen base's numerics; auto: bf16 where native", lambda: PRECISIONS)
+    train_precision: str = opt("float32", "PPO update / BC step trunk (bfloat16: autocast)", lambda: TRAIN_PRECISIONS)
 
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules

@@ -142,7 +142,7 @@ def ppo_config(method: str, overrides: list[str]) -> Any:
     args = base_parser("bench").parse_args(
         [f"policy.method={method}", "run.device=cpu", "train.progress_bar=false", *overrides]
     )
-    return resolve_config(args, "ppo.yaml")
+    return resolve_config(args, "ppo")
 
 
 class Timed:
@@ -354,7 +354,7 @@ def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str
         # BC's `-before` is as_before_issue25 on the model alone: its feature cache is built as today's, as it was
         extra = [o for t in tokens if t != "before" for o in TOKEN_OVERRIDES[t]]
         args = base_parser("bench").parse_args([f"policy.method={method}", "run.device=cpu", *overrides, *extra])
-        ctx = build_context(resolve_config(args, "bc.yaml"), progress=False)
+        ctx = build_context(resolve_config(args, "bc"), progress=False)
         if wants_cache(ctx):  # as a BC run would: methods without a frozen base train on the frames
             attach_cache(ctx, progress=False)
         if "before" in tokens:

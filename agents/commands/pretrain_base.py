@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> PretrainResult | None:
     """Resolve the config, pretrain, print where the files went; returns the run's result (None: --print-config)."""
     args = parse_args(argv)
     flags = {"pretrain.task": args.task, "pretrain.arch": args.arch, "pretrain.out": args.out}
-    cfg = load_run_config("pretrain.yaml", args.config, flags, args.overrides, require=("pretrain",))
+    cfg = load_run_config("pretrain", args.config, flags, args.overrides)
     p, env = cfg.pretrain, cfg.env
     task, arch = p.task, canonical_arch(p.arch)
     if args.print_config:

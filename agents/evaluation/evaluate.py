@@ -42,7 +42,7 @@ VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows 
 def reference_config(overrides: Sequence[str] = ()) -> RunConfig:
     """configs/evaluate.yaml (env + policy + eval) with strict ``key=value`` overrides, for reference rows
     without a run."""
-    return load_run_config("evaluate.yaml", overrides=overrides, require=("eval",))
+    return load_run_config("evaluate", overrides=overrides)
 
 
 class EpisodeStreams:

@@ -41,6 +41,11 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--name", default=None, help="run.name (default: a timestamp)")
     parser.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument(
+        "--help-config",
+        action="store_true",
+        help="list every config field with its default, this run's value and its help, and exit",
+    )
     return parser
 
 
@@ -80,15 +85,21 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
 
 def resolve_config(
     args: argparse.Namespace,
-    default_file: str,
+    preset: str,
     flag_map: Mapping[str, str] | None = None,
     require: Sequence[str] = (),
 ) -> RunConfig:
-    """The run config: ``configs/<default_file>`` < ``--config`` < flags (``flag_map``: arg name -> dotted key)
-    < ``key=value``, typed and checked. Common flags (seed, device, name) are mapped here."""
+    """The run config: the dataclass defaults < the ``preset`` < ``--config`` < flags (``flag_map``: arg name ->
+    dotted key) < ``key=value``, typed and checked. Common flags (seed, device, name) are mapped here.
+    ``--help-config`` prints the fields and exits here."""
     mapping = {"seed": "run.seed", "device": "run.device", "name": "run.name", **HABITAT_FLAGS, **dict(flag_map or {})}
     flags = {key: getattr(args, arg) for arg, key in mapping.items() if getattr(args, arg, None) is not None}
-    cfg = load_run_config(default_file, args.config, flags, args.overrides, require)
+    cfg = load_run_config(preset, args.config, flags, args.overrides, require)
+    if getattr(args, "help_config", False):
+        from agents.run.config_help import format_config_help
+
+        print(format_config_help(cfg, args.config or preset))
+        raise SystemExit(0)
     check_backend_data(cfg.env)  # e.g. Habitat: absolute paths, every scene file present, before any run folder
     return cfg
 

@@ -169,15 +169,21 @@ class RunDir:
         atomic_write_text(self.config_path, to_yaml(cfg))
 
     def read_config(self) -> DictConfig:
-        """The resolved config this run was started with."""
+        """The resolved config this run was started with (fields the schema gained later: see
+        ``complete_saved_config``)."""
+        from agents.run.run_config import complete_saved_config
+
         try:
-            return OmegaConf.load(self.config_path)  # type: ignore[return-value]
+            tree = OmegaConf.to_container(OmegaConf.load(self.config_path))
         except Exception as err:
             raise ConfigFileError(
                 "run folder",
                 f"{self.config_path} is not readable YAML ({err})",
                 "the run folder is damaged; start a new run",
             ) from None
+        if not isinstance(tree, dict):
+            raise ConfigFileError("run folder", f"{self.config_path} holds no config", "the run folder is damaged")
+        return OmegaConf.create(complete_saved_config(tree))
 
     def remove_stale_temp_files(self) -> list[Path]:
         """Delete temp files that a killed write left in checkpoints/ (see envs.atomic_io); returns them."""

@@ -63,7 +63,7 @@ def main() -> None:
             *args.overrides,
         ]
     )
-    cfg = resolve_config(cli, "ppo.yaml")
+    cfg = resolve_config(cli, "ppo")
     s = cfg.eval.replace(videos=0)
     common = dict(settings=s, progress=False)
 
