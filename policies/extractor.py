@@ -171,8 +171,8 @@ class SideTuneExtractor(BaseFeaturesExtractor):
     """
 
     def __init__(self, observation_space: spaces.Dict, config: PolicyConfig | None = None, **flat_config: Any):
-        if config is None:  # a checkpoint from before the config travelled whole: its fields as keywords
-            config = PolicyConfig.from_dict(flat_config)
+        if config is None:  # a checkpoint that stores the policy config as flat keyword arguments
+            config = PolicyConfig.from_saved(flat_config)
         else:
             assert isinstance(config, PolicyConfig) and not flat_config, "pass config=PolicyConfig(...) alone"
         super().__init__(observation_space, features_dim=config.features_dim)
@@ -297,12 +297,11 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         self.encoder.set_step(step)
 
 
-def policy_kwargs(config: PolicyConfig | dict[str, Any]) -> dict[str, Any]:
+def policy_kwargs(config: PolicyConfig) -> dict[str, Any]:
     """`policy_kwargs` for `PPO('MultiInputPolicy', env, policy_kwargs=...)` with this extractor.
 
     One extractor is shared by actor and critic (one copy of the base), and SB3's division by 255 is
     switched off unless `images_normalized=True`."""
-    config = config if isinstance(config, PolicyConfig) else PolicyConfig.from_dict(dict(config))
     return {
         "features_extractor_class": SideTuneExtractor,
         "features_extractor_kwargs": {"config": config},  # the checked config object, whole (SB3 pickles it)

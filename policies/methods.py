@@ -66,6 +66,11 @@ method_names = METHODS.names
 method_spec = METHODS.get  # None for a name that is not a method (e.g. a report's 'blind' row)
 
 
+# Fields the policy config gained after runs and checkpoints were written with it, and the value those ran with
+# where it differs from today's default (a config that lacks base_precision ran its base in float32).
+SAVED_POLICY_VALUES: dict[str, Any] = {"base_precision": "float32"}
+
+
 @dataclass
 class PolicyConfig:
     """Everything needed to build a method encoder and the SB3 extractor around it."""
@@ -126,16 +131,19 @@ class PolicyConfig:
                 raise problem
 
     @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> PolicyConfig:
+        """A policy config written by an earlier run (a run folder's config.yaml, a checkpoint's flat keyword
+        arguments): the fields it lacks take the value such a run ran with (SAVED_POLICY_VALUES), the rest their
+        defaults."""
+        return cls.from_dict({**SAVED_POLICY_VALUES, **dict(values)})
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PolicyConfig:
         """Build from a plain dict (e.g. a YAML section): unknown keys and wrong types are ConfigErrors by name."""
         return parse_section(cls, dict(values), "policy")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def as_config(config: PolicyConfig | dict[str, Any]) -> PolicyConfig:
-    return config if isinstance(config, PolicyConfig) else PolicyConfig.from_dict(dict(config))
 
 
 class MethodEncoder(nn.Module):
@@ -204,10 +212,9 @@ def _check_contract(name: str, module: nn.Module, height: int, width: int) -> No
         )
 
 
-def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, int] = (128, 128)) -> MethodEncoder:
+def build_encoder(config: PolicyConfig, image_size: tuple[int, int] = (128, 128)) -> MethodEncoder:
     """Build the per-frame encoder of `config.method` for images of `image_size` (H, W) with its spec's build
     function."""
-    config = as_config(config)
     check_image_size(*image_size, f"method {config.method!r}")
     spec = METHODS.spec(config.method)
     return (spec.build or compose_encoder)(config, image_size)

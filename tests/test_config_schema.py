@@ -124,6 +124,9 @@ def test_a_saved_config_that_lacks_a_later_field_reads_as_what_its_run_ran_with(
     del tree["policy"]["base_precision"]
     assert RunConfig.from_dict(complete_saved_config(tree)).policy.base_precision == "float32"
     assert RunConfig.from_dict(complete_saved_config(load_config("ppo").to_dict())).policy.base_precision == "auto"
+    flat = load_config("ppo").policy.to_dict()  # a checkpoint's flat extractor kwargs, written before the field
+    del flat["base_precision"]
+    assert PolicyConfig.from_saved(flat).base_precision == "float32"
 
 
 def _encoder_state(policy: PolicyConfig) -> dict[str, torch.Tensor]:

@@ -26,6 +26,7 @@ from agents.evaluation.metrics import summarize_episodes
 from agents.evaluation.run_folder import EVAL_FILE, read_run_folder
 from agents.evaluation.stats import Comparison, PairingError, compare_methods
 from agents.run.run_config import RunConfig
+from agents.run.trainers import find_trainer
 from common.errors import BadInputError
 from policies.methods import PolicyConfig, method_spec
 
@@ -130,7 +131,8 @@ def group_label(fields: Mapping[str, Any]) -> str:
     if kind == "reference":
         return f"reference {method}"
     data = fields.get("data")
-    unit = {"bc": " traj", "ppo": " frames"}.get(str(kind), "")
+    trainer = find_trainer(str(kind))
+    unit = trainer.data_unit if trainer is not None else ""
     return f"{kind} {method} base={fields.get('base')}" + (f" data={data}{unit}" if data is not None else "")
 
 

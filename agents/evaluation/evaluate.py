@@ -181,7 +181,7 @@ def evaluate_policy(
     """Evaluate an SB3 model or a reference policy name (agents/evaluation/reference_policies.py) on the fixed held-out
     episode set; a JSON-able result.
 
-    ``settings`` defaults to the config's `eval:` section (configs/eval.yaml: 30 episodes per building,
+    ``settings`` defaults to the config's `eval:` section (EvalSettings' defaults: 30 episodes per building,
     14 envs, sampled actions); keyword ``overrides`` (split, episodes_per_building, num_envs, seed,
     deterministic, videos) replace its fields. The same policy, config and seed give the same numbers.
     With ``videos=K`` the first K episodes are replayed into MP4s under ``video_dir``.

@@ -48,6 +48,7 @@ from agents.evaluation.results import RunResults
 from agents.evaluation.results_plots import pyplot, save_figure
 from agents.evaluation.run_folder import find_run_folders
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
+from agents.run.trainers import find_trainer
 from common.errors import MissingFileError
 from envs.atomic_io import atomic_write_text
 from policies.methods import method_spec
@@ -368,7 +369,8 @@ def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         key = (str(r.get("base")), r.get("data"), variant)
         frames = [max(1, int(f)) for f, _ in trajectory]
         values = [a["alpha"] for _, a in trajectory]
-        size = f"{key[1]:,} frames" if r.get("kind") == "ppo" else f"N={key[1]}"  # PPO's data is its frames
+        trainer = find_trainer(str(r.get("kind")))
+        size = trainer.data_size(key[1]) if trainer is not None else f"N={key[1]}"
         label = None if key in colours else f"{key[0]}, {size}" + (f" {variant}" if variant else "")
         (line,) = ax.plot(
             frames, values, color=colours.get(key), linestyle=styles[variant], linewidth=1, alpha=0.8, label=label

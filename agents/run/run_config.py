@@ -22,7 +22,7 @@ from typing import Any
 
 from common.config import ConfigError, check_choice, check_range, check_resolution, coerce, opt, parse_section
 from envs.config import EnvConfig
-from policies.methods import PolicyConfig
+from policies.methods import SAVED_POLICY_VALUES, PolicyConfig
 
 DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINTS = ("best", "last")
@@ -328,17 +328,12 @@ class RunConfig:
         return out
 
 
-# Fields a run folder's config.yaml may lack because the schema gained them after the run was written, with the
-# value such a run actually ran with where that differs from today's default (the rest take their defaults).
-SAVED_CONFIG_VALUES: dict[str, dict[str, Any]] = {"policy": {"base_precision": "float32"}}
-
-
 def complete_saved_config(tree: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's saved config tree with the fields it lacks set to what that run ran with (SAVED_CONFIG_VALUES)."""
+    """A run's saved config tree with the fields it lacks set to what that run ran with (a policy section: see
+    ``PolicyConfig.from_saved``)."""
     out = dict(tree)
-    for section, values in SAVED_CONFIG_VALUES.items():
-        if isinstance(out.get(section), Mapping):
-            out[section] = {**values, **out[section]}
+    if isinstance(out.get("policy"), Mapping):
+        out["policy"] = {**SAVED_POLICY_VALUES, **out["policy"]}
     return out
 
 

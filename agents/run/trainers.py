@@ -22,6 +22,19 @@ class TrainerSpec:
     checkpoint: str | None = None  # present once a run can be resumed with --resume (None: not resumable)
     axes: Mapping[str, str] = field(default_factory=dict)  # a sweep's short axis name -> dotted config key
     extra_args: tuple[str, ...] = ("--no-progress",)
+    data_key: str | None = None  # the dotted key of its amount of training data, which reports group by
+    data_unit: str = ""  # that amount's unit in group labels
+    output_key: str | None = None  # a job that writes one file, not a run folder: the key a sweep points at it
+    cell_metrics: tuple[str, ...] = ("success", "SPL", "α")  # the sweep table's columns
+
+    @property
+    def own_section(self) -> str | None:
+        """The section only this job's configs have (a saved config's job is the one whose section it holds)."""
+        return self.data_key.split(".")[0] if self.data_key else None
+
+    def data_size(self, size: object) -> str:
+        """Its amount of data as reports write it: '300,000 frames' (PPO), 'N=490' (BC)."""
+        return f"{size:,}{self.data_unit}" if self.data_unit == " frames" else f"N={size}"
 
     @property
     def preset(self) -> str:
@@ -32,6 +45,13 @@ class TrainerSpec:
 TRAINERS: Registry[TrainerSpec] = Registry("trainer")
 trainer_names = TRAINERS.names
 trainer_spec = TRAINERS.spec
+find_trainer = TRAINERS.get  # None for a name that is no job (a report's 'reference' or 'policy' rows)
+
+
+def trainer_of_config(tree: Mapping[str, object]) -> TrainerSpec | None:
+    """The job a saved config tree belongs to (the one whose own section it holds), None for a policy-only one."""
+    return next((spec for name in trainer_names() if (spec := trainer_spec(name)).own_section in tree), None)
+
 
 POLICY_AXES = {"method": "policy.method", "base": "policy.base"}
 
@@ -44,6 +64,8 @@ TRAINERS.register(
         "results.json",
         "checkpoints/last.zip",
         {**POLICY_AXES, "frames": "ppo.total_frames", "seed": "run.seed"},
+        data_key="ppo.total_frames",
+        data_unit=" frames",
     )
 )
 TRAINERS.register(
@@ -55,6 +77,8 @@ TRAINERS.register(
         "results.json",
         "checkpoints/bc_state.pt",
         {**POLICY_AXES, "trajectories": "bc.trajectories", "seed": "run.seed"},
+        data_key="bc.trajectories",
+        data_unit=" traj",
     )
 )
 TRAINERS.register(
@@ -66,6 +90,8 @@ TRAINERS.register(
         "encoder.json",
         None,
         {"task": "pretrain.task", "arch": "pretrain.arch", "seed": "pretrain.seed"},
+        output_key="pretrain.out",
+        cell_metrics=("held-out loss", "trivial loss", "train loss"),
     )
 )
 TRAINERS.register(

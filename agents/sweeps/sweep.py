@@ -235,8 +235,8 @@ def _override_value(value: Any) -> str:
 
 def cell_overrides(spec: SweepSpec, cell: Cell) -> list[str]:
     """All ``key=value`` pairs of a cell: the sweep's overrides, its axis values, and where its run folder goes."""
-    if spec.trainer == "pretrain":
-        where = [f"pretrain.out={cell.folder / 'encoder.pth'}"]
+    if spec.engine.output_key:  # a job that writes one file (pretraining: the encoder) into the cell's folder
+        where = [f"{spec.engine.output_key}={cell.folder / 'encoder.pth'}"]
     else:
         # the experiment's last folder is run.experiment, the folders above it run.runs_root (nested experiments)
         where = [f"run.runs_root={spec.folder.parent}", f"run.experiment={spec.folder.name}", f"run.name={cell.name}"]

@@ -1,6 +1,6 @@
 """Experiment: does PPO with side-tuning learn on the CPU preset? (docs/experiments.md, section PPO)
 
-1. Reference rows on the held-out evaluation set (configs/eval.yaml: first 10 episodes of each of the 14
+1. Reference rows on the held-out evaluation set (the eval section: first 10 episodes of each of the 14
    held-out buildings, sampled actions): a uniform random policy, and the run's own policy at 0 frames
    (the same seeded initial weights the run starts from).
 2. PPO training with configs/ppo.yaml (side-tuning, curvature base unless overridden), capped by
