@@ -257,7 +257,7 @@ def test_two_resumes_of_one_run_one_exits_2_and_a_killed_writers_lock_is_taken_o
         first.kill()  # SIGKILL mid-training
         first.wait()
     assert (run / ".lock").read_text().strip() == str(first.pid)
-    stale = run / "checkpoints" / ".last.zip.k2j3h4ab.zip"  # what a kill during an SB3 save used to leave
+    stale = run / "checkpoints" / ".last.zip.k2j3h4ab.zip"  # SB3 saving to a suffix-less temp name, killed
     stale.write_bytes(b"")
     resumed = _start("train_ppo", "--resume", str(run))
     try:
@@ -339,7 +339,7 @@ def test_unreadable_episode_file_is_not_advised_to_be_deleted(tmp_path, monkeypa
 
 def test_atomic_files_get_the_mode_open_gives_and_results_are_strict_json(tmp_path):
     from agents.run.run_dir import RunDir
-    from envs.atomic_io import atomic_write_text
+    from common.atomic_io import atomic_write_text
 
     old = os.umask(0o022)
     try:

@@ -165,15 +165,15 @@ def test_evaluate_run_writes_eval_json_atomically(run_dir, monkeypatch):
     by_file = evaluate_run(run_dir / "checkpoints" / "best.zip", episodes_per_building=1, progress=False, write=False)
     assert by_file["run_dir"] == str(run_dir) and by_file["per_episode"] == saved["per_episode"]
 
-    import envs.atomic_io
+    import common.atomic_io
 
     def crash(fd):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(envs.atomic_io.os, "fsync", crash)
+    monkeypatch.setattr(common.atomic_io.os, "fsync", crash)
     with pytest.raises(OSError, match="simulated"):
         evaluate_run(run_dir, episodes_per_building=1, seed=3, progress=False)
-    assert json.loads((run_dir / "eval.json").read_text()) == saved  # the old file is intact
+    assert json.loads((run_dir / "eval.json").read_text()) == saved  # the eval.json written first is intact
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".eval.json")]
 
 

@@ -32,8 +32,8 @@ from agents.run.env_builder import make_vec_env, unwrap_task
 from agents.run.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
 from agents.run.run_config import EvalSettings, RunConfig
 from agents.run.run_dir import finite_json
+from common.atomic_io import atomic_write_text
 from common.errors import MissingFileError
-from envs.atomic_io import atomic_write_text
 from envs.episodes import Episode, select_episodes
 
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)

@@ -48,8 +48,8 @@ from agents.evaluation.results import RunResults
 from agents.evaluation.results_plots import pyplot, save_figure
 from agents.evaluation.run_folder import find_run_folders
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
+from common.atomic_io import atomic_write_text
 from common.errors import MissingFileError
-from envs.atomic_io import atomic_write_text
 from policies.methods import method_spec
 
 REFERENCES_FILE = "references.json"

@@ -29,8 +29,8 @@ import yaml
 
 from agents.evaluation.run_folder import ABANDONED  # cells of interrupted runs that had no checkpoint to resume from
 from agents.run.run_dir import RunDir
+from common.atomic_io import check_writable
 from common.errors import UserError
-from envs.atomic_io import check_writable
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = "sweep_logs"  # beside the cell folders: <experiment>/sweep_logs/<cell>.log

@@ -19,7 +19,7 @@ from agents.evaluation.eval_report import aggregate, format_table, policy_entry
 from agents.evaluation.experiment_report import build_report
 from agents.evaluation.results_plots import plot_results
 from agents.evaluation.run_folder import read_run_folder
-from envs.atomic_io import atomic_write_text
+from common.atomic_io import atomic_write_text
 
 
 def _mean(block: Any) -> float | None:

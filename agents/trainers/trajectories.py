@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from common.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
 from common.errors import UserError
-from envs.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
 from envs.backend import Action
 from envs.config import EnvConfig
 from envs.episodes import Episode
