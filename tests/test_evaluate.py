@@ -323,9 +323,9 @@ def test_ppo_band_is_the_seeds_then_episodes_interval_where_episodes_were_kept()
     assert mean.tolist() == pytest.approx([np.mean([s[i]["success"] for s in seeds]) for i in range(3)])
     assert lower[0] == upper[0] == 0.0  # nothing succeeds at 0 frames: no spread
     assert np.all(lower[1:] < mean[1:]) and np.all(mean[1:] < upper[1:]) and np.all(upper - lower < 0.3)
-    old = [history(0.6, keep=False) for _ in range(3)]  # histories written before episodes were kept
-    frames, mean, lower, upper = _ppo_band(old, "success")
-    values = np.array([[r["success"] for r in s] for s in old])
+    unkept = [history(0.6, keep=False) for _ in range(3)]  # histories without per-episode outcomes
+    frames, mean, lower, upper = _ppo_band(unkept, "success")
+    values = np.array([[r["success"] for r in s] for s in unkept])
     assert lower.tolist() == pytest.approx(values.min(axis=0).tolist()) and upper.tolist() == pytest.approx(
         values.max(axis=0).tolist()
     )

@@ -240,7 +240,7 @@ def _evaluate(
 def with_heldout_episodes(cfg: RunConfig, split: str, per_building: int | None) -> RunConfig:
     """``cfg`` whose generated held-out set has at least ``per_building`` episodes per building.
 
-    A run trained with fewer (e.g. the former default of 20) is evaluated on the same set as every other
+    A run trained with fewer (e.g. 20) is evaluated on the same set as every other
     run: episodes are drawn per building from one stream, so a larger set only appends episodes, and every
     run evaluated with the same ``episodes_per_building`` gets the same episode ids (needed for pairing).
     """

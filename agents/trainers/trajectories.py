@@ -469,7 +469,7 @@ class TrajectoryPool:
     def check_compatible(self, env_cfg: EnvConfig) -> None:
         """Raise TrajectoryPoolError naming every env setting that differs from the pool's."""
         have, want = dict(self.manifest["env"]), env_fingerprint(dataclasses.replace(env_cfg, split="train"))
-        have["episodes"] = training_episode_settings(have.get("episodes") or {})  # pools made before it was dropped
+        have["episodes"] = training_episode_settings(have.get("episodes") or {})  # a stored held-out count is ignored
         diffs = [f"{k}: pool {have.get(k)!r}, run {want[k]!r}" for k in want if have.get(k) != want[k]]
         if diffs:
             raise TrajectoryPoolError(
