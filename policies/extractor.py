@@ -164,10 +164,10 @@ def image_cnn(channels: int, height: int, width: int, key: str, out_channels: in
 class SideTuneExtractor(BaseFeaturesExtractor):
     """Dict observation -> features; the RGB image goes through the configured method encoder.
 
-    `config` is the whole `PolicyConfig` (what `policy_kwargs` passes); checkpoints saved before it travelled
-    whole stored its fields as flat keyword arguments, which are read into one here. `alphas()` reports α for logging;
-    `set_step(step)` drives α curricula. SB3's orthogonal init (ortho_init=True) reaches only the heads:
-    `apply` skips the method encoder, whose pretrained, copied or specially initialised weights must survive.
+    `config` is the whole `PolicyConfig` (what `policy_kwargs` passes). Checkpoints that store the policy config as
+    flat keyword arguments (its fields, as every run in runs/ does) are read into one here. `alphas()` reports α
+    for logging; `set_step(step)` drives α curricula. SB3's orthogonal init (ortho_init=True) reaches only the
+    heads: `apply` skips the method encoder, whose pretrained, copied or specially initialised weights must survive.
     """
 
     def __init__(self, observation_space: spaces.Dict, config: PolicyConfig | None = None, **flat_config: Any):

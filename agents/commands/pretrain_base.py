@@ -20,7 +20,7 @@ from agents.pretraining.train import PretrainResult, pretrain_base
 from agents.run.cli import parse_args as parse_intermixed
 from agents.run.cli import print_config, run_main
 from agents.run.config_loader import load_run_config
-from envs.atomic_io import check_writable
+from common.atomic_io import check_writable
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, canonical_arch, shipped_weights_path
 
 

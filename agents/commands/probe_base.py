@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from agents.evaluation.probe import SPLITS, denoising_vs_identity, probe_bases, render_probe_frames
+from common.atomic_io import atomic_write_text
 from common.config import ConfigError, check_resolution
-from envs.atomic_io import atomic_write_text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -160,8 +160,8 @@ def _policy_defaults() -> dict[str, Any]:
 
 def _fingerprint(entry: Mapping[str, Any]) -> str:
     """The entry's config without its seed-only sections (reference rows: their env setup). Policy fields a
-    run's config lacks (it predates them) count as their defaults, so such runs still pool with newer ones that
-    set them to the default, e.g. ``policy.base_precision=float32``."""
+    run's config lacks count as their defaults, so such runs still pool with runs that set them to the default,
+    e.g. ``policy.base_precision=float32``."""
     config = {k: v for k, v in (entry.get("config") or {}).items() if k not in SEED_ONLY_SECTIONS}
     if isinstance(config.get("policy"), Mapping):
         config["policy"] = {**_policy_defaults(), **config["policy"]}

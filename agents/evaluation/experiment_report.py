@@ -49,8 +49,8 @@ from agents.evaluation.results_plots import pyplot, save_figure
 from agents.evaluation.run_folder import find_run_folders
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
 from agents.run.trainers import find_trainer
+from common.atomic_io import atomic_write_text
 from common.errors import MissingFileError
-from envs.atomic_io import atomic_write_text
 from policies.methods import method_spec
 
 REFERENCES_FILE = "references.json"
@@ -173,7 +173,7 @@ def group_runs(
 
 def mixed_numerics(entries: Sequence[dict[str, Any]]) -> list[str]:
     """One line per group of runs (method and variant, base, data) whose 'auto' precisions resolved differently
-    (results.json ``numerics``: seeds trained on machines with and without native bf16); runs that predate the
+    (results.json ``numerics``: seeds trained on machines with and without native bf16); runs without that
     record are not counted."""
     seen: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for e, variant in trained_runs(entries):
@@ -234,7 +234,7 @@ def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per merging group (method, variant, base, data): the final α of each seed (results.json
     ``alphas``) and the α probe (held-out action loss with α forced to each of ``PROBE_ALPHAS``;
     agents/evaluation/alpha_probe.py), which reads what the merge relies on without the optimiser: its mean over
-    the ``probe_seeds`` seeds that have one (runs older than the probe have none). Rows carry ``method`` only when
+    the ``probe_seeds`` seeds that have one (runs trained without the probe have none). Rows carry ``method`` only when
     more than one merging method is present."""
     finals: dict[tuple[str, str, str, Any], list[float]] = defaultdict(list)
     probes: dict[tuple[str, str, str, Any], list[dict[str, float] | None]] = defaultdict(list)
@@ -569,7 +569,7 @@ def build_report(
         "bases": [c.to_dict() for c in between_bases],
         "alphas": alphas,
         "unfinished": unfinished,
-        **({"mixed_numerics": mixed} if mixed else {}),  # only when there is a mix: older reports stay as they were
+        **({"mixed_numerics": mixed} if mixed else {}),  # only when there is a mix: other reports keep their bytes
         "groups": sorted({group_label(e["result"]) for e in entries}),
     }
     target_dir.mkdir(parents=True, exist_ok=True)

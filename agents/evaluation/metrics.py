@@ -71,7 +71,7 @@ def _draw_resample_indices(size: int, resamples: int, seed: int) -> Iterator[np.
 def _resample_indices(size: int, resamples: int, seed: int) -> np.ndarray:
     """int64[resamples, size]: all of ``_draw_resample_indices``, kept (read-only) for the next interval over as
     many values. They depend on nothing else, and every run's summary has the same episode count; drawing them
-    was three quarters of an interval."""
+    costs three quarters of an interval's time."""
     indices = np.concatenate(list(_draw_resample_indices(size, resamples, seed)))
     indices.setflags(write=False)
     return indices

@@ -17,7 +17,7 @@ from agents.pretraining.dataset import decode_curvature, render_set
 from agents.pretraining.decoder import Decoder
 from agents.pretraining.noise import corrupt
 from agents.pretraining.train import side_paths
-from envs.atomic_io import atomic_path
+from common.atomic_io import atomic_path
 from policies.bases import load_base, shipped_weights_path
 from policies.contract import uint8_to_unit_range
 

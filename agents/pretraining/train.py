@@ -28,8 +28,8 @@ from agents.pretraining.curvature import smoothing_window
 from agents.pretraining.dataset import PretrainSet, check_task, decode_curvature, render_set
 from agents.pretraining.decoder import Decoder
 from agents.pretraining.noise import corrupt
+from common.atomic_io import atomic_path, atomic_write_text
 from common.errors import MissingFileError
-from envs.atomic_io import atomic_path, atomic_write_text
 from envs.config import EnvConfig
 from policies.bases import build_base, canonical_arch
 from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights, save_encoder_weights

@@ -22,8 +22,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from agents.run.config_loader import ConfigFileError, to_yaml
+from common.atomic_io import atomic_write_text, not_writable, remove_stale_temp_files
 from common.errors import MissingFileError, RunExistsError, RunLockedError
-from envs.atomic_io import atomic_write_text, not_writable, remove_stale_temp_files
 
 LOCK_NAME = ".lock"
 _HELD_LOCKS: dict[Path, int] = {}  # run folder -> open lock file descriptor, held by this process until it exits
@@ -186,7 +186,7 @@ class RunDir:
         return OmegaConf.create(complete_saved_config(tree))
 
     def remove_stale_temp_files(self) -> list[Path]:
-        """Delete temp files that a killed write left in checkpoints/ (see envs.atomic_io); returns them."""
+        """Delete temp files that a killed write left in checkpoints/ (see common.atomic_io); returns them."""
         return remove_stale_temp_files(self.checkpoints) if self.checkpoints.is_dir() else []
 
     def write_results(self, results: dict[str, Any]) -> None:

@@ -30,9 +30,9 @@ import yaml
 from agents.evaluation.run_folder import ABANDONED  # cells of interrupted runs that had no checkpoint to resume from
 from agents.run.run_dir import RunDir
 from agents.run.trainers import TrainerSpec, trainer_names, trainer_spec
+from common.atomic_io import check_writable
 from common.config import did_you_mean
 from common.errors import UserError
-from envs.atomic_io import check_writable
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = "sweep_logs"  # beside the cell folders: <experiment>/sweep_logs/<cell>.log

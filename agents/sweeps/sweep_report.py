@@ -20,7 +20,7 @@ from agents.evaluation.experiment_report import build_report
 from agents.evaluation.results_plots import plot_results
 from agents.evaluation.run_folder import read_run_folder
 from agents.run.trainers import trainer_spec
-from envs.atomic_io import atomic_write_text
+from common.atomic_io import atomic_write_text
 
 
 def _mean(block: Any) -> float | None:

@@ -28,7 +28,7 @@ from agents.run.cli import base_parser, resolve_config  # noqa: E402
 from agents.run.env_builder import make_vec_env  # noqa: E402
 from agents.run.model_builder import build_model  # noqa: E402
 from agents.trainers.ppo import run_ppo  # noqa: E402
-from envs.atomic_io import atomic_write_text  # noqa: E402
+from common.atomic_io import atomic_write_text  # noqa: E402
 
 
 def _row(name: str, result: dict) -> dict:
