@@ -490,6 +490,31 @@ def test_the_command_a_report_names_rewrites_it_unchanged(experiment: Path, tmp_
     assert (subset / "report.json").read_bytes() == first and (subset / "report.md").read_text() == header
 
 
+def test_the_report_names_the_split_its_runs_evaluated(tmp_path: Path) -> None:
+    """A selection run on training buildings (eval.split=train, recorded in the evaluation or only in the config)
+    is not headed as a held-out evaluation; held-out runs keep their heading."""
+    folder = tmp_path / "select"
+    for seed in range(2):
+        _run(folder, "sidetune", "curvature", 49, seed, 0.5, alpha=0.5)
+    for run in folder.iterdir():  # seed 0: the split only in the config (older evaluations); seed 1: recorded too
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        (run / "config.yaml").write_text(yaml.safe_dump({**config, "eval": {"split": "train"}}))
+        results = json.loads((run / "results.json").read_text())
+        if "evaluation" in results:
+            results["evaluation"]["split"] = "train"
+            (run / "results.json").write_text(json.dumps(results))
+    build_report(folder, log=lambda _: None)
+    text = (folder / "report.md").read_text()
+    assert "from the runs' stored evaluations on the training buildings." in text
+    assert "## Evaluation on the training buildings, seeds pooled" in text and "held-out evaluation" not in text.lower()
+
+    heldout = tmp_path / "heldout"
+    _run(heldout, "sidetune", "curvature", 49, 1, 0.5, alpha=0.5)
+    build_report(heldout, log=lambda _: None)
+    text = (heldout / "report.md").read_text()
+    assert "from the runs' stored held-out evaluations." in text and "## Held-out evaluation, seeds pooled" in text
+
+
 def test_folders_a_sweep_set_aside_are_not_runs(experiment: Path) -> None:
     abandoned = experiment / "sweep_abandoned" / "sidetune-curvature-4900-20261127-060711"
     abandoned.mkdir(parents=True)

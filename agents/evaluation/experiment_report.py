@@ -113,6 +113,30 @@ def load_entries(*folders: Path, exclude: Sequence[str] = ()) -> tuple[list[dict
     return entries, unfinished
 
 
+SPLIT_WORDS = {  # split -> (what the report's first line calls its evaluations, the pooled table's heading)
+    "heldout": ("held-out evaluations", "Held-out evaluation"),
+    "train": ("evaluations on the training buildings", "Evaluation on the training buildings"),
+}
+
+
+def evaluated_split(entry: Mapping[str, Any]) -> str:
+    """The split a run's stored evaluation played: recorded in the evaluation, else its config's ``eval.split``
+    (evaluations older than the record), else the evaluator's default, heldout."""
+    recorded = entry["result"].get("split")
+    configured = ((entry.get("config") or {}).get("eval") or {}).get("split")
+    return str(recorded or configured or "heldout")
+
+
+def split_words(entries: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """(phrase, heading) naming the split(s) the entries' evaluations played, e.g. a λ selection that evaluated
+    training buildings is not headed as held-out."""
+    splits = list(dict.fromkeys(evaluated_split(e) for e in entries)) or ["heldout"]
+    if len(splits) == 1 and splits[0] in SPLIT_WORDS:
+        return SPLIT_WORDS[splits[0]]
+    named = " and ".join(f"'{s}'" for s in splits)
+    return f"evaluations on the {named} splits", f"Evaluation on the {named} splits"
+
+
 def shown_path(path: Path | str) -> str:
     """``path`` relative to the working directory when it lies below it (so a committed report names
     ``runs/imitation``, not one machine's absolute folder), otherwise as given."""
@@ -467,6 +491,7 @@ def build_report(
         [*plot_fig3c(bc, references, target_dir / "plots"), *plot_training(bc, target_dir / "plots")] if bc else []
     )  # PPO curves: scripts/plot_results.py
     plots += plot_alpha(entries, target_dir / "plots")
+    evaluations, evaluation_heading = split_words(entries)
     text = [
         f"# Report: {target_dir.name}\n",
         f"{len(entries)} finished runs"
@@ -477,8 +502,8 @@ def build_report(
         + (f" --target {target}" if target != CLAIM_METHOD else "")
         + "".join(f" --exclude {shlex.quote(pattern)}" for pattern in exclude)
         + (f" --out {shown_path(target_dir)}" if out is not None else "")
-        + "` from the runs' stored held-out evaluations.\n",
-        "## Held-out evaluation, seeds pooled\n",
+        + f"` from the runs' stored {evaluations}.\n",
+        f"## {evaluation_heading}, seeds pooled\n",
         format_table(rows, markdown=True) + "\n",
     ]
     if claim:
