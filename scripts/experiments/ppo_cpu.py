@@ -1,4 +1,4 @@
-"""Experiment: does PPO with side-tuning learn on the CPU preset? (docs/experiments.md, section PPO)
+"""Experiment: does PPO with side-tuning learn on the CPU preset? (docs/experiments.md)
 
 1. Reference rows on the held-out evaluation set (the eval section: first 10 episodes of each of the 14
    held-out buildings, sampled actions): a uniform random policy, and the run's own policy at 0 frames
