@@ -57,19 +57,6 @@ POLICY_AXES = {"method": "policy.method", "base": "policy.base"}
 
 TRAINERS.register(
     TrainerSpec(
-        "ppo",
-        "PPO on the batched env (scripts/train_ppo.py)",
-        ("run", "policy", "eval", "ppo", "train"),
-        "scripts/train_ppo.py",
-        "results.json",
-        "checkpoints/last.zip",
-        {**POLICY_AXES, "frames": "ppo.total_frames", "seed": "run.seed"},
-        data_key="ppo.total_frames",
-        data_unit=" frames",
-    )
-)
-TRAINERS.register(
-    TrainerSpec(
         "bc",
         "behaviour cloning of the shortest-path expert (scripts/bc.py)",
         ("run", "policy", "eval", "bc"),
@@ -79,6 +66,19 @@ TRAINERS.register(
         {**POLICY_AXES, "trajectories": "bc.trajectories", "seed": "run.seed"},
         data_key="bc.trajectories",
         data_unit=" traj",
+    )
+)
+TRAINERS.register(
+    TrainerSpec(
+        "ppo",
+        "PPO on the batched env (scripts/train_ppo.py)",
+        ("run", "policy", "eval", "ppo", "train"),
+        "scripts/train_ppo.py",
+        "results.json",
+        "checkpoints/last.zip",
+        {**POLICY_AXES, "frames": "ppo.total_frames", "seed": "run.seed"},
+        data_key="ppo.total_frames",
+        data_unit=" frames",
     )
 )
 TRAINERS.register(
