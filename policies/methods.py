@@ -20,9 +20,8 @@ from policies.anchor import L2SPAnchor
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, SHIPPED_TASKS, build_base, canonical_arch, load_base
 from policies.contract import check_image_size, feature_shape, probe_output_shape
 from policies.curriculum import make_schedule, schedule_rule
-from policies.freeze import PRECISIONS, Frozen, set_trainable
+from policies.freeze import Frozen, precision_names, set_trainable
 from policies.merge import MERGES, AlphaBlend, Merge, alpha_rule, build_merge
-from policies.precision import TRAIN_PRECISIONS
 from policies.side import SIDE_INITS, SIDE_KINDS, build_side, initialise_side, shipped_side_weights, side_weights_path
 
 BaseUse = Literal["frozen", "trainable", "scratch"]  # pretrained and frozen | pretrained and trained | random init
@@ -108,8 +107,8 @@ class PolicyConfig:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules
         that need the env or the file system are the run config's (agents/run/run_config.py)."""
         check_choice(self.method, method_names(), "policy.method")
-        check_choice(self.base_precision, PRECISIONS, "policy.base_precision")
-        check_choice(self.train_precision, TRAIN_PRECISIONS, "policy.train_precision")
+        check_choice(self.base_precision, precision_names(), "policy.base_precision")
+        check_choice(self.train_precision, precision_names(), "policy.train_precision")
         check_choice(self.base_arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "policy.base_arch")
         self.base_arch = canonical_arch(self.base_arch)
         check_choice(self.side, SIDE_KINDS, "policy.side")
