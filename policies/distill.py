@@ -19,7 +19,7 @@ from policies.bases import load_base
 from policies.checkpoints import save_encoder_weights
 from policies.contract import uint8_to_unit_range
 from policies.freeze import Frozen
-from policies.side import build_side, xavier_init_
+from policies.side import build_side, side_choices, xavier_init_
 
 LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss}
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="'curvature', 'denoising', 'random' or a checkpoint path")
     parser.add_argument("--arch", default="compact", help="base architecture: compact | taskonomy")
-    parser.add_argument("--side", default="fcn5", help="side network: fcn5 | copy | compact | taskonomy")
+    parser.add_argument("--side", default="fcn5", choices=side_choices(), help="side network (default fcn5)")
     parser.add_argument("--images", required=True, type=Path, help="uint8 .npy of RGB frames [N, 3, H, W]")
     parser.add_argument("--out", required=True, type=Path, help="where to write the side checkpoint")
     parser.add_argument("--steps", type=int, default=500)

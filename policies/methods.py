@@ -1,4 +1,4 @@
-"""Methods as registered specs (features, finetune, scratch, sidetune, side-only), built from one config.
+"""Methods as registered specs (``METHODS``), built from one config.
 
 A method is one ``MethodSpec`` entry (how it uses the base, whether it has a side network and a merge) and a
 build function; every check, report and CLI asks this table (``method_spec``, ``method_names``) rather than
@@ -22,7 +22,15 @@ from policies.contract import check_image_size, feature_shape, probe_output_shap
 from policies.curriculum import make_schedule, schedule_rule
 from policies.freeze import Frozen, precision_names, set_trainable
 from policies.merge import MERGES, AlphaBlend, Merge, alpha_rule, build_merge
-from policies.side import SIDE_INITS, SIDE_KINDS, build_side, initialise_side, shipped_side_weights, side_weights_path
+from policies.side import (
+    build_side,
+    canonical_side,
+    initialise_side,
+    shipped_side_weights,
+    side_choices,
+    side_init_names,
+    side_weights_path,
+)
 
 BaseUse = Literal["frozen", "trainable", "scratch"]  # pretrained and frozen | pretrained and trained | random init
 
@@ -72,8 +80,8 @@ class PolicyConfig:
     method: str = "sidetune"
     base: str = "random"  # 'curvature' | 'denoising' | 'random' | path to a {'state_dict': ...} checkpoint
     base_arch: str = "compact"  # 'compact' | 'taskonomy' (ResNet-50, alias 'resnet50')
-    side: str = "fcn5"  # 'fcn5' | 'copy' (the base's architecture) | 'compact' | 'taskonomy'
-    side_init: str = "xavier"  # 'auto' | 'distill' | 'xavier' | 'copy' | 'zero' | 'default'
+    side: str = "fcn5"  # a registered side network (policies.side.SIDES)
+    side_init: str = "xavier"  # a registered side initialisation (policies.side.SIDE_INITS)
     side_weights: str | None = None  # distilled side checkpoint for side_init='distill'
     merge: str = "alpha"  # 'alpha' | 'sum' | 'product' | 'film' | 'mlp' | 'concat'
     alpha_init: float = 0.5
@@ -100,8 +108,8 @@ class PolicyConfig:
     net_arch: list[int] = field(default_factory=list)
     blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
     l2sp_strength: float = 1.0  # sidetune-l2sp: λ of the pull toward the side's start (docs/experiments.md, D)
-    base_precision: str = "float32"  # frozen base's numerics: 'auto' (bf16 on CUDA, bf16 CPUs) | 'float32' | 'bfloat16'
-    train_precision: str = "float32"  # training forward passes (PPO update, BC step): 'auto' | 'float32' | 'bfloat16'
+    base_precision: str = "float32"  # frozen base's numerics, a registered precision (policies.freeze.PRECISIONS)
+    train_precision: str = "float32"  # training forward passes (PPO update, BC step), a registered precision
 
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules
@@ -111,8 +119,9 @@ class PolicyConfig:
         check_choice(self.train_precision, precision_names(), "policy.train_precision")
         check_choice(self.base_arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "policy.base_arch")
         self.base_arch = canonical_arch(self.base_arch)
-        check_choice(self.side, SIDE_KINDS, "policy.side")
-        check_choice(self.side_init, SIDE_INITS, "policy.side_init")
+        check_choice(self.side, side_choices(), "policy.side")
+        self.side = canonical_side(self.side)
+        check_choice(self.side_init, side_init_names(), "policy.side_init")
         check_choice(self.merge, sorted(MERGES), "policy.merge")
         for name in ("features_dim", "head_channels", "head_kernel", "head_stride", "map_channels", "vector_hidden"):
             check_range(getattr(self, name), f"policy.{name}", 1)

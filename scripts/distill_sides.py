@@ -28,7 +28,7 @@ from policies.checkpoints import save_encoder_weights  # noqa: E402
 from policies.contract import uint8_to_unit_range  # noqa: E402
 from policies.distill import distill_side  # noqa: E402
 from policies.freeze import Frozen  # noqa: E402
-from policies.side import build_side, side_weights_path, xavier_init_  # noqa: E402
+from policies.side import build_side, side_choices, side_weights_path, xavier_init_  # noqa: E402
 
 LOSS_OF = {"curvature": "l2", "denoising": "l1"}  # as the paper's distillation
 
@@ -45,7 +45,9 @@ def relative_error(side: torch.nn.Module, base: torch.nn.Module, images: torch.T
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolution", type=int, default=128, help="the bases' pretraining resolution (default 128)")
-    parser.add_argument("--side", default="fcn5_small", help="side network to distil (default fcn5_small)")
+    parser.add_argument(
+        "--side", default="fcn5_small", choices=side_choices(), help="side network to distil (default fcn5_small)"
+    )
     parser.add_argument("--arch", default="compact", help="base architecture (default compact)")
     parser.add_argument("--bases", nargs="+", default=list(SHIPPED_TASKS), choices=SHIPPED_TASKS)
     parser.add_argument("--images", type=int, default=4000, help="training-building images (default 4000)")
