@@ -17,7 +17,14 @@ from torch import nn
 from common.config import check_choice, check_range, parse_section
 from common.registry import Registry
 from policies.anchor import L2SPAnchor
-from policies.bases import ARCH_ALIASES, ARCHITECTURES, SHIPPED_TASKS, build_base, canonical_arch, load_base
+from policies.bases import (
+    ARCH_ALIASES,
+    ARCHITECTURES,
+    build_base,
+    canonical_arch,
+    load_base,
+    pretrained_base_names,
+)
 from policies.contract import check_image_size, feature_shape, probe_output_shape
 from policies.curriculum import make_schedule, schedule_rule
 from policies.freeze import Frozen, precision_names, set_trainable
@@ -78,7 +85,7 @@ class PolicyConfig:
     """Everything needed to build a method encoder and the SB3 extractor around it."""
 
     method: str = "sidetune"
-    base: str = "random"  # 'curvature' | 'denoising' | 'random' | path to a {'state_dict': ...} checkpoint
+    base: str = "random"  # a pretrained base (policies.bases.pretrained_base_names) | 'random' | a checkpoint path
     base_arch: str = "compact"  # 'compact' | 'taskonomy' (ResNet-50, alias 'resnet50')
     side: str = "fcn5"  # a registered side network (policies.side.SIDES)
     side_init: str = "xavier"  # a registered side initialisation (policies.side.SIDE_INITS)
@@ -251,7 +258,11 @@ def compose_encoder(config: PolicyConfig, image_size: tuple[int, int]) -> Method
         how, weights = config.side_init, config.side_weights
         if how == "auto":  # the shipped side distilled from this base where there is one, else Xavier
             shipped = side_weights_path(config.side, config.base, config.base_arch, height)
-            how = "distill" if weights is not None or (config.base in SHIPPED_TASKS and shipped.is_file()) else "xavier"
+            how = (
+                "distill"
+                if weights is not None or (config.base in pretrained_base_names() and shipped.is_file())
+                else "xavier"
+            )
         if how == "distill" and weights is None:
             weights = shipped_side_weights(config.side, config.base, config.base_arch, height)
         side = initialise_side(build_side(config.side, config.base_arch), how, source, weights)

@@ -14,7 +14,7 @@ from torch import nn
 
 from common.errors import BadInputError, MissingFileError
 from common.registry import Registry
-from policies.bases import ARCH_ALIASES, SHIPPED_TASKS, WEIGHTS_DIR, build_base, canonical_arch
+from policies.bases import ARCH_ALIASES, WEIGHTS_DIR, build_base, canonical_arch, pretrained_base_names
 from policies.checkpoints import CheckpointMismatchError, describe_mismatch, load_encoder_weights
 from policies.contract import FEATURE_CHANNELS
 from policies.freeze import unwrap
@@ -143,11 +143,11 @@ def side_weights_path(side: str, base: str, arch: str, resolution: int) -> Path:
 def shipped_side_weights(side: str, base: str, arch: str, resolution: int) -> Path:
     """The shipped side checkpoint distilled from a shipped base: policies/weights/side_{side}_{base}_{arch}_r{res}.pth.
 
-    Made by `scripts/distill_sides.py`; only shipped bases (curvature, denoising) have one, so a side distilled
+    Made by `scripts/distill_sides.py`; only shipped bases (`pretrained_base_names`) have one, so a side distilled
     from another base needs `policy.side_weights=PATH`."""
-    if base not in SHIPPED_TASKS:
+    if base not in pretrained_base_names():
         raise BadInputError(
-            f"policy.side_init=distill with base {base!r}: only the shipped bases {SHIPPED_TASKS} "
+            f"policy.side_init=distill with base {base!r}: only the shipped bases {pretrained_base_names()} "
             "have shipped distilled "
             "sides (set policy.side_weights to a side checkpoint made with `python -m policies.distill`, "
             "or another side_init)"
