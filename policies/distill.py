@@ -19,7 +19,7 @@ from policies.bases import load_base, pretrained_base_names
 from policies.checkpoints import save_encoder_weights
 from policies.contract import uint8_to_unit_range
 from policies.freeze import Frozen
-from policies.side import build_side, side_choices, xavier_init_
+from policies.side import SIDES, build_side, side_choices, xavier_init_
 
 LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss}
 
@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     bases = ", ".join((*pretrained_base_names(), "random"))
     parser.add_argument("--base", required=True, help=f"{bases} or a checkpoint path")
     parser.add_argument("--arch", default="compact", help="base architecture: compact | taskonomy")
-    parser.add_argument("--side", default="fcn5", choices=side_choices(), help="side network (default fcn5)")
+    parser.add_argument(
+        "--side", default="fcn5", choices=side_choices(), help=f"side network (default fcn5). {SIDES.describe()}"
+    )
     parser.add_argument("--images", required=True, type=Path, help="uint8 .npy of RGB frames [N, 3, H, W]")
     parser.add_argument("--out", required=True, type=Path, help="where to write the side checkpoint")
     parser.add_argument("--steps", type=int, default=500)

@@ -15,7 +15,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from agents.pretraining.tasks import pretrain_task, pretrain_task_names
+from agents.pretraining.tasks import PRETRAIN_TASKS, pretrain_task_names
 from agents.pretraining.train import PretrainResult, pretrain_base
 from agents.run.cli import parse_args as parse_intermixed
 from agents.run.cli import print_config, run_main
@@ -27,8 +27,11 @@ from policies.bases import ARCH_ALIASES, ARCHITECTURES, canonical_arch, shipped_
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags; unknown --task/--arch values are rejected by argparse with the choices."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    tasks = "; ".join(f"{name}: {pretrain_task(name).description}" for name in pretrain_task_names())
-    parser.add_argument("--task", choices=pretrain_task_names(), help=f"pretraining task (sets pretrain.task). {tasks}")
+    parser.add_argument(
+        "--task",
+        choices=pretrain_task_names(),
+        help=f"pretraining task (sets pretrain.task). {PRETRAIN_TASKS.describe()}",
+    )
     parser.add_argument(
         "--arch", choices=sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), help="encoder architecture (sets pretrain.arch)"
     )
