@@ -68,7 +68,7 @@ def make_figure(
         columns += [title for title, _ in task_panels]
         panels += [column for _, column in task_panels]
         buildings = data.buildings
-    panels.insert(0, clean.numpy())
+    panels.insert(0, clean.numpy())  # the held-out input (every task rendered the same images)
 
     fig = plt.figure(figsize=(2.0 * len(columns), 2.0 * images + 3.2))
     grid = fig.add_gridspec(images + 1, len(columns), height_ratios=[1] * images + [1.6], hspace=0.35, wspace=0.05)
@@ -78,7 +78,7 @@ def make_figure(
     for r in range(images):
         for c, column in enumerate(panels):
             ax = fig.add_subplot(grid[r, c])
-            panel = column[r] if column.ndim == 3 else _image(column[r])
+            panel = column[r] if column.ndim == 3 else _image(column[r])  # a map [H, W] is shaded, an image not
             ax.imshow(panel, **(shade if panel.ndim == 2 else {}))
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0:
@@ -92,8 +92,8 @@ def make_figure(
         steps, loss = np.array(prov["loss_curve"]).T
         ax.plot(steps, loss, label="training loss (batch mean)")
         ax.axhline(prov["heldout_loss"], color="C2", ls="--", label=f"held-out model {prov['heldout_loss']:.4f}")
-        trivial = spec.trivial_name
-        ax.axhline(prov["trivial_loss"], color="C3", ls=":", label=f"held-out {trivial} {prov['trivial_loss']:.4f}")
+        trivial = f"held-out {spec.trivial_name} {prov['trivial_loss']:.4f}"
+        ax.axhline(prov["trivial_loss"], color="C3", ls=":", label=trivial)
         if "identity_loss" in prov:  # returning the corrupted input, the baseline the model must beat
             ax.axhline(
                 prov["identity_loss"],
