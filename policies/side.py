@@ -1,5 +1,5 @@
 """Side networks (same output contract as the base) and their initialisations, as two registered tables
-(``SIDES``, ``SIDE_INITS``): the config checks, the CLIs and the docs read the names there, so a new side network
+(``SIDES``, ``SIDE_INITS``): the config checks and the CLIs read the names there, so a new side network
 or initialisation is one ``register`` call."""
 
 from __future__ import annotations
