@@ -1,4 +1,4 @@
-"""Methods as registered specs (features, finetune, scratch, sidetune, side-only), built from one config.
+"""Methods as registered specs (``METHODS``), built from one config.
 
 A method is one ``MethodSpec`` entry (how it uses the base, whether it has a side network and a merge) and a
 build function; every check, report and CLI asks this table (``method_spec``, ``method_names``) rather than
@@ -17,13 +17,27 @@ from torch import nn
 from common.config import check_choice, check_range, opt, parse_section
 from common.registry import Registry
 from policies.anchor import L2SPAnchor
-from policies.bases import ARCH_ALIASES, ARCHITECTURES, SHIPPED_TASKS, build_base, canonical_arch, load_base
+from policies.bases import (
+    ARCH_ALIASES,
+    ARCHITECTURES,
+    build_base,
+    canonical_arch,
+    load_base,
+    pretrained_base_names,
+)
 from policies.contract import check_image_size, feature_shape, probe_output_shape
 from policies.curriculum import make_schedule, schedule_rule
-from policies.freeze import PRECISIONS, Frozen, set_trainable
+from policies.freeze import Frozen, precision_names, set_trainable
 from policies.merge import MERGES, AlphaBlend, Merge, alpha_rule, build_merge
-from policies.precision import TRAIN_PRECISIONS
-from policies.side import SIDE_INITS, SIDE_KINDS, build_side, initialise_side, shipped_side_weights, side_weights_path
+from policies.side import (
+    build_side,
+    canonical_side,
+    initialise_side,
+    shipped_side_weights,
+    side_choices,
+    side_init_names,
+    side_weights_path,
+)
 
 BaseUse = Literal["frozen", "trainable", "scratch"]  # pretrained and frozen | pretrained and trained | random init
 
@@ -76,10 +90,14 @@ class PolicyConfig:
     """Everything needed to build a method encoder and the SB3 extractor around it."""
 
     method: str = opt("sidetune", "how base and side are used (--method)", method_names)
-    base: str = opt("curvature", "curvature | denoising (shipped) | random | /path/to/encoder.pth")
+    base: str = opt(
+        "curvature",
+        "a pretrained base, random, or /path/to/encoder.pth",
+        lambda: [*pretrained_base_names(), "random"],
+    )
     base_arch: str = opt("compact", "compact (CPU scale) | taskonomy (ResNet-50, visualpriors layout; alias resnet50)")
-    side: str = opt("fcn5_small", "the side network: fcn5_small 0.09 M, fcn5 the paper's 0.92 M", lambda: SIDE_KINDS)
-    side_init: str = opt("auto", "auto: distilled from the base where shipped, else xavier", lambda: SIDE_INITS)
+    side: str = opt("fcn5_small", "the side network: fcn5_small 0.09 M, fcn5 the paper's 0.92 M", side_choices)
+    side_init: str = opt("auto", "auto: distilled from the base where shipped, else xavier", side_init_names)
     side_weights: str | None = opt(None, "side checkpoint for side_init=distill; null: the shipped one of the base")
     merge: str = opt("alpha", "how base and side features combine", lambda: sorted(MERGES))
     alpha_init: float = opt(0.5, "initial α (the paper: sigmoid(0) = 0.5)")
@@ -102,19 +120,20 @@ class PolicyConfig:
     net_arch: list[int] = opt([], "extra hidden layers of the actor/critic heads")
     blind: bool = opt(False, "true: the blind reference (image features zeroed; map and goal only)")
     l2sp_strength: float = opt(1.0, "method sidetune-l2sp: λ of the pull toward the side's start")
-    base_precision: str = opt("auto", "the frozen base's numerics; auto: bf16 where native", lambda: PRECISIONS)
-    train_precision: str = opt("float32", "PPO update / BC step trunk (bfloat16: autocast)", lambda: TRAIN_PRECISIONS)
+    base_precision: str = opt("auto", "the frozen base's numerics; auto: bf16 where native", precision_names)
+    train_precision: str = opt("float32", "PPO update / BC step trunk (bfloat16: autocast)", precision_names)
 
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules
         that need the env or the file system are the run config's (agents/run/run_config.py)."""
         check_choice(self.method, method_names(), "policy.method")
-        check_choice(self.base_precision, PRECISIONS, "policy.base_precision")
-        check_choice(self.train_precision, TRAIN_PRECISIONS, "policy.train_precision")
+        check_choice(self.base_precision, precision_names(), "policy.base_precision")
+        check_choice(self.train_precision, precision_names(), "policy.train_precision")
         check_choice(self.base_arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "policy.base_arch")
         self.base_arch = canonical_arch(self.base_arch)
-        check_choice(self.side, SIDE_KINDS, "policy.side")
-        check_choice(self.side_init, SIDE_INITS, "policy.side_init")
+        check_choice(self.side, side_choices(), "policy.side")
+        self.side = canonical_side(self.side)
+        check_choice(self.side_init, side_init_names(), "policy.side_init")
         check_choice(self.merge, sorted(MERGES), "policy.merge")
         for name in ("features_dim", "head_channels", "head_kernel", "head_stride", "map_channels", "vector_hidden"):
             check_range(getattr(self, name), f"policy.{name}", 1)
@@ -246,7 +265,11 @@ def compose_encoder(config: PolicyConfig, image_size: tuple[int, int]) -> Method
         how, weights = config.side_init, config.side_weights
         if how == "auto":  # the shipped side distilled from this base where there is one, else Xavier
             shipped = side_weights_path(config.side, config.base, config.base_arch, height)
-            how = "distill" if weights is not None or (config.base in SHIPPED_TASKS and shipped.is_file()) else "xavier"
+            how = (
+                "distill"
+                if weights is not None or (config.base in pretrained_base_names() and shipped.is_file())
+                else "xavier"
+            )
         if how == "distill" and weights is None:
             weights = shipped_side_weights(config.side, config.base, config.base_arch, height)
         side = initialise_side(build_side(config.side, config.base_arch), how, source, weights)

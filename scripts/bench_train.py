@@ -586,7 +586,7 @@ def main() -> None:
         default=list(DEFAULT_VARIANTS),
         type=variant_argument,
         metavar="VARIANT",
-        help="sb3, or a method (features, sidetune, side-only, ...) with -joined levers: "
+        help=f"sb3, or a method ({', '.join(method_names())}) with -joined levers: "
         + ", ".join(f"-{token}" for token in TOKEN_OVERRIDES)
         + ", -<N>envs (default: %(default)s)",
     )

@@ -2,7 +2,7 @@
 
 Observations are habitat-lab's: ``rgb`` ``[N, H, W, 3]`` uint8 and the point goal (``pointgoal_with_gps_compass``,
 or ``pointgoal``) ``[N, 2]``. The RGB image goes, channel first, through ``policies.extractor.SideTuneExtractor``
-(the method encoder of ``policies.methods.build_encoder``: features / finetune / scratch / sidetune / side-only),
+(the method encoder of ``policies.methods.build_encoder``, for any registered method, ``policies.methods.METHODS``),
 the goal through its vector tower; habitat-baselines' RNN state encoder and its actor/critic heads (``NetPolicy``)
 do the rest, so its PPO, DD-PPO and evaluator run the policy unchanged.
 """

@@ -51,12 +51,19 @@ from agents.evaluation.stats import Comparison, bootstrap_mean, format_compariso
 from agents.run.trainers import find_trainer
 from common.atomic_io import atomic_write_text
 from common.errors import MissingFileError
+from policies.bases import pretrained_base_names
 from policies.methods import method_spec
 
 REFERENCES_FILE = "references.json"
-PRIOR_TARGETS = ("features base=curvature", "features base=denoising")
 CLAIM_METHOD = "sidetune"  # the paper's claim is about this method against every other
 PLOT_ORDER = (CLAIM_METHOD, "finetune", "features", "scratch", "blind")  # legend order; other methods after these
+
+
+def prior_targets() -> tuple[str, ...]:
+    """The groups whose prior is compared with a random base's: features on each pretrained base."""
+    return tuple(f"features base={name}" for name in pretrained_base_names())
+
+
 CLAIM_MARGIN = (
     0.05  # docs/experiments.md, Design: "matches or beats the best" holds where sidetune - best other > -0.05
 )
@@ -479,7 +486,7 @@ def build_report(
             for c in compare_groups(entries, t, "success")
             if c.other.split(" base=")[0].endswith(("features", "blind")) and ("base=random" in c.other)
         ]
-        for t in PRIOR_TARGETS
+        for t in prior_targets()
     }
     claim = claim_verdicts(comparisons["success"], target)
     variants = {m: variant_comparisons(entries, m) for m in ("success", "spl")}

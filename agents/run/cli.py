@@ -21,6 +21,7 @@ from agents.run.run_dir import RunDir
 from common.errors import RunFinished, UserError
 from envs.backends import backend_names
 from envs.factory import check_backend_data
+from policies.bases import pretrained_base_names
 from policies.merge import MERGES
 from policies.methods import method_names
 
@@ -51,9 +52,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     """--base, --method, --merge and --backend, shared by the trainers (choices from the code that builds them)."""
-    parser.add_argument(
-        "--base", default=None, help="policy.base: curvature | denoising | random | PATH to an encoder checkpoint"
-    )
+    bases = " | ".join((*pretrained_base_names(), "random"))
+    parser.add_argument("--base", default=None, help=f"policy.base: {bases} | PATH to an encoder checkpoint")
     parser.add_argument("--method", default=None, choices=list(method_names()), help="policy.method")
     parser.add_argument("--merge", default=None, choices=sorted(MERGES), help="policy.merge")
     parser.add_argument("--backend", default=None, choices=list(backend_names()), help="env.backend")

@@ -237,10 +237,10 @@ class PretrainSettings:
     init_from: str | None = opt(None, "continue from a previous run's .pth (+ its .decoder.pth)")
 
     def __post_init__(self) -> None:
-        from agents.pretraining.dataset import TASKS
+        from agents.pretraining.tasks import pretrain_task_names
         from policies.bases import ARCH_ALIASES, ARCHITECTURES
 
-        check_choice(self.task, TASKS, "pretrain.task")
+        check_choice(self.task, pretrain_task_names(), "pretrain.task")
         check_choice(self.arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "pretrain.arch")
         check_resolution(self.resolution, "pretrain.resolution")
         for name in ("train_images", "heldout_images", "steps", "batch_size", "log_every"):
@@ -377,7 +377,7 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
     """The `policy:` rules that need the file system or the env (each field's own rule is checked when the
     PolicyConfig is built): the policy's smallest image, the weights files exist and load, and a pretrained
     base fits env.resolution."""
-    from policies.bases import SHIPPED_TASKS
+    from policies.bases import pretrained_base_names
     from policies.contract import MIN_POLICY_RESOLUTION
 
     if env.resolution < MIN_POLICY_RESOLUTION:
@@ -387,20 +387,20 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
             f"use {MIN_POLICY_RESOLUTION} or more; {env.resolution} suits pretraining and rendering only",
         )
 
-    if policy.side_init == "distill" and not policy.side_weights and policy.base not in SHIPPED_TASKS:
+    if policy.side_init == "distill" and not policy.side_weights and policy.base not in pretrained_base_names():
         raise ConfigError(
             "policy.side_weights",
             f"missing for side_init=distill with base {policy.base!r} "
             "(only the shipped bases have shipped distilled sides)",
             "give the distilled side checkpoint's path, or policy.side_init=auto",
         )
-    if policy.base not in SHIPPED_TASKS + ("random",):
+    if policy.base not in (*pretrained_base_names(), "random"):
         path = Path(policy.base).expanduser()
         if not path.is_file():
             raise ConfigError(
                 "policy.base",
                 f"{policy.base!r} is neither a shipped base nor an existing file",
-                f"use one of {', '.join(SHIPPED_TASKS)}, random, or the path of an encoder checkpoint",
+                f"use one of {', '.join(pretrained_base_names())}, random, or the path of an encoder checkpoint",
             )
         check_weights_file(path, "policy.base")
     if policy.side_weights:
