@@ -48,7 +48,7 @@ from agents.evaluation.results import RunResults
 from agents.evaluation.results_plots import pyplot, save_figure
 from agents.evaluation.run_folder import find_run_folders
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
-from agents.run.trainers import find_trainer
+from agents.run.trainers import find_trainer, is_imitation
 from common.atomic_io import atomic_write_text
 from common.errors import MissingFileError
 from policies.bases import pretrained_base_names
@@ -428,7 +428,7 @@ def plot_training(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path
         results = _results(e)
         epochs = (results.history if results else None) or []
         history = [h for h in epochs if isinstance(h.get("train_loss"), (int, float))]
-        if r.get("kind") == "bc" and history:
+        if is_imitation(r.get("kind")) and history:
             name = "blind" if r.get("method") == "blind" else f"{r.get('method')} ({r.get('base')})"
             curves[r.get("data")][name + (f" {variant}" if variant else "")].append([h["train_loss"] for h in history])
     if not curves:
@@ -493,7 +493,7 @@ def build_report(
     between_bases = base_comparisons(entries, "success")
     alphas = alpha_summary(entries)
     mixed = mixed_numerics(entries)
-    bc = [e for e in entries if e["result"].get("kind") == "bc"]
+    bc = [e for e in entries if is_imitation(e["result"].get("kind"))]
     plots = (
         [*plot_fig3c(bc, references, target_dir / "plots"), *plot_training(bc, target_dir / "plots")] if bc else []
     )  # PPO curves: scripts/plot_results.py

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agents.run.run_dir import finite_json
+from agents.run.trainers import is_imitation
 from common.errors import BadInputError
 
 SCHEMA_VERSION = 2
@@ -65,7 +66,7 @@ class RunResults:
     def summary(self) -> dict[str, Any]:
         """The one line a training command prints."""
         line: dict[str, Any] = {"kind": self.kind, "method": self.method, "frames": self.frames}
-        if self.kind == "bc":
+        if is_imitation(self.kind):  # trained in epochs
             line.update(epochs=self.epochs, best_val_loss=self.training.get("best_val_loss"))
         else:
             line["frames_per_second"] = self.training.get("frames_per_second")

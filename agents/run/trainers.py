@@ -26,6 +26,7 @@ class TrainerSpec:
     data_unit: str = ""  # that amount's unit in group labels
     output_key: str | None = None  # a job that writes one file, not a run folder: the key a sweep points at it
     cell_metrics: tuple[str, ...] = ("success", "SPL", "α")  # the sweep table's columns
+    imitation: bool = False  # learns from expert trajectories in epochs: reports draw Fig. 3c and its loss curves
 
     @property
     def own_section(self) -> str | None:
@@ -48,6 +49,12 @@ trainer_spec = TRAINERS.spec
 find_trainer = TRAINERS.get  # None for a name that is no job (a report's 'reference' or 'policy' rows)
 
 
+def is_imitation(kind: object) -> bool:
+    """Whether results of job ``kind`` (a results.json ``kind``) come from imitation (BC): Fig. 3c's runs."""
+    spec = find_trainer(str(kind))
+    return spec is not None and spec.imitation
+
+
 def trainer_of_config(tree: Mapping[str, object]) -> TrainerSpec | None:
     """The job a saved config tree belongs to (the one whose own section it holds), None for a policy-only one."""
     return next((spec for name in trainer_names() if (spec := trainer_spec(name)).own_section in tree), None)
@@ -66,6 +73,7 @@ TRAINERS.register(
         {**POLICY_AXES, "trajectories": "bc.trajectories", "seed": "run.seed"},
         data_key="bc.trajectories",
         data_unit=" traj",
+        imitation=True,
     )
 )
 TRAINERS.register(
