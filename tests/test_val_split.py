@@ -14,6 +14,13 @@ import pytest
 
 from agents.evaluation.evaluate import evaluate_policy, reference_config
 from agents.run.config_loader import load_run_config
+from agents.trainers.trajectories import (
+    EpisodeStream,
+    TrajectoryPool,
+    TrajectoryPoolError,
+    default_pool_dir,
+    generate_pool,
+)
 from common.config import ConfigError
 from envs.config import EnvConfig
 from envs.embedded import episode_gen
@@ -166,3 +173,26 @@ def test_eval_split_train_val_evaluates_k_episodes_per_validation_building(fresh
     more = evaluate_policy("expert", fewer, episodes_per_building=2, progress=False)
     same = [(ep["building"], ep["start_distance"], ep["steps"]) for ep in result["per_episode"]]
     assert [(ep["building"], ep["start_distance"], ep["steps"]) for ep in more["per_episode"]] == same
+
+
+def test_a_train_fit_pool_draws_only_train_fit_buildings_and_is_kept_apart(small, tmp_path):
+    small.split = "train_fit"
+    fit = set(building_names("train_fit", small))
+    stream = EpisodeStream(small, seed=0)
+    assert {building_of(stream[j]) for j in range(3 * stream.round_size)} <= fit  # generated rounds too
+    pool = generate_pool(small, tmp_path / "fit", 4, seed=0, shard_size=4, num_envs=4)
+    assert set(pool.manifest["buildings"]) == fit
+    loaded = pool.load(4, auto_stop=True)
+    assert {loaded.building_names[k] for k in loaded.buildings} <= fit
+    train = EnvConfig(num_train_buildings=5, num_heldout_buildings=2, num_val_buildings=2, resolution=32)
+    train.episodes.per_building_train, train.episodes.per_building_heldout = 6, 3
+    for run_cfg in (train, dataclasses.replace(small, num_val_buildings=1)):
+        with pytest.raises(TrajectoryPoolError, match="split|num_val_buildings"):
+            TrajectoryPool(pool.root).check_compatible(run_cfg)
+    train_pool = generate_pool(train, tmp_path / "train", 2, seed=0, shard_size=4, num_envs=2)
+    with pytest.raises(TrajectoryPoolError, match="split: pool None, run 'train_fit'"):
+        train_pool.check_compatible(small)
+    assert default_pool_dir(small, 0) != default_pool_dir(train, 0)
+    assert default_pool_dir(train, 0).name == "embedded-r32-seed0"
+    heldout_run = dataclasses.replace(train, split="heldout")
+    assert EpisodeStream(heldout_run, seed=0).env_cfg.split == "train"  # other splits train on train
