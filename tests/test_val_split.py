@@ -193,6 +193,10 @@ def test_a_train_fit_pool_draws_only_train_fit_buildings_and_is_kept_apart(small
     with pytest.raises(TrajectoryPoolError, match="split: pool None, run 'train_fit'"):
         train_pool.check_compatible(small)
     assert default_pool_dir(small, 0) != default_pool_dir(train, 0)
+    first = dataclasses.replace(small, buildings=[sorted(fit)[0], building_names("train_val", small)[0]])
+    assert generate_pool(first, tmp_path / "first", 2, seed=0, shard_size=4, num_envs=2).manifest["buildings"] == [
+        sorted(fit)[0]
+    ]
     assert default_pool_dir(train, 0).name == "embedded-r32-seed0"
     heldout_run = dataclasses.replace(train, split="heldout")
     assert EpisodeStream(heldout_run, seed=0).env_cfg.split == "train"  # other splits train on train

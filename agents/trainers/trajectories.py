@@ -354,7 +354,11 @@ def _extend_pool(
     else:
         from envs.factory import building_names
 
-        names = sorted(env_cfg.buildings) if env_cfg.buildings else building_names(env_cfg, env_cfg.split) or []
+        in_split = building_names(env_cfg, env_cfg.split)  # None: known from the episodes only (Habitat)
+        if env_cfg.buildings:  # those of env.buildings that the pool's split holds (the rest are evaluation's)
+            names = sorted(n for n in env_cfg.buildings if in_split is None or n in in_split)
+        else:
+            names = in_split or []
         manifest = {
             "format": POOL_FORMAT,
             "version": POOL_VERSION,
