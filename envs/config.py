@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.config import ConfigError, check_choice, check_range, check_resolution, opt, parse_section
-from envs.backends import backend_names, backend_spec  # the registered backends
+from envs.backends import FIT_SPLIT, VAL_SPLIT, backend_names, backend_spec  # the registered backends
 
 SENSORS = ("rgb", "depth", "normals")
 RENDER_DEVICES = ("cpu", "cuda", "torch-cpu")
@@ -53,7 +53,9 @@ class EnvConfig:
     """Everything the task and the embedded backend need; field names are the YAML keys."""
 
     backend: str = opt("embedded", "the simulator: embedded (procedural buildings, batched)", backend_names)
-    split: str = opt("train", "train | heldout (Habitat: train | val); the factory's default split")
+    split: str = opt(
+        "train", "train | heldout | train_fit | train_val (Habitat: train | val); the factory's default split"
+    )
     buildings: list[str] | None = opt(None, "restrict episodes to these building names of the split; null: all")
     resolution: int = opt(128, "RGB (and depth/normals) side in pixels; a multiple of 16 in [16, 1024]; paper 256")
     hfov_deg: float = opt(90.0, "horizontal field of view of the camera, degrees")
@@ -72,6 +74,7 @@ class EnvConfig:
     catalogue_seed: int = opt(0, "seed of the building catalogue (which buildings exist, and their split)")
     num_train_buildings: int = opt(72, "training buildings in the catalogue (paper: 72 Gibson buildings)")
     num_heldout_buildings: int = opt(14, "held-out buildings, never seen in training (paper: 14)")
+    num_val_buildings: int = opt(8, "the last K training buildings form split train_val; train_fit: the others")
     episodes_dir: str | None = opt(None, "folder with {split}/{split}.json.gz (PointNav v1); null: generated")
     reward: RewardConfig = opt(RewardConfig, "the per-step reward")
     episodes: EpisodeConfig = opt(EpisodeConfig, "how episodes are generated (like Habitat's PointNav generator)")
@@ -83,6 +86,7 @@ class EnvConfig:
         splits = backend_spec(self.backend).splits
         if splits is not None:  # fixed split names (embedded); a dataset's splits are checked when loaded
             check_choice(self.split, splits, "env.split")
+            check_val_buildings(self, self.split, "env.split")
         check_resolution(self.resolution, "env.resolution")
         if self.buildings is not None:
             if isinstance(self.buildings, str) or not isinstance(self.buildings, (list, tuple)):
@@ -104,6 +108,7 @@ class EnvConfig:
         check_range(self.hfov_deg, "env.hfov_deg", 0, 180, low_open=True, high_open=True)
         check_range(self.num_train_buildings, "env.num_train_buildings", 1)
         check_range(self.num_heldout_buildings, "env.num_heldout_buildings", 1)
+        check_range(self.num_val_buildings, "env.num_val_buildings", 1)
         check_range(self.success_distance, "env.success_distance", 0, low_open=True)
         check_range(self.forward_step, "env.forward_step", 0, low_open=True)
         check_range(self.turn_angle_deg, "env.turn_angle_deg", 0, 180, low_open=True)
@@ -117,3 +122,15 @@ class EnvConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, for writing the resolved config."""
         return dataclasses.asdict(self)
+
+
+def check_val_buildings(config: EnvConfig, split: str, where: str) -> None:
+    """A ConfigError unless ``split`` (named by ``where``), when it is train_fit or train_val, leaves both parts of
+    the training buildings non-empty: 1 <= env.num_val_buildings < env.num_train_buildings."""
+    if split in (FIT_SPLIT, VAL_SPLIT) and config.num_val_buildings >= config.num_train_buildings:
+        raise ConfigError(
+            "env.num_val_buildings",
+            f"{config.num_val_buildings} leaves no {FIT_SPLIT} building of the {config.num_train_buildings} "
+            f"training buildings ({where}={split})",
+            f"use 1 to {config.num_train_buildings - 1}",
+        )

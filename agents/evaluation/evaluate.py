@@ -34,6 +34,7 @@ from agents.run.run_config import EvalSettings, RunConfig
 from agents.run.run_dir import finite_json
 from common.atomic_io import atomic_write_text
 from common.errors import MissingFileError
+from envs.backends import EVALUATION_SPLITS
 from envs.episodes import Episode, select_episodes
 
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
@@ -238,14 +239,15 @@ def _evaluate(
 
 
 def with_heldout_episodes(cfg: RunConfig, split: str, per_building: int | None) -> RunConfig:
-    """``cfg`` whose generated held-out set has at least ``per_building`` episodes per building.
+    """``cfg`` whose generated evaluation set (heldout or train_val) has at least ``per_building`` episodes per
+    building.
 
     A run trained with fewer (e.g. 20) is evaluated on the same set as every other
     run: episodes are drawn per building from one stream, so a larger set only appends episodes, and every
     run evaluated with the same ``episodes_per_building`` gets the same episode ids (needed for pairing).
     """
     env = cfg.env  # (episodes read from files, e.g. Habitat's, ignore the generator's count)
-    if split != "heldout" or per_building is None or per_building <= env.episodes.per_building_heldout:
+    if split not in EVALUATION_SPLITS or per_building is None or per_building <= env.episodes.per_building_heldout:
         return cfg
     episodes = dataclasses.replace(env.episodes, per_building_heldout=int(per_building))
     return dataclasses.replace(cfg, env=dataclasses.replace(env, episodes=episodes))
