@@ -43,3 +43,25 @@ def policy_config_of(config: DictConfig | dict[str, Any]) -> PolicyConfig:
     if values:
         layers = apply_strict(layers, OmegaConf.create({"policy": values}), "sidetune.policy overrides")
     return PolicyConfig.from_dict(to_container(layers)["policy"])
+
+
+RGB_WIDTH_KEY = "habitat.simulator.agents.main_agent.sim_sensors.rgb_sensor.width"
+
+
+def check_plugin_config(config: DictConfig) -> PolicyConfig:
+    """The policy config, checked as the command line checks a run's (weights files exist and load, a pretrained
+    base fits the RGB sensor's resolution), before habitat-baselines starts a simulator; a ConfigError otherwise,
+    naming the habitat key where the problem is the sensor."""
+    from agents.run.run_config import check_policy
+    from common.config import ConfigError
+    from envs.config import EnvConfig
+
+    policy = policy_config_of(config)
+    width = OmegaConf.select(config, RGB_WIDTH_KEY) if isinstance(config, DictConfig) else None
+    try:
+        check_policy(policy, EnvConfig(resolution=int(width) if width is not None else EnvConfig().resolution))
+    except ConfigError as err:
+        if not str(err).startswith("env.resolution"):
+            raise
+        raise ConfigError(str(err).replace("env.resolution", RGB_WIDTH_KEY)) from None  # the sensor is the image
+    return policy

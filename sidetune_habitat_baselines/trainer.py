@@ -21,10 +21,10 @@ class SideTunePPOTrainer(PPOTrainer):
         value ends the program with the toolkit's one error line and exit status 2."""
         from agents.run.cli import error_line
         from common.errors import UserError
-        from sidetune_habitat_baselines.policy_config import policy_config_of
+        from sidetune_habitat_baselines.policy_config import check_plugin_config
 
         try:
-            policy_config_of(config)
+            check_plugin_config(config)
         except UserError as err:
             print(error_line(err), file=sys.stderr, flush=True)
             raise SystemExit(2) from None

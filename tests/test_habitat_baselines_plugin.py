@@ -143,6 +143,12 @@ def test_ddppo_two_ranks_gloo_trains_and_evaluates(export):
     [
         ("sidetune.policy.method=bogus", "error: policy.method: 'bogus' is unknown"),
         ("sidetune.policy.alpha_init=2", "error: policy.alpha_init"),
+        ("sidetune.policy.base=/nonexistent.pth", "error: policy.base: '/nonexistent.pth' is neither"),
+        ("sidetune.policy_file=nonexistent.yaml", "error: --config: file"),
+        (
+            "habitat.simulator.agents.main_agent.sim_sensors.rgb_sensor.width=64",
+            "error: habitat.simulator.agents.main_agent.sim_sensors.rgb_sensor.width: 64 but base 'curvature'",
+        ),
         ("sidetune.policy.side_weights=/nonexistent.pth", None),  # any PolicyConfig key is a Hydra key
     ],
 )

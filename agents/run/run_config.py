@@ -181,7 +181,9 @@ class BCSettings:
 class EvalSettings:
     """The `eval:` section: the held-out evaluation (agents/evaluation/evaluate.py)."""
 
-    split: str = opt("heldout", "the 14 held-out buildings (Habitat: the episode dataset's val folder)")
+    split: str = opt(
+        "heldout", "heldout: the 14 held-out buildings (verdicts); train_val: the validation ones (design choices)"
+    )
     episodes_per_building: int | None = opt(
         30, "the first K episodes of each building, in file order (14 x 30 = 420); null: all"
     )
