@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import DictRolloutBuffer
 from stable_baselines3.common.save_util import load_from_zip_file
 
@@ -23,6 +24,7 @@ from agents.trainers.rollout_env import device_resident_env
 from agents.trainers.sidetune_ppo import SideTunePPO
 from envs.task import observation_space
 from policies.extractor import BASE_FEATURES_KEY
+from policies.sb3_policy import SideTunePolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,6 +94,27 @@ def test_update_with_stored_base_features_is_bit_identical(tmp_path, method):
     for key, value in plain_params.items():
         assert torch.equal(value, reuse_params[key]), key
     assert any(not torch.equal(initial[k], v) for k, v in reuse_params.items())  # the update did train
+
+
+def test_recomputing_the_base_collects_and_trains_as_stock_sb3_ppo(tmp_path):
+    """SideTunePPO's rollout is SB3's: with the base recomputed it trains exactly as SB3's own PPO class does
+    (the stored-features path is checked against this one above)."""
+    ours = tiny_model(tmp_path, "sidetune", False)
+    ours_params, ours_sums, _ = trained(ours)  # each model trains right after it is built (seeded)
+    cfg = tiny_config(tmp_path, "sidetune")
+    stock = PPO(
+        SideTunePolicy,
+        make_vec_env(cfg, 2, "train", 0),
+        policy_kwargs=ours.policy_kwargs,
+        device="cpu",
+        seed=cfg.run.seed,
+        **cfg.ppo.sb3_kwargs(),
+    )
+    stock_params, stock_sums, _ = trained(stock)
+    assert ours_sums == stock_sums
+    for key, value in stock_params.items():
+        assert torch.equal(value, ours_params[key]), key
+    assert [e["r"] for e in ours.ep_info_buffer] == [e["r"] for e in stock.ep_info_buffer]
 
 
 def test_features_method_stores_no_frames_and_sidetune_keeps_uint8_frames(tmp_path):
