@@ -56,8 +56,10 @@ class SideTunePPO(PPO):
             self.rollout_buffer_kwargs = {"rgb_key": config.rgb_key, "keep_rgb": spec.side, "device_keys": device_keys}
         elif device_keys:
             self.rollout_buffer_class, self.rollout_buffer_kwargs = DeviceRolloutBuffer, {"device_keys": device_keys}
-        else:
-            self.rollout_buffer_class, self.rollout_buffer_kwargs = DictRolloutBuffer, {}
+        else:  # SB3's own choice
+            dict_space = isinstance(self.observation_space, spaces.Dict)
+            self.rollout_buffer_class = DictRolloutBuffer if dict_space else RolloutBuffer
+            self.rollout_buffer_kwargs = {}
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         """SB3's set_env; the rollout buffer is picked again for the new env (it may keep other keys on the device)."""
