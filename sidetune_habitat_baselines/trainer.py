@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -14,6 +15,20 @@ from habitat_baselines.rl.ppo.ppo_trainer import PPOTrainer
 class SideTunePPOTrainer(PPOTrainer):
     """PPOTrainer plus ``sidetune/alpha_<name>`` scalars (rank 0 writes, as for every other scalar), and checkpoints
     that load under torch >= 2.6."""
+
+    def __init__(self, config: Any) -> None:
+        """Check the policy config before habitat-baselines starts any simulator: a bad ``sidetune.policy`` key or
+        value ends the program with the toolkit's one error line and exit status 2."""
+        from agents.run.cli import error_line
+        from common.errors import UserError
+        from sidetune_habitat_baselines.policy_config import policy_config_of
+
+        try:
+            policy_config_of(config)
+        except UserError as err:
+            print(error_line(err), file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        super().__init__(config)
 
     def _init_envs(self, config: Any = None, is_eval: bool = False) -> None:
         """Without CUDA, simulators use EGL device -1 (any): DD-PPO sets ``gpu_device_id`` to each rank's local rank,

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from agents.run.cli import run_main
-from envs.atomic_io import check_writable
+from common.atomic_io import check_writable
 from envs.config import EnvConfig
 from envs.episodes import save_episodes
 from envs.factory import load_episodes_for

@@ -1,8 +1,8 @@
 """The one results schema of a trained run (``results.json``), whatever trained it, and its readers.
 
 PPO and BC write it through ``write_run_results``; reports read it through ``parse_results`` (agents/evaluation/
-run_folder.py), which also reads the two older schemas that committed runs hold (schema 1: PPO's flat file and
-BC's file with a nested ``heldout``), so nothing under ``runs/`` needs rewriting. The file is strict JSON: a
+run_folder.py), which also reads schema 1, the two layouts that committed runs hold (PPO's flat file and BC's
+file with a nested ``heldout``), so nothing under ``runs/`` needs rewriting. The file is strict JSON: a
 non-finite number (e.g. a validation loss without validation data) is written as null.
 """
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from common.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
 from common.errors import UserError
-from envs.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
 from envs.backend import Action
 from envs.config import EnvConfig
 from envs.episodes import Episode
@@ -469,7 +469,7 @@ class TrajectoryPool:
     def check_compatible(self, env_cfg: EnvConfig) -> None:
         """Raise TrajectoryPoolError naming every env setting that differs from the pool's."""
         have, want = dict(self.manifest["env"]), env_fingerprint(dataclasses.replace(env_cfg, split="train"))
-        have["episodes"] = training_episode_settings(have.get("episodes") or {})  # pools made before it was dropped
+        have["episodes"] = training_episode_settings(have.get("episodes") or {})  # a stored held-out count is ignored
         diffs = [f"{k}: pool {have.get(k)!r}, run {want[k]!r}" for k in want if have.get(k) != want[k]]
         if diffs:
             raise TrajectoryPoolError(

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from agents.evaluation.eval_report import policy_entry  # noqa: E402
 from agents.evaluation.run_folder import find_run_folders  # noqa: E402
 from agents.evaluation.stats import paired_bootstrap  # noqa: E402
-from envs.atomic_io import atomic_write_text  # noqa: E402
+from common.atomic_io import atomic_write_text  # noqa: E402
 
 PILOT = ROOT / "runs" / "head_pilot"
 TIE = 0.03
