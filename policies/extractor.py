@@ -233,30 +233,35 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         # uint8 image keys the extractor scales itself: SideTunePolicy hands them over uncast
         self.raw_image_keys = tuple(([config.rgb_key] if _is_uint8_image(rgb_space) else []) + list(self.scalers))
         self.dropout = nn.Dropout(config.fuse_dropout)  # identity at p=0 and in eval mode
-        self.last_base_features: torch.Tensor | None = None
         self.memory_format = torch.contiguous_format
         self.fuse = nn.Sequential(nn.Linear(total, config.features_dim), nn.ReLU(inplace=True))
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         """Fused features; an optional `BASE_FEATURES_KEY` entry (the frozen base's stacked outputs, from
         behaviour cloning's feature cache or PPO's rollout buffer) replaces the base's forward pass and the
-        RGB key may then be absent. A frozen base's features computed here are kept in `last_base_features`
-        (no copy), so the rollout can store them for the update."""
+        RGB key may then be absent."""
+        return self.forward_with_base_features(observations)[0]
+
+    def forward_with_base_features(
+        self, observations: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`forward`'s fused features and the frozen base's features it computed for them (no copy), so PPO's
+        rollout can store them for the update; None when the base is not frozen or they came precomputed."""
         check_finite_observations(observations)
         rgb = observations.get(self.config.rgb_key)
         rgb = None if rgb is None else self.rgb_scaler(rgb, self.memory_format)  # one pass: cast, scale, layout
         tiled = torch.cat([observations[k] for k in self.tiled_keys], dim=1) if self.tiled_keys else None
         base = observations.get(BASE_FEATURES_KEY)
-        self.last_base_features = None
+        computed = None
         if base is None and rgb is not None and self.encoder.base_frozen:
-            base = self.last_base_features = self.rgb.base_features(rgb)
+            base = computed = self.rgb.base_features(rgb)
         if self.config.blind:  # the blind reference: the image's features are zeroed (a tiled goal still passes)
             parts = [self.rgb.head(torch.zeros_like(self.rgb.features(rgb, base)).contiguous(), tiled)]
         else:
             parts = [self.rgb(rgb, base, tiled)]
         for key, tower in self.towers.items():
             parts.append(self._tower(key, tower, observations[key]))
-        return self.fuse(self.dropout(torch.cat(parts, dim=1)))
+        return self.fuse(self.dropout(torch.cat(parts, dim=1))), computed
 
     def _tower(self, key: str, tower: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """One auxiliary key through its tower. A leading max filter runs before the scaler, on the raw (uint8,
@@ -311,3 +316,13 @@ def policy_kwargs(config: PolicyConfig) -> dict[str, Any]:
         "optimizer_kwargs": {"alpha_lr": config.alpha_lr},
         "net_arch": list(config.net_arch),
     }
+
+
+def extractor_config(policy_kwargs: dict[str, Any] | None) -> PolicyConfig | None:
+    """The `PolicyConfig` that SB3 `policy_kwargs` give `SideTuneExtractor` (whole, or as the flat keyword arguments
+    some checkpoints store, read as the extractor reads them), or None when they name another features extractor."""
+    policy_kwargs = policy_kwargs or {}
+    if policy_kwargs.get("features_extractor_class") is not SideTuneExtractor:
+        return None
+    kwargs = dict(policy_kwargs.get("features_extractor_kwargs") or {})
+    return kwargs["config"] if "config" in kwargs else PolicyConfig.from_saved(kwargs)

@@ -61,7 +61,7 @@ from agents.run.env_builder import make_vec_env  # noqa: E402
 from agents.run.model_builder import build_model  # noqa: E402
 from agents.run.threads import set_threads  # noqa: E402
 from agents.trainers.bc import attach_cache, build_context, train_epoch, wants_cache  # noqa: E402
-from agents.trainers.rollout_buffer import configure_rollout  # noqa: E402
+from agents.trainers.rollout_env import device_resident_env  # noqa: E402
 from envs.config import EnvConfig  # noqa: E402
 from envs.factory import make_sb3_vec_env  # noqa: E402
 from envs.gym_env import PointNavEnv  # noqa: E402
@@ -295,13 +295,13 @@ def build_variant(name: str, overrides: list[str]) -> Timed:
             **cfg.ppo.sb3_kwargs(),
         )
     else:
-        model = build_model(cfg, venv, device="cpu")
         tokens = variant_tokens(name)
+        stored = "recompute" not in tokens  # the trainer's rollout, or SB3's own (the base recomputed, host frames)
+        env = device_resident_env(venv, "cpu") if stored else venv
+        model = build_model(cfg, env, device="cpu", store_base_features=stored)
         if "nchw" in tokens:
             model.policy.features_extractor.set_memory_format(torch.contiguous_format)
         use_model_levers(model, tokens)
-        if "recompute" not in tokens:
-            configure_rollout(model)
     return Timed(name, model)
 
 

@@ -1,7 +1,8 @@
 """Build, save and load the one SB3 model every trainer and the evaluator share.
 
-PPO trains it, behaviour cloning trains its policy with a supervised loss, and the evaluator loads either
-through the same `load_model`, so a BC checkpoint can be evaluated or fine-tuned with PPO unchanged.
+The model is a `SideTunePPO` (SB3's PPO with the toolkit's rollout, agents/trainers/sidetune_ppo.py). PPO trains
+it, behaviour cloning trains its policy with a supervised loss, and the evaluator loads either through the same
+`load_model`, so a BC checkpoint can be evaluated or fine-tuned with PPO unchanged.
 Checkpoints are SB3 ``.zip`` files written atomically under ``<run>/checkpoints/``.
 """
 
@@ -15,6 +16,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv
 
+from agents.trainers.sidetune_ppo import SideTunePPO
 from common.atomic_io import atomic_path
 from common.config import ConfigError
 from common.errors import EnvironmentSetupError, UserError
@@ -45,16 +47,23 @@ def resolve_device(name: str = "auto") -> str:
     return name
 
 
-def build_model(cfg: RunConfig, venv: VecEnv, device: str = "auto", tensorboard_log: str | None = None) -> PPO:
-    """A fresh PPO model whose policy uses the side-tuning extractor of ``cfg.policy`` (SB3 arguments from
-    ``cfg.ppo`` when the config has that section, SB3's defaults otherwise)."""
+def build_model(
+    cfg: RunConfig,
+    venv: VecEnv,
+    device: str = "auto",
+    tensorboard_log: str | None = None,
+    store_base_features: bool = True,
+) -> SideTunePPO:
+    """A fresh PPO model on ``venv`` whose policy uses the side-tuning extractor of ``cfg.policy`` (SB3 arguments
+    from ``cfg.ppo`` when the config has that section, SB3's defaults otherwise). ``store_base_features=False``
+    recomputes a frozen base in every epoch of the update, as SB3 does, instead of storing its rollout features."""
     cfg.require("run", "policy")
     kwargs = extractor_policy_kwargs(cfg.policy)
     kwargs["optimizer_kwargs"] = {
         **kwargs.get("optimizer_kwargs", {}),
         "eps": cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS,
     }
-    return PPO(
+    return SideTunePPO(
         SideTunePolicy,
         venv,
         policy_kwargs=kwargs,
@@ -62,6 +71,7 @@ def build_model(cfg: RunConfig, venv: VecEnv, device: str = "auto", tensorboard_
         tensorboard_log=tensorboard_log,
         seed=cfg.run.seed,
         verbose=0,
+        store_base_features=store_base_features,
         **(cfg.ppo.sb3_kwargs() if cfg.ppo is not None else {}),
     )
 
@@ -89,8 +99,9 @@ def find_checkpoint(run_or_file: str | Path, prefer: str = "best") -> Path:
     )
 
 
-def load_model(path: str | Path, device: str = "auto", env: VecEnv | None = None) -> PPO:
-    """Load an SB3 checkpoint; corrupt files and observation-space mismatches get clear errors."""
+def load_model(path: str | Path, device: str = "auto", env: VecEnv | None = None) -> SideTunePPO:
+    """Load an SB3 checkpoint (on ``env`` when given, its rollout buffer picked for it); corrupt files and
+    observation-space mismatches get clear errors."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -99,7 +110,7 @@ def load_model(path: str | Path, device: str = "auto", env: VecEnv | None = None
             f"checkpoint {path} is corrupt or truncated (not a zip); use another checkpoint of the run"
         )
     try:
-        model = PPO.load(path, env=None, device=resolve_device(device))
+        model = SideTunePPO.load(path, env=None, device=resolve_device(device))
     except Exception as err:  # SB3 raises many kinds here
         raise CheckpointError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {err})") from None
     if env is not None:

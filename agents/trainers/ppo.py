@@ -38,7 +38,7 @@ from agents.run.threads import set_threads
 from agents.trainers.alpha_callback import AlphaCallback
 from agents.trainers.distributed import context, data_parallel_ppo, ppo_sync_callbacks
 from agents.trainers.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
-from agents.trainers.rollout_buffer import configure_rollout
+from agents.trainers.rollout_env import device_resident_env
 from policies.precision import warn_emulated_bf16
 
 ALPHA_TRAJECTORY = "alpha_trajectory.json"  # α per rollout, rewritten as training goes, so a resumed run keeps it
@@ -113,7 +113,9 @@ def run_ppo(
     seed = cfg.run.seed
     total = cfg.ppo.total_frames
     dist = context()  # under torchrun: DD-PPO, each rank with its own envs and seed (docs/scaling.md)
-    venv = make_vec_env(cfg, train.num_envs, cfg.env.split, dist.rank_seed(seed))
+    venv = device_resident_env(  # camera images stay tensors where the renderer and the policy share a device
+        make_vec_env(cfg, train.num_envs, cfg.env.split, dist.rank_seed(seed)), device
+    )
     try:
         if resumed_run is not None:
             model = load_model(checkpoint, device=device, env=venv)
@@ -132,12 +134,11 @@ def run_ppo(
             if train.init_from:
                 init_policy_from(model, train.init_from, venv, cfg, device)
             run, cfg, _ = dist.run_on_main(open_run, cfg, None)  # only now: every input has been checked
-        rollout = configure_rollout(model)  # a frozen base runs once per frame; frames stay on a shared device
         data_parallel_ppo(model, dist)
         if announce:
             print(f"run folder: {run.root}", flush=True)
-            if rollout["device_resident_keys"]:
-                keys = ", ".join(rollout["device_resident_keys"])
+            if model.device_observation_keys:
+                keys = ", ".join(model.device_observation_keys)
                 print(f"device-resident rollout: {keys} stay on {model.device}", flush=True)
         return run, _train(model, cfg, run, total, resumed_run is not None, progress)
     finally:

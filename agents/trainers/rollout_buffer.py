@@ -1,18 +1,18 @@
-"""PPO's rollout buffer for a frozen base: its features are computed once per frame, at rollout time.
+"""PPO's rollout buffers for a frozen base and for camera images kept on the policy's device.
 
 SB3's PPO recomputes the whole policy, frozen base included, in every epoch of every update. With a frozen
 base (methods `features`, `sidetune`) the base's output for a frame never changes, so
-`FrozenBaseRolloutBuffer` stores the features the policy computed while acting (`SideTunePolicy.
-rollout_base_features`) and hands them to every minibatch under `BASE_FEATURES_KEY`, the same extractor
-input behaviour cloning's feature cache uses (agents/trainers/feature_cache.py). The method `features` needs no
-pixels after that, so its buffer does not store the RGB frames at all. Observations keep their own dtype
-(SB3 >= 2.x stores uint8 images as uint8). The update's losses and parameters are bit-identical to SB3's
-buffer (tests/test_rollout_buffer.py).
+`FrozenBaseRolloutBuffer` stores the features the policy computed while acting (`add(..., base_features=...)`,
+from `SideTunePolicy.forward_with_base_features`) and hands them to every minibatch under `BASE_FEATURES_KEY`, the
+same extractor input behaviour cloning's feature cache uses (agents/trainers/feature_cache.py). The method
+`features` needs no pixels after that, so its buffer does not store the RGB frames at all. Observations keep
+their own dtype (SB3 >= 2.x stores uint8 images as uint8). The update's losses and parameters are bit-identical
+to SB3's buffer (tests/test_rollout_buffer.py).
 
-The device-resident rollout (`configure_rollout`): when the env renders its camera images as torch tensors on
-the policy's device (`env.render_device` torch-cpu or cuda; stacked frames by `DeviceFrameStack`), `DeviceRolloutBuffer`
-keeps those images as tensors on that device from the renderer to every minibatch, with no numpy round trip;
-the small per-step arrays (map, goal, rewards, episode ends) stay SB3's.
+When the env returns its camera images as torch tensors on the policy's device (agents/trainers/rollout_env.py),
+`DeviceRolloutBuffer` keeps them as tensors on that device from the renderer to every minibatch, with no numpy
+round trip; the small per-step arrays (map, goal, rewards, episode ends) stay SB3's. `SideTunePPO`
+(agents/trainers/sidetune_ppo.py) picks the buffer.
 """
 
 from __future__ import annotations
@@ -23,16 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
-from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import DictRolloutBuffer
 from stable_baselines3.common.type_aliases import DictRolloutBufferSamples
-from stable_baselines3.common.vec_env import VecFrameStack
 
-from agents.run.env_builder import unwrap_task
-from agents.trainers.device_frame_stack import DeviceFrameStack
 from policies.contract import IMAGE_CHANNELS, feature_shape
 from policies.extractor import BASE_FEATURES_KEY
-from policies.sb3_policy import SideTunePolicy
 
 TORCH_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32}
 
@@ -93,15 +88,15 @@ class DeviceRolloutBuffer(DictRolloutBuffer):
 
 
 class FrozenBaseRolloutBuffer(DeviceRolloutBuffer):
-    """The rollout buffer that also keeps each step's frozen-base features (float32 [8k, H/16, W/16]) on its device.
-    Positional and other keyword arguments are `DeviceRolloutBuffer`'s (SB3's `DictRolloutBuffer`'s)."""
+    """The rollout buffer that also keeps each step's frozen-base features (float32 [8k, H/16, W/16]) on its device;
+    `keep_rgb=False` (no side network needs the pixels) stores no `rgb_key` frames. Positional and other keyword
+    arguments are `DeviceRolloutBuffer`'s (SB3's `DictRolloutBuffer`'s)."""
 
     def __init__(
         self,
         buffer_size: int,
         observation_space: spaces.Dict,
         *args: Any,
-        policy: SideTunePolicy,
         rgb_key: str,
         keep_rgb: bool,
         **kwargs: Any,
@@ -109,7 +104,6 @@ class FrozenBaseRolloutBuffer(DeviceRolloutBuffer):
         channels, height, width = observation_space[rgb_key].shape
         c, h, w = feature_shape(height, width)
         self.features_shape = (c * (channels // IMAGE_CHANNELS), h, w)
-        self.policy = policy
         kwargs["dropped_keys"] = () if keep_rgb else (rgb_key,)
         super().__init__(buffer_size, observation_space, *args, **kwargs)
 
@@ -117,17 +111,18 @@ class FrozenBaseRolloutBuffer(DeviceRolloutBuffer):
         self.base_features = torch.zeros((self.buffer_size, self.n_envs, *self.features_shape), device=self.device)
         super().reset()
 
-    def add(self, obs: dict[str, np.ndarray], *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        """SB3's add, plus the base features the policy computed for `obs` when it acted on them."""
-        features = self.policy.rollout_base_features
-        if features is None or tuple(features.shape) != (self.n_envs, *self.features_shape):
+    def add(  # type: ignore[override]
+        self, obs: dict[str, np.ndarray], *args: Any, base_features: torch.Tensor | None = None, **kwargs: Any
+    ) -> None:
+        """SB3's add, plus `base_features`: the frozen base's features of `obs`, which the policy computed when it
+        acted on them."""
+        if base_features is None or tuple(base_features.shape) != (self.n_envs, *self.features_shape):
             raise RuntimeError(
-                "the policy kept no frozen-base features for this rollout step (shape "
-                f"{None if features is None else tuple(features.shape)}, "
+                "the policy computed no frozen-base features for this rollout step (shape "
+                f"{None if base_features is None else tuple(base_features.shape)}, "
                 f"expected {(self.n_envs, *self.features_shape)})"
             )
-        self.base_features[self.pos].copy_(features.detach())
-        self.policy.rollout_base_features = None  # consumed: a stale copy is never stored twice
+        self.base_features[self.pos].copy_(base_features.detach())
         super().add(obs, *args, **kwargs)
 
     def get(  # type: ignore[override]
@@ -143,50 +138,6 @@ class FrozenBaseRolloutBuffer(DeviceRolloutBuffer):
         samples = super()._get_samples(batch_inds, env)
         samples.observations[BASE_FEATURES_KEY] = self.base_features[torch.as_tensor(batch_inds, device=self.device)]
         return samples
-
-
-def device_resident_keys(model: PPO) -> tuple[str, ...]:
-    """The camera keys the env can render as tensors on the policy's device (`env.render_device` torch-cpu with a
-    CPU policy, cuda with a CUDA one), else ()."""
-    task = unwrap_task(model.env)
-    render_device = {"torch-cpu": "cpu", "cuda": "cuda"}.get(task.config.render_device)
-    if render_device is None or torch.device(render_device).type != model.device.type:
-        return ()
-    if not hasattr(task.backend, "render_torch"):
-        return ()
-    return tuple(k for k, v in model.observation_space.spaces.items() if len(v.shape) == 3 and k in task.camera_keys)
-
-
-def configure_rollout(model: PPO, device_resident: bool = True) -> dict[str, Any]:
-    """Give `model` the rollout buffer its policy and env allow: the frozen base's features stored once per frame
-    (`FrozenBaseRolloutBuffer`), camera images kept on the policy's device (`device_resident_keys`, with the env
-    switched to torch observations), or SB3's own buffer. Returns what it chose."""
-    keys = device_resident_keys(model) if device_resident else ()
-    if keys:
-        unwrap_task(model.env).set_device_observations(True)
-        if isinstance(model.env, VecFrameStack):  # SB3 stacks in numpy: stack on the device instead
-            model.env = DeviceFrameStack.replacing(model.env, keys)
-        model._last_obs = None  # type: ignore[assignment]  # the next learn() resets the env: tensors from then on
-    kwargs = {"device": model.device, "gae_lambda": model.gae_lambda, "gamma": model.gamma, "n_envs": model.n_envs}
-    policy = model.policy
-    frozen = isinstance(policy, SideTunePolicy) and policy.features_extractor.encoder.base_frozen
-    if frozen:
-        extractor = policy.features_extractor
-        model.rollout_buffer = FrozenBaseRolloutBuffer(
-            model.n_steps,
-            model.observation_space,
-            model.action_space,
-            policy=policy,
-            rgb_key=extractor.config.rgb_key,
-            keep_rgb=extractor.encoder.side is not None,
-            device_keys=keys,
-            **kwargs,
-        )
-    elif keys:
-        model.rollout_buffer = DeviceRolloutBuffer(
-            model.n_steps, model.observation_space, model.action_space, device_keys=keys, **kwargs
-        )
-    return {"frozen_base_features": frozen, "device_resident_keys": list(keys)}
 
 
 def rollout_nbytes(observation_space: spaces.Dict, n_steps: int, n_envs: int) -> int:
