@@ -8,6 +8,7 @@ import torch
 from gymnasium import spaces
 
 from policies.extractor import SideTuneExtractor
+from policies.methods import PolicyConfig
 
 
 def make_space(size: int = 32) -> spaces.Dict:
@@ -28,8 +29,8 @@ def test_channels_last_agrees_with_the_default_layout(method):
     # BatchNorm layers normalise by the statistics of this 6-image batch rather than by stored running statistics,
     # which amplifies the layout's rounding about 5x over the frozen bases (measured layer by layer, 2026-11-27).
     space.seed(0)
-    nchw = SideTuneExtractor(space, method=method, base="random", features_dim=32)
-    last = SideTuneExtractor(space, method=method, base="random", features_dim=32)
+    nchw = SideTuneExtractor(space, config=PolicyConfig(method=method, base="random", features_dim=32))
+    last = SideTuneExtractor(space, config=PolicyConfig(method=method, base="random", features_dim=32))
     last.load_state_dict(nchw.state_dict())
     last.set_memory_format(torch.channels_last)
     conv = next(m for m in last.modules() if isinstance(m, torch.nn.Conv2d))

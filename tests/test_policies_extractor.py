@@ -145,7 +145,9 @@ def test_finite_check_catches_opposite_infinities_and_passes_finite_values_whose
 
 def test_frame_stack_other_keys_and_input_scaling():
     env = TinyDictEnv(rgb_size=32, map_size=40, frames=2, rgb_key="camera")
-    extractor = SideTuneExtractor(env.observation_space, rgb_key="camera", method="features")
+    extractor = SideTuneExtractor(
+        env.observation_space, config=PolicyConfig(rgb_key="camera", method="features", base="random")
+    )
     obs = {
         k: torch.as_tensor(np.stack([env.observation_space.sample()[k] for _ in range(3)])).float()
         for k in env.observation_space.spaces
@@ -154,16 +156,19 @@ def test_frame_stack_other_keys_and_input_scaling():
     stacked = extractor.rgb.features(extractor.rgb_scaler(obs["camera"]))
     second_frame = extractor.encoder(obs["camera"][:, 3:6] / 127.5 - 1)
     assert stacked.shape == (3, 16, 2, 2) and torch.allclose(stacked[:, 8:], second_frame, atol=1e-5)
-    normalized = SideTuneExtractor(env.observation_space, rgb_key="camera", method="features", images_normalized=True)
+    normalized = SideTuneExtractor(
+        env.observation_space,
+        config=PolicyConfig(rgb_key="camera", method="features", base="random", images_normalized=True),
+    )
     torch.testing.assert_close(normalized.rgb_scaler(obs["camera"] / 255.0), extractor.rgb_scaler(obs["camera"]))
     assert extractor.rgb_scaler(torch.tensor([0.0, 255.0])).tolist() == [-1.0, 1.0]
     with pytest.raises(KeyError, match="rgb_key 'rgb' is not in the observation space"):
-        SideTuneExtractor(env.observation_space)
+        SideTuneExtractor(env.observation_space, config=PolicyConfig(base="random"))
 
 
 def test_paper_sized_observations_forward():
     env = TinyDictEnv(rgb_size=128, map_size=84)
-    extractor = SideTuneExtractor(env.observation_space, method="sidetune")
+    extractor = SideTuneExtractor(env.observation_space, config=PolicyConfig(method="sidetune"))
     obs = {k: torch.as_tensor(v).float()[None] for k, v in env.observation_space.sample().items()}
     assert extractor(obs).shape == (1, 512)
     assert extractor.encoder(torch.zeros(1, 3, 128, 128)).shape == (1, 8, 8, 8)
