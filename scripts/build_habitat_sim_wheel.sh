@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the habitat-sim 0.3.3 CPU wheel (headless EGL, no Bullet, magnum/corrade Python bindings inside) that the
-# Habitat backend is tested with, on a machine with internet, no conda and no GPU. The steps of
-# ../shared/wheels/BUILD.md (Debian 12/13, x86-64, CPython 3.11; ~35 minutes on 2 cores):
+# Habitat backend is tested with, on a machine that reaches GitHub (it clones habitat-sim), with no conda and no
+# GPU (Debian 12/13, x86-64, CPython 3.11; about 35 minutes on 2 cores; the build folder is --workdir):
 #   check the system packages -> clone v0.3.3 with its submodules -> compile -> package the wheel with the
 #   bindings -> install it into a scratch venv and import it -> print the wheel's path and sha256.
 #
@@ -24,7 +24,7 @@ CMAKE_ARGS="-DUSE_SYSTEM_EIGEN=ON -DUSE_SYSTEM_OPENEXR=ON -DBUILD_DATATOOL=OFF \
 -DASSIMP_BUILD_GLTF_IMPORTER=ON -DASSIMP_BUILD_STL_IMPORTER=ON"
 
 usage() {
-    sed -n '9,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {  # die CODE MESSAGE: one error line, the exit code

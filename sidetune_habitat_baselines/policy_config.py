@@ -56,7 +56,10 @@ def check_plugin_config(config: DictConfig) -> PolicyConfig:
     from common.config import ConfigError
     from envs.config import EnvConfig
 
-    policy = policy_config_of(config)
+    try:
+        policy = policy_config_of(config)
+    except ConfigError as err:  # the loader names its own flag; here the file is sidetune.policy_file
+        raise ConfigError(str(err).replace("--config", "sidetune.policy_file", 1)) from None
     width = OmegaConf.select(config, RGB_WIDTH_KEY) if isinstance(config, DictConfig) else None
     try:
         check_policy(policy, EnvConfig(resolution=int(width) if width is not None else EnvConfig().resolution))

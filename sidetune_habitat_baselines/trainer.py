@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,7 +31,37 @@ class SideTunePPOTrainer(PPOTrainer):
         except UserError as err:
             print(error_line(err), file=sys.stderr, flush=True)
             raise SystemExit(2) from None
+        if "WORLD_SIZE" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
+            # one process with env workers: torch's default thread pool per process oversubscribes the cores (3-4x
+            # slower on a 2-core CPU); torchrun sets this itself. The workers started later inherit it.
+            os.environ["OMP_NUM_THREADS"] = "1"
+            torch.set_num_threads(1)
         super().__init__(config)
+
+    def eval(self) -> None:
+        """Evaluate the checkpoint file given, or every checkpoint already in the folder given, then stop
+        (habitat-baselines itself polls a folder for new checkpoints forever); none there is one error line."""
+        from agents.run.cli import error_line
+        from common.errors import MissingFileError
+
+        hb = self.config.habitat_baselines
+        path = Path(str(hb.eval_ckpt_path_dir))
+        if not hb.eval.should_load_ckpt or path.is_file():
+            return super().eval()
+        checkpoints = sorted(path.glob("*.pth"), key=_checkpoint_order) if path.is_dir() else []
+        if not checkpoints:
+            err = MissingFileError(
+                "habitat_baselines.eval_ckpt_path_dir",
+                f"no checkpoint in {path}",
+                "train first, or give a checkpoint file (.pth)",
+            )
+            print(error_line(err), file=sys.stderr, flush=True)
+            raise SystemExit(2)
+        for checkpoint in checkpoints:
+            with read_write(self.config):
+                self.config.habitat_baselines.eval_ckpt_path_dir = str(checkpoint)
+            super().eval()
+        return None
 
     def _init_envs(self, config: Any = None, is_eval: bool = False) -> None:
         """Without CUDA, simulators use EGL device -1 (any): DD-PPO sets ``gpu_device_id`` to each rank's local rank,
@@ -53,3 +86,9 @@ class SideTunePPOTrainer(PPOTrainer):
         policy = getattr(policy, "module", policy)  # DDP wraps nothing here, but stay safe
         for name, value in (policy.alphas() if hasattr(policy, "alphas") else {}).items():
             writer.add_scalar(f"sidetune/alpha_{name}", value, self.num_steps_done)
+
+
+def _checkpoint_order(path: Path) -> tuple[int, str]:
+    """habitat-baselines' ``ckpt.<N>.pth`` files in training order (N numerically), others after them by name."""
+    match = re.fullmatch(r"ckpt\.(\d+)\.pth", path.name)
+    return (int(match.group(1)), "") if match else (1 << 30, path.name)

@@ -77,9 +77,10 @@ def test_bad_arguments_are_one_error_line_and_exit_2(args, message):
     assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
 
 
-def test_help_shows_the_usage():
+def test_help_says_what_it_does_what_it_needs_and_how_long_it_takes():
     proc = _run("--help")
     assert proc.returncode == 0 and "--step package --sim-wheel W --bindings-wheel B" in proc.stdout
+    assert "GitHub" in proc.stdout and "35 minutes" in proc.stdout and "wheel" in proc.stdout.splitlines()[0]
 
 
 def test_packaging_puts_the_bindings_inside_and_the_import_check_passes(stand_ins, tmp_path):

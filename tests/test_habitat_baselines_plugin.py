@@ -144,7 +144,11 @@ def test_ddppo_two_ranks_gloo_trains_and_evaluates(export):
         ("sidetune.policy.method=bogus", "error: policy.method: 'bogus' is unknown"),
         ("sidetune.policy.alpha_init=2", "error: policy.alpha_init"),
         ("sidetune.policy.base=/nonexistent.pth", "error: policy.base: '/nonexistent.pth' is neither"),
-        ("sidetune.policy_file=nonexistent.yaml", "error: --config: file"),
+        ("sidetune.policy_file=nonexistent.yaml", "error: sidetune.policy_file: file"),
+        (
+            "habitat_baselines.evaluate=True habitat_baselines.eval_ckpt_path_dir=no_checkpoints_here",
+            "error: habitat_baselines.eval_ckpt_path_dir: no checkpoint in no_checkpoints_here",
+        ),
         (
             "habitat.simulator.agents.main_agent.sim_sensors.rgb_sensor.width=64",
             "error: habitat.simulator.agents.main_agent.sim_sensors.rgb_sensor.width: 64 but base 'curvature'",
@@ -155,9 +159,9 @@ def test_ddppo_two_ranks_gloo_trains_and_evaluates(export):
 def test_policy_overrides_are_schema_keys_and_bad_ones_fail_in_one_line_before_any_simulator(
     export, tmp_path, override, message
 ):
-    """Every PolicyConfig field is a ``sidetune.policy.<key>``; a bad value ends with the toolkit's one error line
-    and exit status 2 from the trainer's constructor, before habitat-baselines starts its simulators."""
-    command = [str(PYTHON), "-m", "habitat_baselines.run", "--config-name=sidetune_pointnav", *QUICK, override]
+    """Every PolicyConfig field is a ``sidetune.policy.<key>``; a bad value (or an evaluator given no checkpoint)
+    ends with the toolkit's one error line and exit status 2, before habitat-baselines starts its simulators."""
+    command = [str(PYTHON), "-m", "habitat_baselines.run", "--config-name=sidetune_pointnav", *QUICK, *override.split()]
     if message is None:  # a valid key: only the resolved config is printed (habitat-baselines' --cfg job)
         command += ["--cfg", "job"]
     env = {**os.environ, "HABITAT_SIM_LOG": "quiet", "MAGNUM_LOG": "quiet", "OMP_NUM_THREADS": "1"}
