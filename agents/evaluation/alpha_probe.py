@@ -101,9 +101,11 @@ def heldout_action_loss(
 
 
 def probe_after_training(model: Any, cfg: RunConfig, progress: bool = False) -> dict[str, Any] | None:
-    """The trainers' call: the probe on ``eval.alpha_probe_episodes`` episodes per held-out building, or None when
-    the policy has no α or the probe is switched off (0)."""
+    """The trainers' call: the probe on ``eval.alpha_probe_episodes`` episodes per held-out building (at most the
+    evaluation's own ``eval.episodes_per_building``), or None when the policy has no α or the probe is off (0)."""
     episodes = cfg.eval.alpha_probe_episodes
+    if cfg.eval.episodes_per_building is not None:
+        episodes = min(episodes, cfg.eval.episodes_per_building)
     if not episodes or alpha_merge(model) is None:
         return None
     return heldout_action_loss(model, cfg, episodes_per_building=episodes, progress=progress)

@@ -209,6 +209,7 @@ class EvalCheckpointCallback(BaseCallback):
         if (
             self.evaluate is not None
             and self.eval_every > 0
+            and frames >= self.eval_every  # a run shorter than one interval asked for no periodic evaluation
             and (self._last_eval is None or (frames > self._last_eval and updated))
         ):
             self.evaluate_now()
