@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.config import ConfigError, check_choice, check_range, check_resolution, coerce, parse_section
+from common.config import ConfigError, check_choice, check_range, check_resolution, coerce, opt, parse_section
 from envs.config import EnvConfig
 from policies.methods import PolicyConfig
 
@@ -39,6 +39,10 @@ class RunSettings:
     runs_root: str
     seed: int
     device: str
+    # Off: the fp32 parts (rollout forward passes, fp32 updates) keep full fp32 as results.json's numerics state, and
+    # CUDA runs compare with CPU runs; the costly convolutions already run in bf16 under 'auto' on GPUs with native
+    # bf16, so TF32 buys little there. On: faster fp32 convolutions and matrix products on Ampere and newer GPUs.
+    tf32: bool = opt(False, "TF32 for fp32 matrix products and convolutions on CUDA (faster, 10-bit mantissa)")
 
     def __post_init__(self) -> None:
         check_choice(self.device, DEVICES, "run.device")
