@@ -22,7 +22,7 @@ SDISTS=("antlr4-python3-runtime==4.9.3")  # published as a source archive only: 
 # wheels come from INDEX_URL alone
 PIP=("$PY" -m pip --isolated --disable-pip-version-check)
 host=$(printf '%s' "$INDEX_URL" | sed -E 's#^[a-z]+://([^/:]+).*#\1#')
-if ! "$PY" - "$INDEX_URL" <<'PY' 2>/dev/null; then
+if ! "$PY" - "${INDEX_URL%/}/gymnasium/" <<'PY' 2>/dev/null; then  # one project's page, not the whole index
 import sys, urllib.request
 urllib.request.urlopen(sys.argv[1], timeout=15).close()
 PY
