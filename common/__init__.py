@@ -1,1 +1,2 @@
-"""The bottom floor every layer may import: user-error types and the config field parsers (no torch, no simulator)."""
+"""The bottom floor every layer may import: user-error types, the config field parsers and atomic file writes
+(no torch, no simulator)."""

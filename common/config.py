@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from common.errors import UserError
@@ -20,19 +20,23 @@ IMAGE_MULTIPLE = 16  # features are 1/16 of the image (the Taskonomy contract), 
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 1024
 
 
-def opt(default: Any, help: str) -> Any:
+def opt(default: Any, help: str, choices: Callable[[], typing.Iterable[str]] | None = None) -> Any:
     """A config field's default and its one-line help, written once beside the field (the schema's one source:
-    the base layer of every preset, ``--help-config`` and the docs read them). Lists and dicts get a factory."""
+    the base layer of every preset and ``--help-config`` read them). ``choices`` returns the valid names where a
+    registry holds them, so help never lists them by hand. Lists and dicts get a factory."""
+    metadata = {"help": help, "choices": choices}
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help})
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
     if dataclasses.is_dataclass(default) and isinstance(default, type):
-        return dataclasses.field(default_factory=default, metadata={"help": help})
-    return dataclasses.field(default=default, metadata={"help": help})
+        return dataclasses.field(default_factory=default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def field_help(f: dataclasses.Field) -> str:
-    """The help line of a config field ('' when it has none)."""
-    return str(f.metadata.get("help", ""))
+    """The help line of a config field, with its registered choices when it has them ('' when it has no help)."""
+    text = str(f.metadata.get("help", ""))
+    choices = f.metadata.get("choices")
+    return f"{text} (choices: {', '.join(map(str, choices()))})" if choices else text
 
 
 class ConfigError(UserError, ValueError):

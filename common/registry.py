@@ -1,5 +1,6 @@
-"""Named specs in registration order: the one table type behind the registered methods (policies/methods.py)
-and simulator backends (envs/backends.py), so a new method or backend is one ``register`` call."""
+"""Named specs in registration order: the one table type behind the registered methods (policies/methods.py),
+simulator backends (envs/backends.py), side networks and side initialisations (policies/side.py), precisions
+(policies/freeze.py) and pretraining tasks (agents/pretraining/tasks.py), so a new one is one ``register`` call."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ class Registry(Generic[Spec]):
     def names(self) -> tuple[str, ...]:
         """The registered names in registration order (config checks, CLI choices, reports)."""
         return tuple(self._specs)
+
+    def describe(self) -> str:
+        """'name: description; ...' for help strings that list the choices (a spec without a description: its name)."""
+        return "; ".join(
+            f"{name}: {spec.description}" if getattr(spec, "description", "") else name
+            for name, spec in self._specs.items()
+        )
 
     def get(self, name: str) -> Spec | None:
         """The spec of ``name``, or None when it is not registered."""

@@ -50,7 +50,10 @@ backend_names = BACKENDS.names
 backend_spec = BACKENDS.spec
 
 
-EMBEDDED_SPLITS = ("train", "heldout")  # Habitat splits are folders of the dataset (train, val, ...)
+FIT_SPLIT = "train_fit"  # the training buildings minus the validation ones: train here when choosing designs
+VAL_SPLIT = "train_val"  # the last env.num_val_buildings training buildings: design choices, never verdicts
+EMBEDDED_SPLITS = ("train", "heldout", FIT_SPLIT, VAL_SPLIT)  # Habitat splits are folders (train, val, ...)
+EVALUATION_SPLITS = ("heldout", VAL_SPLIT)  # generated with env.episodes.per_building_heldout per building
 
 register_backend(
     BackendSpec(

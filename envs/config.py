@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from common.config import ConfigError, check_choice, check_range, check_resolution, parse_section
-from envs.backends import backend_names, backend_spec  # the registered backends
+from common.config import ConfigError, check_choice, check_range, check_resolution, opt, parse_section
+from envs.backends import FIT_SPLIT, VAL_SPLIT, backend_names, backend_spec  # the registered backends
 
 SENSORS = ("rgb", "depth", "normals")
 RENDER_DEVICES = ("cpu", "cuda", "torch-cpu")
@@ -22,22 +22,22 @@ RENDER_DEVICES = ("cpu", "cuda", "torch-cpu")
 class RewardConfig:
     """Per-step reward: progress_scale * (previous - current geodesic distance) + slack, + success bonus."""
 
-    slack: float = -0.01
-    success: float = 10.0
-    progress_scale: float = 1.0
+    slack: float = opt(-0.01, "added every step")
+    success: float = opt(10.0, "bonus on a successful STOP")
+    progress_scale: float = opt(1.0, "times (previous - current geodesic distance to the goal)")
 
 
 @dataclass
 class EpisodeConfig:
     """How episodes are sampled (like Habitat's PointNav generator) and how many per building."""
 
-    seed: int = 0
-    per_building_train: int = 200
-    per_building_heldout: int = 30  # 14 held-out buildings x 30 = the 420 evaluation episodes
-    min_geodesic: float = 1.0
-    max_geodesic: float = 20.0
-    min_geodesic_euclid_ratio: float = 1.1
-    ratio_filter_prob: float = 0.9  # like Habitat: reject near-straight paths with this probability
+    seed: int = opt(0, "seed of the episode generator")
+    per_building_train: int = opt(200, "training episodes per building")
+    per_building_heldout: int = opt(30, "held-out episodes per building (14 x 30 = the 420 evaluation episodes)")
+    min_geodesic: float = opt(1.0, "shortest start-goal geodesic distance, metres")
+    max_geodesic: float = opt(20.0, "longest start-goal geodesic distance, metres")
+    min_geodesic_euclid_ratio: float = opt(1.1, "paths straighter than this ratio are rejected (below)")
+    ratio_filter_prob: float = opt(0.9, "like Habitat: reject near-straight paths with this probability")
 
     def __post_init__(self) -> None:
         check_range(self.per_building_train, "env.episodes.per_building_train", 1)
@@ -52,38 +52,41 @@ class EpisodeConfig:
 class EnvConfig:
     """Everything the task and the embedded backend need; field names are the YAML keys."""
 
-    backend: str = "embedded"  # embedded | habitat
-    split: str = "train"  # train | heldout (Habitat: train | val)
-    buildings: list[str] | None = None  # restrict to these building names (must belong to the split)
-    resolution: int = 128  # square RGB side in pixels
-    hfov_deg: float = 90.0
-    sensors: list[str] = field(default_factory=lambda: ["rgb"])  # rgb is always given; extra: depth, normals
-    map_size: int = 84
-    map_cell: float = 0.262  # metres per visited-map cell (84 cells ~ 22 m, as the paper)
-    auto_stop: bool = False  # True: the paper's 3-action agent, the env calls STOP within success_distance
-    success_distance: float = 0.2
-    max_steps: int = 500
-    forward_step: float = 0.25
-    turn_angle_deg: float = 10.0
-    agent_radius: float = 0.15
-    agent_height: float = 1.5
-    camera_height: float = 1.25
-    render_device: str = "cpu"  # cpu (numba kernels) | cuda | torch-cpu (the torch kernels on the CPU)
-    catalogue_seed: int = 0
-    num_train_buildings: int = 72
-    num_heldout_buildings: int = 14
-    episodes_dir: str | None = None  # folder with {split}/{split}.json.gz; None: generate deterministically
-    reward: RewardConfig = field(default_factory=RewardConfig)
-    episodes: EpisodeConfig = field(default_factory=EpisodeConfig)
-    # Habitat only
-    habitat_data_path: str | None = None
-    habitat_scenes_dir: str | None = None
+    backend: str = opt("embedded", "the simulator: embedded (procedural buildings, batched)", backend_names)
+    split: str = opt(
+        "train", "train | heldout | train_fit | train_val (Habitat: train | val); the factory's default split"
+    )
+    buildings: list[str] | None = opt(None, "restrict episodes to these building names of the split; null: all")
+    resolution: int = opt(128, "RGB (and depth/normals) side in pixels; a multiple of 16 in [16, 1024]; paper 256")
+    hfov_deg: float = opt(90.0, "horizontal field of view of the camera, degrees")
+    sensors: list[str] = opt(["rgb"], "rgb is always given; add depth and/or normals for pretraining and debugging")
+    map_size: int = opt(84, "visited-locations map side in cells (observation 'map' is 3 x 84 x 84)")
+    map_cell: float = opt(0.262, "metres per map cell (84 cells ~ 22 m, as the paper)")
+    auto_stop: bool = opt(False, "true: the paper's 3-action agent, the env calls STOP within success_distance")
+    success_distance: float = opt(0.2, "metres (geodesic) within which STOP succeeds")
+    max_steps: int = opt(500, "episode limit; reaching it truncates the episode")
+    forward_step: float = opt(0.25, "metres per MOVE_FORWARD")
+    turn_angle_deg: float = opt(10.0, "degrees per TURN_LEFT / TURN_RIGHT")
+    agent_radius: float = opt(0.15, "metres; collisions and the navigable area (geodesic distances) use it")
+    agent_height: float = opt(1.5, "metres")
+    camera_height: float = opt(1.25, "metres above the floor")
+    render_device: str = opt("cpu", "cpu (numba kernels) | cuda | torch-cpu (the torch kernels on the CPU)")
+    catalogue_seed: int = opt(0, "seed of the building catalogue (which buildings exist, and their split)")
+    num_train_buildings: int = opt(72, "training buildings in the catalogue (paper: 72 Gibson buildings)")
+    num_heldout_buildings: int = opt(14, "held-out buildings, never seen in training (paper: 14)")
+    num_val_buildings: int = opt(8, "the last K training buildings form split train_val; train_fit: the others")
+    episodes_dir: str | None = opt(None, "folder with {split}/{split}.json.gz (PointNav v1); null: generated")
+    reward: RewardConfig = opt(RewardConfig, "the per-step reward")
+    episodes: EpisodeConfig = opt(EpisodeConfig, "how episodes are generated (like Habitat's PointNav generator)")
+    habitat_data_path: str | None = opt(None, "Habitat only: folder with datasets/pointnav/<dataset>/v1/...")
+    habitat_scenes_dir: str | None = opt(None, "Habitat only: folder with the scene meshes")
 
     def __post_init__(self) -> None:
         check_choice(self.backend, backend_names(), "env.backend")
         splits = backend_spec(self.backend).splits
         if splits is not None:  # fixed split names (embedded); a dataset's splits are checked when loaded
             check_choice(self.split, splits, "env.split")
+            check_val_buildings(self, self.split, "env.split")
         check_resolution(self.resolution, "env.resolution")
         if self.buildings is not None:
             if isinstance(self.buildings, str) or not isinstance(self.buildings, (list, tuple)):
@@ -105,6 +108,7 @@ class EnvConfig:
         check_range(self.hfov_deg, "env.hfov_deg", 0, 180, low_open=True, high_open=True)
         check_range(self.num_train_buildings, "env.num_train_buildings", 1)
         check_range(self.num_heldout_buildings, "env.num_heldout_buildings", 1)
+        check_range(self.num_val_buildings, "env.num_val_buildings", 1)
         check_range(self.success_distance, "env.success_distance", 0, low_open=True)
         check_range(self.forward_step, "env.forward_step", 0, low_open=True)
         check_range(self.turn_angle_deg, "env.turn_angle_deg", 0, 180, low_open=True)
@@ -118,3 +122,15 @@ class EnvConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, for writing the resolved config."""
         return dataclasses.asdict(self)
+
+
+def check_val_buildings(config: EnvConfig, split: str, where: str) -> None:
+    """A ConfigError unless ``split`` (named by ``where``), when it is train_fit or train_val, leaves both parts of
+    the training buildings non-empty: 1 <= env.num_val_buildings < env.num_train_buildings."""
+    if split in (FIT_SPLIT, VAL_SPLIT) and config.num_val_buildings >= config.num_train_buildings:
+        raise ConfigError(
+            "env.num_val_buildings",
+            f"{config.num_val_buildings} leaves no {FIT_SPLIT} building of the {config.num_train_buildings} "
+            f"training buildings ({where}={split})",
+            f"use 1 to {config.num_train_buildings - 1}",
+        )

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.atomic_io import atomic_write_bytes
 from common.errors import UserError
-from envs.atomic_io import atomic_write_bytes
 
 
 class EpisodeFileError(UserError, ValueError):

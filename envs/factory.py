@@ -10,7 +10,7 @@ from typing import Any
 
 from envs.backend import Backend
 from envs.backends import backend_names, backend_spec
-from envs.config import ConfigError, EnvConfig, check_choice
+from envs.config import ConfigError, EnvConfig, check_choice, check_val_buildings
 from envs.episodes import Episode, scene_name, select_episodes
 from envs.task import SAMPLING_MODES, PointNavTask
 
@@ -28,15 +28,19 @@ def backend_function(config: EnvConfig, field: str) -> Any:
 
 def check_split(config: EnvConfig, split: str, where: str = "split") -> None:
     """A ConfigError naming ``where`` unless ``split`` exists (a backend with fixed splits, e.g. embedded: train |
-    heldout; dataset splits are folders, checked when their episodes load)."""
+    heldout | train_fit | train_val; dataset splits are folders, checked when their episodes load)."""
     splits = backend_spec(config.backend).splits
     if splits is not None:
         check_choice(split, splits, where)
+        check_val_buildings(config, split, where)
 
 
 def building_names(config: EnvConfig, split: str) -> list[str] | None:
-    """Names of the buildings of ``split``, or None when the backend knows them only from its episode files."""
-    check_split(config, split)
+    """Names of the buildings of ``split``, or None when the backend knows them only from its episode files (an
+    embedded train_fit / train_val that env.num_val_buildings leaves unusable is empty; check_split refuses it)."""
+    splits = backend_spec(config.backend).splits
+    if splits is not None:
+        check_choice(split, splits, "split")
     names = backend_function(config, "building_names")
     return names(split, config) if names is not None else None
 

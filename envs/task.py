@@ -305,7 +305,9 @@ class PointNavTask:
             return self.backend.render(self._sensors)
         if self._render_takes_env_ids:
             return self.backend.render(self._sensors, env_ids=env_ids)
-        return {key: value[env_ids] for key, value in self.backend.render(self._sensors).items()}  # legacy backend
+        return {
+            key: value[env_ids] for key, value in self.backend.render(self._sensors).items()
+        }  # render without env_ids
 
     def _observe(self, env_ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Fresh observation arrays for all N envs, or the rows of ``env_ids`` (never the backend's buffers)."""

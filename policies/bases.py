@@ -6,6 +6,7 @@ from pathlib import Path
 
 from torch import nn
 
+from agents.pretraining.tasks import pretrain_task_names
 from common.errors import BadInputError, MissingFileError
 from policies.base_compact import CompactEncoder
 from policies.base_taskonomy import OFFICIAL_FILES, OFFICIAL_URL_TEMPLATE, TaskonomyEncoder
@@ -13,8 +14,13 @@ from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"taskonomy": TaskonomyEncoder, "compact": CompactEncoder}
 ARCH_ALIASES = {"resnet50": "taskonomy", "taskonomy_resnet50": "taskonomy"}
-SHIPPED_TASKS = ("curvature", "denoising")
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def pretrained_base_names() -> tuple[str, ...]:
+    """The bases named by their pretraining task (policies/weights/{task}_{arch}.pth): the registered tasks of
+    agents.pretraining.tasks, the one list of them."""
+    return pretrain_task_names()
 
 
 def canonical_arch(arch: str) -> str:
@@ -36,10 +42,10 @@ def shipped_weights_path(task: str, arch: str) -> Path:
 
 
 def resolve_weights(name_or_path: str, arch: str, download: bool = False) -> Path | None:
-    """Path of the weights for a base name ('curvature', 'denoising'), a local file, or None for 'random'."""
+    """Path of the weights for a pretrained base's name, a local file, or None for 'random'."""
     if name_or_path == "random":
         return None
-    if name_or_path in SHIPPED_TASKS:
+    if name_or_path in pretrained_base_names():
         path = shipped_weights_path(name_or_path, arch)
         if not path.is_file() and canonical_arch(arch) == "taskonomy" and name_or_path in OFFICIAL_FILES:
             return official_weights(name_or_path, download)
@@ -57,7 +63,8 @@ def resolve_weights(name_or_path: str, arch: str, download: bool = False) -> Pat
     path = Path(name_or_path).expanduser()
     if not path.is_file():
         raise MissingFileError(
-            f"base {name_or_path!r} is neither a known name ({', '.join(SHIPPED_TASKS)}, random) nor an existing file"
+            f"base {name_or_path!r} is neither a known name ({', '.join(pretrained_base_names())}, random) "
+            "nor an existing file"
         )
     return path
 
@@ -78,7 +85,7 @@ def load_base(
     base = build_base(arch)
     path = resolve_weights(name_or_path, arch, download=True)
     if path is not None:
-        wanted_task = name_or_path if name_or_path in SHIPPED_TASKS else task
+        wanted_task = name_or_path if name_or_path in pretrained_base_names() else task
         check_checkpoint_metadata(
             path,
             task=wanted_task,

@@ -32,7 +32,7 @@ def uint8_to_unit_range(frames, memory_format: torch.memory_format = torch.conti
     exactly those of ``x.float().div(127.5) - 1``."""
     x = torch.as_tensor(frames)
     if x.dtype not in (torch.uint8, torch.float32):
-        x = x.float()  # e.g. float64 mean images: rounded to float32 first, as before
+        x = x.float()  # e.g. float64 mean images: rounded to float32 first, as x.float() would
     if x.dim() != 4:
         memory_format = torch.contiguous_format
     out = torch.empty(x.shape, dtype=torch.float32, device=x.device, memory_format=memory_format)

@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from policies.bases import load_base
+from policies.bases import load_base, pretrained_base_names
 from policies.checkpoints import save_encoder_weights
 from policies.contract import uint8_to_unit_range
 from policies.freeze import Frozen
-from policies.side import build_side, xavier_init_
+from policies.side import SIDES, build_side, side_choices, xavier_init_
 
 LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss}
 
@@ -36,7 +36,8 @@ def distill_side(
 ) -> list[float]:
     """Train `side` so that side(x) ≈ base(x) on `images` ([N, 3, H, W] in [-1, 1]); returns the loss per step.
 
-    Use L2 for smooth targets such as curvature and L1 for denoising (as in the paper)."""
+    Use each pretraining task's ``distill_loss`` (agents/pretraining/tasks.py: L2 for smooth targets such as
+    curvature, L1 for denoising, as in the paper)."""
     if loss not in LOSSES:
         raise ValueError(f"unknown distillation loss {loss!r}; choose one of {sorted(LOSSES)}")
     teacher = base if isinstance(base, Frozen) else Frozen(base)
@@ -57,9 +58,12 @@ def distill_side(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", required=True, help="'curvature', 'denoising', 'random' or a checkpoint path")
+    bases = ", ".join((*pretrained_base_names(), "random"))
+    parser.add_argument("--base", required=True, help=f"{bases} or a checkpoint path")
     parser.add_argument("--arch", default="compact", help="base architecture: compact | taskonomy")
-    parser.add_argument("--side", default="fcn5", help="side network: fcn5 | copy | compact | taskonomy")
+    parser.add_argument(
+        "--side", default="fcn5", choices=side_choices(), help=f"side network (default fcn5). {SIDES.describe()}"
+    )
     parser.add_argument("--images", required=True, type=Path, help="uint8 .npy of RGB frames [N, 3, H, W]")
     parser.add_argument("--out", required=True, type=Path, help="where to write the side checkpoint")
     parser.add_argument("--steps", type=int, default=500)

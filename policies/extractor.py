@@ -164,15 +164,15 @@ def image_cnn(channels: int, height: int, width: int, key: str, out_channels: in
 class SideTuneExtractor(BaseFeaturesExtractor):
     """Dict observation -> features; the RGB image goes through the configured method encoder.
 
-    `config` is the whole `PolicyConfig` (what `policy_kwargs` passes); checkpoints saved before it travelled
-    whole stored its fields as flat keyword arguments, which are read into one here. `alphas()` reports α for logging;
-    `set_step(step)` drives α curricula. SB3's orthogonal init (ortho_init=True) reaches only the heads:
-    `apply` skips the method encoder, whose pretrained, copied or specially initialised weights must survive.
+    `config` is the whole `PolicyConfig` (what `policy_kwargs` passes). Checkpoints that store the policy config as
+    flat keyword arguments (its fields, as every run in runs/ does) are read into one here. `alphas()` reports α
+    for logging; `set_step(step)` drives α curricula. SB3's orthogonal init (ortho_init=True) reaches only the
+    heads: `apply` skips the method encoder, whose pretrained, copied or specially initialised weights must survive.
     """
 
     def __init__(self, observation_space: spaces.Dict, config: PolicyConfig | None = None, **flat_config: Any):
-        if config is None:  # a checkpoint from before the config travelled whole: its fields as keywords
-            config = PolicyConfig.from_dict(flat_config)
+        if config is None:  # a checkpoint that stores the policy config as flat keyword arguments
+            config = PolicyConfig.from_saved(flat_config)
         else:
             assert isinstance(config, PolicyConfig) and not flat_config, "pass config=PolicyConfig(...) alone"
         super().__init__(observation_space, features_dim=config.features_dim)
@@ -297,12 +297,11 @@ class SideTuneExtractor(BaseFeaturesExtractor):
         self.encoder.set_step(step)
 
 
-def policy_kwargs(config: PolicyConfig | dict[str, Any]) -> dict[str, Any]:
+def policy_kwargs(config: PolicyConfig) -> dict[str, Any]:
     """`policy_kwargs` for `PPO('MultiInputPolicy', env, policy_kwargs=...)` with this extractor.
 
     One extractor is shared by actor and critic (one copy of the base), and SB3's division by 255 is
     switched off unless `images_normalized=True`."""
-    config = config if isinstance(config, PolicyConfig) else PolicyConfig.from_dict(dict(config))
     return {
         "features_extractor_class": SideTuneExtractor,
         "features_extractor_kwargs": {"config": config},  # the checked config object, whole (SB3 pickles it)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-PRECISIONS = ("auto", "float32", "bfloat16")  # policy.base_precision: the frozen base's inference numerics
+from common.registry import Registry
 
 
 @functools.cache
@@ -48,13 +50,51 @@ def native_bf16(device: torch.device) -> bool:
     return device.type == "cpu" and bool(cpu_bf16_flags())
 
 
+@dataclass(frozen=True)
+class PrecisionSpec:
+    """One numerics setting of policy.base_precision and policy.train_precision: its name, a line of help and the
+    dtype it computes in on a device."""
+
+    name: str
+    description: str
+    dtype: Callable[[torch.device], torch.dtype]
+
+
+PRECISIONS: Registry[PrecisionSpec] = Registry("precision")
+precision_names = PRECISIONS.names
+
+
+def _auto_dtype(device: torch.device) -> torch.dtype:
+    return torch.bfloat16 if native_bf16(device) else torch.float32
+
+
+for _spec in (
+    PrecisionSpec(
+        "auto",
+        "bfloat16 where it is native (GPUs of compute capability 8.0+, CPUs with avx512_bf16/amx_bf16), else float32",
+        _auto_dtype,
+    ),
+    PrecisionSpec("float32", "float32 everywhere", lambda device: torch.float32),
+    PrecisionSpec(
+        "bfloat16",
+        "bfloat16 everywhere (emulated, and slow, on CPUs without native bf16)",
+        lambda device: torch.bfloat16,
+    ),
+):
+    PRECISIONS.register(_spec)
+
+
+def precision_dtype(precision: str, device: torch.device, what: str = "base precision") -> torch.dtype:
+    """The dtype ``precision`` computes in on ``device``; ValueError naming ``what`` and the choices when unknown."""
+    spec = PRECISIONS.get(precision)
+    if spec is None:
+        raise ValueError(f"{what} {precision!r} is unknown (choose one of {', '.join(precision_names())})")
+    return spec.dtype(device)
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     """The dtype a frozen base runs in: 'auto' is bfloat16 where bf16 is native (`native_bf16`), else float32."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"base precision {precision!r} is unknown (choose one of {', '.join(PRECISIONS)})")
-    if precision == "auto":
-        return torch.bfloat16 if native_bf16(device) else torch.float32
-    return torch.bfloat16 if precision == "bfloat16" else torch.float32
+    return precision_dtype(precision, device)
 
 
 def fold_batch_norms(module: nn.Module) -> nn.Module:

@@ -1,4 +1,4 @@
-"""Methods as registered specs (features, finetune, scratch, sidetune, side-only), built from one config.
+"""Methods as registered specs (``METHODS``), built from one config.
 
 A method is one ``MethodSpec`` entry (how it uses the base, whether it has a side network and a merge) and a
 build function; every check, report and CLI asks this table (``method_spec``, ``method_names``) rather than
@@ -8,22 +8,36 @@ testing method names, so a new method (an adapter, LoRA) is added with one ``reg
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from common.config import check_choice, check_range, parse_section
+from common.config import check_choice, check_range, opt, parse_section
 from common.registry import Registry
 from policies.anchor import L2SPAnchor
-from policies.bases import ARCH_ALIASES, ARCHITECTURES, SHIPPED_TASKS, build_base, canonical_arch, load_base
+from policies.bases import (
+    ARCH_ALIASES,
+    ARCHITECTURES,
+    build_base,
+    canonical_arch,
+    load_base,
+    pretrained_base_names,
+)
 from policies.contract import check_image_size, feature_shape, probe_output_shape
 from policies.curriculum import make_schedule, schedule_rule
-from policies.freeze import PRECISIONS, Frozen, set_trainable
+from policies.freeze import Frozen, precision_names, set_trainable
 from policies.merge import MERGES, AlphaBlend, Merge, alpha_rule, build_merge
-from policies.precision import TRAIN_PRECISIONS
-from policies.side import SIDE_INITS, SIDE_KINDS, build_side, initialise_side, shipped_side_weights, side_weights_path
+from policies.side import (
+    build_side,
+    canonical_side,
+    initialise_side,
+    shipped_side_weights,
+    side_choices,
+    side_init_names,
+    side_weights_path,
+)
 
 BaseUse = Literal["frozen", "trainable", "scratch"]  # pretrained and frozen | pretrained and trained | random init
 
@@ -66,54 +80,60 @@ method_names = METHODS.names
 method_spec = METHODS.get  # None for a name that is not a method (e.g. a report's 'blind' row)
 
 
+# Fields the policy config gained after runs and checkpoints were written with it, and the value those ran with
+# where it differs from today's default (a config that lacks base_precision ran its base in float32).
+SAVED_POLICY_VALUES: dict[str, Any] = {"base_precision": "float32"}
+
+
 @dataclass
 class PolicyConfig:
     """Everything needed to build a method encoder and the SB3 extractor around it."""
 
-    method: str = "sidetune"
-    base: str = "random"  # 'curvature' | 'denoising' | 'random' | path to a {'state_dict': ...} checkpoint
-    base_arch: str = "compact"  # 'compact' | 'taskonomy' (ResNet-50, alias 'resnet50')
-    side: str = "fcn5"  # 'fcn5' | 'copy' (the base's architecture) | 'compact' | 'taskonomy'
-    side_init: str = "xavier"  # 'auto' | 'distill' | 'xavier' | 'copy' | 'zero' | 'default'
-    side_weights: str | None = None  # distilled side checkpoint for side_init='distill'
-    merge: str = "alpha"  # 'alpha' | 'sum' | 'product' | 'film' | 'mlp' | 'concat'
-    alpha_init: float = 0.5
-    alpha_learned: bool = True
-    alpha_schedule: str | None = None  # None | 'stage' | 'hyperbolic' (needs alpha_learned=False)
-    alpha_switch_step: int | None = None
-    alpha_k: float | None = None
-    rgb_key: str = "rgb"
-    images_normalized: bool = False  # True if SB3 already divided images by 255 (normalize_images=True)
-    allow_resolution_mismatch: bool = False  # True: run a pretrained base at another resolution (warns)
-    alpha_lr: float | None = None  # learning rate of the merge's α (own parameter group); None: the trainer's
-    features_dim: int = 512
-    head_channels: int = 32
-    head_kernel: int = 4  # the RGB head's conv over the stacked encoder features (kernel, stride)
-    head_stride: int = 2
-    tile_goal: bool = (
-        False  # True: vector observations (the goal) tiled beside the features before the head conv, as the paper
+    method: str = opt("sidetune", "how base and side are used (--method)", method_names)
+    base: str = opt(
+        "curvature",
+        "a pretrained base, random, or /path/to/encoder.pth",
+        lambda: [*pretrained_base_names(), "random"],
     )
-    map_channels: int = (
-        32  # channels of the map tower's last conv (its width in the fusion: map_channels x 7 x 7 at 84x84)
-    )
-    fuse_dropout: float = 0.0  # dropout on the concatenated parts before the fusion layer
-    vector_hidden: int = 64
-    net_arch: list[int] = field(default_factory=list)
-    blind: bool = False  # reference row: the image's features are zeroed before the RGB head (map and goal only)
-    l2sp_strength: float = 1.0  # sidetune-l2sp: λ of the pull toward the side's start (docs/experiments.md, D)
-    base_precision: str = "float32"  # frozen base's numerics: 'auto' (bf16 on CUDA, bf16 CPUs) | 'float32' | 'bfloat16'
-    train_precision: str = "float32"  # training forward passes (PPO update, BC step): 'auto' | 'float32' | 'bfloat16'
+    base_arch: str = opt("compact", "compact (CPU scale) | taskonomy (ResNet-50, visualpriors layout; alias resnet50)")
+    side: str = opt("fcn5_small", "the side network: fcn5_small 0.09 M, fcn5 the paper's 0.92 M", side_choices)
+    side_init: str = opt("auto", "auto: distilled from the base where shipped, else xavier", side_init_names)
+    side_weights: str | None = opt(None, "side checkpoint for side_init=distill; null: the shipped one of the base")
+    merge: str = opt("alpha", "how base and side features combine", lambda: sorted(MERGES))
+    alpha_init: float = opt(0.5, "initial α (the paper: sigmoid(0) = 0.5)")
+    alpha_learned: bool = opt(True, "false: a fixed α, or a curriculum (alpha_schedule)")
+    alpha_schedule: str | None = opt(None, "null | stage | hyperbolic (with alpha_learned=false); counts frames")
+    alpha_switch_step: int | None = opt(None, "stage curriculum: the frame at which α switches from 1 to 0")
+    alpha_k: float | None = opt(None, "hyperbolic curriculum: α = min(1, k / frames)")
+    rgb_key: str = opt("rgb", "the observation key of the RGB image")
+    images_normalized: bool = opt(False, "true if SB3 already divided images by 255 (normalize_images=True)")
+    allow_resolution_mismatch: bool = opt(False, "true: run a pretrained base at another resolution (a warning)")
+    alpha_lr: float | None = opt(0.01, "α's own learning rate (own parameter group, no decay); null: the trainer's")
+    features_dim: int = opt(512, "size of the fused features fed to the actor and critic heads")
+    head_channels: int = opt(32, "channels of the conv head over the stacked encoder features")
+    head_kernel: int = opt(4, "that conv's kernel (stride 1 pads to keep the feature map's size)")
+    head_stride: int = opt(2, "that conv's stride")
+    tile_goal: bool = opt(False, "true: the goal tiled beside the features before that conv (the paper), not an MLP")
+    map_channels: int = opt(32, "the map tower's last conv channels: its width in the fusion (32 -> 1,568 at 84x84)")
+    fuse_dropout: float = opt(0.0, "dropout on the concatenated parts before the fusion layer")
+    vector_hidden: int = opt(64, "MLP width for vector observations (the goal)")
+    net_arch: list[int] = opt([], "extra hidden layers of the actor/critic heads")
+    blind: bool = opt(False, "true: the blind reference (image features zeroed; map and goal only)")
+    l2sp_strength: float = opt(1.0, "method sidetune-l2sp: λ of the pull toward the side's start")
+    base_precision: str = opt("auto", "the frozen base's numerics; auto: bf16 where native", precision_names)
+    train_precision: str = opt("float32", "PPO update / BC step trunk (bfloat16: autocast)", precision_names)
 
     def __post_init__(self) -> None:
         """Each field's rule, once, when the config is built (a ConfigError naming ``policy.<key>``); the rules
         that need the env or the file system are the run config's (agents/run/run_config.py)."""
         check_choice(self.method, method_names(), "policy.method")
-        check_choice(self.base_precision, PRECISIONS, "policy.base_precision")
-        check_choice(self.train_precision, TRAIN_PRECISIONS, "policy.train_precision")
+        check_choice(self.base_precision, precision_names(), "policy.base_precision")
+        check_choice(self.train_precision, precision_names(), "policy.train_precision")
         check_choice(self.base_arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "policy.base_arch")
         self.base_arch = canonical_arch(self.base_arch)
-        check_choice(self.side, SIDE_KINDS, "policy.side")
-        check_choice(self.side_init, SIDE_INITS, "policy.side_init")
+        check_choice(self.side, side_choices(), "policy.side")
+        self.side = canonical_side(self.side)
+        check_choice(self.side_init, side_init_names(), "policy.side_init")
         check_choice(self.merge, sorted(MERGES), "policy.merge")
         for name in ("features_dim", "head_channels", "head_kernel", "head_stride", "map_channels", "vector_hidden"):
             check_range(getattr(self, name), f"policy.{name}", 1)
@@ -130,16 +150,19 @@ class PolicyConfig:
                 raise problem
 
     @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> PolicyConfig:
+        """A policy config written by an earlier run (a run folder's config.yaml, a checkpoint's flat keyword
+        arguments): the fields it lacks take the value such a run ran with (SAVED_POLICY_VALUES), the rest their
+        defaults."""
+        return cls.from_dict({**SAVED_POLICY_VALUES, **dict(values)})
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PolicyConfig:
         """Build from a plain dict (e.g. a YAML section): unknown keys and wrong types are ConfigErrors by name."""
         return parse_section(cls, dict(values), "policy")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def as_config(config: PolicyConfig | dict[str, Any]) -> PolicyConfig:
-    return config if isinstance(config, PolicyConfig) else PolicyConfig.from_dict(dict(config))
 
 
 class MethodEncoder(nn.Module):
@@ -208,10 +231,9 @@ def _check_contract(name: str, module: nn.Module, height: int, width: int) -> No
         )
 
 
-def build_encoder(config: PolicyConfig | dict[str, Any], image_size: tuple[int, int] = (128, 128)) -> MethodEncoder:
+def build_encoder(config: PolicyConfig, image_size: tuple[int, int] = (128, 128)) -> MethodEncoder:
     """Build the per-frame encoder of `config.method` for images of `image_size` (H, W) with its spec's build
     function."""
-    config = as_config(config)
     check_image_size(*image_size, f"method {config.method!r}")
     spec = METHODS.spec(config.method)
     return (spec.build or compose_encoder)(config, image_size)
@@ -243,7 +265,11 @@ def compose_encoder(config: PolicyConfig, image_size: tuple[int, int]) -> Method
         how, weights = config.side_init, config.side_weights
         if how == "auto":  # the shipped side distilled from this base where there is one, else Xavier
             shipped = side_weights_path(config.side, config.base, config.base_arch, height)
-            how = "distill" if weights is not None or (config.base in SHIPPED_TASKS and shipped.is_file()) else "xavier"
+            how = (
+                "distill"
+                if weights is not None or (config.base in pretrained_base_names() and shipped.is_file())
+                else "xavier"
+            )
         if how == "distill" and weights is None:
             weights = shipped_side_weights(config.side, config.base, config.base_arch, height)
         side = initialise_side(build_side(config.side, config.base_arch), how, source, weights)

@@ -14,18 +14,12 @@ from typing import Any
 
 import torch
 
-from policies.freeze import cpu_bf16_flags, native_bf16, resolve_precision
-
-TRAIN_PRECISIONS = ("auto", "float32", "bfloat16")  # policy.train_precision
+from policies.freeze import cpu_bf16_flags, native_bf16, precision_dtype, resolve_precision
 
 
 def resolve_train_precision(precision: str, device: torch.device | str) -> str:
     """'float32' or 'bfloat16': what a training forward pass on `device` runs in ('auto' by the hardware)."""
-    if precision not in TRAIN_PRECISIONS:
-        raise ValueError(f"train precision {precision!r} is unknown (choose one of {', '.join(TRAIN_PRECISIONS)})")
-    if precision == "auto":
-        return "bfloat16" if native_bf16(torch.device(device)) else "float32"
-    return precision
+    return str(precision_dtype(precision, torch.device(device), "train precision")).removeprefix("torch.")
 
 
 def training_autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:

@@ -1,15 +1,20 @@
-"""Side networks (same output contract as the base) and their initialisations."""
+"""Side networks (same output contract as the base) and their initialisations, as two registered tables
+(``SIDES``, ``SIDE_INITS``): the config checks and the CLIs read the names there, so a new side network
+or initialisation is one ``register`` call."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from common.errors import BadInputError, MissingFileError
-from policies.bases import SHIPPED_TASKS, WEIGHTS_DIR, build_base, canonical_arch
+from common.registry import Registry
+from policies.bases import ARCH_ALIASES, WEIGHTS_DIR, build_base, canonical_arch, pretrained_base_names
 from policies.checkpoints import CheckpointMismatchError, describe_mismatch, load_encoder_weights
 from policies.contract import FEATURE_CHANNELS
 from policies.freeze import unwrap
@@ -78,29 +83,56 @@ class ZeroOutputSide(nn.Module):
         return self.gain * self.side(x)
 
 
-SIDE_KINDS = ("fcn5", "fcn5_small", "copy", "compact", "taskonomy")
-SIDE_INITS = (
-    "auto",
-    "distill",
-    "xavier",
-    "copy",
-    "zero",
-    "default",
-)  # 'auto' is resolved by policies.methods.build_encoder
+@dataclass(frozen=True)
+class SideSpec:
+    """One side network: its name, a line of help and ``build(base_arch) -> nn.Module``, an untrained network with
+    the base's output contract (``base_arch`` is the policy's base architecture, for sides that follow it)."""
+
+    name: str
+    description: str
+    build: Callable[[str], nn.Module]
+
+
+SIDES: Registry[SideSpec] = Registry("side network")
+register_side = SIDES.register
+side_names = SIDES.names
+
+
+def side_aliases() -> dict[str, str]:
+    """Other names of registered sides: a base architecture's aliases name the side of that architecture
+    ('resnet50' is 'taskonomy'), as they do for policy.base_arch."""
+    return {alias: arch for alias, arch in ARCH_ALIASES.items() if arch in SIDES.names()}
+
+
+def side_choices() -> list[str]:
+    """Every name policy.side accepts: the registered sides, then their aliases."""
+    return [*SIDES.names(), *side_aliases()]
+
+
+def canonical_side(name: str) -> str:
+    """The registered name of side ``name`` (an alias resolved); unchanged when it is not an alias."""
+    return side_aliases().get(name, name)
 
 
 def build_side(kind: str, base_arch: str) -> nn.Module:
-    """An untrained side network: 'fcn5' (the paper's), 'fcn5_small', 'copy' (the base's architecture), or an
-    explicit base arch."""
-    if kind == "fcn5":
-        return FCN5()
-    if kind == "fcn5_small":
-        return FCN5(widths=FCN5_SMALL_WIDTHS)
-    if kind == "copy":
-        return build_base(base_arch)
-    if kind in ("compact", "taskonomy", "resnet50"):
-        return build_base(canonical_arch(kind))
-    raise AssertionError(f"unknown side network {kind!r}; choose one of {SIDE_KINDS} (PolicyConfig checks policy.side)")
+    """An untrained side network of the registered kind ``kind`` (or an alias) beside a ``base_arch`` base."""
+    return SIDES.spec(canonical_side(kind)).build(base_arch)
+
+
+for _spec in (
+    SideSpec("fcn5", "the paper's 5-layer side network (~0.92 M parameters)", lambda base_arch: FCN5()),
+    SideSpec(
+        "fcn5_small",
+        "fcn5 with the widths (32, 64, 64, 32), ~0.09 M parameters (the CPU presets' side)",
+        lambda base_arch: FCN5(widths=FCN5_SMALL_WIDTHS),
+    ),
+    SideSpec("copy", "the base's own architecture (policy.base_arch)", build_base),
+    SideSpec(
+        "compact", "the compact base's architecture (~0.48 M parameters)", lambda base_arch: build_base("compact")
+    ),
+    SideSpec("taskonomy", "the Taskonomy ResNet-50 base's architecture", lambda base_arch: build_base("taskonomy")),
+):
+    register_side(_spec)
 
 
 def side_weights_path(side: str, base: str, arch: str, resolution: int) -> Path:
@@ -111,11 +143,11 @@ def side_weights_path(side: str, base: str, arch: str, resolution: int) -> Path:
 def shipped_side_weights(side: str, base: str, arch: str, resolution: int) -> Path:
     """The shipped side checkpoint distilled from a shipped base: policies/weights/side_{side}_{base}_{arch}_r{res}.pth.
 
-    Made by `scripts/distill_sides.py`; only shipped bases (curvature, denoising) have one, so a side distilled
+    Made by `scripts/distill_sides.py`; only shipped bases (`pretrained_base_names`) have one, so a side distilled
     from another base needs `policy.side_weights=PATH`."""
-    if base not in SHIPPED_TASKS:
+    if base not in pretrained_base_names():
         raise BadInputError(
-            f"policy.side_init=distill with base {base!r}: only the shipped bases {SHIPPED_TASKS} "
+            f"policy.side_init=distill with base {base!r}: only the shipped bases {pretrained_base_names()} "
             "have shipped distilled "
             "sides (set policy.side_weights to a side checkpoint made with `python -m policies.distill`, "
             "or another side_init)"
@@ -152,31 +184,64 @@ def copy_weights_(side: nn.Module, base: nn.Module) -> nn.Module:
     return side
 
 
+@dataclass(frozen=True)
+class SideInitSpec:
+    """One side initialisation: its name, a line of help and ``apply(side, base, weights) -> module to use``
+    (``base``: the policy's base, for 'copy'; ``weights``: a side checkpoint, for 'distill'). ``apply`` is None
+    for a choice that ``policies.methods.build_encoder`` resolves to another one ('auto')."""
+
+    name: str
+    description: str
+    apply: Callable[[nn.Module, nn.Module | None, str | Path | None], nn.Module] | None
+
+
+SIDE_INITS: Registry[SideInitSpec] = Registry("side initialisation")
+register_side_init = SIDE_INITS.register
+side_init_names = SIDE_INITS.names
+
+
+def _copy_init(side: nn.Module, base: nn.Module | None, weights: str | Path | None) -> nn.Module:
+    if base is None:
+        raise ValueError("side_init='copy' needs the base to copy from")
+    return copy_weights_(side, base)
+
+
+def _distill_init(side: nn.Module, base: nn.Module | None, weights: str | Path | None) -> nn.Module:
+    if weights is None:
+        raise ValueError(
+            "side_init='distill' needs side_weights: a side checkpoint distilled from the base, made with "
+            "`policies.distill.distill_side` or "
+            "`python -m policies.distill --base ... --images frames.npy --out side.pth`"
+        )
+    return load_encoder_weights(side, weights)
+
+
+for _init in (
+    SideInitSpec(
+        "auto", "the shipped side distilled from policy.base where there is one, else xavier (the presets)", None
+    ),
+    SideInitSpec(
+        "distill", "a side checkpoint distilled from the base: policy.side_weights, or a shipped base's", _distill_init
+    ),
+    SideInitSpec("xavier", "Xavier-uniform weights, zero biases", lambda side, base, weights: xavier_init_(side)),
+    SideInitSpec("copy", "the base's weights (the side must have the base's architecture)", _copy_init),
+    SideInitSpec(
+        "zero",
+        "Xavier weights behind a per-channel output gain at 0, so the side starts at exactly zero",
+        lambda side, base, weights: ZeroOutputSide(xavier_init_(side)),
+    ),
+    SideInitSpec("default", "PyTorch's default initialisation", lambda side, base, weights: side),
+):
+    register_side_init(_init)
+
+
 def initialise_side(
     side: nn.Module, how: str, base: nn.Module | None = None, weights: str | Path | None = None
 ) -> nn.Module:
-    """Initialise `side` in place and return the module to use ('zero' wraps it in `ZeroOutputSide`).
-
-    how: 'default' (PyTorch's), 'xavier', 'copy' (needs `base`), 'zero', or 'distill' (needs `weights`,
-    a side checkpoint written by `policies.distill`)."""
-    if how == "default":
-        return side
-    if how == "xavier":
-        return xavier_init_(side)
-    if how == "zero":
-        return ZeroOutputSide(xavier_init_(side))
-    if how == "copy":
-        if base is None:
-            raise ValueError("side_init='copy' needs the base to copy from")
-        return copy_weights_(side, base)
-    if how == "distill":
-        if weights is None:
-            raise ValueError(
-                "side_init='distill' needs side_weights: a side checkpoint distilled from the base, made with "
-                "`policies.distill.distill_side` or "
-                "`python -m policies.distill --base ... --images frames.npy --out side.pth`"
-            )
-        return load_encoder_weights(side, weights)
-    raise AssertionError(
-        f"unknown side_init {how!r}; choose one of {SIDE_INITS} (PolicyConfig checks policy.side_init)"
-    )
+    """Initialise `side` in place as the registered initialisation `how` says and return the module to use
+    ('zero' wraps it in `ZeroOutputSide`); 'copy' needs `base`, 'distill' needs `weights` (a side checkpoint
+    written by `policies.distill`)."""
+    spec = SIDE_INITS.spec(how)
+    if spec.apply is None:
+        raise ValueError(f"side_init={how!r} is resolved by policies.methods.build_encoder, not applied to a side")
+    return spec.apply(side, base, weights)

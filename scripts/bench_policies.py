@@ -39,7 +39,9 @@ def frames_per_second(step, batch: int, repeats: int, min_seconds: float) -> flo
 def bench(
     method: str, arch: str, size: int, batch: int, repeats: int, min_seconds: float, device: str = "cpu"
 ) -> tuple[float, float, int]:
-    encoder = build_encoder(PolicyConfig(method=method, base_arch=arch), (size, size)).to(device)
+    # random base weights: they time the same as pretrained ones, and need no checkpoint at every arch and size
+    config = PolicyConfig(method=method, base_arch=arch, base="random")
+    encoder = build_encoder(config, (size, size)).to(device)
     x = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     trainable = sum(p.numel() for p in encoder.parameters() if p.requires_grad)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)

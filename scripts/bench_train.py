@@ -7,11 +7,13 @@ rounds (each round times every variant once; the median round counts):
    (agents.run.model_builder + the frozen-base rollout buffer) against plain SB3 PPO `MultiInputPolicy` (its
    default NatureCNN extractor) on the same env and PPO settings; `sidetune-recompute` is side-tuning with
    SB3's own buffer (the frozen base recomputed in every epoch) and `sidetune-nchw` with the default memory
-   layout instead of channels_last: each is the trainer without one of the changes. `-before` is the trainer
-   before issue 25 (torch's max-pool in the map tower, the frozen base unfolded in fp32), `-fp32`/`-bf16` force
-   policy.base_precision, `-16envs`/`-32envs` run that many envs with the same frames per rollout, `-bf16train`
-   and `-fp32train` force policy.train_precision (bf16 autocast or fp32 in the update / the BC step; also BC
-   variants).
+   layout instead of channels_last: each is the trainer without one of its fast paths. So are `-maxpool` (torch's
+   max-pool in the map tower instead of the separable max filter), `-unfolded` (the frozen base's own module in
+   fp32, its BatchNorms not folded into the convs) and `-floatinput` (uint8 images cast to float before the
+   extractor, then scaled and laid out in separate passes); `-unfused` is all three with fp32 training.
+   `-fp32`/`-bf16` force policy.base_precision, `-16envs`/`-32envs` run that many envs with the same frames per
+   rollout, `-bf16train` and `-fp32train` force policy.train_precision (bf16 autocast or fp32 in the update / the
+   BC step). BC variants take the model levers and the train precisions.
    Tokens combine: `sidetune-bf16train-16envs` is both levers at once. Any registered method takes them:
    `side-only` (the side network without a base) is side-tuning with a base that costs nothing, the bound of
    any lever on the frozen base.
@@ -22,7 +24,7 @@ rounds (each round times every variant once; the median round counts):
 4. Env: a single env against its own batched path at N=1; the batched env at N=32 against its renderer
    alone (the same render call the step makes, same agents).
 5. BC (`--sections bc`): training frames/s of behaviour-cloning epochs (configs/bc.yaml, N=490, feature cache on)
-   against `-before`, the trainer before issue 25.
+   against the same method's `-unfused` variant.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/bench_train.py                      # about 6 minutes idle
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/bench_train.py --sections ppo --rounds 5 ppo.n_epochs=4
@@ -72,7 +74,10 @@ TOKEN_OVERRIDES = {  # a variant's name is a method and `-`-joined tokens; each 
     "bf16": ["policy.base_precision=bfloat16"],
     "bf16train": ["policy.train_precision=bfloat16"],
     "fp32train": ["policy.train_precision=float32"],
-    "before": ["policy.base_precision=float32", "policy.train_precision=float32"],  # + old image path, map pooling
+    "maxpool": [],  # model levers (MODEL_LEVERS, applied by build_variant)
+    "floatinput": [],
+    "unfolded": ["policy.base_precision=float32"],  # the unfolded module holds fp32 weights
+    "unfused": ["policy.base_precision=float32", "policy.train_precision=float32"],
     "nchw": [],  # the default memory layout instead of channels_last (build_variant)
     "recompute": [],  # SB3's own rollout buffer: the frozen base recomputed in every epoch (build_variant)
 }
@@ -80,13 +85,19 @@ DEFAULT_VARIANTS = (
     "sb3",
     "features",
     "sidetune",
-    "features-before",
-    "sidetune-before",
+    "features-unfused",
+    "sidetune-unfused",
     "sidetune-fp32train",
     "sidetune-16envs",
 )
 SECTIONS = ("ppo", "variants", "env", "bc")
-BC_TOKENS = ("before", "bf16train", "fp32train")  # the levers a BC variant may name
+MODEL_LEVERS = {  # tokens that swap parts of a built model for plainer ones (use_model_levers)
+    "maxpool": ("maxpool",),
+    "floatinput": ("floatinput",),
+    "unfolded": ("unfolded",),
+    "unfused": ("maxpool", "floatinput", "unfolded"),
+}
+BC_TOKENS = (*MODEL_LEVERS, "bf16train", "fp32train")  # the levers a BC variant may name
 
 
 def machine_info() -> dict[str, Any]:
@@ -142,7 +153,7 @@ def ppo_config(method: str, overrides: list[str]) -> Any:
     args = base_parser("bench").parse_args(
         [f"policy.method={method}", "run.device=cpu", "train.progress_bar=false", *overrides]
     )
-    return resolve_config(args, "ppo.yaml")
+    return resolve_config(args, "ppo")
 
 
 class Timed:
@@ -232,9 +243,9 @@ def variant_overrides(name: str, overrides: list[str]) -> list[str]:
     return [*overrides, *extra]
 
 
-class ScalerBeforeIssue25(torch.nn.Module):
-    """The image scaling before issue 25: float frames (SB3's cast), a layout copy (RGB only: the map stayed NCHW),
-    then divide and subtract."""
+class SeparatePassScaler(torch.nn.Module):
+    """Image scaling in separate passes over float frames (cast by SB3 or BC): a layout copy (RGB only: the map
+    stays NCHW), then divide and subtract; the extractor's ImageScaler does it all in one pass from uint8."""
 
     def __init__(self, change_layout: bool) -> None:
         super().__init__()
@@ -246,18 +257,24 @@ class ScalerBeforeIssue25(torch.nn.Module):
         return x.float().div(127.5).sub_(1.0)
 
 
-def as_before_issue25(model: PPO) -> None:
-    """Today's trainer before issue 25: torch's max-pool in the map tower, the frozen base unfolded in fp32, images
-    cast to float by SB3 (or BC) and scaled in separate passes."""
+def use_model_levers(model: PPO, tokens: list[str]) -> None:
+    """Apply the variant's model levers (MODEL_LEVERS) to a built model: `maxpool` puts torch's max-pool in the
+    map tower, `floatinput` has SB3 (or BC) cast images to float and SeparatePassScaler scale them, `unfolded`
+    runs the frozen base's own module (BatchNorms not folded, fp32 weights) instead of its inference copy."""
+    levers = {lever for token in tokens for lever in MODEL_LEVERS.get(token, ())}
+    if not levers:
+        return
     extractor = model.policy.features_extractor
-    extractor.raw_image_keys = ()
-    extractor.rgb_scaler = ScalerBeforeIssue25(change_layout=True)
-    for key in extractor.scalers:
-        extractor.scalers[key] = ScalerBeforeIssue25(change_layout=False)
-    for tower in extractor.towers.values():
-        if isinstance(tower, torch.nn.Sequential) and isinstance(tower[0], MaxFilter3x3):
-            tower[0] = torch.nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-    base = extractor.encoder.base
+    if "floatinput" in levers:
+        extractor.raw_image_keys = ()
+        extractor.rgb_scaler = SeparatePassScaler(change_layout=True)
+        for key in extractor.scalers:
+            extractor.scalers[key] = SeparatePassScaler(change_layout=False)
+    if "maxpool" in levers:
+        for tower in extractor.towers.values():
+            if isinstance(tower, torch.nn.Sequential) and isinstance(tower[0], MaxFilter3x3):
+                tower[0] = torch.nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+    base = extractor.encoder.base if "unfolded" in levers else None
     if isinstance(base, Frozen):
         base.inference_module = lambda x: base.module  # type: ignore[method-assign]
 
@@ -282,8 +299,7 @@ def build_variant(name: str, overrides: list[str]) -> Timed:
         tokens = variant_tokens(name)
         if "nchw" in tokens:
             model.policy.features_extractor.set_memory_format(torch.contiguous_format)
-        if "before" in tokens:
-            as_before_issue25(model)
+        use_model_levers(model, tokens)
         if "recompute" not in tokens:
             configure_rollout(model)
     return Timed(name, model)
@@ -347,18 +363,17 @@ def bench_ppo(variants: list[str], rounds: int, iterations: int, overrides: list
 def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str]) -> dict[str, Any]:
     """Training frames/s of BC epochs (the CPU preset, N from the overrides, the feature cache where a BC run uses
     it), each variant a model of its own on the same pool, `batches` batches per variant and round, interleaved;
-    `-before` is the trainer before issue 25."""
+    each row's ratio is to the same method's `-unfused` variant."""
     contexts = {}
     for name in variants:
         method, tokens = split_variant(name)
-        # BC's `-before` is as_before_issue25 on the model alone: its feature cache is built as today's, as it was
-        extra = [o for t in tokens if t != "before" for o in TOKEN_OVERRIDES[t]]
+        # BC's model levers change the model alone: the feature cache is built by the preset's folded base
+        extra = [o for t in tokens if t not in MODEL_LEVERS for o in TOKEN_OVERRIDES[t]]
         args = base_parser("bench").parse_args([f"policy.method={method}", "run.device=cpu", *overrides, *extra])
-        ctx = build_context(resolve_config(args, "bc.yaml"), progress=False)
+        ctx = build_context(resolve_config(args, "bc"), progress=False)
         if wants_cache(ctx):  # as a BC run would: methods without a frozen base train on the frames
             attach_cache(ctx, progress=False)
-        if "before" in tokens:
-            as_before_issue25(ctx.model)
+        use_model_levers(ctx.model, tokens)
         train_epoch(ctx, 0, False, 2)  # warm-up
         contexts[name] = ctx
     samples: dict[str, list[float]] = {name: [] for name in variants}
@@ -371,8 +386,8 @@ def bench_bc(variants: list[str], rounds: int, batches: int, overrides: list[str
         name: {"frames_per_s": statistics.median(v), "frames_per_s_rounds": v} for name, v in samples.items()
     }
     for name, row in out.items():
-        before = out.get(split_variant(name)[0] + "-before")
-        row["vs_before"] = row["frames_per_s"] / before["frames_per_s"] if before else None
+        unfused = out.get(split_variant(name)[0] + "-unfused")
+        row["vs_unfused"] = row["frames_per_s"] / unfused["frames_per_s"] if unfused else None
     any_ctx = next(iter(contexts.values()))
     settings = any_ctx.settings
     out["_settings"] = {
@@ -527,9 +542,9 @@ def report(results: dict[str, Any]) -> None:
                 f"{r['update_gmac_per_s'] / mm:.0%} |"
             )
         side, features = results["ppo"].get("sidetune"), results["ppo"].get("features")
-        if side:  # issue 25's goals, at load average 2 or less
+        if side:  # the training-speed goals, at load average 2 or less
             print(
-                f"goals (issue 25): side-tuning >= 1.5x SB3: {side['vs_sb3']:.2f}x"
+                f"goals: side-tuning >= 1.5x SB3: {side['vs_sb3']:.2f}x"
                 + (f"; features >= 2x SB3: {features['vs_sb3']:.2f}x" if features else "")
                 + f"; side-tuning's update at {side['update_gmac_per_s'] / mm:.0%} of the fp32 matmul rate"
             )
@@ -554,7 +569,8 @@ def report(results: dict[str, Any]) -> None:
         print(f"\nBC, N={bc['_settings']['trajectories']}, batch {bc['_settings']['batch_size']}:")
         for name, r in bc.items():
             if not name.startswith("_"):
-                ratio = f", {r['vs_before']:.2f}x today's trainer" if r["vs_before"] and "before" not in name else ""
+                unfused = f"{split_variant(name)[0]}-unfused"
+                ratio = f", {r['vs_unfused']:.2f}x {unfused}" if r["vs_unfused"] and name != unfused else ""
                 print(f"  {name}: {r['frames_per_s']:.1f} frames/s{ratio}")
     if "env" in results:
         for key, r in results["env"].items():
@@ -570,7 +586,7 @@ def main() -> None:
         default=list(DEFAULT_VARIANTS),
         type=variant_argument,
         metavar="VARIANT",
-        help="sb3, or a method (features, sidetune, side-only, ...) with -joined levers: "
+        help=f"sb3, or a method ({', '.join(method_names())}) with -joined levers: "
         + ", ".join(f"-{token}" for token in TOKEN_OVERRIDES)
         + ", -<N>envs (default: %(default)s)",
     )
@@ -583,7 +599,7 @@ def main() -> None:
     parser.add_argument(
         "--bc-variants",
         nargs="+",
-        default=["sidetune", "sidetune-before"],
+        default=["sidetune", "sidetune-unfused"],
         type=bc_variant_argument,
         metavar="VARIANT",
         help="a method with levers among " + ", ".join(f"-{t}" for t in BC_TOKENS) + " (default: %(default)s)",

@@ -23,14 +23,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agents.pretraining.dataset import render_set  # noqa: E402
-from policies.bases import SHIPPED_TASKS, load_base  # noqa: E402
+from agents.pretraining.tasks import pretrain_task  # noqa: E402
+from policies.bases import load_base, pretrained_base_names  # noqa: E402
 from policies.checkpoints import save_encoder_weights  # noqa: E402
 from policies.contract import uint8_to_unit_range  # noqa: E402
 from policies.distill import distill_side  # noqa: E402
 from policies.freeze import Frozen  # noqa: E402
-from policies.side import build_side, side_weights_path, xavier_init_  # noqa: E402
-
-LOSS_OF = {"curvature": "l2", "denoising": "l1"}  # as the paper's distillation
+from policies.side import build_side, side_choices, side_weights_path, xavier_init_  # noqa: E402
 
 
 @torch.no_grad()
@@ -45,9 +44,11 @@ def relative_error(side: torch.nn.Module, base: torch.nn.Module, images: torch.T
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolution", type=int, default=128, help="the bases' pretraining resolution (default 128)")
-    parser.add_argument("--side", default="fcn5_small", help="side network to distil (default fcn5_small)")
+    parser.add_argument(
+        "--side", default="fcn5_small", choices=side_choices(), help="side network to distil (default fcn5_small)"
+    )
     parser.add_argument("--arch", default="compact", help="base architecture (default compact)")
-    parser.add_argument("--bases", nargs="+", default=list(SHIPPED_TASKS), choices=SHIPPED_TASKS)
+    parser.add_argument("--bases", nargs="+", default=list(pretrained_base_names()), choices=pretrained_base_names())
     parser.add_argument("--images", type=int, default=4000, help="training-building images (default 4000)")
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps (default 3000)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -63,14 +64,16 @@ def main() -> None:
         base = Frozen(load_base(name, args.arch, resolution=args.resolution))
         side = xavier_init_(build_side(args.side, args.arch))
         started = time.perf_counter()
-        history = distill_side(side, base, train, args.steps, args.batch_size, args.lr, LOSS_OF[name], args.seed)
+        history = distill_side(
+            side, base, train, args.steps, args.batch_size, args.lr, pretrain_task(name).distill_loss, args.seed
+        )
         out = save_encoder_weights(side, side_weights_path(args.side, name, args.arch, args.resolution))
         report = {
             "side": args.side,
             "base": name,
             "arch": args.arch,
             "resolution": args.resolution,
-            "loss": LOSS_OF[name],
+            "loss": pretrain_task(name).distill_loss,
             "train_images": args.images,
             "steps": args.steps,
             "batch_size": args.batch_size,

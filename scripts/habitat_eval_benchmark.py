@@ -43,7 +43,7 @@ def _policy(cfg, run: str | None):
 def main(argv: list[str] | None = None) -> None:
     """Evaluate on both backends, print one JSON summary."""
     from agents.evaluation.evaluate import evaluate_policy
-    from agents.run.config_loader import CONFIG_DIR, load_run_config
+    from agents.run.config_loader import load_run_config
     from envs.episodes import scene_name
     from envs.habitat.episodes import check_habitat_data
     from envs.habitat.scene_export import EPISODES_SUBDIR, SCENES_SUBDIR
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("export", type=Path, help="scripts/export_habitat_scenes.py's output folder")
     parser.add_argument("--run", default=None, help="a run folder (default: an untrained policy of --config)")
-    parser.add_argument("--config", default=str(CONFIG_DIR / "ppo.yaml"), help="config of the untrained policy")
+    parser.add_argument("--config", default=None, help="preset or file over the ppo preset: the untrained policy")
     parser.add_argument("--episodes-per-building", type=int, default=None, help="eval.episodes_per_building")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
     args = parser.parse_args(argv)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
 
         cfg = read_run_config(RunDir.open(args.run))
     else:
-        cfg = load_run_config("ppo.yaml", args.config, require=("eval", "policy", "run"))
+        cfg = load_run_config("ppo", args.config)
     habitat_env = dataclasses.replace(
         cfg.env,
         backend="habitat",

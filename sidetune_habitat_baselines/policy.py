@@ -2,14 +2,13 @@
 
 Observations are habitat-lab's: ``rgb`` ``[N, H, W, 3]`` uint8 and the point goal (``pointgoal_with_gps_compass``,
 or ``pointgoal``) ``[N, 2]``. The RGB image goes, channel first, through ``policies.extractor.SideTuneExtractor``
-(the method encoder of ``policies.methods.build_encoder``: features / finetune / scratch / sidetune / side-only),
+(the method encoder of ``policies.methods.build_encoder``, for any registered method, ``policies.methods.METHODS``),
 the goal through its vector tower; habitat-baselines' RNN state encoder and its actor/critic heads (``NetPolicy``)
 do the rest, so its PPO, DD-PPO and evaluator run the policy unchanged.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -18,26 +17,14 @@ import torch
 from habitat_baselines.common.baseline_registry import baseline_registry
 from habitat_baselines.rl.models.rnn_state_encoder import build_rnn_state_encoder
 from habitat_baselines.rl.ppo.policy import Net, NetPolicy
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from policies.extractor import SideTuneExtractor
 from policies.methods import PolicyConfig
+from sidetune_habitat_baselines.policy_config import policy_config_of
 
 GOAL_KEYS = ("pointgoal_with_gps_compass", "pointgoal")
 RGB_KEY = "rgb"
-
-
-def policy_config_of(config: DictConfig) -> PolicyConfig:
-    """The toolkit's PolicyConfig of a habitat-baselines config: the ``policy:`` section of ``sidetune.policy_file``
-    (a toolkit YAML such as configs/ppo.yaml, ``_base_`` followed) under the keys of ``sidetune.policy``."""
-    section = config.get("sidetune") or {}
-    values: dict[str, Any] = {}
-    if section.get("policy_file"):
-        from agents.run.config_loader import read_config_path, to_container
-
-        values = dict(to_container(read_config_path(Path(str(section.policy_file)))).get("policy") or {})
-    values.update(OmegaConf.to_container(section.get("policy") or OmegaConf.create({}), resolve=True))
-    return PolicyConfig.from_dict(values)
 
 
 def _extractor_space(observation_space: Any) -> tuple[gymnasium.spaces.Dict, str]:
@@ -66,7 +53,7 @@ class SideTuneNet(Net):
     def __init__(self, observation_space: Any, policy_config: PolicyConfig, hidden_size: int) -> None:
         super().__init__()
         space, self.goal_key = _extractor_space(observation_space)
-        self.extractor = SideTuneExtractor(space, **policy_config.to_dict())
+        self.extractor = SideTuneExtractor(space, config=policy_config)
         self._hidden_size = int(hidden_size)
         self.state_encoder = build_rnn_state_encoder(self.extractor.features_dim, self._hidden_size)
 

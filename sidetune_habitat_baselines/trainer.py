@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -17,6 +18,20 @@ from envs.habitat.sim_config import default_gpu_device_id
 class SideTunePPOTrainer(PPOTrainer):
     """PPOTrainer plus ``sidetune/alpha_<name>`` scalars (rank 0 writes, as for every other scalar), and checkpoints
     that load under torch >= 2.6."""
+
+    def __init__(self, config: Any) -> None:
+        """Check the policy config before habitat-baselines starts any simulator: a bad ``sidetune.policy`` key or
+        value ends the program with the toolkit's one error line and exit status 2."""
+        from agents.run.cli import error_line
+        from common.errors import UserError
+        from sidetune_habitat_baselines.policy_config import check_plugin_config
+
+        try:
+            check_plugin_config(config)
+        except UserError as err:
+            print(error_line(err), file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        super().__init__(config)
 
     def _init_train(self, resume_state: Any = None) -> None:
         """DD-PPO's backend as the config says, AUTO (the plugin's default) being NCCL with CUDA and GLOO without."""

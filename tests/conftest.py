@@ -12,10 +12,10 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # The slowest test files, slowest first: seconds of work in the suite's two pytest-xdist workers, measured with this
-# order (2-core AVX2 EPYC, idle otherwise, 2026-12-02; the files that now run side by side slow each other). Run by
+# order (2-core AVX2 EPYC, idle otherwise, 2026-12-02; the files that run side by side slow each other). Run by
 # scripts/test.sh whole in two workers (--dist loadfile) in collection order (--no-loadscope-reorder), these start
-# first and the short files fill in behind them. xdist's own order (most tests first) had left the two
-# habitat-baselines runs to the end on one worker while the other sat idle: 616 against 466 s of work, 636 s wall;
+# first and the short files fill in behind them. xdist's own order (most tests first) leaves the two
+# habitat-baselines runs to the end on one worker while the other sits idle: 616 against 466 s of work, 636 s wall;
 # in this order 1,004 s of work took 524 s.
 SLOW_FILES_FIRST = (
     "test_habitat_baselines_plugin.py",  # 199 s

@@ -1,7 +1,7 @@
 """Run many ``scripts/<name>.py`` invocations as forks of one process that imported the toolkit once.
 
-Each bad-input case of tests/test_cli_errors.py used to be a fresh interpreter that spent about 4 s importing
-torch before it read its config. Here one helper process imports the scripts' modules (no torch op runs, so no
+A fresh interpreter per bad-input case of tests/test_cli_errors.py spends about 4 s importing torch before it
+reads its config. Here one helper process imports the scripts' modules (no torch op runs, so no
 thread pool exists to break in a fork), then forks a child per invocation; the child changes into its folder,
 points fds 1 and 2 at files and runs the script file as ``__main__`` with its argv, exactly as ``python
 scripts/<name>.py`` would, and exits with the code Python would give it. Real interpreter starts stay covered by

@@ -20,8 +20,8 @@ import torch
 from script_forks import ScriptRun, run_scripts
 from tiny_runs import TINY_PPO as TINY_PPO_SETTINGS
 
-# All cases run in the module fixture (about 15 s on a loaded 2-core machine, against 108 s when each case was a
-# fresh interpreter importing torch); the fixture's time counts against the first test, so allow a loaded box.
+# All cases run in the module fixture (about 15 s on a loaded 2-core machine, against 108 s with a fresh
+# interpreter importing torch per case); the fixture's time counts against the first test, so allow a loaded box.
 pytestmark = pytest.mark.timeout(900)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +178,7 @@ def test_every_script_has_a_console_entry_point():
         assert named and named[1] in targets, wrapper.name
 
 
-# ---------------------------------------------------------------- faults beyond bad values (issue 26)
+# ---------------------------------------------------------------- faults beyond bad values
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
 # root ignores file permissions; without these two capabilities it is refused like any user
 UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
@@ -257,7 +257,7 @@ def test_two_resumes_of_one_run_one_exits_2_and_a_killed_writers_lock_is_taken_o
         first.kill()  # SIGKILL mid-training
         first.wait()
     assert (run / ".lock").read_text().strip() == str(first.pid)
-    stale = run / "checkpoints" / ".last.zip.k2j3h4ab.zip"  # what a kill during an SB3 save used to leave
+    stale = run / "checkpoints" / ".last.zip.k2j3h4ab.zip"  # SB3 saving to a suffix-less temp name, killed
     stale.write_bytes(b"")
     resumed = _start("train_ppo", "--resume", str(run))
     try:
@@ -339,14 +339,14 @@ def test_unreadable_episode_file_is_not_advised_to_be_deleted(tmp_path, monkeypa
 
 def test_atomic_files_get_the_mode_open_gives_and_results_are_strict_json(tmp_path):
     from agents.run.run_dir import RunDir
-    from envs.atomic_io import atomic_write_text
+    from common.atomic_io import atomic_write_text
 
-    old = os.umask(0o022)
+    saved = os.umask(0o022)
     try:
         atomic_write_text(tmp_path / "a.txt", "x")
         assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     finally:
-        os.umask(old)
+        os.umask(saved)
     run = RunDir(tmp_path)
     run.write_results({"best_val_loss": float("nan"), "history": [{"val_loss": float("inf")}], "n": 3})
     results = json.loads(run.results_path.read_text(), parse_constant=lambda name: pytest.fail(f"bare {name}"))

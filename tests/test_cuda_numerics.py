@@ -4,7 +4,6 @@ a run's device set up in the order multi-GPU runs need (this rank's GPU before a
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
 import pytest
@@ -65,6 +64,8 @@ def test_tf32_is_off_by_default_and_an_override_turns_it_on():
     assert RunSettings(experiment="x", name=None, runs_root="runs", seed=0, device="cpu").tf32 is False
     default = resolve_config(base_parser("test").parse_args([]), "ppo.yaml")
     assert default.run.tf32 is False and default.to_dict()["run"]["tf32"] is False  # config.yaml states it
+    on = resolve_config(base_parser("test").parse_args(["run.tf32=true"]), "ppo.yaml")
+    assert on.run.tf32 is True
     tree = default.to_dict()
     tree["run"]["tf32"] = True  # a run's config.yaml with TF32 on reads back with it on
     assert RunConfig.from_dict(tree).run.tf32 is True
@@ -101,8 +102,7 @@ def test_the_run_device_is_set_up_with_this_ranks_gpu_before_any_cuda_query(monk
     monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend, **_: calls.append(("init", backend)))
     monkeypatch.setattr(distributed, "_CONTEXT", None)
     monkeypatch.setattr(sys, "stdout", sys.stdout)  # a rank > 0 silences its stdout: restored after the test
-    cfg = resolve_config(base_parser("test").parse_args(["run.device=auto"]), "ppo.yaml")
-    cfg.run = dataclasses.replace(cfg.run, tf32=True)
+    cfg = resolve_config(base_parser("test").parse_args(["run.device=auto", "run.tf32=true"]), "ppo.yaml")
     set_tf32(False)
     assert setup_run_device(cfg) == "cuda"
     assert calls[:2] == [("set_device", 1), ("init", "nccl")]

@@ -165,15 +165,15 @@ def test_evaluate_run_writes_eval_json_atomically(run_dir, monkeypatch):
     by_file = evaluate_run(run_dir / "checkpoints" / "best.zip", episodes_per_building=1, progress=False, write=False)
     assert by_file["run_dir"] == str(run_dir) and by_file["per_episode"] == saved["per_episode"]
 
-    import envs.atomic_io
+    import common.atomic_io
 
     def crash(fd):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(envs.atomic_io.os, "fsync", crash)
+    monkeypatch.setattr(common.atomic_io.os, "fsync", crash)
     with pytest.raises(OSError, match="simulated"):
         evaluate_run(run_dir, episodes_per_building=1, seed=3, progress=False)
-    assert json.loads((run_dir / "eval.json").read_text()) == saved  # the old file is intact
+    assert json.loads((run_dir / "eval.json").read_text()) == saved  # the eval.json written first is intact
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".eval.json")]
 
 
@@ -323,9 +323,9 @@ def test_ppo_band_is_the_seeds_then_episodes_interval_where_episodes_were_kept()
     assert mean.tolist() == pytest.approx([np.mean([s[i]["success"] for s in seeds]) for i in range(3)])
     assert lower[0] == upper[0] == 0.0  # nothing succeeds at 0 frames: no spread
     assert np.all(lower[1:] < mean[1:]) and np.all(mean[1:] < upper[1:]) and np.all(upper - lower < 0.3)
-    old = [history(0.6, keep=False) for _ in range(3)]  # histories written before episodes were kept
-    frames, mean, lower, upper = _ppo_band(old, "success")
-    values = np.array([[r["success"] for r in s] for s in old])
+    unkept = [history(0.6, keep=False) for _ in range(3)]  # histories without per-episode outcomes
+    frames, mean, lower, upper = _ppo_band(unkept, "success")
+    values = np.array([[r["success"] for r in s] for s in unkept])
     assert lower.tolist() == pytest.approx(values.min(axis=0).tolist()) and upper.tolist() == pytest.approx(
         values.max(axis=0).tolist()
     )

@@ -200,7 +200,7 @@ def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
 
 def test_seeds_whose_auto_precisions_resolved_differently_are_flagged(tmp_path: Path, experiment: Path) -> None:
     """Seeds of one cell trained on machines with and without native bf16 pool two numerics: the report says
-    which runs ran which; groups with one numerics, and runs that predate the record, are not flagged."""
+    which runs ran which; groups with one numerics, and runs without the record, are not flagged."""
     folder = tmp_path / "ppo_parity"
     bf16 = {"device": "cpu", "base_dtype": "bfloat16", "train_precision": "bfloat16", "cpu_bf16": ["avx512_bf16"]}
     fp32 = {"device": "cpu", "base_dtype": "float32", "train_precision": "float32", "cpu_bf16": []}
@@ -235,7 +235,7 @@ def test_the_alpha_table_carries_the_probe_mean_over_the_seeds_that_have_one(tmp
         _run(folder, "sidetune", "curvature", 300_000, seed, 0.60, alpha=0.4, trainer="ppo", probe=probe)
         _run(folder, "features", "curvature", 300_000, seed, 0.50, trainer="ppo")
         _run(folder, "sidetune", "denoising", 300_000, seed, 0.55, alpha=0.3, trainer="ppo", probe=probe)
-        _run(folder, "sidetune", "random", 300_000, seed, 0.55, alpha=0.2, trainer="ppo")  # older runs: no probe
+        _run(folder, "sidetune", "random", 300_000, seed, 0.55, alpha=0.2, trainer="ppo")  # runs without a probe
     _run(folder, "sidetune", "denoising", 300_000, 3, 0.55, alpha=0.3, trainer="ppo")  # one seed without it
     out = build_report(folder, log=lambda _: None)["report"]
     by_base = {a["base"]: a for a in out["alphas"]}
@@ -490,6 +490,31 @@ def test_the_command_a_report_names_rewrites_it_unchanged(experiment: Path, tmp_
     assert (subset / "report.json").read_bytes() == first and (subset / "report.md").read_text() == header
 
 
+def test_the_report_names_the_split_its_runs_evaluated(tmp_path: Path) -> None:
+    """A selection run on training buildings (eval.split=train, recorded in the evaluation or only in the config)
+    is not headed as a held-out evaluation; held-out runs keep their heading."""
+    folder = tmp_path / "select"
+    for seed in range(2):
+        _run(folder, "sidetune", "curvature", 49, seed, 0.5, alpha=0.5)
+    for run in folder.iterdir():  # seed 0: the split only in the config (older evaluations); seed 1: recorded too
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        (run / "config.yaml").write_text(yaml.safe_dump({**config, "eval": {"split": "train"}}))
+        results = json.loads((run / "results.json").read_text())
+        if "evaluation" in results:
+            results["evaluation"]["split"] = "train"
+            (run / "results.json").write_text(json.dumps(results))
+    build_report(folder, log=lambda _: None)
+    text = (folder / "report.md").read_text()
+    assert "from the runs' stored evaluations on the training buildings." in text
+    assert "## Evaluation on the training buildings, seeds pooled" in text and "held-out evaluation" not in text.lower()
+
+    heldout = tmp_path / "heldout"
+    _run(heldout, "sidetune", "curvature", 49, 1, 0.5, alpha=0.5)
+    build_report(heldout, log=lambda _: None)
+    text = (heldout / "report.md").read_text()
+    assert "from the runs' stored held-out evaluations." in text and "## Held-out evaluation, seeds pooled" in text
+
+
 def test_folders_a_sweep_set_aside_are_not_runs(experiment: Path) -> None:
     abandoned = experiment / "sweep_abandoned" / "sidetune-curvature-4900-20261127-060711"
     abandoned.mkdir(parents=True)
@@ -499,7 +524,7 @@ def test_folders_a_sweep_set_aside_are_not_runs(experiment: Path) -> None:
 
 
 def test_committed_runs_read_through_the_schema_1_shim() -> None:
-    """Every committed schema-1 results.json (runs/ before 2026-11-30) reads through the shim."""
+    """Every committed schema-1 results.json under runs/ reads through the shim."""
     from agents.evaluation.results import SCHEMA_VERSION, parse_results
     from agents.evaluation.run_folder import find_run_folders, read_run_folder
 
@@ -509,7 +534,7 @@ def test_committed_runs_read_through_the_schema_1_shim() -> None:
         if run.results is None:
             continue
         raw, r = json.loads((folder / "results.json").read_text()), run.results
-        if raw.get("schema_version", 1) >= 2:  # written by today's trainers: read as they are, nothing to migrate
+        if raw.get("schema_version", 1) >= 2:  # the trainers' schema: read as it is, nothing to migrate
             continue
         kinds[r.kind] += 1
         assert r.kind == run.summary["kind"] and r.method == run.summary["method"] and r.data == run.summary["data"]
@@ -542,8 +567,8 @@ def test_the_committed_ppo_report_is_regenerated_byte_for_byte(tmp_path: Path, m
     assert json.loads((copy / "report.json").read_text()) == json.loads((committed / "report.json").read_text())
 
 
-def test_runs_that_predate_a_policy_field_pool_with_runs_setting_its_default(experiment: Path, tmp_path: Path) -> None:
-    """New seeds that write policy.base_precision=float32 (the default) pool with the grid's runs, which predate
+def test_runs_without_a_policy_field_pool_with_runs_setting_its_default(experiment: Path, tmp_path: Path) -> None:
+    """Seeds that write policy.base_precision=float32 (the default) pool with the grid's runs, whose configs lack
     the field; seeds that set another value (bfloat16) stay a variant of their own. The α table keeps merging
     methods apart."""
     later = tmp_path / "imitation_more"

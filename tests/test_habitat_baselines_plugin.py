@@ -136,3 +136,37 @@ def test_ddppo_two_ranks_gloo_trains_and_evaluates(export):
     train, evaluation = _train_and_evaluate(export, "ddppo", launcher, threaded_envs=True)
     assert any(k.startswith("sidetune/alpha") for k in train)
     assert any(k.endswith("success") for k in evaluation), sorted(evaluation)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("sidetune.policy.method=bogus", "error: policy.method: 'bogus' is unknown"),
+        ("sidetune.policy.alpha_init=2", "error: policy.alpha_init"),
+        ("sidetune.policy.base=/nonexistent.pth", "error: policy.base: '/nonexistent.pth' is neither"),
+        ("sidetune.policy_file=nonexistent.yaml", "error: --config: file"),
+        (
+            "habitat.simulator.agents.main_agent.sim_sensors.rgb_sensor.width=64",
+            "error: habitat.simulator.agents.main_agent.sim_sensors.rgb_sensor.width: 64 but base 'curvature'",
+        ),
+        ("sidetune.policy.side_weights=/nonexistent.pth", None),  # any PolicyConfig key is a Hydra key
+    ],
+)
+def test_policy_overrides_are_schema_keys_and_bad_ones_fail_in_one_line_before_any_simulator(
+    export, tmp_path, override, message
+):
+    """Every PolicyConfig field is a ``sidetune.policy.<key>``; a bad value ends with the toolkit's one error line
+    and exit status 2 from the trainer's constructor, before habitat-baselines starts its simulators."""
+    command = [str(PYTHON), "-m", "habitat_baselines.run", "--config-name=sidetune_pointnav", *QUICK, override]
+    if message is None:  # a valid key: only the resolved config is printed (habitat-baselines' --cfg job)
+        command += ["--cfg", "job"]
+    env = {**os.environ, "HABITAT_SIM_LOG": "quiet", "MAGNUM_LOG": "quiet", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(command, cwd=export, capture_output=True, text=True, timeout=300, env=env)
+    if message is None:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "side_weights: /nonexistent.pth" in proc.stdout
+        return
+    assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith(message), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Initializing" not in proc.stdout + proc.stderr

@@ -28,10 +28,10 @@ def published(tmp_path, monkeypatch):
     monkeypatch.setattr(bases, "OFFICIAL_FILES", {**base_taskonomy.OFFICIAL_FILES, "curvature": filename})
     monkeypatch.setattr(bases, "OFFICIAL_URL_TEMPLATE", f"file://{source.parent}/{{filename}}")
     monkeypatch.setattr(bases, "WEIGHTS_DIR", tmp_path / "no_shipped_weights")
-    old = torch.hub.get_dir()
+    saved = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / "hub"))
     yield encoder, source, tmp_path / "hub" / "checkpoints" / filename
-    torch.hub.set_dir(old)
+    torch.hub.set_dir(saved)
 
 
 def test_downloads_into_the_hub_cache_then_uses_the_cache(published):

@@ -177,7 +177,7 @@ def test_map_max_filter_equals_max_pool(memory_format):
 
 
 def test_max_filter_on_uint8_then_scaling_equals_scaling_then_max_pool():
-    """The map tower filters the raw uint8 map before scaling it: exactly the old order's values."""
+    """The map tower filters the raw uint8 map before scaling it: exactly the values of scaling, then max-pooling."""
     x = torch.randint(0, 256, (4, 3, 37, 41), dtype=torch.uint8)
     scaled_then_pooled = torch.nn.MaxPool2d(3, stride=1, padding=1)(x.float().div(127.5).sub(1.0))
     assert torch.equal(MaxFilter3x3()(x).float().div(127.5).sub(1.0), scaled_then_pooled)
@@ -196,7 +196,7 @@ def test_uint8_images_skip_sb3s_cast_and_give_exactly_the_float_paths_outputs(ba
     space = model.observation_space
     obs = {k: torch.as_tensor(np.stack([space[k].sample() for _ in range(5)])) for k in space.spaces}
     assert obs["rgb"].dtype == torch.uint8 and obs["map"].dtype == torch.uint8
-    floats = {k: v.float() for k, v in obs.items()}  # what SB3's preprocess_obs gave the extractor before
+    floats = {k: v.float() for k, v in obs.items()}  # what SB3's preprocess_obs gives an extractor (the float path)
     actions = torch.tensor([0, 1, 2, 1, 0])
     grads = []
     for inputs, extract in ((obs, policy.extract_features), (floats, policy.features_extractor)):

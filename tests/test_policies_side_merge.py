@@ -46,8 +46,11 @@ def test_xavier_init_and_unknown_init():
     bound = (6 / (fan_in + fan_out)) ** 0.5
     weight = side.conv1[0].weight
     assert weight.abs().max() <= bound and weight.abs().max() > 0.9 * bound
-    with pytest.raises(AssertionError, match="unknown side_init"):  # below the door: PolicyConfig checks it
+    # PolicyConfig rejects an unknown policy.side_init first; below it the table names what is registered
+    with pytest.raises(KeyError, match="side initialisation 'orthogonal' is not registered"):
         initialise_side(FCN5(), "orthogonal")
+    with pytest.raises(ValueError, match="side_init='auto' is resolved by policies.methods.build_encoder"):
+        initialise_side(FCN5(), "auto")
     with pytest.raises(ValueError, match="side_init='distill' needs side_weights"):
         initialise_side(FCN5(), "distill")
 

@@ -12,14 +12,18 @@ import torch
 from agents.pretraining import noise
 from agents.pretraining.curvature import (
     CURVATURE_SCALE,
+    INVALID,
     backproject,
     curvature_targets,
+    decode_curvature,
+    encode_curvature,
     principal_curvatures,
     smoothing_window,
 )
-from agents.pretraining.dataset import INVALID, check_task, decode_curvature, render_set
+from agents.pretraining.dataset import render_set
 from agents.pretraining.decoder import Decoder
-from agents.pretraining.train import OUT_CHANNELS, evaluate, load_run, pretrain_base
+from agents.pretraining.tasks import pretrain_task
+from agents.pretraining.train import evaluate, load_run, pretrain_base
 from envs.config import EnvConfig
 from envs.embedded.catalogue import building_names
 from envs.embedded.renderer import Renderer
@@ -175,6 +179,8 @@ def test_curvature_codes_round_trip_with_mask():
     np.testing.assert_allclose(target[0, :, 0, 0], [0.0, -64 / 127])
     assert mask.shape == (1, 1, 1, 2) and mask[0, 0, 0].tolist() == [1.0, 0.0]
     assert (target[0, :, 0, 1] == 0).all()
+    recoded = encode_curvature(target, mask[:, 0] > 0)  # a pixel with any channel masked is masked in both
+    assert np.array_equal(recoded, np.array([[[[0, INVALID]], [[-64, INVALID]]]], np.int8))
 
 
 # ------------------------------------------------------------------ noise model
@@ -215,11 +221,12 @@ def test_pretraining_images_come_from_training_buildings_only_and_are_seeded():
     assert set(train.buildings) <= set(building_names("train", config))
     assert set(held.buildings) <= set(building_names("heldout", config))
     assert not set(train.buildings) & set(building_names("heldout", config))
-    assert np.array_equal(train.rgb, again.rgb) and np.array_equal(train.curvature, again.curvature)
-    assert train.rgb.shape == (12, 3, 32, 32) and train.curvature.shape == (12, 2, 32, 32) and held.curvature is None
+    assert np.array_equal(train.rgb, again.rgb) and np.array_equal(train.labels, again.labels)
+    assert train.labels.shape == (12, 2, 32, 32) and train.labels.dtype == np.int8  # curvature codes
+    assert train.rgb.shape == (12, 3, 32, 32) and held.labels is None  # denoising's targets are the images
     assert train.rgb.std() > 10  # real pictures, not blank frames
     with pytest.raises(ValueError, match="unknown pretraining task 'depth'"):
-        check_task("depth")
+        pretrain_task("depth")
 
 
 def test_decoder_maps_features_back_to_full_resolution():
@@ -395,7 +402,7 @@ def test_shipped_weights_load_and_keep_the_contract(task):
     meta = read_checkpoint_metadata(path)
     assert meta == {"task": task, "arch": "compact", "resolution": 128}
     encoder = load_base(task, "compact", resolution=128).eval()
-    decoder = Decoder(OUT_CHANNELS[task])
+    decoder = Decoder(pretrain_task(task).out_channels)
     load_run(task, "compact", path, build_base("compact"), decoder)
     held = render_set(task, "heldout", 16, 128, seed=123)  # measured here, not read from the run's own .json
     mean_image = uint8_to_unit_range(held.rgb.mean(axis=0, dtype=np.float64).round())[None]

@@ -50,21 +50,21 @@ def test_goal_only_beats_random_and_stays_below_the_expert() -> None:
 
 def test_heldout_set_has_30_per_building_identical_for_every_run_config() -> None:
     cfg = reference_config(SMALL)
-    old = reference_config(SMALL + ["env.episodes.per_building_heldout=20"])  # a run trained before the change
+    fewer = reference_config(SMALL + ["env.episodes.per_building_heldout=20"])  # a run trained with 20 per building
     other = reference_config(
         ["env.resolution=64", "env.auto_stop=true", "policy.method=sidetune", "policy.base=random", "frame_stack=2"]
     )
     sets = []
-    for c in (cfg, with_heldout_episodes(old, "heldout", 30), other):
+    for c in (cfg, with_heldout_episodes(fewer, "heldout", 30), other):
         venv = make_vec_env(c, 1, "heldout", 0, sampling="sequential")
         sets.append(list(unwrap_task(venv).episodes))
         venv.close()
     assert sets[0] == sets[1] == sets[2] and [e.episode_id for e in sets[0]] == [e.episode_id for e in sets[1]]
     per_building = {b: sum(e.scene_id == b for e in sets[0]) for b in {e.scene_id for e in sets[0]}}
     assert len(per_building) == 14 and set(per_building.values()) == {30}
-    assert with_heldout_episodes(old, "train", 30) is old and with_heldout_episodes(cfg, "heldout", 30) is cfg
-    fewer = EnvConfig.from_dict({"episodes": {"per_building_heldout": 20}})  # trajectory pools made before stay valid
-    assert env_fingerprint(fewer) == env_fingerprint(EnvConfig())
+    assert with_heldout_episodes(fewer, "train", 30) is fewer and with_heldout_episodes(cfg, "heldout", 30) is cfg
+    env_20 = EnvConfig.from_dict({"episodes": {"per_building_heldout": 20}})  # the pools of such a run stay valid
+    assert env_fingerprint(env_20) == env_fingerprint(EnvConfig())
     assert env_fingerprint(EnvConfig.from_dict({"episodes": {"per_building_train": 20}})) != env_fingerprint(
         EnvConfig()
     )

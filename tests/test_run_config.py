@@ -82,8 +82,8 @@ def test_buildings_must_exist_and_cover_every_split_the_job_uses():
 
 
 def test_policy_config_travels_whole_and_flat_kwargs_checkpoints_still_load(tmp_path):
-    """New checkpoints store the PolicyConfig object in SB3's policy_kwargs; one saved the old way (its fields as
-    flat extractor keyword arguments, like every checkpoint in runs/) loads into the same policy."""
+    """build_model stores the PolicyConfig object in SB3's policy_kwargs; a checkpoint that stores the policy config
+    as flat extractor keyword arguments (like every checkpoint in runs/) loads into the same policy."""
     import torch
     from stable_baselines3 import PPO
 
@@ -110,12 +110,12 @@ def test_policy_config_travels_whole_and_flat_kwargs_checkpoints_still_load(tmp_
     )
     venv = make_vec_env(cfg, 2, "train", 0)
     try:
-        new = build_model(cfg, venv, device="cpu")
-        assert new.policy_kwargs["features_extractor_kwargs"] == {"config": cfg.policy}
-        old_kwargs = policy_kwargs(cfg.policy)
-        old_kwargs["features_extractor_kwargs"] = cfg.policy.to_dict()  # the flat layout of earlier checkpoints
-        old = PPO(SideTunePolicy, venv, policy_kwargs=old_kwargs, n_steps=16, batch_size=16, seed=0, device="cpu")
-        for model, name in ((new, "new.zip"), (old, "old.zip")):
+        whole = build_model(cfg, venv, device="cpu")
+        assert whole.policy_kwargs["features_extractor_kwargs"] == {"config": cfg.policy}
+        flat_kwargs = policy_kwargs(cfg.policy)
+        flat_kwargs["features_extractor_kwargs"] = cfg.policy.to_dict()  # the config's fields as flat keywords
+        flat = PPO(SideTunePolicy, venv, policy_kwargs=flat_kwargs, n_steps=16, batch_size=16, seed=0, device="cpu")
+        for model, name in ((whole, "whole.zip"), (flat, "flat.zip")):
             save_model(model, tmp_path / name)
             loaded = load_model(tmp_path / name, device="cpu", env=venv)
             extractor = loaded.policy.features_extractor
@@ -126,7 +126,7 @@ def test_policy_config_travels_whole_and_flat_kwargs_checkpoints_still_load(tmp_
         venv.close()
     umask = os.umask(0)
     os.umask(umask)
-    assert (tmp_path / "new.zip").stat().st_mode & 0o777 == 0o666 & ~umask  # as any file open() makes
+    assert (tmp_path / "whole.zip").stat().st_mode & 0o777 == 0o666 & ~umask  # as any file open() makes
 
 
 def test_one_resolution_rule_and_pretraining_needs_no_clamp():

@@ -49,7 +49,7 @@ def test_bench_train_variant_names_compose_their_levers() -> None:
     assert bench_train.split_variant("sb3") == ("sb3", [])
     assert bench_train.split_variant("side-only") == ("side-only", [])
     assert bench_train.split_variant("side-only-bf16train-16envs") == ("side-only", ["bf16train", "16envs"])
-    assert bench_train.split_variant("sidetune-l2sp-before") == ("sidetune-l2sp", ["before"])
+    assert bench_train.split_variant("sidetune-l2sp-unfused") == ("sidetune-l2sp", ["unfused"])
     assert bench_train.split_variant("sidetune-nchw") == ("sidetune", ["nchw"])
     for bad, part in (("sidetun", "no method"), ("sidetune-fast", "'fast'"), ("sidetune-xenvs", "'xenvs'")):
         with pytest.raises(ValueError, match=part):
@@ -66,7 +66,44 @@ def test_bench_train_variant_names_compose_their_levers() -> None:
     preset = bench_train.ppo_config("sidetune", [])
     assert cfg.policy.train_precision == "bfloat16" and cfg.train.num_envs == 16
     assert cfg.train.num_envs * cfg.ppo.n_steps == preset.train.num_envs * preset.ppo.n_steps
-    assert (
-        bench_train.ppo_config("sidetune", bench_train.variant_overrides("sidetune-before", [])).policy.base_precision
-        == "float32"
-    )
+    unfused = bench_train.ppo_config("sidetune", bench_train.variant_overrides("sidetune-unfused", [])).policy
+    assert unfused.base_precision == "float32" and unfused.train_precision == "float32"
+    unfolded = bench_train.ppo_config("sidetune", bench_train.variant_overrides("sidetune-unfolded", [])).policy
+    assert unfolded.base_precision == "float32"
+    assert bench_train.bc_variant_argument("sidetune-maxpool-floatinput") == "sidetune-maxpool-floatinput"
+
+
+def test_bench_train_model_levers_swap_the_fast_paths_and_keep_the_outputs() -> None:
+    """`-unfused` puts torch's max-pool in the map tower, scales float images in separate passes and runs the frozen
+    base unfolded; loaded with the same weights, it gives the trainer's values (to fp32 rounding): the levers
+    change speed only."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bench_train
+
+    small = ["policy.base=random", "env.resolution=64", "train.num_envs=2", "ppo.n_steps=8", "ppo.batch_size=16"]
+    small.append("policy.base_precision=float32")  # the fast variant folded in fp32 too, so the two can agree
+    fast, plain = (bench_train.build_variant(name, small).model for name in ("sidetune", "sidetune-unfused"))
+    try:
+        plain.policy.load_state_dict(fast.policy.state_dict())
+        extractor = plain.policy.features_extractor
+        assert extractor.raw_image_keys == () and fast.policy.features_extractor.raw_image_keys
+        assert isinstance(extractor.rgb_scaler, bench_train.SeparatePassScaler)
+        assert isinstance(extractor.towers["map"][0], torch.nn.MaxPool2d)
+        assert isinstance(fast.policy.features_extractor.towers["map"][0], bench_train.MaxFilter3x3)
+        base = extractor.encoder.base
+        assert base.inference_module(torch.zeros(1)) is base.module  # BatchNorms kept, not folded
+        space = fast.observation_space
+        obs = {k: torch.as_tensor(np.stack([space[k].sample() for _ in range(4)])) for k in space.spaces}
+        actions = torch.tensor([0, 1, 2, 1])
+        fast.policy.set_training_mode(False)
+        plain.policy.set_training_mode(False)
+        with torch.no_grad():
+            ours, theirs = (m.policy.evaluate_actions(obs, actions) for m in (fast, plain))
+        for a, b in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    finally:
+        fast.env.close()
+        plain.env.close()

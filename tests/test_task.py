@@ -224,13 +224,3 @@ def test_expert_reaches_goal():
         if result.terminated[0]:
             break
     assert result.infos[0]["success"] == 1.0 and result.infos[0]["spl"] > 0.9
-
-
-def test_env_yaml_lists_the_code_defaults():
-    from pathlib import Path
-
-    import yaml
-
-    section = yaml.safe_load((Path(__file__).parents[1] / "configs" / "env.yaml").read_text())["env"]
-    assert EnvConfig.from_dict(section) == EnvConfig()
-    assert set(section) == set(EnvConfig().to_dict())

@@ -43,7 +43,7 @@ def main() -> None:
     args = parse_args(parser)
     if args.resume and args.config is None:
         args.config = str(RunDir.open(args.resume).config_path)
-    cfg = resolve_config(args, "bc.yaml", FLAGS, require=("run", "policy", "eval", "bc"))
+    cfg = resolve_config(args, "bc", FLAGS)
     if args.print_config:
         print_config(cfg)
         return

@@ -31,8 +31,8 @@ from agents.run.cli import parse_args as parse_intermixed
 from agents.run.cli import read_run_config, run_main
 from agents.run.run_config import CHECKPOINTS, DEVICES
 from agents.run.run_dir import RunDir
+from common.atomic_io import atomic_write_text
 from common.errors import BadInputError
-from envs.atomic_io import atomic_write_text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -18,19 +18,13 @@ import time
 from pathlib import Path
 
 from agents.run.cli import run_main
-from agents.run.config_loader import CONFIG_DIR, read_config_path, to_container
+from agents.run.config_loader import read_env_config
 from common.errors import BadInputError
 from envs.config import EnvConfig
 from envs.embedded.catalogue import building_names
 from envs.embedded.episode_gen import building_of, load_or_generate_episodes
 
-DEFAULT_CONFIG = CONFIG_DIR / "ppo.yaml"
-
-
-def _env_config(path: str) -> EnvConfig:
-    """The env: section of a config file and its _base_ files, over EnvConfig's defaults (configs/env.yaml)."""
-    env = to_container(read_config_path(path)).get("env") or {}
-    return EnvConfig.from_dict(env)
+DEFAULT_CONFIG = "ppo"
 
 
 def _describe(config: EnvConfig, source: str) -> str:
@@ -49,13 +43,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--config",
         default=str(DEFAULT_CONFIG),
-        help="YAML whose env: section sets the episodes (default configs/ppo.yaml; a run's config.yaml)",
+        help="preset or YAML whose env: section sets the episodes (default: the ppo preset; a run's config.yaml)",
     )
     parser.add_argument("--seed", type=int, default=None, help="env.episodes.seed of the episode sets")
     parser.add_argument("--buildings", nargs="+", help="only these buildings (names from either split)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    config = _env_config(args.config)
+    config = read_env_config(args.config)
     if args.seed is not None:
         config.episodes.seed = args.seed
     splits = {split: building_names(split, config) for split in ("train", "heldout")}

@@ -41,7 +41,7 @@ def main() -> None:
     if args.seed is not None:  # --seed picks the pool seed here (the run seed does not matter for a pool)
         args.overrides.append(f"bc.pool_seed={args.seed}")
         args.seed = None
-    cfg = resolve_config(args, "bc.yaml", FLAGS, require=("bc",))
+    cfg = resolve_config(args, "bc", FLAGS)
     if args.print_config:
         print_config(cfg)
         return

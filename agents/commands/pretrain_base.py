@@ -1,7 +1,7 @@
-"""Pretrain a base encoder for curvature or denoising on embedded-simulator images and write it as a base checkpoint.
+"""Pretrain a base encoder for a pretraining task on embedded-simulator images and write it as a base checkpoint.
 
-Usage: python scripts/pretrain_base.py --task {curvature,denoising} --arch {compact,taskonomy}
-       [--config FILE] [key=value ...]
+Usage: python scripts/pretrain_base.py --task TASK --arch ARCH [--config FILE] [key=value ...]
+(--help lists the registered tasks, agents/pretraining/tasks.py, and the architectures)
 
 Images come from the training buildings only; the held-out buildings give the evaluation. Writes
 policies/weights/{task}_{arch}.pth (the layout `policies.bases.load_base` reads), a .json of provenance and a
@@ -15,19 +15,23 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from agents.pretraining.dataset import TASKS
+from agents.pretraining.tasks import PRETRAIN_TASKS, pretrain_task_names
 from agents.pretraining.train import PretrainResult, pretrain_base
 from agents.run.cli import parse_args as parse_intermixed
 from agents.run.cli import print_config, run_main
 from agents.run.config_loader import load_run_config
-from envs.atomic_io import check_writable
+from common.atomic_io import check_writable
 from policies.bases import ARCH_ALIASES, ARCHITECTURES, canonical_arch, shipped_weights_path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags; unknown --task/--arch values are rejected by argparse with the choices."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=TASKS, help="pretraining task (sets pretrain.task)")
+    parser.add_argument(
+        "--task",
+        choices=pretrain_task_names(),
+        help=f"pretraining task (sets pretrain.task). {PRETRAIN_TASKS.describe()}",
+    )
     parser.add_argument(
         "--arch", choices=sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), help="encoder architecture (sets pretrain.arch)"
     )
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> PretrainResult | None:
     """Resolve the config, pretrain, print where the files went; returns the run's result (None: --print-config)."""
     args = parse_args(argv)
     flags = {"pretrain.task": args.task, "pretrain.arch": args.arch, "pretrain.out": args.out}
-    cfg = load_run_config("pretrain.yaml", args.config, flags, args.overrides, require=("pretrain",))
+    cfg = load_run_config("pretrain", args.config, flags, args.overrides)
     p, env = cfg.pretrain, cfg.env
     task, arch = p.task, canonical_arch(p.arch)
     if args.print_config:

@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 
 from agents.evaluation.probe import SPLITS, denoising_vs_identity, probe_bases, render_probe_frames
+from common.atomic_io import atomic_write_text
 from common.config import ConfigError, check_resolution
-from envs.atomic_io import atomic_write_text
+from policies.bases import pretrained_base_names
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,7 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resolutions", type=int, nargs="+", default=[64, 128], help="image sides in pixels (default 64 128)"
     )
     parser.add_argument(
-        "--bases", nargs="+", default=["curvature", "denoising"], help="shipped base names or checkpoint paths"
+        "--bases",
+        nargs="+",
+        default=list(pretrained_base_names()),
+        help=f"shipped base names or checkpoint paths (default {' '.join(pretrained_base_names())})",
     )
     parser.add_argument("--arch", default="compact", help="base architecture (compact | taskonomy)")
     parser.add_argument(

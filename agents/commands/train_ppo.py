@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from agents.run.cli import add_policy_flags, base_parser, parse_args, print_config, resolve_config, run_main
@@ -18,8 +19,8 @@ FLAGS = {
 }
 
 
-def main() -> None:
-    """Parse flags, resolve the config (a resumed run's own config.yaml is the layer under the flags), train."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of train_ppo.py."""
     parser = base_parser(__doc__)
     add_policy_flags(parser)
     parser.add_argument("--num-envs", dest="num_envs", type=int, default=None, help="train.num_envs")
@@ -32,10 +33,15 @@ def main() -> None:
         help="start from another run's policy (e.g. BC)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parse_args(parser)
+    return parser
+
+
+def main() -> None:
+    """Parse flags, resolve the config (a resumed run's own config.yaml is the layer under the flags), train."""
+    args = parse_args(build_parser())
     if args.resume and args.config is None:
         args.config = str(RunDir.open(args.resume).config_path)  # the run's config, so --resume alone suffices
-    cfg = resolve_config(args, "ppo.yaml", FLAGS, require=("run", "policy", "eval", "ppo", "train"))
+    cfg = resolve_config(args, "ppo", FLAGS)
     if args.print_config:
         print_config(cfg)
         return

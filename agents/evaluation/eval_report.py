@@ -26,6 +26,7 @@ from agents.evaluation.metrics import summarize_episodes
 from agents.evaluation.run_folder import EVAL_FILE, read_run_folder
 from agents.evaluation.stats import Comparison, PairingError, compare_methods
 from agents.run.run_config import RunConfig
+from agents.run.trainers import find_trainer
 from common.errors import BadInputError
 from policies.methods import PolicyConfig, method_spec
 
@@ -130,7 +131,8 @@ def group_label(fields: Mapping[str, Any]) -> str:
     if kind == "reference":
         return f"reference {method}"
     data = fields.get("data")
-    unit = {"bc": " traj", "ppo": " frames"}.get(str(kind), "")
+    trainer = find_trainer(str(kind))
+    unit = trainer.data_unit if trainer is not None else ""
     return f"{kind} {method} base={fields.get('base')}" + (f" data={data}{unit}" if data is not None else "")
 
 
@@ -158,8 +160,8 @@ def _policy_defaults() -> dict[str, Any]:
 
 def _fingerprint(entry: Mapping[str, Any]) -> str:
     """The entry's config without its seed-only sections (reference rows: their env setup). Policy fields a
-    run's config lacks (it predates them) count as their defaults, so such runs still pool with newer ones that
-    set them to the default, e.g. ``policy.base_precision=float32``."""
+    run's config lacks count as their defaults, so such runs still pool with runs that set them to the default,
+    e.g. ``policy.base_precision=float32``."""
     config = {k: v for k, v in (entry.get("config") or {}).items() if k not in SEED_ONLY_SECTIONS}
     if isinstance(config.get("policy"), Mapping):
         config["policy"] = {**_policy_defaults(), **config["policy"]}

@@ -32,8 +32,9 @@ from agents.run.env_builder import make_vec_env, unwrap_task
 from agents.run.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
 from agents.run.run_config import EvalSettings, RunConfig
 from agents.run.run_dir import finite_json
+from common.atomic_io import atomic_write_text
 from common.errors import MissingFileError
-from envs.atomic_io import atomic_write_text
+from envs.backends import EVALUATION_SPLITS
 from envs.episodes import Episode, select_episodes
 
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
@@ -42,7 +43,7 @@ VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows 
 def reference_config(overrides: Sequence[str] = ()) -> RunConfig:
     """configs/evaluate.yaml (env + policy + eval) with strict ``key=value`` overrides, for reference rows
     without a run."""
-    return load_run_config("evaluate.yaml", overrides=overrides, require=("eval",))
+    return load_run_config("evaluate", overrides=overrides)
 
 
 class EpisodeStreams:
@@ -181,7 +182,7 @@ def evaluate_policy(
     """Evaluate an SB3 model or a reference policy name (agents/evaluation/reference_policies.py) on the fixed held-out
     episode set; a JSON-able result.
 
-    ``settings`` defaults to the config's `eval:` section (configs/eval.yaml: 30 episodes per building,
+    ``settings`` defaults to the config's `eval:` section (EvalSettings' defaults: 30 episodes per building,
     14 envs, sampled actions); keyword ``overrides`` (split, episodes_per_building, num_envs, seed,
     deterministic, videos) replace its fields. The same policy, config and seed give the same numbers.
     With ``videos=K`` the first K episodes are replayed into MP4s under ``video_dir``.
@@ -238,14 +239,15 @@ def _evaluate(
 
 
 def with_heldout_episodes(cfg: RunConfig, split: str, per_building: int | None) -> RunConfig:
-    """``cfg`` whose generated held-out set has at least ``per_building`` episodes per building.
+    """``cfg`` whose generated evaluation set (heldout or train_val) has at least ``per_building`` episodes per
+    building.
 
-    A run trained with fewer (e.g. the former default of 20) is evaluated on the same set as every other
+    A run trained with fewer (e.g. 20) is evaluated on the same set as every other
     run: episodes are drawn per building from one stream, so a larger set only appends episodes, and every
     run evaluated with the same ``episodes_per_building`` gets the same episode ids (needed for pairing).
     """
     env = cfg.env  # (episodes read from files, e.g. Habitat's, ignore the generator's count)
-    if split != "heldout" or per_building is None or per_building <= env.episodes.per_building_heldout:
+    if split not in EVALUATION_SPLITS or per_building is None or per_building <= env.episodes.per_building_heldout:
         return cfg
     episodes = dataclasses.replace(env.episodes, per_building_heldout=int(per_building))
     return dataclasses.replace(cfg, env=dataclasses.replace(env, episodes=episodes))

@@ -48,14 +48,22 @@ from agents.evaluation.results import RunResults
 from agents.evaluation.results_plots import pyplot, save_figure
 from agents.evaluation.run_folder import find_run_folders
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
+from agents.run.trainers import find_trainer, is_imitation
+from common.atomic_io import atomic_write_text
 from common.errors import MissingFileError
-from envs.atomic_io import atomic_write_text
+from policies.bases import pretrained_base_names
 from policies.methods import method_spec
 
 REFERENCES_FILE = "references.json"
-PRIOR_TARGETS = ("features base=curvature", "features base=denoising")
 CLAIM_METHOD = "sidetune"  # the paper's claim is about this method against every other
 PLOT_ORDER = (CLAIM_METHOD, "finetune", "features", "scratch", "blind")  # legend order; other methods after these
+
+
+def prior_targets() -> tuple[str, ...]:
+    """The groups whose prior is compared with a random base's: features on each pretrained base."""
+    return tuple(f"features base={name}" for name in pretrained_base_names())
+
+
 CLAIM_MARGIN = (
     0.05  # docs/experiments.md, Design: "matches or beats the best" holds where sidetune - best other > -0.05
 )
@@ -110,6 +118,30 @@ def load_entries(*folders: Path, exclude: Sequence[str] = ()) -> tuple[list[dict
         except (OSError, ValueError):
             unfinished.append(shown_path(run))
     return entries, unfinished
+
+
+SPLIT_WORDS = {  # split -> (what the report's first line calls its evaluations, the pooled table's heading)
+    "heldout": ("held-out evaluations", "Held-out evaluation"),
+    "train": ("evaluations on the training buildings", "Evaluation on the training buildings"),
+}
+
+
+def evaluated_split(entry: Mapping[str, Any]) -> str:
+    """The split a run's stored evaluation played: recorded in the evaluation, else its config's ``eval.split``
+    (evaluations older than the record), else the evaluator's default, heldout."""
+    recorded = entry["result"].get("split")
+    configured = ((entry.get("config") or {}).get("eval") or {}).get("split")
+    return str(recorded or configured or "heldout")
+
+
+def split_words(entries: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """(phrase, heading) naming the split(s) the entries' evaluations played, e.g. a λ selection that evaluated
+    training buildings is not headed as held-out."""
+    splits = list(dict.fromkeys(evaluated_split(e) for e in entries)) or ["heldout"]
+    if len(splits) == 1 and splits[0] in SPLIT_WORDS:
+        return SPLIT_WORDS[splits[0]]
+    named = " and ".join(f"'{s}'" for s in splits)
+    return f"evaluations on the {named} splits", f"Evaluation on the {named} splits"
 
 
 def shown_path(path: Path | str) -> str:
@@ -173,7 +205,7 @@ def group_runs(
 def mixed_numerics(entries: Sequence[dict[str, Any]]) -> list[str]:
     """One line per group of runs (method and variant, base, data) whose 'auto' precisions resolved differently
     (results.json ``numerics``: seeds trained on machines with and without native bf16, or with and without TF32
-    on CUDA); runs that predate the record are not counted."""
+    on CUDA); runs without that record are not counted."""
     seen: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for e, variant in trained_runs(entries):
         results = _results(e)
@@ -232,7 +264,7 @@ def alpha_summary(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per merging group (method, variant, base, data): the final α of each seed (results.json
     ``alphas``) and the α probe (held-out action loss with α forced to each of ``PROBE_ALPHAS``;
     agents/evaluation/alpha_probe.py), which reads what the merge relies on without the optimiser: its mean over
-    the ``probe_seeds`` seeds that have one (runs older than the probe have none). Rows carry ``method`` only when
+    the ``probe_seeds`` seeds that have one (runs trained without the probe have none). Rows carry ``method`` only when
     more than one merging method is present."""
     finals: dict[tuple[str, str, str, Any], list[float]] = defaultdict(list)
     probes: dict[tuple[str, str, str, Any], list[dict[str, float] | None]] = defaultdict(list)
@@ -367,7 +399,8 @@ def plot_alpha(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         key = (str(r.get("base")), r.get("data"), variant)
         frames = [max(1, int(f)) for f, _ in trajectory]
         values = [a["alpha"] for _, a in trajectory]
-        size = f"{key[1]:,} frames" if r.get("kind") == "ppo" else f"N={key[1]}"  # PPO's data is its frames
+        trainer = find_trainer(str(r.get("kind")))
+        size = trainer.data_size(key[1]) if trainer is not None else f"N={key[1]}"
         label = None if key in colours else f"{key[0]}, {size}" + (f" {variant}" if variant else "")
         (line,) = ax.plot(
             frames, values, color=colours.get(key), linestyle=styles[variant], linewidth=1, alpha=0.8, label=label
@@ -394,7 +427,7 @@ def plot_training(entries: Sequence[dict[str, Any]], out_dir: Path) -> list[Path
         results = _results(e)
         epochs = (results.history if results else None) or []
         history = [h for h in epochs if isinstance(h.get("train_loss"), (int, float))]
-        if r.get("kind") == "bc" and history:
+        if is_imitation(r.get("kind")) and history:
             name = "blind" if r.get("method") == "blind" else f"{r.get('method')} ({r.get('base')})"
             curves[r.get("data")][name + (f" {variant}" if variant else "")].append([h["train_loss"] for h in history])
     if not curves:
@@ -452,18 +485,19 @@ def build_report(
             for c in compare_groups(entries, t, "success")
             if c.other.split(" base=")[0].endswith(("features", "blind")) and ("base=random" in c.other)
         ]
-        for t in PRIOR_TARGETS
+        for t in prior_targets()
     }
     claim = claim_verdicts(comparisons["success"], target)
     variants = {m: variant_comparisons(entries, m) for m in ("success", "spl")}
     between_bases = base_comparisons(entries, "success")
     alphas = alpha_summary(entries)
     mixed = mixed_numerics(entries)
-    bc = [e for e in entries if e["result"].get("kind") == "bc"]
+    bc = [e for e in entries if is_imitation(e["result"].get("kind"))]
     plots = (
         [*plot_fig3c(bc, references, target_dir / "plots"), *plot_training(bc, target_dir / "plots")] if bc else []
     )  # PPO curves: scripts/plot_results.py
     plots += plot_alpha(entries, target_dir / "plots")
+    evaluations, evaluation_heading = split_words(entries)
     text = [
         f"# Report: {target_dir.name}\n",
         f"{len(entries)} finished runs"
@@ -474,8 +508,8 @@ def build_report(
         + (f" --target {target}" if target != CLAIM_METHOD else "")
         + "".join(f" --exclude {shlex.quote(pattern)}" for pattern in exclude)
         + (f" --out {shown_path(target_dir)}" if out is not None else "")
-        + "` from the runs' stored held-out evaluations.\n",
-        "## Held-out evaluation, seeds pooled\n",
+        + f"` from the runs' stored {evaluations}.\n",
+        f"## {evaluation_heading}, seeds pooled\n",
         format_table(rows, markdown=True) + "\n",
     ]
     if claim:
@@ -566,7 +600,7 @@ def build_report(
         "bases": [c.to_dict() for c in between_bases],
         "alphas": alphas,
         "unfinished": unfinished,
-        **({"mixed_numerics": mixed} if mixed else {}),  # only when there is a mix: older reports stay as they were
+        **({"mixed_numerics": mixed} if mixed else {}),  # only when there is a mix: other reports keep their bytes
         "groups": sorted({group_label(e["result"]) for e in entries}),
     }
     target_dir.mkdir(parents=True, exist_ok=True)

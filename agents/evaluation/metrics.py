@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from agents.run.trainers import trainer_of_config
+
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
@@ -69,7 +71,7 @@ def _draw_resample_indices(size: int, resamples: int, seed: int) -> Iterator[np.
 def _resample_indices(size: int, resamples: int, seed: int) -> np.ndarray:
     """int64[resamples, size]: all of ``_draw_resample_indices``, kept (read-only) for the next interval over as
     many values. They depend on nothing else, and every run's summary has the same episode count; drawing them
-    was three quarters of an interval."""
+    costs three quarters of an interval's time."""
     indices = np.concatenate(list(_draw_resample_indices(size, resamples, seed)))
     indices.setflags(write=False)
     return indices
@@ -117,12 +119,12 @@ def run_summary(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """What a results table groups by: trainer kind, method, base and data size (trajectories or frames)."""
     c = cfg if isinstance(cfg, dict) else _plain(cfg)
     policy = c.get("policy") or {}
-    kind = "bc" if "bc" in c else "ppo" if "ppo" in c else "policy"
+    trainer = trainer_of_config(c)
+    kind = trainer.name if trainer is not None else "policy"
     data = None
-    if kind == "bc":
-        data = (c.get("bc") or {}).get("trajectories")
-    elif kind == "ppo":
-        data = (c.get("ppo") or {}).get("total_frames")
+    if trainer is not None and trainer.data_key:
+        section, key = trainer.data_key.split(".")
+        data = (c.get(section) or {}).get(key)
     return {
         "kind": kind,
         "method": "blind" if policy.get("blind") else policy.get("method"),

@@ -1,8 +1,8 @@
 """The one results schema of a trained run (``results.json``), whatever trained it, and its readers.
 
 PPO and BC write it through ``write_run_results``; reports read it through ``parse_results`` (agents/evaluation/
-run_folder.py), which also reads the two older schemas that committed runs hold (schema 1: PPO's flat file and
-BC's file with a nested ``heldout``), so nothing under ``runs/`` needs rewriting. The file is strict JSON: a
+run_folder.py), which also reads schema 1, the two layouts that committed runs hold (PPO's flat file and BC's
+file with a nested ``heldout``), so nothing under ``runs/`` needs rewriting. The file is strict JSON: a
 non-finite number (e.g. a validation loss without validation data) is written as null.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agents.run.run_dir import finite_json
+from agents.run.trainers import is_imitation
 from common.errors import BadInputError
 
 SCHEMA_VERSION = 2
@@ -65,7 +66,7 @@ class RunResults:
     def summary(self) -> dict[str, Any]:
         """The one line a training command prints."""
         line: dict[str, Any] = {"kind": self.kind, "method": self.method, "frames": self.frames}
-        if self.kind == "bc":
+        if is_imitation(self.kind):  # trained in epochs
             line.update(epochs=self.epochs, best_val_loss=self.training.get("best_val_loss"))
         else:
             line["frames_per_second"] = self.training.get("frames_per_second")

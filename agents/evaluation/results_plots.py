@@ -6,7 +6,7 @@ trainer's own in ``results.json``) for BC points, and ``eval_history.json`` (a l
 ``{"frames", "success", "spl", "reward", "per_episode"}`` written by the PPO trainer) for PPO curves. Seeds of
 one method and base are averaged. PPO bands: the 95% seeds-then-episodes bootstrap interval of the mean
 (agents.evaluation.stats.bootstrap_mean) at the evaluations every seed made with per-episode outcomes; histories without
-them (older runs) get the spread across seeds (min to max). BC error bars: the spread across seeds, or the
+them get the spread across seeds (min to max). BC error bars: the spread across seeds, or the
 run's 95% interval when there is one seed. Writes PNG and SVG.
 """
 
@@ -155,8 +155,8 @@ def _ppo_band(
     seeds: Sequence[Sequence[Mapping[str, Any]]], key: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(frames, mean, lower, upper) of one method's curve: at the frames where every seed's evaluation kept its
-    episodes, the mean over seeds and episodes with its seeds-then-episodes 95% interval; otherwise (older
-    histories) seeds interpolated onto common frames, band min..max over seeds."""
+    episodes, the mean over seeds and episodes with its seeds-then-episodes 95% interval; otherwise (histories
+    without per-episode outcomes) seeds interpolated onto common frames, band min..max over seeds."""
     from agents.evaluation.stats import bootstrap_mean
 
     by_frames = [{int(r["frames"]): r["per_episode"] for r in rows if r.get("per_episode")} for rows in seeds]

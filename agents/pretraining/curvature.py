@@ -34,6 +34,7 @@ import numpy as np
 CURVATURE_SCALE = 0.25  # metres: target = tanh(scale * k); k = 4/m (r = 0.25 m) -> 0.76
 DISCONTINUITY_TOL = 0.05  # relative depth error of the tangent-plane prediction that marks an occlusion edge
 SMOOTHING_PER_PIXELS = 64  # target window = 2 * round(resolution / 64) + 1 pixels: 5 at 128, 9 at 256
+INVALID = -128  # int8 code of a masked pixel
 
 
 def smoothing_window(resolution: int) -> int:
@@ -137,3 +138,16 @@ def curvature_targets(
     k, valid = principal_curvatures(depth, normals, focal)
     window = smoothing_window(depth.shape[-1]) if window is None else int(window)
     return masked_box_mean(np.tanh(CURVATURE_SCALE * k.astype(np.float64)), valid, window), valid
+
+
+def encode_curvature(targets: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Targets float32[N,2,H,W] in [-1, 1] and mask bool[N,H,W] -> int8 codes round(127 * target), INVALID where
+    masked (what a pretraining set keeps in memory: about 32 KB per 128x128 image)."""
+    code = np.round(targets * 127).astype(np.int8)
+    return np.where(valid[:, None], code, np.int8(INVALID))
+
+
+def decode_curvature(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 codes [...,2,H,W] -> (targets float32 in [-1, 1], mask float32 [...,1,H,W] with 1 where valid)."""
+    valid = (codes != INVALID).all(axis=-3, keepdims=True)
+    return np.where(valid, codes.astype(np.float32) / 127.0, 0.0).astype(np.float32), valid.astype(np.float32)

@@ -3,8 +3,8 @@
 The training set comes from the catalogue's **training** buildings only; the evaluation set from the
 **held-out** buildings, used for evaluation and pictures only (never for a gradient step). Poses: a building
 drawn uniformly from the split, a navigable cell (agent radius from the config) uniformly in it, a uniform
-point inside that cell and a uniform heading. Everything is kept in memory (uint8 images, int8 curvature
-targets with -128 marking invalid pixels: about 80 KB per 128x128 image).
+point inside that cell and a uniform heading. Everything is kept in memory (uint8 images and the task's compact
+labels, e.g. int8 curvature codes: about 80 KB per 128x128 image).
 """
 
 from __future__ import annotations
@@ -13,21 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.pretraining.curvature import curvature_targets
+from agents.pretraining.tasks import pretrain_task
 from envs.config import EnvConfig
 from envs.factory import building_names, make_pose_renderer, navigable_cells
 
-TASKS = ("curvature", "denoising")
-INVALID = -128  # int8 curvature code of a masked pixel
 CHUNK = 64  # images rendered (and labelled) per call, bounding temporary memory
 
 
 @dataclass
 class PretrainSet:
-    """Rendered images and, for curvature, encoded targets; ``buildings`` names the source of each image."""
+    """Rendered images and the task's stored labels; ``buildings`` names the source of each image."""
 
     rgb: np.ndarray  # uint8[N,3,H,W]
-    curvature: np.ndarray | None  # int8[N,2,H,W]: round(127 * tanh(s k)); INVALID where masked
+    labels: np.ndarray | None  # the task's labels per image (curvature: int8[N,2,H,W] codes); None: from rgb
     buildings: list[str]
     split: str
     seed: int
@@ -37,13 +35,6 @@ class PretrainSet:
 
     def __len__(self) -> int:
         return len(self.rgb)
-
-
-def check_task(task: str) -> str:
-    """Return ``task`` or raise a ValueError listing the pretraining tasks."""
-    if task not in TASKS:
-        raise ValueError(f"unknown pretraining task {task!r}; choose one of {TASKS}")
-    return task
 
 
 def sample_poses(
@@ -73,9 +64,9 @@ def render_set(
     progress: bool = False,
     depth: bool = False,
 ) -> PretrainSet:
-    """Render ``num_images`` images (and curvature targets when ``task == 'curvature'``, depth when ``depth``)
-    from ``split`` buildings; the poses depend on the seed and split only, not on the resolution."""
-    check_task(task)
+    """Render ``num_images`` images (with the labels of the registered pretraining task ``task``, and depth when
+    ``depth``) from ``split`` buildings; the poses depend on the seed and split only, not on the resolution."""
+    spec = pretrain_task(task)
     if num_images < 1:
         raise ValueError(f"num_images={num_images} must be >= 1")
     config = config or EnvConfig()
@@ -85,8 +76,8 @@ def render_set(
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), stream, 0x9E7]))
     idx, pos, head = sample_poses(names, num_images, rng, config)
     rgb = np.empty((num_images, 3, resolution, resolution), np.uint8)
-    curv = np.empty((num_images, 2, resolution, resolution), np.int8) if task == "curvature" else None
-    sensors = ("rgb", "depth", "normals") if curv is not None else ("rgb", "depth") if depth else ("rgb",)
+    labels = None
+    sensors = ("rgb", *spec.sensors) + (("depth",) if depth and "depth" not in spec.sensors else ())
     depths = np.empty((num_images, 1, resolution, resolution), np.float32) if depth else None
     starts = range(0, num_images, CHUNK)
     if progress:
@@ -99,13 +90,14 @@ def render_set(
         rgb[sl] = out["rgb"]
         if depths is not None:
             depths[sl] = out["depth"]
-        if curv is not None:
-            target, valid = curvature_targets(out["depth"], out["normals"], renderer.camera.focal)
-            code = np.round(target * 127).astype(np.int8)
-            curv[sl] = np.where(valid[:, None], code, np.int8(INVALID))
+        if spec.labels is not None:
+            chunk = spec.labels(out, renderer.camera.focal)
+            if labels is None:
+                labels = np.empty((num_images, *chunk.shape[1:]), chunk.dtype)
+            labels[sl] = chunk
     return PretrainSet(
         rgb=rgb,
-        curvature=curv,
+        labels=labels,
         buildings=[names[i] for i in idx],
         split=split,
         seed=int(seed),
@@ -113,9 +105,3 @@ def render_set(
         headings=head,
         depth=depths,
     )
-
-
-def decode_curvature(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """int8 codes [...,2,H,W] -> (targets float32 in [-1, 1], mask float32 [...,1,H,W] with 1 where valid)."""
-    valid = (codes != INVALID).all(axis=-3, keepdims=True)
-    return np.where(valid, codes.astype(np.float32) / 127.0, 0.0).astype(np.float32), valid.astype(np.float32)

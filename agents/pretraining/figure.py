@@ -1,7 +1,8 @@
-"""The docs picture: held-out inputs, targets and decoder outputs for both tasks, and the training loss curves.
+"""The docs picture: held-out inputs, targets and decoder outputs for every pretraining task, and the training loss
+curves.
 
 Usage: python -m agents.pretraining.figure [--out docs/img/pretraining.png] [--images 4] [--seed 7]
-Reads policies/weights/{curvature,denoising}_compact.pth with their .decoder.pth and .json beside them.
+Reads policies/weights/{task}_compact.pth of each registered task with its .decoder.pth and .json beside it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.pretraining.dataset import decode_curvature, render_set
+from agents.pretraining.dataset import render_set
 from agents.pretraining.decoder import Decoder
-from agents.pretraining.noise import corrupt
+from agents.pretraining.tasks import pretrain_task, pretrain_task_names
 from agents.pretraining.train import side_paths
-from envs.atomic_io import atomic_path
+from common.atomic_io import atomic_path
 from policies.bases import load_base, shipped_weights_path
 from policies.contract import uint8_to_unit_range
 
@@ -45,7 +46,7 @@ def _image(x: torch.Tensor | np.ndarray) -> np.ndarray:
 def make_figure(
     out: str | Path, images: int = 4, seed: int = 7, arch: str = "compact", paths: dict[str, str | Path] | None = None
 ) -> Path:
-    """Draw the picture for the shipped curvature and denoising encoders (or `paths[task]`); returns the PNG path."""
+    """Draw the picture for the shipped encoders of every registered task (or `paths[task]`); returns the PNG path."""
     import matplotlib.ticker
 
     from agents.evaluation.results_plots import pyplot
@@ -53,64 +54,52 @@ def make_figure(
     plt = pyplot()
 
     paths = {task: Path(p) for task, p in (paths or {}).items()}
-    curv_enc, curv_dec, curv_prov = load_pair("curvature", arch, paths.get("curvature"))
-    den_enc, den_dec, den_prov = load_pair("denoising", arch, paths.get("denoising"))
-    resolution = int(curv_prov["resolution"])
-    data = render_set("curvature", "heldout", images, resolution, seed)
-    clean = uint8_to_unit_range(data.rgb)
-    target, mask = decode_curvature(data.curvature)
-    pred_curv = curv_dec(curv_enc(clean)).numpy()
-    noisy = corrupt(clean, torch.Generator().manual_seed(seed))
-    pred_den = den_dec(den_enc(noisy)).clamp(-1, 1)
+    tasks = [pretrain_task(name) for name in pretrain_task_names()]
+    pairs = {spec.name: load_pair(spec.name, arch, paths.get(spec.name)) for spec in tasks}
+    resolution = int(pairs[tasks[0].name][2]["resolution"])
+    columns, panels = ["held-out input"], []
+    buildings: list[str] = []
+    for spec in tasks:
+        data = render_set(spec.name, "heldout", images, resolution, seed)  # the same poses for every task
+        clean = uint8_to_unit_range(data.rgb)
+        x, _, _ = spec.batch(clean, data.labels, torch.Generator().manual_seed(seed))
+        encoder, decoder, _ = pairs[spec.name]
+        task_panels = spec.panels(decoder(encoder(x)), clean, data.labels, x)
+        columns += [title for title, _ in task_panels]
+        panels += [column for _, column in task_panels]
+        buildings = data.buildings
+    panels.insert(0, clean.numpy())  # the held-out input (every task rendered the same images)
 
-    columns = [
-        "held-out input",
-        "target k1",
-        "decoded k1",
-        "target k2",
-        "decoded k2",
-        "noisy input",
-        "target (clean)",
-        "decoded",
-    ]
     fig = plt.figure(figsize=(2.0 * len(columns), 2.0 * images + 3.2))
     grid = fig.add_gridspec(images + 1, len(columns), height_ratios=[1] * images + [1.6], hspace=0.35, wspace=0.05)
     cmap = matplotlib.colormaps["coolwarm"].copy()
-    cmap.set_bad("black")
+    cmap.set_bad("black")  # unlabelled pixels
     shade = dict(cmap=cmap, vmin=-1, vmax=1)
     for r in range(images):
-
-        def masked(a: np.ndarray, r: int = r) -> np.ndarray:  # (black: no label)
-            return np.ma.masked_where(mask[r, 0] == 0, a)
-
-        panels = [
-            _image(clean[r]),
-            masked(target[r, 0]),
-            pred_curv[r, 0],
-            masked(target[r, 1]),
-            pred_curv[r, 1],
-            _image(noisy[r]),
-            _image(clean[r]),
-            _image(pred_den[r]),
-        ]
-        for c, panel in enumerate(panels):
+        for c, column in enumerate(panels):
             ax = fig.add_subplot(grid[r, c])
+            panel = column[r] if column.ndim == 3 else _image(column[r])  # a map [H, W] is shaded, an image not
             ax.imshow(panel, **(shade if panel.ndim == 2 else {}))
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0:
                 ax.set_title(columns[c], fontsize=9)
             if c == 0:
-                ax.set_ylabel(data.buildings[r], fontsize=8)
-    for k, (task, prov) in enumerate((("curvature", curv_prov), ("denoising", den_prov))):
-        ax = fig.add_subplot(grid[images, 4 * k : 4 * k + 4])
+                ax.set_ylabel(buildings[r], fontsize=8)
+    span = len(columns) // len(tasks)
+    for k, spec in enumerate(tasks):
+        task, prov = spec.name, pairs[spec.name][2]
+        ax = fig.add_subplot(grid[images, span * k : span * k + span])
         steps, loss = np.array(prov["loss_curve"]).T
         ax.plot(steps, loss, label="training loss (batch mean)")
         ax.axhline(prov["heldout_loss"], color="C2", ls="--", label=f"held-out model {prov['heldout_loss']:.4f}")
-        trivial = "zero curvature" if task == "curvature" else "mean image"
-        ax.axhline(prov["trivial_loss"], color="C3", ls=":", label=f"held-out {trivial} {prov['trivial_loss']:.4f}")
-        if "identity_loss" in prov:  # denoising: returning the noisy input, the baseline a denoiser must beat
+        trivial = f"held-out {spec.trivial_name} {prov['trivial_loss']:.4f}"
+        ax.axhline(prov["trivial_loss"], color="C3", ls=":", label=trivial)
+        if "identity_loss" in prov:  # returning the corrupted input, the baseline the model must beat
             ax.axhline(
-                prov["identity_loss"], color="C1", ls="-.", label=f"held-out noisy input {prov['identity_loss']:.4f}"
+                prov["identity_loss"],
+                color="C1",
+                ls="-.",
+                label=f"held-out {spec.input_baseline} {prov['identity_loss']:.4f}",
             )
         init = prov.get("init_from")
         if init:  # a continued run: the learning-rate schedule and the data seed restart here
@@ -126,9 +115,9 @@ def make_figure(
             fontsize=9,
         )
         ax.legend(fontsize=7, loc="upper right", framealpha=1.0)
+    notes = "; ".join(spec.figure_note for spec in tasks if spec.figure_note)
     fig.suptitle(
-        "Pretraining on embedded-simulator images; examples from held-out buildings "
-        "(curvature: tanh(0.25 m·k), red convex, blue concave, black = occlusion edge, unlabelled)",
+        "Pretraining on embedded-simulator images; examples from held-out buildings" + (f" ({notes})" if notes else ""),
         fontsize=10,
     )
     out = Path(out)

@@ -1,15 +1,13 @@
-"""Pretrain a base encoder (with a throwaway decoder) for curvature or denoising on embedded-simulator images.
+"""Pretrain a base encoder (with a throwaway decoder) for a registered task (tasks.py) on embedded-simulator images.
 
 Writes three files next to each other (all atomically):
 - ``out_path`` (e.g. ``policies/weights/curvature_compact.pth``): the encoder in the layout the base loader
   reads, ``{'state_dict': ...}``, plus metadata keys ``task``, ``arch``, ``resolution``;
 - ``<stem>.decoder.pth``: the decoder (for pictures and further analysis, not needed by policies);
 - ``<stem>.json``: provenance (seeds, sizes, steps, time), the training loss curve, and the held-out loss
-  next to trivial predictors' losses (zero curvature; the training mean image, and the noisy input itself,
-  for denoising).
+  next to the task's trivial predictor's (and the input's, for a task whose input is a corrupted target).
 
-Losses: masked mean squared error on the encoded curvature targets (see ``curvature.py``); mean absolute
-error on the clean image in [-1, 1] for denoising (the losses the paper's distillation used per task).
+Each task's batch, loss and baselines are its spec's (``agents.pretraining.tasks``).
 """
 
 from __future__ import annotations
@@ -24,18 +22,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.pretraining.curvature import smoothing_window
-from agents.pretraining.dataset import PretrainSet, check_task, decode_curvature, render_set
+from agents.pretraining.dataset import PretrainSet, render_set
 from agents.pretraining.decoder import Decoder
-from agents.pretraining.noise import corrupt
+from agents.pretraining.tasks import pretrain_task
+from common.atomic_io import atomic_path, atomic_write_text
 from common.errors import MissingFileError
-from envs.atomic_io import atomic_path, atomic_write_text
 from envs.config import EnvConfig
 from policies.bases import build_base, canonical_arch
 from policies.checkpoints import check_checkpoint_metadata, load_encoder_weights, save_encoder_weights
 from policies.contract import check_image_size, uint8_to_unit_range
 
-OUT_CHANNELS = {"curvature": 2, "denoising": 3}
 LEARNING_RATE = 1e-3
 FINAL_LR_FRACTION = 0.05  # cosine decay to this fraction of the learning rate
 EVAL_BATCH = 64
@@ -63,29 +59,23 @@ def make_batch(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(input, target, mask or None) for the images ``rows``; ``flip`` bool[B] mirrors images left-right."""
     rgb = data.rgb[rows]
-    codes = data.curvature[rows] if task == "curvature" else None
-    if flip is not None and flip.any():  # principal curvatures and pixel noise are mirror-invariant
+    labels = data.labels[rows] if data.labels is not None else None
+    if flip is not None and flip.any():  # every task's labels are mirror-invariant (tasks.py)
         rgb[flip] = rgb[flip][..., ::-1]
-        if codes is not None:
-            codes[flip] = codes[flip][..., ::-1]
-    clean = uint8_to_unit_range(rgb)
-    if task == "curvature":
-        target_np, mask_np = decode_curvature(codes)
-        return clean, torch.from_numpy(target_np), torch.from_numpy(mask_np)
-    return corrupt(clean, generator), clean, None
+        if labels is not None:
+            labels[flip] = labels[flip][..., ::-1]
+    return pretrain_task(task).batch(uint8_to_unit_range(rgb), labels, generator)
 
 
 def task_loss(task: str, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Masked MSE (curvature) or L1 (denoising), averaged over valid pixels and channels."""
-    if task == "curvature":
-        err = (pred - target) ** 2 * mask
-        return err.sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
-    return (pred - target).abs().mean()
+    """The task's loss (its spec's), averaged over valid pixels and channels."""
+    return pretrain_task(task).loss(pred, target, mask)
 
 
 @torch.no_grad()
 def evaluate(task: str, encoder, decoder, data: PretrainSet, mean_image: torch.Tensor, seed: int) -> dict[str, float]:
     """Held-out loss of encoder+decoder and of trivial predictors (same corruption for all, from ``seed``)."""
+    spec = pretrain_task(task)
     encoder.eval(), decoder.eval()
     gen = torch.Generator().manual_seed(seed)
     sums = {"model": 0.0, "trivial": 0.0, "identity": 0.0}
@@ -94,17 +84,17 @@ def evaluate(task: str, encoder, decoder, data: PretrainSet, mean_image: torch.T
         rows = np.arange(s, min(s + EVAL_BATCH, len(data)))
         x, target, mask = make_batch(task, data, rows, gen)
         pred = decoder(encoder(x))
-        trivial = torch.zeros_like(target) if task == "curvature" else mean_image.expand_as(target)
+        trivial = spec.trivial(target, mean_image)
         w = float(mask.sum()) if mask is not None else float(len(rows))
-        sums["model"] += float(task_loss(task, pred, target, mask)) * w
-        sums["trivial"] += float(task_loss(task, trivial, target, mask)) * w
-        if task == "denoising":
-            sums["identity"] += float(task_loss(task, x, target, mask)) * w
+        sums["model"] += float(spec.loss(pred, target, mask)) * w
+        sums["trivial"] += float(spec.loss(trivial, target, mask)) * w
+        if spec.input_baseline:
+            sums["identity"] += float(spec.loss(x, target, mask)) * w
         weight += w
     encoder.train(), decoder.train()
     out = {"heldout_loss": sums["model"] / weight, "trivial_loss": sums["trivial"] / weight}
-    if task == "denoising":
-        out["identity_loss"] = sums["identity"] / weight  # the noisy input itself: a strong non-learned baseline
+    if spec.input_baseline:
+        out["identity_loss"] = sums["identity"] / weight  # the input itself: a strong non-learned baseline
     return out
 
 
@@ -152,7 +142,7 @@ def pretrain_base(
 
     `init_from`: continue from a previous run's files (encoder + decoder) instead of a random initialisation;
     its loss curve is prepended and its summary recorded (use another `seed` to see new images)."""
-    check_task(task)
+    spec = pretrain_task(task)
     arch = canonical_arch(arch)
     check_image_size(int(resolution), int(resolution), f"pretraining the {arch} base")
     if steps < 1 or batch_size < 1 or num_images < 1 or heldout_images < 1 or log_every < 1:
@@ -169,7 +159,7 @@ def pretrain_base(
     render_s = time.perf_counter() - started
 
     torch.manual_seed(seed)
-    encoder, decoder = build_base(arch), Decoder(OUT_CHANNELS[task])
+    encoder, decoder = build_base(arch), Decoder(spec.out_channels)
     previous = load_run(task, arch, init_from, encoder, decoder) if init_from is not None else None
     offset = int(previous.get("total_steps", previous.get("steps", 0))) if previous else 0
     params = list(encoder.parameters()) + list(decoder.parameters())
@@ -177,7 +167,7 @@ def pretrain_base(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0)))
     )
-    mean_image = uint8_to_unit_range(train.rgb.mean(axis=0, dtype=np.float64).round())[None]  # trivial denoiser
+    mean_image = uint8_to_unit_range(train.rgb.mean(axis=0, dtype=np.float64).round())[None]  # a trivial prediction
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     curve, window = [], []
@@ -215,11 +205,7 @@ def pretrain_base(
         "heldout_buildings": sorted(set(heldout.buildings)),
         "batch_size": int(batch_size),
         "learning_rate": float(learning_rate),
-        "loss": (
-            f"masked MSE on tanh(0.25 m * k), {smoothing_window(resolution)}x{smoothing_window(resolution)} window mean"
-            if task == "curvature"
-            else "L1 on the clean image in [-1, 1]"
-        ),
+        "loss": spec.loss_text(int(resolution)),
         "render_seconds": round(render_s, 1),
         "train_seconds": round(train_s, 1),
         **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()},

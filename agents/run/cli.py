@@ -21,6 +21,7 @@ from agents.run.run_dir import RunDir
 from common.errors import RunFinished, UserError
 from envs.backends import backend_names
 from envs.factory import check_backend_data
+from policies.bases import pretrained_base_names
 from policies.merge import MERGES
 from policies.methods import method_names
 
@@ -41,14 +42,18 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--name", default=None, help="run.name (default: a timestamp)")
     parser.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument(
+        "--help-config",
+        action="store_true",
+        help="list every config field with its default, this run's value and its help, and exit",
+    )
     return parser
 
 
 def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     """--base, --method, --merge and --backend, shared by the trainers (choices from the code that builds them)."""
-    parser.add_argument(
-        "--base", default=None, help="policy.base: curvature | denoising | random | PATH to an encoder checkpoint"
-    )
+    bases = " | ".join((*pretrained_base_names(), "random"))
+    parser.add_argument("--base", default=None, help=f"policy.base: {bases} | PATH to an encoder checkpoint")
     parser.add_argument("--method", default=None, choices=list(method_names()), help="policy.method")
     parser.add_argument("--merge", default=None, choices=sorted(MERGES), help="policy.merge")
     parser.add_argument("--backend", default=None, choices=list(backend_names()), help="env.backend")
@@ -80,15 +85,21 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
 
 def resolve_config(
     args: argparse.Namespace,
-    default_file: str,
+    preset: str,
     flag_map: Mapping[str, str] | None = None,
     require: Sequence[str] = (),
 ) -> RunConfig:
-    """The run config: ``configs/<default_file>`` < ``--config`` < flags (``flag_map``: arg name -> dotted key)
-    < ``key=value``, typed and checked. Common flags (seed, device, name) are mapped here."""
+    """The run config: the dataclass defaults < the ``preset`` < ``--config`` < flags (``flag_map``: arg name ->
+    dotted key) < ``key=value``, typed and checked. Common flags (seed, device, name) are mapped here.
+    ``--help-config`` prints the fields and exits here."""
     mapping = {"seed": "run.seed", "device": "run.device", "name": "run.name", **HABITAT_FLAGS, **dict(flag_map or {})}
     flags = {key: getattr(args, arg) for arg, key in mapping.items() if getattr(args, arg, None) is not None}
-    cfg = load_run_config(default_file, args.config, flags, args.overrides, require)
+    cfg = load_run_config(preset, args.config, flags, args.overrides, require)
+    if getattr(args, "help_config", False):
+        from agents.run.config_help import format_config_help
+
+        print(format_config_help(cfg, args.config or preset))
+        raise SystemExit(0)
     check_backend_data(cfg.env)  # e.g. Habitat: absolute paths, every scene file present, before any run folder
     return cfg
 

@@ -1,6 +1,9 @@
-"""Layered YAML configuration: defaults in configs/, then --config FILE, then CLI flags, then key=value.
+"""Layered configuration: the dataclass defaults, then a preset of configs/, then --config FILE, then CLI flags,
+then key=value.
 
-A config file may name files it builds on with ``_base_: [env.yaml, ...]`` (paths relative to itself).
+Every field's default and help line live in its dataclass (agents/run/run_config.py, envs/config.py,
+policies/methods.py); a preset (configs/<name>.yaml) names its job with ``_trainer_: ppo`` and holds only what it
+changes. A config file may name files it builds on with ``_base_: [ppo.yaml, ...]`` (paths relative to itself).
 Every field is overridable from the command line with dotted ``key=value`` pairs (``ppo.n_steps=256``).
 Unknown keys are errors, so a typo never silently does nothing. ``load_run_config`` turns the layers into
 the typed, checked ``RunConfig`` (agents/run/run_config.py) that every script passes down.
@@ -9,6 +12,7 @@ the typed, checked ``RunConfig`` (agents/run/run_config.py) that every script pa
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +24,10 @@ from common.config import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from agents.run.run_config import RunConfig
+    from envs.config import EnvConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+TRAINER_KEY = "_trainer_"  # a preset's job (agents/run/trainers.py), which decides its config sections
 
 
 class ConfigFileError(ConfigError):
@@ -84,14 +90,67 @@ def _parse_yaml(path: Path, seen: tuple[Path, ...]) -> tuple[DictConfig, tuple[t
     return OmegaConf.merge(merged, cfg), tuple(dict.fromkeys(stamps))
 
 
-def read_config_file(name: str) -> DictConfig:
-    """A file of configs/ with its `_base_` files merged under it."""
-    return _read_yaml(CONFIG_DIR / name)
+def preset_path(preset: str | Path) -> Path:
+    """The file of a preset: a name of configs/ (``ppo``, ``ppo_gpu.yaml``) or the path of any config file."""
+    path = Path(preset).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
+    if path.parent == Path(".") and (CONFIG_DIR / name).is_file():
+        return CONFIG_DIR / name
+    if path.suffix in (".yaml", ".yml"):
+        return path  # reported as missing where it is read
+    hint = did_you_mean(path.name, preset_names())
+    raise ConfigFileError(
+        "--config", f"{str(preset)!r} is neither a preset nor a file", f"{hint}presets: {', '.join(preset_names())}"
+    )
+
+
+def preset_names() -> list[str]:
+    """The presets of configs/: the files that name their job (``_trainer_``, maybe through ``_base_``)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if TRAINER_KEY in _read_yaml(p))
 
 
 def read_config_path(path: str | Path) -> DictConfig:
     """Any config file (a run's config.yaml, a preset) with its `_base_` files merged under it."""
     return _read_yaml(Path(path))
+
+
+def read_env_config(source: str | Path) -> EnvConfig:
+    """The checked ``env:`` section of a preset (a name or its file, over the defaults) or of any other config file
+    such as a run's config.yaml (over EnvConfig's defaults)."""
+    from envs.config import EnvConfig
+
+    path = preset_path(source)
+    tree = _read_yaml(path)
+    if TRAINER_KEY in tree:
+        return load_run_config(path).env
+    return EnvConfig.from_dict(to_container(tree).get("env") or {})
+
+
+def defaults_tree(trainer: str) -> DictConfig:
+    """The base layer of a ``trainer`` job's presets: every field of its sections at its dataclass default, so a
+    preset holds only what it changes and an override of any field is checked against the schema."""
+    from agents.run.run_config import SECTIONS, RunConfig
+    from agents.run.trainers import trainer_spec
+
+    sections = ("env", *trainer_spec(trainer).sections)
+    tree: dict[str, Any] = {"frame_stack": RunConfig().frame_stack}
+    tree.update({name: dataclasses.asdict(SECTIONS[name]()) for name in sections})
+    return OmegaConf.create(tree)
+
+
+def preset_trainer(tree: DictConfig, source: str) -> str | None:
+    """Pop and check the job a config file names (``_trainer_: ppo``); None when it names none."""
+    from agents.run.trainers import trainer_names
+
+    trainer = tree.pop(TRAINER_KEY, None)
+    if trainer is not None and trainer not in trainer_names():
+        hint = did_you_mean(str(trainer), trainer_names())
+        raise ConfigFileError(
+            f"{source}: {TRAINER_KEY}", f"{trainer!r} is unknown", f"{hint}use one of {', '.join(trainer_names())}"
+        )
+    return trainer
 
 
 def apply_strict(cfg: DictConfig, update: DictConfig, source: str) -> DictConfig:
@@ -105,7 +164,7 @@ def apply_strict(cfg: DictConfig, update: DictConfig, source: str) -> DictConfig
         section = OmegaConf.select(cfg, parent) if parent else cfg
         hint = did_you_mean(name, list(section.keys())) if isinstance(section, DictConfig) else ""
         raise ConfigFileError(
-            key, f"unknown key in the {source}", f"{hint}run the script with --print-config to see the valid keys"
+            key, f"unknown key in the {source}", f"{hint}run the script with --help-config to see the valid keys"
         ) from None
     OmegaConf.set_struct(merged, False)
     return merged
@@ -127,16 +186,35 @@ def parse_overrides(pairs: Iterable[str]) -> DictConfig:
         ) from None
 
 
-def load_config(
-    default_file: str,
-    config_file: str | None = None,
+def load_layers(
+    preset: str | Path,
+    config_file: str | Path | None = None,
     flag_overrides: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
 ) -> DictConfig:
-    """The untyped layers: ``configs/<default_file>`` < ``config_file`` < flags < ``key=value``."""
-    cfg = read_config_file(default_file)
+    """The untyped layers: the dataclass defaults < the ``preset`` < ``config_file`` < flags < ``key=value``.
+
+    The preset names its job (``_trainer_``), which decides the sections; ``config_file`` (a preset name or any
+    file) must be a config of the same job when it names one."""
+    preset_file = preset_path(preset)
+    tree = _read_yaml(preset_file)
+    trainer = preset_trainer(tree, str(preset_file))
+    if trainer is None:
+        raise ConfigFileError(
+            "--config", f"{preset_file} names no job", f"add `{TRAINER_KEY}: ppo` (or bc, pretrain, evaluate)"
+        )
+    cfg = apply_strict(defaults_tree(trainer), tree, f"preset {preset_file.name}")
     if config_file:
-        cfg = apply_strict(cfg, _read_yaml(Path(config_file)), f"--config {config_file}")
+        user_file = preset_path(config_file)
+        user = _read_yaml(user_file)
+        theirs = preset_trainer(user, str(user_file))
+        if theirs is not None and theirs != trainer:
+            raise ConfigFileError(
+                "--config",
+                f"{user_file} configures {theirs}, not {trainer}",
+                f"run {_program_of(theirs)} with it, or pass a {trainer} config",
+            )
+        cfg = apply_strict(cfg, user, f"--config {config_file}")
     flags = {k: v for k, v in (flag_overrides or {}).items() if v is not None}
     if flags:
         dotted = OmegaConf.create()
@@ -149,17 +227,24 @@ def load_config(
     return cfg
 
 
+def _program_of(trainer: str) -> str:
+    """The script that runs a job, for messages."""
+    from agents.run.trainers import trainer_spec
+
+    return trainer_spec(trainer).script or "scripts/evaluate.py"
+
+
 def load_run_config(
-    default_file: str,
-    config_file: str | None = None,
+    preset: str | Path,
+    config_file: str | Path | None = None,
     flag_overrides: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
     require: Sequence[str] = (),
 ) -> RunConfig:
-    """The typed, checked run configuration of the layers (see ``load_config``)."""
+    """The typed, checked run configuration of the layers (see ``load_layers``)."""
     from agents.run.run_config import RunConfig
 
-    return RunConfig.from_dict(to_container(load_config(default_file, config_file, flag_overrides, overrides)), require)
+    return RunConfig.from_dict(to_container(load_layers(preset, config_file, flag_overrides, overrides)), require)
 
 
 def to_container(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:

@@ -15,9 +15,9 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv
 
+from common.atomic_io import atomic_path
 from common.config import ConfigError
 from common.errors import EnvironmentSetupError, UserError
-from envs.atomic_io import atomic_path
 from policies.extractor import policy_kwargs as extractor_policy_kwargs
 from policies.sb3_policy import SideTunePolicy
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from common.config import ConfigError, check_choice, check_range, check_resolution, coerce, opt, parse_section
 from envs.config import EnvConfig
-from policies.methods import PolicyConfig
+from policies.methods import SAVED_POLICY_VALUES, PolicyConfig
 
 DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINTS = ("best", "last")
@@ -34,11 +34,11 @@ AUGMENTATIONS = ("none", "color")
 class RunSettings:
     """The `run:` section: where the run folder goes, the seed and the device."""
 
-    experiment: str
-    name: str | None
-    runs_root: str
-    seed: int
-    device: str
+    experiment: str = opt("default", "the run folder is <runs_root>/<experiment>/<name>/")
+    name: str | None = opt(None, "the run's folder name; null: a timestamp")
+    runs_root: str = opt("runs", "the folder that holds every experiment's runs")
+    seed: int = opt(0, "seeds the envs, the policy's initialisation and PPO/BC's sampling")
+    device: str = opt("auto", "torch device of the policy: auto (cuda when available) | cpu | cuda")
     # Off: the fp32 parts (rollout forward passes, fp32 updates) keep full fp32 as results.json's numerics state, and
     # CUDA runs compare with CPU runs; the costly convolutions already run in bf16 under 'auto' on GPUs with native
     # bf16, so TF32 buys little there. On: faster fp32 convolutions and matrix products on Ampere and newer GPUs.
@@ -56,18 +56,18 @@ class RunSettings:
 class PPOSettings:
     """The `ppo:` section: SB3 PPO keyword arguments plus the frame budget and Adam's eps."""
 
-    total_frames: int
-    learning_rate: float
-    n_steps: int
-    batch_size: int
-    n_epochs: int
-    gamma: float
-    gae_lambda: float
-    clip_range: float
-    ent_coef: float
-    vf_coef: float
-    max_grad_norm: float
-    adam_eps: float
+    total_frames: int = opt(300_000, "env frames to train for (the paper's Fig. 3d: 10M)")
+    learning_rate: float = opt(2.5e-4, "Adam's learning rate (paper 1e-4 over 10M frames; higher for a short run)")
+    n_steps: int = opt(128, "steps per env per rollout; rollout = n_steps x train.num_envs frames")
+    batch_size: int = opt(256, "minibatch size of the update")
+    n_epochs: int = opt(2, "passes over each rollout (SB3's default 10; the update dominates a CPU run's cost)")
+    gamma: float = opt(0.99, "discount factor")
+    gae_lambda: float = opt(0.95, "GAE's lambda")
+    clip_range: float = opt(0.2, "PPO's clipping range (paper 0.1)")
+    ent_coef: float = opt(0.01, "entropy bonus (paper 1e-4; more exploration for a short run)")
+    vf_coef: float = opt(0.5, "value-loss weight (SB3's default with a shared trunk; paper 1e-3 at its scaling)")
+    max_grad_norm: float = opt(0.5, "gradient-norm clip")
+    adam_eps: float = opt(1e-5, "Adam's eps (optimizer_kwargs)")
 
     def __post_init__(self) -> None:
         check_range(self.total_frames, "ppo.total_frames", 0)
@@ -94,16 +94,16 @@ class PPOSettings:
 class TrainSettings:
     """The `train:` section: PPO trainer settings that are not SB3 arguments."""
 
-    num_envs: int
-    checkpoint_every: int
-    eval_every: int
-    eval_episodes_per_building: int | None
-    eval_at_start: bool
-    final_eval: bool
-    init_from: str | None
-    threads: int | None
-    progress_bar: bool
-    max_minutes: float | None
+    num_envs: int = opt(8, "batched envs stepped together (one process, no subprocesses)")
+    checkpoint_every: int = opt(20_000, "frames between checkpoints/last.zip (rounded up to whole rollouts)")
+    eval_every: int = opt(25_000, "frames between held-out evaluations (0: none); best.zip follows the best one")
+    eval_episodes_per_building: int | None = opt(3, "periodic evaluation: the first K held-out episodes per building")
+    eval_at_start: bool = opt(True, "evaluate the untrained policy too (the curve's 0-frame point)")
+    final_eval: bool = opt(True, "evaluate the final policy on eval.episodes_per_building -> results.json")
+    init_from: str | None = opt(None, "a run folder or checkpoint (e.g. behaviour cloning) whose weights start PPO")
+    threads: int | None = opt(None, "torch CPU threads; null: torch's default (all cores)")
+    progress_bar: bool = opt(True, "show a progress bar")
+    max_minutes: float | None = opt(None, "stop (checkpoint, final evaluation) after this many minutes; null: no limit")
 
     def __post_init__(self) -> None:
         check_range(self.num_envs, "train.num_envs", 1)
@@ -118,29 +118,32 @@ class TrainSettings:
 class BCSettings:
     """The `bc:` section: the trajectory pool, the epochs and the optimiser of behaviour cloning."""
 
-    trajectories: int
-    pool_dir: str | None
-    pool_seed: int
-    storage: str
-    shard_size: int
-    generate: bool
-    generate_envs: int
-    epochs: int | None
-    epochs_schedule: list[list[int]]
-    batch_size: int
-    learning_rate: float
-    weight_decay: float
-    grad_clip: float
-    entropy_coef: float
-    val_fraction: float
-    patience: int
-    augment: str
-    feature_cache: bool
-    cache_dir: str | None
-    max_batches_per_epoch: int | None
-    eval_every: int
-    eval_episodes_per_building: int | None
-    threads: int | None
+    trajectories: int = opt(490, "the first N trajectories of the pool (--trajectories): 49 / 490 / 4900 / 49000")
+    pool_dir: str | None = opt(None, "null: data/trajectories/<backend>-r<resolution>-seed<pool_seed>")
+    pool_seed: int = opt(0, "fixes the pool's episode order; every N is a prefix of the same pool")
+    storage: str = opt("poses", "poses (re-rendered; embedded) | frames (stored uint8 frames; forced for habitat)")
+    shard_size: int = opt(500, "trajectories per shard file")
+    generate: bool = opt(True, "make or extend the pool when it holds fewer than N (false: an error instead)")
+    generate_envs: int = opt(32, "batched agents when generating the pool")
+    epochs: int | None = opt(None, "null: from epochs_schedule (the largest threshold <= trajectories)")
+    epochs_schedule: list[list[int]] = opt(
+        [[49, 60], [490, 10], [4900, 2], [49000, 1]],
+        "[trajectories, epochs] pairs; the paper's 3000/600/100/12 epochs shrunk to about 1/50 of its frames",
+    )
+    batch_size: int = opt(64, "samples per step")
+    learning_rate: float = opt(2.0e-4, "Adam's learning rate")
+    weight_decay: float = opt(4.0e-7, "weight decay (0 for α, the merge logit)")
+    grad_clip: float = opt(1.0, "gradient-norm clip")
+    entropy_coef: float = opt(0.0, "> 0 adds -coef x policy entropy to the loss")
+    val_fraction: float = opt(0.0, "trajectories held out for validation (by trajectory); 0: train on all")
+    patience: int = opt(0, "epochs without validation improvement before stopping (0: never, fixed epochs)")
+    augment: str = opt("none", "none | color (brightness/offset jitter of the frames; not with the feature cache)")
+    feature_cache: bool = opt(True, "frozen-base methods: base features computed once, in an fp16 memmap")
+    cache_dir: str | None = opt(None, "the feature cache's folder; null: <pool_dir>/feature_cache")
+    max_batches_per_epoch: int | None = opt(None, "cap on batches per epoch (tests, benchmarks); null: whole epoch")
+    eval_every: int = opt(0, "epochs between held-out evaluations during training (0: only the final one)")
+    eval_episodes_per_building: int | None = opt(3, "periodic evaluation size; the final one uses eval's")
+    threads: int | None = opt(None, "torch CPU threads; null: torch's default")
 
     def __post_init__(self) -> None:
         check_range(self.trajectories, "bc.trajectories", 1)
@@ -182,16 +185,22 @@ class BCSettings:
 class EvalSettings:
     """The `eval:` section: the held-out evaluation (agents/evaluation/evaluate.py)."""
 
-    split: str
-    episodes_per_building: int | None
-    num_envs: int
-    deterministic: bool
-    seed: int
-    videos: int
-    video_fps: float
-    checkpoint: str
-    device: str
-    alpha_probe_episodes: int = 5  # per held-out building: the α probe after training (0: none)
+    split: str = opt(
+        "heldout", "heldout: the 14 held-out buildings (verdicts); train_val: the validation ones (design choices)"
+    )
+    episodes_per_building: int | None = opt(
+        30, "the first K episodes of each building, in file order (14 x 30 = 420); null: all"
+    )
+    num_envs: int = opt(14, "envs stepped together (batching only; each episode runs exactly once)")
+    deterministic: bool = opt(False, "false: actions sampled from the policy, as the paper evaluated; true: argmax")
+    seed: int = opt(0, "seeds action sampling (and the random reference policy)")
+    videos: int = opt(0, "MP4s of the first K evaluated episodes (RGB | visited map | top-down map)")
+    video_fps: float = opt(10.0, "frames per second of those videos")
+    checkpoint: str = opt("best", "which checkpoint of a run folder: best | last (falls back to the other)")
+    device: str = opt("auto", "auto | cpu | cuda")
+    alpha_probe_episodes: int = opt(
+        5, "after training with a learned α: held-out action loss with α forced to 0/0.5/1 on K episodes per building"
+    )
 
     def __post_init__(self) -> None:
         check_range(self.episodes_per_building, "eval.episodes_per_building", 1)
@@ -219,25 +228,25 @@ class EvalSettings:
 class PretrainSettings:
     """The `pretrain:` section: base-encoder pretraining (scripts/pretrain_base.py)."""
 
-    task: str
-    arch: str
-    resolution: int
-    train_images: int
-    heldout_images: int
-    steps: int
-    batch_size: int
-    learning_rate: float
-    seed: int
-    threads: int | None
-    log_every: int
-    out: str | None
-    init_from: str | None
+    task: str = opt("curvature", "the pretraining task (--task)")
+    arch: str = opt("compact", "compact | taskonomy (alias resnet50) (--arch)")
+    resolution: int = opt(128, "square image side for pretraining; a multiple of 16")
+    train_images: int = opt(4000, "images rendered from training buildings (random navigable poses), in memory")
+    heldout_images: int = opt(256, "images from held-out buildings: evaluation and pictures only")
+    steps: int = opt(1500, "Adam steps (cosine decay of the learning rate to 5 %)")
+    batch_size: int = opt(32, "images per step")
+    learning_rate: float = opt(0.001, "Adam's peak learning rate")
+    seed: int = opt(0, "data seed (poses, corruption, batches) and weight-init seed")
+    threads: int | None = opt(None, "torch CPU threads; null: torch's default")
+    log_every: int = opt(25, "steps per point of the recorded loss curve")
+    out: str | None = opt(None, "null: policies/weights/{task}_{arch}.pth; the .json and .decoder.pth go beside it")
+    init_from: str | None = opt(None, "continue from a previous run's .pth (+ its .decoder.pth)")
 
     def __post_init__(self) -> None:
-        from agents.pretraining.dataset import TASKS
+        from agents.pretraining.tasks import pretrain_task_names
         from policies.bases import ARCH_ALIASES, ARCHITECTURES
 
-        check_choice(self.task, TASKS, "pretrain.task")
+        check_choice(self.task, pretrain_task_names(), "pretrain.task")
         check_choice(self.arch, sorted(ARCHITECTURES) + sorted(ARCH_ALIASES), "pretrain.arch")
         check_resolution(self.resolution, "pretrain.resolution")
         for name in ("train_images", "heldout_images", "steps", "batch_size", "log_every"):
@@ -265,7 +274,7 @@ class RunConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     run: RunSettings | None = None
     policy: PolicyConfig | None = None
-    frame_stack: int = 1
+    frame_stack: int = opt(1, "frames stacked per observation by SB3's VecFrameStack (paper: 4)")
     eval: EvalSettings | None = None
     ppo: PPOSettings | None = None
     train: TrainSettings | None = None
@@ -325,6 +334,15 @@ class RunConfig:
         return out
 
 
+def complete_saved_config(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's saved config tree with the fields it lacks set to what that run ran with (a policy section: see
+    ``PolicyConfig.from_saved``)."""
+    out = dict(tree)
+    if isinstance(out.get("policy"), Mapping):
+        out["policy"] = {**SAVED_POLICY_VALUES, **out["policy"]}
+    return out
+
+
 def _hints(cls: type) -> dict[str, Any]:
     """Resolved field types of a dataclass (its annotations are strings under ``from __future__``)."""
     return typing.get_type_hints(cls)
@@ -365,7 +383,7 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
     """The `policy:` rules that need the file system or the env (each field's own rule is checked when the
     PolicyConfig is built): the policy's smallest image, the weights files exist and load, and a pretrained
     base fits env.resolution."""
-    from policies.bases import SHIPPED_TASKS
+    from policies.bases import pretrained_base_names
     from policies.contract import MIN_POLICY_RESOLUTION
 
     if env.resolution < MIN_POLICY_RESOLUTION:
@@ -375,20 +393,20 @@ def check_policy(policy: PolicyConfig, env: EnvConfig) -> None:
             f"use {MIN_POLICY_RESOLUTION} or more; {env.resolution} suits pretraining and rendering only",
         )
 
-    if policy.side_init == "distill" and not policy.side_weights and policy.base not in SHIPPED_TASKS:
+    if policy.side_init == "distill" and not policy.side_weights and policy.base not in pretrained_base_names():
         raise ConfigError(
             "policy.side_weights",
             f"missing for side_init=distill with base {policy.base!r} "
             "(only the shipped bases have shipped distilled sides)",
             "give the distilled side checkpoint's path, or policy.side_init=auto",
         )
-    if policy.base not in SHIPPED_TASKS + ("random",):
+    if policy.base not in (*pretrained_base_names(), "random"):
         path = Path(policy.base).expanduser()
         if not path.is_file():
             raise ConfigError(
                 "policy.base",
                 f"{policy.base!r} is neither a shipped base nor an existing file",
-                f"use one of {', '.join(SHIPPED_TASKS)}, random, or the path of an encoder checkpoint",
+                f"use one of {', '.join(pretrained_base_names())}, random, or the path of an encoder checkpoint",
             )
         check_weights_file(path, "policy.base")
     if policy.side_weights:

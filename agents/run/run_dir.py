@@ -22,8 +22,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from agents.run.config_loader import ConfigFileError, to_yaml
+from common.atomic_io import atomic_write_text, not_writable, remove_stale_temp_files
 from common.errors import MissingFileError, RunExistsError, RunLockedError
-from envs.atomic_io import atomic_write_text, not_writable, remove_stale_temp_files
 
 LOCK_NAME = ".lock"
 _HELD_LOCKS: dict[Path, int] = {}  # run folder -> open lock file descriptor, held by this process until it exits
@@ -169,18 +169,24 @@ class RunDir:
         atomic_write_text(self.config_path, to_yaml(cfg))
 
     def read_config(self) -> DictConfig:
-        """The resolved config this run was started with."""
+        """The resolved config this run was started with (fields the schema gained later: see
+        ``complete_saved_config``)."""
+        from agents.run.run_config import complete_saved_config
+
         try:
-            return OmegaConf.load(self.config_path)  # type: ignore[return-value]
+            tree = OmegaConf.to_container(OmegaConf.load(self.config_path))
         except Exception as err:
             raise ConfigFileError(
                 "run folder",
                 f"{self.config_path} is not readable YAML ({err})",
                 "the run folder is damaged; start a new run",
             ) from None
+        if not isinstance(tree, dict):
+            raise ConfigFileError("run folder", f"{self.config_path} holds no config", "the run folder is damaged")
+        return OmegaConf.create(complete_saved_config(tree))
 
     def remove_stale_temp_files(self) -> list[Path]:
-        """Delete temp files that a killed write left in checkpoints/ (see envs.atomic_io); returns them."""
+        """Delete temp files that a killed write left in checkpoints/ (see common.atomic_io); returns them."""
         return remove_stale_temp_files(self.checkpoints) if self.checkpoints.is_dir() else []
 
     def write_results(self, results: dict[str, Any]) -> None:

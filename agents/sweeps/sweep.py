@@ -29,8 +29,10 @@ import yaml
 
 from agents.evaluation.run_folder import ABANDONED  # cells of interrupted runs that had no checkpoint to resume from
 from agents.run.run_dir import RunDir
+from agents.run.trainers import TrainerSpec, trainer_names, trainer_spec
+from common.atomic_io import check_writable
+from common.config import did_you_mean
 from common.errors import UserError
-from envs.atomic_io import check_writable
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = "sweep_logs"  # beside the cell folders: <experiment>/sweep_logs/<cell>.log
@@ -40,45 +42,6 @@ class SweepError(UserError, ValueError):
     """A sweep file or flag that cannot be used; the message is ``<field>: <problem> (<fix>)``."""
 
 
-@dataclass(frozen=True)
-class Trainer:
-    """How the sweep drives one trainer: its script, default config, named axes and the files that mark a cell."""
-
-    script: str  # relative to the repository root
-    default_config: str  # configs/<file>
-    axes: Mapping[str, str]  # short axis name -> dotted config key
-    done_file: str  # written last by a finished run
-    checkpoint: str | None  # present once a run can be resumed with --resume (None: not resumable)
-    sections: tuple[str, ...]  # the config sections the script requires (agents/run/run_config.py)
-    extra_args: tuple[str, ...] = ("--no-progress",)
-
-
-TRAINERS: dict[str, Trainer] = {
-    "bc": Trainer(
-        "scripts/bc.py",
-        "bc.yaml",
-        {"method": "policy.method", "base": "policy.base", "trajectories": "bc.trajectories", "seed": "run.seed"},
-        "results.json",
-        "checkpoints/bc_state.pt",
-        ("run", "policy", "eval", "bc"),
-    ),
-    "ppo": Trainer(
-        "scripts/train_ppo.py",
-        "ppo.yaml",
-        {"method": "policy.method", "base": "policy.base", "frames": "ppo.total_frames", "seed": "run.seed"},
-        "results.json",
-        "checkpoints/last.zip",
-        ("run", "policy", "eval", "ppo", "train"),
-    ),
-    "pretrain": Trainer(
-        "scripts/pretrain_base.py",
-        "pretrain.yaml",
-        {"task": "pretrain.task", "arch": "pretrain.arch", "seed": "pretrain.seed"},
-        "encoder.json",
-        None,
-        ("pretrain",),
-    ),
-}
 NAME_ORDER = ("task", "arch", "method", "base", "trajectories", "frames")  # then other axes, then the seed
 SPEC_KEYS = ("trainer", "experiment", "grid", "overrides", "resources", "config", "runs_root")
 
@@ -101,8 +64,8 @@ class SweepSpec:
         return self.runs_root / self.experiment
 
     @property
-    def engine(self) -> Trainer:
-        return TRAINERS[self.trainer]
+    def engine(self) -> TrainerSpec:
+        return trainer_spec(self.trainer)
 
 
 @dataclass(frozen=True)
@@ -114,10 +77,10 @@ class Cell:
     overrides: list[str]
     folder: Path
 
-    def done(self, trainer: Trainer) -> bool:
+    def done(self, trainer: TrainerSpec) -> bool:
         return (self.folder / trainer.done_file).is_file()
 
-    def resumable(self, trainer: Trainer) -> bool:
+    def resumable(self, trainer: TrainerSpec) -> bool:
         return trainer.checkpoint is not None and (self.folder / trainer.checkpoint).is_file()
 
     def writer(self) -> str | None:
@@ -137,8 +100,10 @@ def sweep_from_dict(data: Any, runs_root: str | Path | None = None, base_dir: Pa
     if unknown:
         raise _fail(unknown[0], "unknown key", f"valid keys: {', '.join(SPEC_KEYS)}")
     trainer = data.get("trainer")
-    if trainer not in TRAINERS:
-        raise _fail("trainer", f"{trainer!r} is unknown", f"use one of {', '.join(TRAINERS)}")
+    sweepable = [name for name in trainer_names() if trainer_spec(name).script]
+    if trainer not in sweepable:
+        hint = did_you_mean(trainer, sweepable) if isinstance(trainer, str) else ""
+        raise _fail("trainer", f"{trainer!r} is unknown", f"{hint}use one of {', '.join(sweepable)}")
     experiment = str(data.get("experiment") or "")
     parts = experiment.split("/")
     if not all(re.fullmatch(r"[A-Za-z0-9._-]+", p) and p not in (".", "..") for p in parts):
@@ -155,7 +120,7 @@ def sweep_from_dict(data: Any, runs_root: str | Path | None = None, base_dir: Pa
             "missing or empty",
             "map each axis to a list of values, e.g. method: [features, sidetune], or give a list of such maps",
         )
-    axes = TRAINERS[trainer].axes
+    axes = trainer_spec(trainer).axes
     clean: list[dict[str, list[Any]]] = []
     for grid in grids:
         clean.append({})
@@ -270,8 +235,8 @@ def _override_value(value: Any) -> str:
 
 def cell_overrides(spec: SweepSpec, cell: Cell) -> list[str]:
     """All ``key=value`` pairs of a cell: the sweep's overrides, its axis values, and where its run folder goes."""
-    if spec.trainer == "pretrain":
-        where = [f"pretrain.out={cell.folder / 'encoder.pth'}"]
+    if spec.engine.output_key:  # a job that writes one file (pretraining: the encoder) into the cell's folder
+        where = [f"{spec.engine.output_key}={cell.folder / 'encoder.pth'}"]
     else:
         # the experiment's last folder is run.experiment, the folders above it run.runs_root (nested experiments)
         where = [f"run.runs_root={spec.folder.parent}", f"run.experiment={spec.folder.name}", f"run.name={cell.name}"]
@@ -282,9 +247,7 @@ def cell_config(spec: SweepSpec, cell: Cell) -> Any:
     """The cell's typed, checked RunConfig (what its script will resolve), so bad input fails before anything runs."""
     from agents.run.config_loader import load_run_config
 
-    return load_run_config(
-        spec.engine.default_config, spec.config, None, cell_overrides(spec, cell), spec.engine.sections
-    )
+    return load_run_config(spec.engine.preset, spec.config, None, cell_overrides(spec, cell), spec.engine.sections)
 
 
 def cuda_wish(cfg: Any) -> str | None:

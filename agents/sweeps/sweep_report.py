@@ -19,7 +19,8 @@ from agents.evaluation.eval_report import aggregate, format_table, policy_entry
 from agents.evaluation.experiment_report import build_report
 from agents.evaluation.results_plots import plot_results
 from agents.evaluation.run_folder import read_run_folder
-from envs.atomic_io import atomic_write_text
+from agents.run.trainers import trainer_spec
+from common.atomic_io import atomic_write_text
 
 
 def _mean(block: Any) -> float | None:
@@ -30,7 +31,7 @@ def _mean(block: Any) -> float | None:
 def _cell_metrics(trainer: str, folder: Path) -> dict[str, Any]:
     """The few numbers the per-cell table shows (empty when the cell has none)."""
     try:
-        if trainer == "pretrain":
+        if trainer_spec(trainer).output_key:  # a job that writes one file (pretraining: the encoder's .json)
             p = json.loads((folder / "encoder.json").read_text())
             return {
                 "held-out loss": p.get("heldout_loss"),
@@ -49,7 +50,7 @@ def _cell_metrics(trainer: str, folder: Path) -> dict[str, Any]:
 def cell_table(trainer: str, cells: Sequence[Mapping[str, Any]]) -> str:
     """Markdown: one row per cell with its status, metrics, seconds in this sweep and the failure reason."""
     metrics = {c["cell"]: _cell_metrics(trainer, Path(c["folder"])) if c["status"] == "done" else {} for c in cells}
-    keys = ["held-out loss", "trivial loss", "train loss"] if trainer == "pretrain" else ["success", "SPL", "α"]
+    keys = list(trainer_spec(trainer).cell_metrics)
     out = [
         "| cell | status | " + " | ".join(keys) + " | seconds (this sweep) | reason |",
         "|---|---|" + "---:|" * len(keys) + "---:|---|",
@@ -110,7 +111,7 @@ def write_report(spec: Any, cells: Sequence[Mapping[str, Any]], wall_seconds: fl
         if counts["done"]:
             try:
                 written += build_report(folder, log=lambda _: None)["written"]
-                figure = " and Fig. 3c with intervals" if spec.trainer == "bc" else ""
+                figure = " and Fig. 3c with intervals" if spec.engine.imitation else ""
                 text.append(f"\nPaired comparisons, learned alpha{figure}: [report.md](report.md)\n")
             except (OSError, ValueError) as err:
                 text.append(f"\nNo report.md: {err}\n")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from envs.atomic_io import atomic_write_text
+from common.atomic_io import atomic_write_text
 
 
 class AlphaCallback(BaseCallback):

@@ -42,8 +42,8 @@ from agents.trainers.trajectories import (
     default_pool_dir,
     generate_pool,
 )
+from common.atomic_io import atomic_path
 from common.errors import BadInputError, MissingFileError
-from envs.atomic_io import atomic_path
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
 from policies.optim import SideTuneAdam

@@ -2,7 +2,7 @@
 
 ``context()`` reads torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK) once and starts the process group:
 NCCL when CUDA is available (each rank on GPU ``LOCAL_RANK``), gloo otherwise. Without torchrun (or with one
-process) it is a world of size 1 whose methods do nothing, so the trainers run exactly as before.
+process) it is a world of size 1 whose methods do nothing, so the trainers run as one plain process.
 
 BC wraps its logits path in DistributedDataParallel (``wrap``) and takes an equal shard of each epoch's
 shuffled steps (``shard``). PPO, in the DD-PPO style, steps its own envs on every rank and averages

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from agents.trainers.bc_data import ObservationBuilder
+from common.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
 from common.errors import UserError
-from envs.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
 from policies.freeze import unwrap
 
 CACHE_VERSION = 1

@@ -21,7 +21,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.run.model_builder import save_model
-from envs.atomic_io import atomic_write_text
+from common.atomic_io import atomic_write_text
 
 EPISODE_KEYS = ("success", "spl", "distance_to_goal", "episode_reward", "steps", "collisions")
 EVAL_TAGS = ("success", "spl", "reward", "distance_to_goal")

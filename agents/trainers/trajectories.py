@@ -1,6 +1,7 @@
 """Expert trajectories for behaviour cloning: one fixed, seeded pool, stored in shards, read as prefixes.
 
-The pool is a deterministic sequence of successful shortest-path-expert episodes in the TRAINING buildings:
+The pool is a deterministic sequence of successful shortest-path-expert episodes in the TRAINING buildings
+(``env.split=train_fit``: only those outside train_val; any other split: all of ``train``):
 trajectory ``i`` depends only on the pool seed and ``i``, so ``--trajectories N`` takes the first N and
 49 ⊂ 490 ⊂ 4900 ⊂ 49k. The episode stream is the env's fixed training episode set shuffled by the seed
 (round 0), followed by further generated rounds (same generator, seeds derived from the pool seed) when
@@ -30,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from common.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
 from common.errors import UserError
-from envs.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
 from envs.backend import Action
+from envs.backends import FIT_SPLIT
 from envs.config import EnvConfig
 from envs.episodes import Episode
 
@@ -72,9 +74,17 @@ def make_command(pool_dir: str | Path, n: int, env_cfg: EnvConfig, seed: int) ->
     )
 
 
+def pool_split(env_cfg: EnvConfig) -> str:
+    """The split a pool draws its episodes from: train_fit when ``env.split`` is train_fit (design choices keep
+    the train_val buildings out of training), else train."""
+    return FIT_SPLIT if env_cfg.split == FIT_SPLIT else "train"
+
+
 def default_pool_dir(env_cfg: EnvConfig, seed: int, root: str | Path = "data/trajectories") -> Path:
-    """``data/trajectories/<backend>-r<resolution>-seed<seed>[-<buildings digest>]``."""
+    """``data/trajectories/<backend>-r<resolution>-seed<seed>[-train_fit-val<K>][-<buildings digest>]``."""
     name = f"{env_cfg.backend}-r{env_cfg.resolution}-seed{seed}"
+    if pool_split(env_cfg) == FIT_SPLIT:
+        name += f"-{FIT_SPLIT}-val{env_cfg.num_val_buildings}"
     if env_cfg.buildings:
         name += "-" + hashlib.sha1(",".join(sorted(env_cfg.buildings)).encode()).hexdigest()[:8]
     return Path(root) / name
@@ -86,11 +96,14 @@ def training_episode_settings(episodes: dict[str, Any]) -> dict[str, Any]:
 
 
 def env_fingerprint(env_cfg: EnvConfig) -> dict[str, Any]:
-    """The env settings a pool depends on (compared field by field when a pool is opened)."""
+    """The env settings a pool depends on (compared field by field when a pool is opened); a train_fit pool also
+    records its split and env.num_val_buildings (a train pool does not, so its fingerprint stays as it was made)."""
     values = env_cfg.to_dict()
     out = {key: values[key] for key in FINGERPRINT_FIELDS}
     out["episodes"] = training_episode_settings(values["episodes"])
     out["buildings"] = sorted(env_cfg.buildings) if env_cfg.buildings else None
+    if pool_split(env_cfg) == FIT_SPLIT:
+        out.update(split=FIT_SPLIT, num_val_buildings=int(env_cfg.num_val_buildings))
     return out
 
 
@@ -107,7 +120,7 @@ class EpisodeStream:
     the seed, round r >= 1 = a freshly generated set (seed derived from the pool seed and r), shuffled."""
 
     def __init__(self, env_cfg: EnvConfig, seed: int) -> None:
-        self.env_cfg = dataclasses.replace(env_cfg, split="train")
+        self.env_cfg = dataclasses.replace(env_cfg, split=pool_split(env_cfg))
         self.seed = int(seed)
         self._rounds: dict[int, list[Episode]] = {}
         self.round_size = len(self._round(0))
@@ -117,10 +130,12 @@ class EpisodeStream:
             from envs.factory import building_names, generate_episodes, load_episodes_for
 
             if r == 0:
-                episodes = load_episodes_for(self.env_cfg, "train")
+                episodes = load_episodes_for(self.env_cfg, self.env_cfg.split)
             else:
                 names = (
-                    list(self.env_cfg.buildings) if self.env_cfg.buildings else building_names(self.env_cfg, "train")
+                    list(self.env_cfg.buildings)
+                    if self.env_cfg.buildings
+                    else building_names(self.env_cfg, self.env_cfg.split)
                 )
                 if not names:
                     raise TrajectoryPoolError(
@@ -321,7 +336,7 @@ def _extend_pool(
 
     if not renders_offline(env_cfg):
         storage = "frames"  # e.g. Habitat: frames cannot be re-rendered without the scene meshes
-    env_cfg = dataclasses.replace(env_cfg, split="train")
+    env_cfg = dataclasses.replace(env_cfg, split=pool_split(env_cfg))
     if (root / MANIFEST).exists():
         pool = TrajectoryPool(root)
         pool.check_compatible(env_cfg)
@@ -339,7 +354,11 @@ def _extend_pool(
     else:
         from envs.factory import building_names
 
-        names = sorted(env_cfg.buildings) if env_cfg.buildings else building_names(env_cfg, "train") or []
+        in_split = building_names(env_cfg, env_cfg.split)  # None: known from the episodes only (Habitat)
+        if env_cfg.buildings:  # those of env.buildings that the pool's split holds (the rest are evaluation's)
+            names = sorted(n for n in env_cfg.buildings if in_split is None or n in in_split)
+        else:
+            names = in_split or []
         manifest = {
             "format": POOL_FORMAT,
             "version": POOL_VERSION,
@@ -468,9 +487,10 @@ class TrajectoryPool:
 
     def check_compatible(self, env_cfg: EnvConfig) -> None:
         """Raise TrajectoryPoolError naming every env setting that differs from the pool's."""
-        have, want = dict(self.manifest["env"]), env_fingerprint(dataclasses.replace(env_cfg, split="train"))
-        have["episodes"] = training_episode_settings(have.get("episodes") or {})  # pools made before it was dropped
-        diffs = [f"{k}: pool {have.get(k)!r}, run {want[k]!r}" for k in want if have.get(k) != want[k]]
+        have, want = dict(self.manifest["env"]), env_fingerprint(env_cfg)
+        have["episodes"] = training_episode_settings(have.get("episodes") or {})  # a stored held-out count is ignored
+        keys = [*want, *(k for k in ("split", "num_val_buildings") if k not in want)]  # a train_fit pool's, too
+        diffs = [f"{k}: pool {have.get(k)!r}, run {want.get(k)!r}" for k in keys if have.get(k) != want.get(k)]
         if diffs:
             raise TrajectoryPoolError(
                 f"bc.pool_dir: trajectory pool {self.root} was made for other env settings ({'; '.join(diffs)}) "

@@ -14,8 +14,8 @@ import numpy as np
 
 from envs.backend import Action, StepResult
 from envs.config import EnvConfig
-from envs.embedded.catalogue import building_names, get_building, get_nav_grid, split_of
-from envs.embedded.episode_gen import building_of
+from envs.embedded.catalogue import building_names, get_building, get_nav_grid
+from envs.embedded.episode_gen import building_of, buildings_in_split
 from envs.embedded.motion import move_forward_batch, turn
 from envs.embedded.navigation import OFFSETS, FieldCache, expert_batch, geodesic_batch
 from envs.episodes import Episode
@@ -33,13 +33,10 @@ class EmbeddedBackend:
         self.num_envs = num_envs
         self.forward_step = float(config.forward_step)
         self.turn_angle = math.radians(config.turn_angle_deg)
-        self.names = list(config.buildings) if config.buildings else building_names(config.split, config)
-        for name in self.names:
-            if split_of(name, config) != config.split:
-                raise ValueError(
-                    f"env.buildings lists {name!r}, which is not a {config.split} building; "
-                    "fix env.buildings or env.split"
-                )
+        # env.buildings may list buildings of several splits (training and evaluation): this split's are served
+        self.names = (
+            buildings_in_split(config, config.split) if config.buildings else building_names(config.split, config)
+        )
         self.index = {name: k for k, name in enumerate(self.names)}
         self.buildings = [get_building(n, config) for n in self.names]
         grids = [get_nav_grid(n, config) for n in self.names]

@@ -3,6 +3,8 @@
 Names and building seeds come from ``EnvConfig.catalogue_seed``: the first ``num_train_buildings`` names
 form the training split, the next ``num_heldout_buildings`` the held-out split (72 / 14 by default, like
 the paper's Gibson split). Names are pronounceable (``Ambrona``-like) and unique within a catalogue.
+The training split is cut in two for design choices: ``train_val`` is its last ``num_val_buildings`` names,
+``train_fit`` the others, so held-out buildings serve verdicts only.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from functools import lru_cache
 import numpy as np
 
 from common.errors import UserError
+from envs.backends import EMBEDDED_SPLITS, FIT_SPLIT, VAL_SPLIT
 from envs.config import EnvConfig
 from envs.embedded.buildings import generate_building
 from envs.embedded.navigation import NavGrid, navigable_grid
 from envs.embedded.world import Building
 
-SPLITS = ("train", "heldout")
+SPLITS = EMBEDDED_SPLITS  # train | heldout | train_fit | train_val
 _ONSETS = [
     "b",
     "c",
@@ -79,13 +82,26 @@ def _entries(config: EnvConfig) -> tuple[tuple[str, ...], tuple[str, ...], dict[
 
 
 def building_names(split: str, config: EnvConfig) -> list[str]:
-    """Names of the buildings in ``split`` ('train' or 'heldout'), in catalogue order."""
+    """Names of the buildings in ``split`` (one of ``SPLITS``), in catalogue order; train_fit and train_val are
+    empty when ``num_val_buildings`` would leave train_fit empty (using them is then a ConfigError:
+    ``envs.config.check_val_buildings``)."""
     train, heldout, _ = _entries(config)
     if split == "train":
         return list(train)
     if split == "heldout":
         return list(heldout)
+    if split in (FIT_SPLIT, VAL_SPLIT):
+        cut = len(train) - int(config.num_val_buildings)
+        if cut < 1:
+            return []
+        return list(train[:cut] if split == FIT_SPLIT else train[cut:])
     raise ValueError(f"unknown split {split!r}; the embedded catalogue has splits {SPLITS}")
+
+
+def splits_of(name: str, config: EnvConfig) -> list[str]:
+    """Every split that holds building ``name`` (e.g. ``['train', 'train_val']``); UnknownBuildingError if none."""
+    split_of(name, config)  # validates the name
+    return [split for split in SPLITS if name in building_names(split, config)]
 
 
 def split_of(name: str, config: EnvConfig) -> str:

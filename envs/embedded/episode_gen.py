@@ -5,9 +5,12 @@ navigable space, compute its geodesic field, draw starts among cells connected t
 in ``[min_geodesic, max_geodesic]``; like Habitat, reject a near-straight pair (geodesic / euclidean below
 ``min_geodesic_euclid_ratio``) with probability ``ratio_filter_prob``. Start heading is uniform.
 
-The fixed train / held-out sets come from ``config.episodes_dir/{split}/{split}.json.gz`` when set, else are
-generated from ``config.episodes.seed`` once and cached in memory and on disk (``$SIDETUNE_NAV_CACHE`` or
-``~/.cache/sidetune-nav``), keyed by every setting that changes them.
+The fixed train / held-out / train_val sets come from ``config.episodes_dir/{split}/{split}.json.gz`` when set,
+else are generated from ``config.episodes.seed`` once and cached in memory and on disk (``$SIDETUNE_NAV_CACHE`` or
+``~/.cache/sidetune-nav``), keyed by every setting that changes them. ``train`` has ``per_building_train``
+episodes per building; ``heldout`` and ``train_val`` are evaluation sets of ``per_building_heldout`` each (a
+train_val building's episodes are thus the first ones of its training episodes: one stream per building).
+``train_fit`` is the ``train`` set without the train_val buildings, the same episodes with the same ids.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import json
 import math
 import os
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from envs.config import EnvConfig
-from envs.embedded.catalogue import SPLITS, building_names, get_nav_grid, split_of
+from envs.backends import EVALUATION_SPLITS, FIT_SPLIT, VAL_SPLIT
+from envs.config import EnvConfig, check_val_buildings
+from envs.embedded.catalogue import SPLITS, building_names, get_nav_grid, split_of, splits_of
 from envs.embedded.navigation import distance_field
 from envs.episodes import Episode, EpisodeFileError, heading_to_quaternion, load_episodes, save_episodes, xy_to_habitat
 
@@ -110,10 +115,13 @@ def _point_in(ij: np.ndarray, cell: float, rng: np.random.Generator) -> tuple[fl
 def episode_set_key(config: EnvConfig, split: str) -> str:
     """A digest of every setting that changes the generated set of ``split``."""
     ep = config.episodes
+    catalogue = [config.catalogue_seed, config.num_train_buildings, config.num_heldout_buildings]
+    if split in (FIT_SPLIT, VAL_SPLIT):
+        catalogue.append(config.num_val_buildings)  # train and heldout keys stay what they were
     settings = {
         "version": GENERATOR_VERSION,
         "split": split,
-        "catalogue": [config.catalogue_seed, config.num_train_buildings, config.num_heldout_buildings],
+        "catalogue": catalogue,
         "radius": config.agent_radius,
         "episodes": [
             ep.seed,
@@ -137,6 +145,33 @@ def load_or_generate_episodes(config: EnvConfig, split: str) -> list[Episode]:
     """The fixed episode set of ``split`` (restricted to ``config.buildings`` if set), validated."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; the embedded backend has splits {SPLITS}")
+    check_val_buildings(config, split, "split")
+    if split == FIT_SPLIT:
+        fit = {scene_id(name) for name in building_names(FIT_SPLIT, config)}
+        episodes = [e for e in load_or_generate_episodes(replace(config, buildings=None), "train") if e.scene_id in fit]
+    else:
+        episodes = _fixed_set(config, split)
+    if config.buildings:
+        wanted = {scene_id(n) for n in buildings_in_split(config, split)}
+        episodes = [e for e in episodes if e.scene_id in wanted]
+    return list(episodes)
+
+
+def buildings_in_split(config: EnvConfig, split: str) -> list[str]:
+    """The names of ``config.buildings`` that ``split`` holds (a job's splits each take their own from one list);
+    UnknownBuildingError for a name not in the catalogue, ValueError when ``split`` holds none of them."""
+    allowed = set(building_names(split, config))
+    for name in config.buildings or []:
+        split_of(name, config)  # validates the name
+    mine = [name for name in config.buildings or [] if name in allowed]
+    if not mine:
+        held = "; ".join(f"{name}: {' / '.join(splits_of(name, config))}" for name in config.buildings or [])
+        raise ValueError(f"env.buildings lists no {split} building ({held}); add one or set env.buildings=null")
+    return mine
+
+
+def _fixed_set(config: EnvConfig, split: str) -> list[Episode]:
+    """The whole stored or generated set of ``split`` (not train_fit, which is cut from train), validated."""
     if config.episodes_dir:
         path = Path(config.episodes_dir) / split / f"{split}.json.gz"
         episodes = load_episodes(path)
@@ -153,7 +188,8 @@ def load_or_generate_episodes(config: EnvConfig, split: str) -> list[Episode]:
                 except EpisodeFileError:
                     episodes = None  # a damaged cache is regenerated, never trusted
             if episodes is None:
-                per = config.episodes.per_building_train if split == "train" else config.episodes.per_building_heldout
+                evaluation = split in EVALUATION_SPLITS  # heldout, train_val
+                per = config.episodes.per_building_heldout if evaluation else config.episodes.per_building_train
                 episodes = generate_episodes(building_names(split, config), per, config.episodes.seed, config)
                 try:
                     save_episodes(path, episodes)
@@ -162,34 +198,27 @@ def load_or_generate_episodes(config: EnvConfig, split: str) -> list[Episode]:
             _MEMORY[key] = episodes
         episodes = _MEMORY[key]
     validate_episodes(episodes, config, split, where)
-    if config.buildings:
-        for name in config.buildings:
-            if split_of(name, config) != split:
-                raise ValueError(
-                    f"env.buildings lists {name!r}, a {split_of(name, config)} building, but env.split is {split!r}"
-                )
-        wanted = {scene_id(n) for n in config.buildings}
-        episodes = [e for e in episodes if e.scene_id in wanted]
-    return list(episodes)
+    return episodes
 
 
 def validate_episodes(episodes: list[Episode], config: EnvConfig, split: str, where: str = "episode set") -> None:
     """Check every episode names a catalogue building of ``split`` and starts and ends in navigable space."""
     if not episodes:
         raise EpisodeFileError(f"{where}: no episodes; regenerate it with scripts/make_episodes.py")
+    allowed = set(building_names(split, config))
     for ep in episodes:
         name = building_of(ep)
         try:
-            actual = split_of(name, config)
+            split_of(name, config)
         except KeyError:
             raise EpisodeFileError(
                 f"{where}: episode {ep.episode_id} uses building {name!r}, not in this catalogue "
                 f"(catalogue_seed={config.catalogue_seed}); regenerate the episodes for this config"
             ) from None
-        if actual != split:
+        if name not in allowed:
             raise EpisodeFileError(
-                f"{where}: episode {ep.episode_id} uses {actual} building {name!r} in the {split} set; "
-                "held-out buildings must never appear in training data: regenerate the set"
+                f"{where}: episode {ep.episode_id} uses {' / '.join(splits_of(name, config))} building {name!r} "
+                f"in the {split} set; held-out buildings must never appear in training data: regenerate the set"
             )
         nav = get_nav_grid(name, config)
         for label, point in (("start", ep.start_xy), ("goal", ep.goal_xy)):

@@ -43,7 +43,7 @@ class HabitatBackend:
     scene costs ~0.1 s, so envs in the same scene share one simulator and a simulator nobody uses any more is
     reconfigured, rather than a new one made, when an env moves on. An evaluation, which hands episodes out building by
     building, then runs on two or three simulators instead of one per env; random training episodes need at
-    most N, as before.
+    most N.
     """
 
     def __init__(self, config: EnvConfig, num_envs: int) -> None:
@@ -94,7 +94,7 @@ class HabitatBackend:
             return
         if current is not None:
             current.users.discard(env_id)
-        for key in [k for k in self._followers if k[0] == env_id]:  # followers hold the old simulator's agent
+        for key in [k for k in self._followers if k[0] == env_id]:  # followers hold an agent of the one it leaves
             del self._followers[key]
         target = next((s for s in self._pool if s.path == path), None)
         if target is None:

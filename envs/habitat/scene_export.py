@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.atomic_io import atomic_write_bytes
+from common.atomic_io import atomic_write_bytes
 from envs.config import EnvConfig
 from envs.embedded.catalogue import get_building
 from envs.embedded.episode_gen import building_of

@@ -14,5 +14,7 @@ class SideTuneHabitatBaselinesPlugin(SearchPathPlugin):
 
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         if "habitat_baselines" in sys.modules:
-            import sidetune_habitat_baselines  # noqa: F401  (registers policy and trainer)
+            import sidetune_habitat_baselines
+
+            sidetune_habitat_baselines.register()  # the policy, the trainer and their Hydra keys
         search_path.append(provider="sidetune-nav", path="pkg://sidetune_habitat_baselines/config")

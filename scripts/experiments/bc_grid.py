@@ -6,7 +6,8 @@ A thin call of ``scripts/sweep.py sweeps/bc_grid.yaml`` (docs/scaling.md) whose 
 each (trajectories, seed, method) cell is a Ray task writing ``runs/<experiment>/<method>-<N>[-seed<s>]``;
 finished cells (results.json) are skipped and interrupted ones resumed, so the script can be restarted.
 ``--deadline HH:MM`` (UTC) starts no run after that time. The table (``sweep.md``) and the plot
-(``plots/``) are written in ``runs/<experiment>`` at the end.
+(``plots/``) are written in ``runs/<experiment>`` at the end. ``--runs-root DIR`` puts the cells (and the
+written sweep file) under DIR instead of runs/; ``--dry-run`` lists each cell's state and command.
 """
 
 from __future__ import annotations
@@ -38,16 +39,19 @@ def main() -> int:
     )
     parser.add_argument("--deadline", default=None, help="HH:MM UTC; no run starts after it")
     parser.add_argument("--num-cpus", default=None, help="CPUs of the local Ray (default: all cores)")
+    parser.add_argument("--runs-root", type=Path, default=ROOT / "runs", help="where the cells go (default: runs/)")
+    parser.add_argument("--dry-run", action="store_true", help="print each cell's state and command; run nothing")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every run (e.g. bc.threads=2)")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     spec = yaml.safe_load((ROOT / "sweeps" / "bc_grid.yaml").read_text())
     spec.update(
         experiment=args.experiment, grid={"trajectories": args.trajectories, "seed": args.seeds, "method": args.methods}
     )
-    path = ROOT / "runs" / f"{args.experiment}.sweep.yaml"
+    path = args.runs_root / f"{args.experiment}.sweep.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    argv = [str(path), "--runs-root", str(ROOT / "runs"), "--no-progress", *args.overrides]
+    argv = [str(path), "--runs-root", str(args.runs_root), "--no-progress", *args.overrides]
+    argv += ["--dry-run"] if args.dry_run else []
     argv += ["--deadline", args.deadline] if args.deadline else []
     argv += ["--num-cpus", args.num_cpus] if args.num_cpus else []
     return sweep.main(argv)

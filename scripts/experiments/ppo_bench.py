@@ -33,7 +33,7 @@ def measure(resolution: int, method: str, iterations: int, overrides: list[str],
     args = base_parser("bench").parse_args(
         [f"env.resolution={resolution}", f"policy.method={method}", "policy.base=random", "run.device=cpu", *overrides]
     )
-    cfg = resolve_config(args, "ppo.yaml")
+    cfg = resolve_config(args, "ppo")
     venv = make_vec_env(cfg, int(cfg.train.num_envs), "train", 0)
     model = build_model(cfg, venv, device="cpu")
     times = {"env": 0.0, "rollout": 0.0, "update": 0.0}

@@ -1,6 +1,6 @@
-"""Experiment: does PPO with side-tuning learn on the CPU preset? (docs/experiments.md, section PPO)
+"""Experiment: does PPO with side-tuning learn on the CPU preset? (docs/experiments.md)
 
-1. Reference rows on the held-out evaluation set (configs/eval.yaml: first 10 episodes of each of the 14
+1. Reference rows on the held-out evaluation set (the eval section: first 10 episodes of each of the 14
    held-out buildings, sampled actions): a uniform random policy, and the run's own policy at 0 frames
    (the same seeded initial weights the run starts from).
 2. PPO training with configs/ppo.yaml (side-tuning, curvature base unless overridden), capped by
@@ -28,7 +28,7 @@ from agents.run.cli import base_parser, resolve_config  # noqa: E402
 from agents.run.env_builder import make_vec_env  # noqa: E402
 from agents.run.model_builder import build_model  # noqa: E402
 from agents.trainers.ppo import run_ppo  # noqa: E402
-from envs.atomic_io import atomic_write_text  # noqa: E402
+from common.atomic_io import atomic_write_text  # noqa: E402
 
 
 def _row(name: str, result: dict) -> dict:
@@ -63,7 +63,7 @@ def main() -> None:
             *args.overrides,
         ]
     )
-    cfg = resolve_config(cli, "ppo.yaml")
+    cfg = resolve_config(cli, "ppo")
     s = cfg.eval.replace(videos=0)
     common = dict(settings=s, progress=False)
 

@@ -2,7 +2,7 @@
 # Regenerate every committed experiment report from the committed run folders, and say whether each came out as
 # committed. Each runs/<experiment>/report.md names the command that wrote it ("Written by `...`"); this script
 # reruns exactly that command (scripts/report.py reads the runs' stored evaluations: nothing trains or
-# evaluates again, except reference rows missing from a references.json), then the head pilot's own report.
+# evaluates again, except reference rows missing from a references.json), then the head pilots' own reports.
 # Run from a checkout:
 #   bash scripts/experiments/regenerate_reports.sh        # exit status 0: every report.md and report.json unchanged
 # Reports rewrite their files in place; `git diff runs/` shows what moved, `git checkout runs/` undoes it.
@@ -18,7 +18,7 @@ shopt -s nullglob
 for report in runs/*/report.md; do
   command=$(grep -m1 -o 'Written by `python scripts/[a-z_/]*\.py [^`]*`' "$report" || true)
   if [ -z "$command" ]; then
-    continue  # not written by scripts/report.py (the head pilot's, below)
+    continue  # not written by scripts/report.py (the head pilots', below)
   fi
   command=${command#Written by \`python }
   command=${command%\`}
@@ -28,6 +28,11 @@ done
 if [ -f runs/head_pilot/report.md ]; then
   echo "== runs/head_pilot/report.md: $PY scripts/experiments/head_pilot_report.py"
   "$PY" scripts/experiments/head_pilot_report.py > /dev/null
+fi
+if [ -f runs/head_pilot_val/report.md ]; then
+  val_report=(--pilot runs/head_pilot_val --split train_val --compare runs/head_pilot)
+  echo "== runs/head_pilot_val/report.md: $PY scripts/experiments/head_pilot_report.py ${val_report[*]}"
+  "$PY" scripts/experiments/head_pilot_report.py "${val_report[@]}" > /dev/null
 fi
 changed=$(git status --porcelain -- 'runs/*/report.md' 'runs/*/report.json')
 if [ -n "$changed" ]; then

@@ -20,8 +20,8 @@ from pathlib import Path
 from common.errors import NotWritableError
 
 TEMP_SUFFIX = ".tmp"  # temp files are hidden: .<target name>.<random>.tmp
-# what a killed writer can leave: .<name>.<random>.tmp, and .<name>.<random>.zip from SB3's save of
-# older versions (it appended .zip to the temp name)
+# what a killed writer can leave: .<name>.<random>.tmp, and .<name>.<random>.zip (SB3's save appends .zip to a
+# temp name without a suffix)
 STALE_TEMP = re.compile(r"^\..+(\.tmp|\.[A-Za-z0-9_]{6,}\.zip)$")
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
@@ -98,7 +98,7 @@ def exclusive(lock_path: str | os.PathLike) -> Iterator[None]:
 
 def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
     """Delete the temp files a killed writer left in ``folder`` (``.<name>.<random>.tmp``, and the
-    ``.<name>.<random>.zip`` of older checkpoint saves); returns them.
+    ``.<name>.<random>.zip``: SB3's save to a temp name without a suffix); returns them.
 
     Call it only when no other process writes there (a resumed run holds the run folder's lock)."""
     stale = [p for p in Path(folder).iterdir() if STALE_TEMP.match(p.name) and p.is_file()]
