@@ -32,11 +32,21 @@ def cpu_has_amx() -> bool:
     return "amx_bf16" in cpu_bf16_flags()
 
 
+CUDA_NATIVE_BF16 = (8, 0)  # compute capability of the first GPUs with bf16 tensor cores (Ampere)
+
+
+def cuda_native_bf16(capability: tuple[int, int]) -> bool:
+    """True for a GPU of compute capability ``capability`` that runs bf16 natively (8.0 and newer); older ones
+    emulate it (torch.cuda.is_bf16_supported() says True there too, counting emulation)."""
+    return tuple(capability) >= CUDA_NATIVE_BF16
+
+
 def native_bf16(device: torch.device) -> bool:
-    """True where bf16 compute beats fp32: CUDA devices that support it and CPUs with native bf16 instructions;
-    elsewhere bf16 is emulated and slower. What every 'auto' precision resolves by."""
+    """True where bf16 compute beats fp32: GPUs of compute capability 8.0 and newer and CPUs with native bf16
+    instructions; elsewhere bf16 is emulated and slower. What every 'auto' precision resolves by. On CUDA it asks
+    the current GPU (``device``'s index, else the one set by torch.cuda.set_device: this rank's under torchrun)."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return cuda_native_bf16(torch.cuda.get_device_capability(device))
     return device.type == "cpu" and bool(cpu_bf16_flags())
 
 
@@ -60,7 +70,9 @@ def _auto_dtype(device: torch.device) -> torch.dtype:
 
 for _spec in (
     PrecisionSpec(
-        "auto", "bfloat16 where it is native (CUDA, CPUs with avx512_bf16/amx_bf16), else float32", _auto_dtype
+        "auto",
+        "bfloat16 where it is native (GPUs of compute capability 8.0+, CPUs with avx512_bf16/amx_bf16), else float32",
+        _auto_dtype,
     ),
     PrecisionSpec("float32", "float32 everywhere", lambda device: torch.float32),
     PrecisionSpec(
@@ -81,7 +93,7 @@ def precision_dtype(precision: str, device: torch.device, what: str = "base prec
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """The dtype a frozen base runs in: 'auto' is bfloat16 on CUDA and on CPUs with native bf16, else float32."""
+    """The dtype a frozen base runs in: 'auto' is bfloat16 where bf16 is native (`native_bf16`), else float32."""
     return precision_dtype(precision, device)
 
 

@@ -30,14 +30,25 @@ def training_autocast(precision: str, device: torch.device | str) -> contextlib.
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
 
-def run_numerics(base_precision: str, train_precision: str, device: torch.device | str) -> dict[str, object]:
+def set_tf32(enabled: bool) -> None:
+    """TF32 (a 10-bit mantissa) for CUDA's fp32 matrix products and cuDNN convolutions, on or off (`run.tf32`).
+    Both switches are set either way: torch's own defaults differ (matmul off, cuDNN on). CPUs ignore them."""
+    torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
+    torch.backends.cudnn.allow_tf32 = bool(enabled)
+
+
+def run_numerics(
+    base_precision: str, train_precision: str, device: torch.device | str, tf32: bool = False
+) -> dict[str, object]:
     """What a run's 'auto' precisions resolved to on this machine, for its results.json: the same config gives
-    bf16 on one CPU and fp32 on another, so seeds of one cell run on different machines can differ in numerics."""
+    bf16 on one CPU and fp32 on another, so seeds of one cell run on different machines can differ in numerics.
+    ``tf32``: whether its fp32 matrix products and convolutions ran in TF32 (`run.tf32`, CUDA only)."""
     device = torch.device(device)
     return {
         "device": device.type,
         "base_dtype": str(resolve_precision(base_precision, device)).removeprefix("torch."),
         "train_precision": resolve_train_precision(train_precision, device),
+        "tf32": bool(tf32) and device.type == "cuda",
         "cpu_bf16": list(cpu_bf16_flags()),
     }
 

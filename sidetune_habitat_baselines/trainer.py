@@ -13,6 +13,9 @@ from habitat.config import read_write
 from habitat_baselines.common.baseline_registry import baseline_registry
 from habitat_baselines.rl.ppo.ppo_trainer import PPOTrainer
 
+from agents.trainers.distributed import ddppo_backend
+from envs.habitat.sim_config import default_gpu_device_id
+
 
 @baseline_registry.register_trainer(name="sidetune_ppo")
 class SideTunePPOTrainer(PPOTrainer):
@@ -63,13 +66,21 @@ class SideTunePPOTrainer(PPOTrainer):
             super().eval()
         return None
 
+    def _init_train(self, resume_state: Any = None) -> None:
+        """DD-PPO's backend as the config says, AUTO (the plugin's default) being NCCL with CUDA and GLOO without."""
+        with read_write(self.config):
+            ddppo = self.config.habitat_baselines.rl.ddppo
+            ddppo.distrib_backend = ddppo_backend(ddppo.distrib_backend, torch.cuda.is_available())
+        super()._init_train(resume_state)
+
     def _init_envs(self, config: Any = None, is_eval: bool = False) -> None:
-        """Without CUDA, simulators use EGL device -1 (any): DD-PPO sets ``gpu_device_id`` to each rank's local rank,
-        and habitat-sim aborts with "unable to find CUDA device 1 among 1 EGL devices" on a CPU machine."""
-        if not torch.cuda.is_available():
-            for cfg in {id(c): c for c in (self.config, config) if c is not None}.values():
-                with read_write(cfg):
-                    cfg.habitat.simulator.habitat_sim_v0.gpu_device_id = -1
+        """Each rank's simulators render on its own GPU (LOCAL_RANK, as DD-PPO sets it), or on EGL device -1 (any)
+        without CUDA or when EGL offers no such CUDA device (one warning): habitat-sim would abort with "unable to
+        find CUDA device 1 among 1 EGL devices" on a CPU machine."""
+        device_id = default_gpu_device_id()
+        for cfg in {id(c): c for c in (self.config, config) if c is not None}.values():
+            with read_write(cfg):
+                cfg.habitat.simulator.habitat_sim_v0.gpu_device_id = device_id
         super()._init_envs(config, is_eval)
 
     def load_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -249,7 +249,7 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"
 def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, method, render, frames):
     """env.render_device=torch-cpu (the CUDA code path on the CPU; cuda where there is one): the frames stay tensors
     (stacked on the device too) from the renderer to the buffer, and give the host path's observations, actions and
-    trained parameters for the same seed."""
+    trained parameters for the same seed (bit for bit on the CPU, to rounding on CUDA)."""
     policy_device = "cuda" if render == "cuda" else "cpu"
     overrides = (f"env.render_device={render}", f"run.device={policy_device}", f"frame_stack={frames}")
     host = tiny_model(tmp_path, method, True, *overrides)  # each model trains right after it is built (seeded)
@@ -266,7 +266,13 @@ def test_device_resident_rollout_matches_the_host_path_on_torch_cpu(tmp_path, me
     for a, b in zip(host_actions, device_actions, strict=False):
         np.testing.assert_array_equal(a, b)
     for key, value in host_params.items():
-        assert torch.equal(value, device_params[key]), key
+        if render == "cuda":
+            # Same inputs, same kernels, yet not bit for bit on CUDA: cuDNN may choose a different (and for some
+            # backward passes nondeterministic, atomic-add) algorithm per call, and TF32 rounds fp32 products
+            # (cuDNN's default). The parameters agree to rounding; the frames and actions above stay equal.
+            torch.testing.assert_close(value, device_params[key], rtol=1e-4, atol=1e-5, msg=key)
+        else:
+            assert torch.equal(value, device_params[key]), key
     assert device.rollout_buffer.device_observations["rgb"].device.type == device.device.type
     assert isinstance(device.env, DeviceFrameStack) == (frames > 1)
     assert device.rollout_buffer.device_observations["rgb"].shape[-3] == 3 * frames

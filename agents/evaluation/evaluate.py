@@ -343,6 +343,10 @@ def evaluate_run(
     cfg.require("eval", "policy")
     s = cfg.eval.replace(**overrides)
     ckpt = find_checkpoint(path, prefer=s.checkpoint)
+    if cfg.run is not None:
+        from policies.precision import set_tf32
+
+        set_tf32(cfg.run.tf32)  # the numerics the run trained with (run.tf32)
     model = load_model(ckpt, device=s.device)
     result = _evaluate(model, cfg, s, video_dir or run.videos, progress, f"checkpoint {ckpt}")
     result.update(run_summary(cfg.to_dict()))

@@ -204,8 +204,8 @@ def group_runs(
 
 def mixed_numerics(entries: Sequence[dict[str, Any]]) -> list[str]:
     """One line per group of runs (method and variant, base, data) whose 'auto' precisions resolved differently
-    (results.json ``numerics``: seeds trained on machines with and without native bf16); runs without that
-    record are not counted."""
+    (results.json ``numerics``: seeds trained on machines with and without native bf16, or with and without TF32
+    on CUDA); runs without that record are not counted."""
     seen: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for e, variant in trained_runs(entries):
         results = _results(e)
@@ -213,9 +213,8 @@ def mixed_numerics(entries: Sequence[dict[str, Any]]) -> list[str]:
             continue
         group = f"{group_label(e['result'])} {variant}".strip()  # as the pooled table names it
         numerics = results.numerics
-        seen[group][f"base {numerics.get('base_dtype')}, update {numerics.get('train_precision')}"].append(
-            shown_path(e["run"])
-        )
+        kind = f"base {numerics.get('base_dtype')}, update {numerics.get('train_precision')}"
+        seen[group][kind + (", TF32" if numerics.get("tf32") else "")].append(shown_path(e["run"]))
     return [
         f"- {group}: " + "; ".join(f"{kind} ({len(runs)}: {', '.join(sorted(runs))})" for kind, runs in kinds.items())
         for group, kinds in sorted(seen.items())

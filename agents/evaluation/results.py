@@ -225,7 +225,7 @@ def write_run_results(
         history=history,
         training=training,
         world_size=world_size,
-        numerics=run_numerics(cfg.policy.base_precision, cfg.policy.train_precision, device),
+        numerics=run_numerics(cfg.policy.base_precision, cfg.policy.train_precision, device, cfg.run.tf32),
     )
     run.write_results(results.to_json())
     return parse_results(json.loads(run.results_path.read_text()), summary)  # as every reader will see them

@@ -39,6 +39,10 @@ class RunSettings:
     runs_root: str = opt("runs", "the folder that holds every experiment's runs")
     seed: int = opt(0, "seeds the envs, the policy's initialisation and PPO/BC's sampling")
     device: str = opt("auto", "torch device of the policy: auto (cuda when available) | cpu | cuda")
+    # Off: the fp32 parts (rollout forward passes, fp32 updates) keep full fp32 as results.json's numerics state, and
+    # CUDA runs compare with CPU runs; the costly convolutions already run in bf16 under 'auto' on GPUs with native
+    # bf16, so TF32 buys little there. On: faster fp32 convolutions and matrix products on Ampere and newer GPUs.
+    tf32: bool = opt(False, "TF32 for fp32 matrix products and convolutions on CUDA (faster, 10-bit mantissa)")
 
     def __post_init__(self) -> None:
         check_choice(self.device, DEVICES, "run.device")

@@ -250,6 +250,34 @@ def cell_config(spec: SweepSpec, cell: Cell) -> Any:
     return load_run_config(spec.engine.preset, spec.config, None, cell_overrides(spec, cell), spec.engine.sections)
 
 
+def cuda_wish(cfg: Any) -> str | None:
+    """Why a cell's config would use a GPU where one is visible (``run.device=cuda`` or ``auto``,
+    ``env.render_device=cuda``); None when it runs on the CPU."""
+    run, env = getattr(cfg, "run", None), getattr(cfg, "env", None)
+    if run is not None and (str(run.device).startswith("cuda") or run.device == "auto"):
+        return f"run.device={run.device}"
+    if env is not None and env.render_device == "cuda":
+        return "env.render_device=cuda"
+    return None
+
+
+def hidden_gpu_problem(cell_gpus: float, cfg: Any, cluster_gpus: float) -> str | None:
+    """The one line a cell fails with, without running, when the sweep gives it no GPU (resources.gpus: 0: Ray
+    hides the GPUs from such a task, CUDA_VISIBLE_DEVICES="") although the cluster has some and the cell's config
+    wants one (`cuda_wish`): run.device=cuda would fail inside the cell, and auto would train on the CPU unsaid.
+    None when the cell gets the GPUs it asks for, or there are none to hide."""
+    if cell_gpus > 0 or cluster_gpus <= 0:
+        return None
+    why = cuda_wish(cfg)
+    if why is None:
+        return None
+    return (
+        f"error: resources.gpus: 0 hides the cluster's {cluster_gpus:g} GPUs from this cell, yet it wants CUDA "
+        f"({why}) (give each cell a GPU or a share of one, e.g. resources: {{cpus: 4, gpus: 0.5}}, or set "
+        "run.device=cpu)"
+    )
+
+
 def emulated_bf16_cells(configs: Sequence[Any]) -> str | None:
     """The warning for cells that force bfloat16 where this machine emulates it (policies/precision.py), said once
     before a sweep starts them, since each cell would say it only in its own log; None when no cell does."""
@@ -486,7 +514,7 @@ def run_sweep(
         prepare_data(spec, todo, progress)
         ray = start_ray(address, num_cpus, num_gpus)
         try:
-            _run_on_ray(ray, spec, todo, outcomes, deadline, progress, log)
+            _run_on_ray(ray, spec, todo, outcomes, deadline, progress, log, configs)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -525,17 +553,26 @@ def _run_on_ray(
     deadline: float | None,
     progress: bool,
     log: Callable[[str], None],
+    configs: Mapping[str, Any] | None = None,
 ) -> None:
-    """Submit one task per cell, collect results as they finish (a tqdm bar), cancel the rest on Ctrl-C."""
+    """Submit one task per cell, each with the GPUs the sweep's resources ask for, collect results as they finish
+    (a tqdm bar), cancel the rest on Ctrl-C. A cell that wants a GPU the sweep hides fails at once
+    (`hidden_gpu_problem`; ``configs``: the cells' RunConfigs by name)."""
     from tqdm.auto import tqdm
 
     task = ray.remote(start_cell).options(num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=0)
     threads = max(1, math.ceil(spec.cpus))
+    cluster_gpus = float(ray.cluster_resources().get("GPU", 0))
     pending: dict[Any, Cell] = {}
     for cell in todo:  # what each cell needs (resume, set aside, skip) is decided when it starts: start_cell
+        problem = hidden_gpu_problem(spec.gpus, (configs or {}).get(cell.name), cluster_gpus)
+        if problem:
+            outcomes[cell.name] = {"skipped": False, "status": "failed", "reason": problem, "seconds": 0.0}
+            log(f"{cell.name}: failed: {problem}")
+            continue
         log_path = spec.folder / LOGS / f"{cell.name}.log"
         pending[task.remote(spec, cell, str(log_path), threads, deadline, os.getcwd())] = cell
-    bar = tqdm(total=len(todo), desc=f"sweep {spec.experiment}", unit="cell", disable=not progress)
+    bar = tqdm(total=len(pending), desc=f"sweep {spec.experiment}", unit="cell", disable=not progress)
     failed = 0
     try:
         while pending:

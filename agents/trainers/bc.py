@@ -27,13 +27,14 @@ import torch.nn.functional as F
 from agents.evaluation.alpha_probe import probe_after_training
 from agents.evaluation.results import RunResults, write_run_results
 from agents.run.env_builder import make_vec_env
-from agents.run.model_builder import build_model, load_model, resolve_device, save_model
+from agents.run.model_builder import build_model, load_model, save_model
 from agents.run.run_config import BCSettings, RunConfig
 from agents.run.run_dir import RunDir
 from agents.run.threads import set_threads
 from agents.trainers.bc_data import ObservationBuilder
 from agents.trainers.distributed import context
 from agents.trainers.feature_cache import FeatureCache
+from agents.trainers.run_device import setup_run_device
 from agents.trainers.trajectories import (
     TrajectoryPool,
     TrajectoryPoolError,
@@ -46,7 +47,7 @@ from common.errors import BadInputError, MissingFileError
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
 from policies.optim import SideTuneAdam
-from policies.precision import training_autocast, warn_emulated_bf16
+from policies.precision import training_autocast
 
 STATE_FILE = "bc_state.pt"
 
@@ -196,8 +197,7 @@ def build_context(cfg: RunConfig, progress: bool = True, generate: bool | None =
     pool.verify_frames(env_cfg)
     builder = ObservationBuilder(data, env_cfg, cfg.frame_stack)
     train_t, val_t = split_trajectories(n, s.val_fraction, seed)
-    device = resolve_device(cfg.run.device)
-    warn_emulated_bf16(cfg.policy, device)
+    device = setup_run_device(cfg)
     venv = make_vec_env(cfg, 1, env_cfg.split, seed)
     model = build_model(cfg, venv, device=device)
     venv.close()

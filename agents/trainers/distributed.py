@@ -144,6 +144,21 @@ class Distributed:
 
 
 _CONTEXT: Distributed | None = None
+AUTO_BACKEND = "AUTO"  # habitat-baselines' rl.ddppo.distrib_backend in the plugin's config: chosen as below
+
+
+def process_group_backend(cuda_available: bool) -> str:
+    """torch.distributed's backend for a data-parallel run: NCCL where CUDA is (GPU all-reduce, one GPU per rank),
+    gloo otherwise (NCCL needs CUDA)."""
+    return "nccl" if cuda_available else "gloo"
+
+
+def ddppo_backend(configured: str, cuda_available: bool) -> str:
+    """habitat-baselines' DD-PPO backend under the plugin (sidetune_habitat_baselines): ``configured`` as written,
+    or for AUTO the toolkit's own choice (`process_group_backend`) in habitat-baselines' spelling (NCCL, GLOO)."""
+    if str(configured).upper() != AUTO_BACKEND:
+        return str(configured)
+    return process_group_backend(cuda_available).upper()
 
 
 def context() -> Distributed:
@@ -159,7 +174,7 @@ def _start() -> Distributed:
     if world <= 1:
         return Distributed()
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    backend = process_group_backend(torch.cuda.is_available())
     if backend == "nccl":
         if local_rank >= torch.cuda.device_count():
             raise EnvironmentSetupError(

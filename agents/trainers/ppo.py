@@ -30,7 +30,6 @@ from agents.run.model_builder import (
     check_spaces,
     find_checkpoint,
     load_model,
-    resolve_device,
 )
 from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
@@ -39,7 +38,7 @@ from agents.trainers.alpha_callback import AlphaCallback
 from agents.trainers.distributed import context, data_parallel_ppo, ppo_sync_callbacks
 from agents.trainers.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
 from agents.trainers.rollout_env import device_resident_env
-from policies.precision import warn_emulated_bf16
+from agents.trainers.run_device import setup_run_device
 
 ALPHA_TRAJECTORY = "alpha_trajectory.json"  # α per rollout, rewritten as training goes, so a resumed run keeps it
 
@@ -108,8 +107,7 @@ def run_ppo(
         checkpoint = find_checkpoint(resumed_run.root, prefer="last")
     train = cfg.train
     _set_threads(train.threads)
-    device = resolve_device(cfg.run.device)
-    warn_emulated_bf16(cfg.policy, device)
+    device = setup_run_device(cfg)
     seed = cfg.run.seed
     total = cfg.ppo.total_frames
     dist = context()  # under torchrun: DD-PPO, each rank with its own envs and seed (docs/scaling.md)

@@ -9,6 +9,9 @@ file never imports habitat_sim itself.
 from __future__ import annotations
 
 import functools
+import os
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,16 +36,77 @@ def needs_depth(config: EnvConfig) -> bool:
     return bool({"depth", "normals"} & set(config.sensors))
 
 
+EGL_CUDA_DEVICE_NV = 0x323A  # EGL_NV_device_cuda: the CUDA device id of an EGL device
+
+
+def gpu_device_id_for(
+    environ: Mapping[str, str], cuda_available: bool, egl_cuda_ids: Sequence[int] | None
+) -> tuple[int, str | None]:
+    """habitat-sim's ``gpu_device_id`` for this process, and a warning line when it had to fall back.
+
+    Without CUDA: -1 (any EGL device). With CUDA: ``LOCAL_RANK`` (0 outside torchrun), so each torchrun rank renders
+    on its own GPU. ``egl_cuda_ids``: the CUDA device ids EGL's devices carry (None: not known); when none is that
+    id, -1 with a warning, since habitat-sim would abort ("unable to find CUDA device N among M EGL devices")."""
+    if not cuda_available:
+        return -1, None
+    local_rank = int(environ.get("LOCAL_RANK", "0") or 0)
+    if egl_cuda_ids is None or local_rank in egl_cuda_ids:
+        return local_rank, None
+    offered = ", ".join(map(str, egl_cuda_ids)) or "none"
+    return -1, (
+        f"warning: habitat-sim: EGL offers no CUDA device {local_rank} (CUDA devices among its EGL devices: "
+        f"{offered}); rendering on EGL device -1 (any), maybe not this process's GPU"
+    )
+
+
+def egl_cuda_device_ids() -> list[int] | None:
+    """The CUDA device ids of EGL's devices (EGL_EXT_device_query, EGL_NV_device_cuda), read through libEGL;
+    None when libEGL or those extensions are missing."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("EGL") or "libEGL.so.1"
+    try:
+        egl = ctypes.CDLL(name)
+    except OSError:
+        return None
+    egl.eglGetProcAddress.restype = ctypes.c_void_p
+    egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
+    query_devices = egl.eglGetProcAddress(b"eglQueryDevicesEXT")
+    query_attrib = egl.eglGetProcAddress(b"eglQueryDeviceAttribEXT")
+    if not query_devices or not query_attrib:
+        return None
+    devices_fn = ctypes.CFUNCTYPE(
+        ctypes.c_uint, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int)
+    )(query_devices)
+    attrib_fn = ctypes.CFUNCTYPE(ctypes.c_uint, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_ssize_t))(
+        query_attrib
+    )
+    count = ctypes.c_int(0)
+    if not devices_fn(0, None, ctypes.byref(count)) or count.value <= 0:
+        return []
+    devices = (ctypes.c_void_p * count.value)()
+    if not devices_fn(count.value, devices, ctypes.byref(count)):
+        return []
+    ids = []
+    for device in devices[: count.value]:
+        value = ctypes.c_ssize_t(-1)
+        if attrib_fn(device, EGL_CUDA_DEVICE_NV, ctypes.byref(value)):
+            ids.append(int(value.value))
+    return ids
+
+
 @functools.lru_cache(maxsize=1)
 def default_gpu_device_id() -> int:
-    """0 (the first CUDA device, habitat-sim's default) when torch sees CUDA, else -1: any EGL device.
-
-    habitat-sim matches its EGL display to a CUDA device id; without CUDA that id must be -1, or creating the
-    simulator aborts the process ("unable to find CUDA device 0 among 1 EGL devices").
-    """
+    """This process's habitat-sim GPU (`gpu_device_id_for` on this machine): LOCAL_RANK with CUDA, -1 without;
+    the fallback's warning is printed once per process."""
     import torch
 
-    return 0 if torch.cuda.is_available() else -1
+    cuda = torch.cuda.is_available()
+    device_id, warning = gpu_device_id_for(os.environ, cuda, egl_cuda_device_ids() if cuda else None)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    return device_id
 
 
 def scene_dataset_config(scene_path: str | Path) -> str:
