@@ -24,6 +24,9 @@ class EpisodeFileError(UserError, ValueError):
     """An episode file that is missing, corrupt or not in PointNav v1 format."""
 
 
+GEODESIC_SOURCE_KEY = "geodesic_distance_source"  # an episode info key: whose geodesic distance a file stores
+
+
 @dataclass(frozen=True)
 class Episode:
     """One PointNav episode: a building, a start pose and a goal point (Habitat coordinates)."""

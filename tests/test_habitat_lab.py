@@ -55,6 +55,18 @@ def test_exported_points_lie_on_habitat_labs_default_navmesh_not_the_floor(expor
     assert heights and all(0.1 < h <= 0.25 for h in heights), heights  # one 0.2 m navmesh cell above y = 0
 
 
+def test_exported_geodesic_distances_are_habitat_sims_own(export):
+    """With habitat-sim at hand the export stores its navmesh's geodesic distances, labelled so: close to the
+    embedded grid's, but not the grid's."""
+    from envs.habitat.scene_export import EPISODES_SUBDIR
+
+    stored = load_episodes(export / EPISODES_SUBDIR / "val" / "val.json.gz")
+    grid = generate_episodes(building_names("heldout", CONFIG), 4, seed=3, config=CONFIG)
+    assert {ep.info.get("geodesic_distance_source") for ep in stored} == {"habitat-sim"}
+    pairs = [(s.geodesic_distance, g.geodesic_distance) for s, g in zip(stored, grid, strict=True)]
+    assert any(s != g for s, g in pairs) and all(abs(s - g) < 0.3 * g for s, g in pairs), pairs
+
+
 def test_stock_habitat_lab_expert_succeeds_on_every_exported_episode(export, tmp_path):
     out = tmp_path / "lab.json"
     proc = subprocess.run(

@@ -98,9 +98,22 @@ def test_export_dataset_writes_habitats_layout_and_round_trips_episodes(tmp_path
     import gzip
 
     record = json.loads(gzip.decompress((folders["data_path"] / "val" / "val.json.gz").read_bytes()))["episodes"][0]
+    dataset_config = Path(record["scene_dataset_config"])  # habitat-lab reads it: absolute, so any folder works
     assert (
-        Path(record["scene_dataset_config"]) == folders["scenes_dir"] / "embedded" / DATASET_CONFIG
-    )  # habitat-lab reads it
+        dataset_config.is_absolute()
+        and dataset_config == (folders["scenes_dir"] / "embedded" / DATASET_CONFIG).resolve()
+    )
+    assert record["info"]["geodesic_distance_source"] == "embedded-grid"  # not habitat-sim's navmesh distance
+
+
+def test_an_export_into_a_relative_folder_names_its_scene_config_absolutely(tmp_path, monkeypatch):
+    import gzip
+
+    monkeypatch.chdir(tmp_path)
+    episodes = generate_episodes(building_names("heldout", CONFIG)[:1], 1, seed=3, config=CONFIG)
+    folders = export_dataset("relative_export", CONFIG, {"heldout": episodes})
+    record = json.loads(gzip.decompress((folders["data_path"] / "val" / "val.json.gz").read_bytes()))["episodes"][0]
+    assert Path(record["scene_dataset_config"]).is_absolute() and Path(record["scene_dataset_config"]).is_file()
 
 
 def test_export_script_rejects_unknown_buildings_and_writes_nothing(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 
 from common.errors import UserError
 from envs.config import EnvConfig
-from envs.episodes import Episode
+from envs.episodes import GEODESIC_SOURCE_KEY, Episode
 from envs.habitat.sim_config import scene_dataset_config
 
 LAB_MAX_CLIMB = 0.2  # habitat-lab 0.3.3 AgentConfig.max_climb / max_slope, which it copies into the navmesh settings
@@ -67,6 +67,14 @@ def _snap(pathfinder: Any, position: tuple[float, float, float], where: str) -> 
     return tuple(round(float(v), 5) for v in snapped)  # type: ignore[return-value]
 
 
+def _navmesh_geodesic(habitat_sim: ModuleType, pathfinder: Any, start: Any, goal: Any, ep: Episode) -> float:
+    """habitat-sim's own geodesic distance between the snapped start and goal (what habitat-lab measures SPL
+    against); the embedded grid's when the navmesh finds no path."""
+    path = habitat_sim.ShortestPath()
+    path.requested_start, path.requested_end = list(start), list(goal)
+    return float(path.geodesic_distance) if pathfinder.find_path(path) else float(ep.geodesic_distance)
+
+
 def snap_episodes(
     habitat_sim: ModuleType, config: EnvConfig, episodes: list[Episode], scene_paths: dict[str, Path]
 ) -> list[Episode]:
@@ -88,10 +96,14 @@ def snap_episodes(
             for i in indices:
                 ep = episodes[i]
                 where = f"episode {ep.episode_id} ({scene_id})"
+                start = _snap(sim.pathfinder, ep.start_position, f"{where} start")
+                goal = _snap(sim.pathfinder, ep.goal_position, f"{where} goal")
                 out[i] = dataclasses.replace(
                     ep,
-                    start_position=_snap(sim.pathfinder, ep.start_position, f"{where} start"),
-                    goal_position=_snap(sim.pathfinder, ep.goal_position, f"{where} goal"),
+                    start_position=start,
+                    goal_position=goal,
+                    geodesic_distance=_navmesh_geodesic(habitat_sim, sim.pathfinder, start, goal, ep),
+                    info={**ep.info, GEODESIC_SOURCE_KEY: "habitat-sim"},
                 )
     finally:
         if sim is not None:

@@ -28,7 +28,7 @@ from envs.embedded.episode_gen import building_of
 from envs.embedded.episode_gen import scene_id as embedded_scene_id
 from envs.embedded.render_cpu import CEILING_FACTOR, FLOOR_FACTOR, LIGHT_X, LIGHT_Y, WALL_AMBIENT, WALL_DIFFUSE
 from envs.embedded.world import Building
-from envs.episodes import Episode, save_episodes
+from envs.episodes import GEODESIC_SOURCE_KEY, Episode, save_episodes
 from envs.habitat.availability import BackendUnavailableError
 from envs.habitat.episodes import habitat_split_name, scene_name
 
@@ -260,11 +260,17 @@ def export_dataset(
         from envs.habitat.navmesh_snap import snap_episodes
 
         habitat_sim = require_habitat_sim()
-        habitat_episodes = {
+        habitat_episodes = {  # habitat-sim's own geodesic distances, labelled so
             split: snap_episodes(habitat_sim, config, eps, paths) for split, eps in habitat_episodes.items()
         }
-    dataset_config = {"scene_dataset_config": str(scenes / DATASET_NAME / DATASET_CONFIG)}  # habitat-lab loads the
-    # stage with the config its episode names (relative to the working directory, like HM3D's episodes)
+    else:  # the embedded grid's geodesic distances (a few % off habitat-sim's navmesh), labelled so
+        habitat_episodes = {
+            split: [dataclasses.replace(ep, info={**ep.info, GEODESIC_SOURCE_KEY: "embedded-grid"}) for ep in eps]
+            for split, eps in habitat_episodes.items()
+        }
+    # habitat-lab loads the stage with the config its episodes name: an absolute path, so the export works from
+    # any working folder
+    dataset_config = {"scene_dataset_config": str((scenes / DATASET_NAME / DATASET_CONFIG).resolve())}
     for split, split_episodes in habitat_episodes.items():
         folder = habitat_split_name(split)
         save_episodes(data / folder / f"{folder}.json.gz", split_episodes, extra=dataset_config)
