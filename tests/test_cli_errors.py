@@ -391,3 +391,44 @@ def test_a_killed_sweep_drivers_processes_end_with_it(tmp_path):
         time.sleep(0.1)
     else:
         pytest.fail("the killed driver's child outlived it")
+
+
+def test_reports_use_the_final_checkpoints_evaluation_and_say_which(tmp_path):
+    """A run stopped early, evaluated, then resumed to a later checkpoint: report.py reports the trainer's
+    evaluation of the final checkpoint and names the passed-over eval.json; once evaluate.py scores the final
+    checkpoint, its eval.json is the one reported. A checkpoint of another method in the run is refused."""
+    run = tmp_path / "exp" / "r"
+    session = [*TINY_PPO, "ppo.total_frames=1000000", "train.max_minutes=0.02", "train.final_eval=true"]
+    where = [f"run.runs_root={tmp_path}", "run.experiment=exp", "run.name=r"]
+    made = _script("train_ppo", *session, "eval.episodes_per_building=1", *where)
+    assert made.returncode == 0 and (run / "results.json").is_file(), made.stderr[-2000:]
+    first = json.loads((run / "results.json").read_text())["frames"]
+    scored = _script("evaluate", str(run), "--episodes-per-building", "1", "--checkpoint", "last", "--no-progress")
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    stale = json.loads((run / "eval.json").read_text())
+    assert stale["checkpoint_name"] == "last.zip" and stale["checkpoint_frames"] == first
+    assert len(stale["checkpoint_sha256"]) == 64
+    resumed = _script("train_ppo", "--resume", str(run))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    final = json.loads((run / "results.json").read_text())["frames"]
+    assert final > first
+
+    reported = _script("report", str(tmp_path / "exp"))
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    used = json.loads((tmp_path / "exp" / "report.json").read_text())["evaluations"]
+    assert list(used.values()) == [f"the trainer's final evaluation (last.zip at {final} frames)"]
+    note = f"eval.json scored last.zip at {first} frames, which training has since replaced"
+    assert note in reported.stderr and note in (tmp_path / "exp" / "report.md").read_text()
+
+    scored = _script("evaluate", str(run), "--episodes-per-building", "1", "--checkpoint", "last", "--no-progress")
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    reported = _script("report", str(tmp_path / "exp"))
+    used = json.loads((tmp_path / "exp" / "report.json").read_text())["evaluations"]
+    assert list(used.values()) == [f"eval.json (last.zip at {final} frames)"], reported.stderr[-2000:]
+
+    other = _script("train_ppo", *TINY_PPO, "policy.method=features", f"run.runs_root={tmp_path}", "run.name=f")
+    assert other.returncode == 0, other.stderr[-2000:]
+    shutil.copy(tmp_path / "ppo" / "f" / "checkpoints" / "last.zip", run / "checkpoints" / "last.zip")
+    before = _snapshot(run)
+    _one_line(_script("evaluate", str(run), "--checkpoint", "last"), "policy.method", "'features'")
+    assert _snapshot(run) == before

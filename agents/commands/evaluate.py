@@ -25,13 +25,13 @@ from agents.evaluation.eval_report import (
     evaluate_runs,
     format_table,
 )
-from agents.evaluation.evaluate import reference_config
+from agents.evaluation.evaluate import check_checkpoint_policy, reference_config, run_checkpoint
 from agents.evaluation.stats import format_comparisons
 from agents.run.cli import parse_args as parse_intermixed
 from agents.run.cli import read_run_config, run_main
 from agents.run.run_config import CHECKPOINTS, DEVICES
 from agents.run.run_dir import RunDir
-from common.errors import BadInputError
+from common.errors import BadInputError, UserError
 from envs.atomic_io import atomic_write_text
 
 
@@ -82,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     reference.eval.replace(
         episodes_per_building=args.episodes_per_building, num_envs=args.num_envs, videos=args.videos, seed=args.seed
     )
+    for run in args.runs:  # a checkpoint of another network is refused before anything is evaluated
+        try:
+            checkpoint, cfg = run_checkpoint(run, args.checkpoint)
+        except UserError:
+            continue  # a missing or damaged run is a FAILED row below, beside the others
+        check_checkpoint_policy(checkpoint, cfg)
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - progress lines, table on stdout
     shared = {
         "episodes_per_building": args.episodes_per_building,

@@ -112,6 +112,25 @@ def load_entries(*folders: Path, exclude: Sequence[str] = ()) -> tuple[list[dict
     return entries, unfinished
 
 
+def evaluations_used(entries: Sequence[dict[str, Any]], log: Callable[[str], None] = print) -> list[str]:
+    """report.md's lines saying which evaluation each run was reported from (that of its final checkpoint: a
+    later eval.json that scored it, else the trainer's), and each eval.json passed over and why (also logged)."""
+    sources: dict[str, int] = defaultdict(int)
+    for entry in entries:
+        sources[str(entry.get("evaluation_source") or "?").split(" (")[0]] += 1
+    lines = [
+        "Each run is reported from the evaluation of its final checkpoint: "
+        + ", ".join(f"{count} from {source}" for source, count in sorted(sources.items()))
+        + " (report.json `evaluations` names each run's).\n"
+    ]
+    ignored = [e for e in entries if e.get("evaluation_ignored")]
+    for entry in ignored:
+        line = f"{shown_path(entry['run'])}: {entry['evaluation_ignored']}; reported from {entry['evaluation_source']}"
+        log(line)
+        lines.append(f"- {line}")
+    return [*lines, ""] if ignored else lines
+
+
 def shown_path(path: Path | str) -> str:
     """``path`` relative to the working directory when it lies below it (so a committed report names
     ``runs/imitation``, not one machine's absolute folder), otherwise as given."""
@@ -478,6 +497,7 @@ def build_report(
         + "` from the runs' stored held-out evaluations.\n",
         "## Held-out evaluation, seeds pooled\n",
         format_table(rows, markdown=True) + "\n",
+        *evaluations_used(entries, log),
     ]
     if claim:
         text += [
@@ -569,6 +589,7 @@ def build_report(
         "unfinished": unfinished,
         **({"mixed_numerics": mixed} if mixed else {}),  # only when there is a mix: older reports stay as they were
         "groups": sorted({group_label(e["result"]) for e in entries}),
+        "evaluations": {shown_path(e["run"]): e.get("evaluation_source") for e in entries},
     }
     target_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target_dir / "report.md", "\n".join(text))
