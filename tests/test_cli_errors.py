@@ -432,3 +432,32 @@ def test_reports_use_the_final_checkpoints_evaluation_and_say_which(tmp_path):
     before = _snapshot(run)
     _one_line(_script("evaluate", str(run), "--checkpoint", "last"), "policy.method", "'features'")
     assert _snapshot(run) == before
+
+
+TINY_BC = ["env.resolution=32", "policy.base=random", "bc.trajectories=4", "bc.shard_size=4", "bc.generate_envs=4"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None, reason="needs setpriv to drop root's rights")
+def test_read_only_pools_are_one_line_naming_the_field_and_no_run_folder(read_only, tmp_path):
+    """A pool that cannot be made (read-only folder) names bc.pool_dir; a complete pool in a read-only folder that
+    a frozen-base run would put its feature cache in names bc.cache_dir; both before any run folder exists."""
+    runs = f"run.runs_root={tmp_path / 'runs'}"
+    pool = read_only / "pool"
+    _one_line(
+        _script("make_trajectories", *TINY_BC, "--pool-dir", str(pool), unprivileged=True),
+        "bc.pool_dir",
+        "Permission denied",
+    )
+    _one_line(_script("bc", *TINY_BC, "--pool-dir", str(pool), runs, unprivileged=True), "bc.pool_dir", "Permission")
+    assert list(read_only.iterdir()) == [] and not (tmp_path / "runs").exists()
+
+    complete = tmp_path / "complete"
+    made = _script("make_trajectories", *TINY_BC, "--pool-dir", str(complete), "--no-progress")
+    assert made.returncode == 0, made.stderr[-2000:]
+    complete.chmod(0o555)
+    try:
+        frozen = [*TINY_BC, "--pool-dir", str(complete), "policy.method=features", runs]
+        _one_line(_script("bc", *frozen, unprivileged=True), "bc.cache_dir", "feature cache cannot be written")
+    finally:
+        complete.chmod(0o755)
+    assert not (tmp_path / "runs").exists() and not (complete / "feature_cache").exists()

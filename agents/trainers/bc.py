@@ -41,10 +41,11 @@ from agents.trainers.trajectories import (
     default_pool_dir,
     generate_pool,
 )
-from common.errors import BadInputError, MissingFileError
-from envs.atomic_io import atomic_path
+from common.errors import BadInputError, MissingFileError, NotWritableError
+from envs.atomic_io import atomic_path, check_writable
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
+from policies.methods import method_spec
 from policies.optim import SideTuneAdam
 from policies.precision import training_autocast, warn_emulated_bf16
 
@@ -61,6 +62,7 @@ def open_pool(s: BCSettings, env_cfg: EnvConfig, n: int, generate: bool, progres
     root = pool_dir_of(s, env_cfg)
     have = TrajectoryPool(root).num_trajectories if (root / "manifest.json").exists() else 0
     if have < n and generate:
+        check_writable(root, "bc.pool_dir")  # before any output: a read-only pool is one line
         print(
             f"trajectory pool {root} holds {have} trajectories, fewer than {n}: generating the rest (bc.generate=true)"
         )
@@ -91,7 +93,34 @@ def check_pool(cfg: RunConfig, progress: bool = True) -> TrajectoryPool:
     pool = open_pool(s, env_cfg, s.trajectories, s.generate, progress)
     pool.load(s.trajectories, auto_stop=env_cfg.auto_stop, env_cfg=env_cfg)
     pool.verify_frames(env_cfg)
+    check_cache_writable(cfg, pool.root)
     return pool
+
+
+def cache_root_of(s: BCSettings, pool_root: Path) -> Path:
+    """The feature caches' folder: `bc.cache_dir`, or ``feature_cache/`` inside the pool."""
+    return Path(s.cache_dir) if s.cache_dir else Path(pool_root) / "feature_cache"
+
+
+def check_cache_writable(cfg: RunConfig, pool_root: Path) -> None:
+    """A one-line error naming bc.cache_dir, before any run folder exists, when a run that will build a feature
+    cache (bc.feature_cache on, a frozen base, no augmentation) cannot write where the cache goes (e.g. a
+    read-only pool). A folder that already holds caches may hold this run's, which is only read."""
+    s = cfg.bc
+    spec = method_spec(cfg.policy.method)
+    if not (s.feature_cache and spec is not None and spec.frozen_base and s.augment == "none"):
+        return
+    root = cache_root_of(s, pool_root)
+    if root.is_dir() and any(root.iterdir()):
+        return
+    try:
+        check_writable(root, "bc.cache_dir")
+    except NotWritableError:
+        raise NotWritableError(
+            "bc.cache_dir",
+            f"the frozen base's feature cache cannot be written at {root} (Permission denied)",
+            "set bc.cache_dir to a writable folder, or bc.feature_cache=false",
+        ) from None
 
 
 def split_trajectories(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -244,7 +273,7 @@ def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
             "(set bc.feature_cache=false or bc.augment=none)"
         )
     s = ctx.settings
-    root = Path(s.cache_dir) if s.cache_dir else ctx.pool.root / "feature_cache"
+    root = cache_root_of(s, ctx.pool.root)
     identity = {
         "pool": [e["sha256"] for e in ctx.pool.manifest["shards"] if e["first"] < s.trajectories],
         "trajectories": s.trajectories,
