@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -461,3 +462,42 @@ def test_read_only_pools_are_one_line_naming_the_field_and_no_run_folder(read_on
     finally:
         complete.chmod(0o755)
     assert not (tmp_path / "runs").exists() and not (complete / "feature_cache").exists()
+
+
+FULL_DISK_AT = """import errno, os, runpy, sys
+from stable_baselines3.common import base_class
+real, calls = base_class.save_to_zip_file, []
+def save(*args, **kwargs):
+    calls.append(1)
+    if len(calls) >= int(os.environ["FULL_AT"]):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real(*args, **kwargs)
+base_class.save_to_zip_file = save
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_a_full_disk_at_a_checkpoint_is_one_line_keeps_the_previous_one_and_resumes(tmp_path):
+    """The disk fills up at the first checkpoint (a run with no checkpoint yet) and at a later one: one line each,
+    the earlier checkpoint's bytes intact, no temp file left, and --resume trains the run to its end."""
+    for name, full_at in (("first", 1), ("later", 2)):
+        args = [*TINY_PPO, "ppo.total_frames=64", f"run.runs_root={tmp_path}", f"run.name={name}", "--no-progress"]
+        run = tmp_path / "ppo" / name
+        before: dict[str, tuple[int, int]] = {}
+        command = [sys.executable, "-c", FULL_DISK_AT, str(ROOT / "scripts" / "train_ppo.py"), *args]
+        full = subprocess.run(
+            command, capture_output=True, text=True, env={**ENV, "FULL_AT": str(full_at)}, cwd=ROOT, timeout=300
+        )
+        _one_line(full, "run folder", "No space left on device")
+        assert f"--resume {run}" in full.stderr
+        left = sorted(p.name for p in (run / "checkpoints").iterdir())
+        assert left == ([] if full_at == 1 else ["last.zip"]), left
+        before = _snapshot(run / "checkpoints")
+        if full_at == 2:  # the frame-0 checkpoint the failed save would have replaced
+            assert zipfile.is_zipfile(run / "checkpoints" / "last.zip")
+        resumed = _script("train_ppo", "--resume", str(run))
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert json.loads((run / "results.json").read_text())["frames"] == 64
+        assert before != _snapshot(run / "checkpoints")

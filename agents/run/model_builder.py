@@ -7,6 +7,8 @@ Checkpoints are SB3 ``.zip`` files written atomically under ``<run>/checkpoints/
 
 from __future__ import annotations
 
+import errno
+import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +18,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv
 
 from common.config import ConfigError
-from common.errors import EnvironmentSetupError, UserError
+from common.errors import DiskFullError, EnvironmentSetupError, UserError
 from envs.atomic_io import atomic_path
 from policies.extractor import policy_kwargs as extractor_policy_kwargs
 from policies.sb3_policy import SideTunePolicy
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from agents.run.run_config import RunConfig
 
 CHECKPOINT_NAMES = ("best.zip", "last.zip")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # the disk, the user's quota or the file size limit
 DEFAULT_ADAM_EPS = 1e-5  # configs without a ppo: section (behaviour cloning) build the model with this
 
 
@@ -67,10 +70,21 @@ def build_model(cfg: RunConfig, venv: VecEnv, device: str = "auto", tensorboard_
 
 
 def save_model(model: PPO, path: str | Path) -> Path:
-    """Save an SB3 model atomically (a crash never leaves a half-written zip)."""
+    """Save an SB3 model atomically (a crash never leaves a half-written zip); a full disk is a DiskFullError
+    that leaves the previous file at ``path`` as it was."""
     path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        model.save(handle)  # into the open temp file: SB3 given a path would append .zip to its name
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            model.save(handle)  # into the open temp file: SB3 given a path would append .zip to its name
+    except OSError as err:
+        if err.errno not in DISK_FULL:
+            raise
+        run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        raise DiskFullError(
+            "run folder",
+            f"cannot write {path} ({os.strerror(err.errno)}); the checkpoint before it is intact",
+            f"free some space, then continue with --resume {run}",
+        ) from None
     return path
 
 

@@ -536,6 +536,9 @@ def _mean(result: Mapping[str, Any], key: str) -> float:
 def _resume(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> dict[str, Any]:
     """Restore model weights, optimizer and bookkeeping from ``run``'s last checkpoint."""
     last, state_file = run.checkpoints / "last.zip", run.checkpoints / STATE_FILE
+    if not state_file.is_file() and not (run.checkpoints / "best.zip").is_file():
+        print(f"{run.checkpoints} holds no finished epoch: training starts at epoch 1", flush=True)
+        return state  # its first save never landed (e.g. a full disk): the fresh model is where it stood
     if not last.is_file() or not state_file.is_file():
         raise MissingFileError(
             f"--resume {run.root}: no last.zip and {STATE_FILE} in {run.checkpoints}; the run never finished an epoch"
