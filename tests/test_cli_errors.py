@@ -80,12 +80,24 @@ CASES = [
     ("train_ppo", ["policy.merge=alfa"], "policy.merge", "did you mean `alpha`"),
     ("bc", ["policy.alpha_init=1.0"], "policy.alpha_init", "cannot start at exactly 1.0"),
     ("train_ppo", ["--resume", "{tmp}"], "run folder", "has no config.yaml"),
+    *(
+        []
+        if torch.cuda.is_available()
+        else [
+            (
+                "train_ppo",
+                ["--config", "{root}/configs/ppo_gpu.yaml", "--device", "cpu", "--base", "random"],
+                "env.render_device",
+                "'cuda' but CUDA is not available",
+            )
+        ]
+    ),
 ]
 TRAINERS = ("train_ppo", "bc", "make_trajectories")
 
 
 def _arguments(script: str, args: list[str], tmp: Path, files: dict[str, str]) -> list[str]:
-    filled = [a.format(tmp=tmp, **files) for a in args]
+    filled = [a.format(tmp=tmp, root=ROOT, **files) for a in args]
     if script in TRAINERS:
         filled += (
             [f"run.runs_root={tmp / 'runs'}", f"bc.pool_dir={tmp / 'pool'}"]

@@ -20,7 +20,7 @@ from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
 from common.errors import RunFinished, UserError
 from envs.backends import backend_names
-from envs.factory import check_backend_data
+from envs.factory import check_backend_data, check_render_device
 from policies.merge import MERGES
 from policies.methods import method_names
 
@@ -90,6 +90,7 @@ def resolve_config(
     flags = {key: getattr(args, arg) for arg, key in mapping.items() if getattr(args, arg, None) is not None}
     cfg = load_run_config(default_file, args.config, flags, args.overrides, require)
     check_backend_data(cfg.env)  # e.g. Habitat: absolute paths, every scene file present, before any run folder
+    check_render_device(cfg.env)
     return cfg
 
 
