@@ -46,7 +46,7 @@ from agents.evaluation.eval_report import (
 )
 from agents.evaluation.results import RunResults
 from agents.evaluation.results_plots import pyplot, save_figure
-from agents.evaluation.run_folder import find_run_folders
+from agents.evaluation.run_folder import TRAINER_SOURCE, find_run_folders
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
 from common.errors import MissingFileError
 from envs.atomic_io import atomic_write_text
@@ -115,6 +115,10 @@ def load_entries(*folders: Path, exclude: Sequence[str] = ()) -> tuple[list[dict
 def evaluations_used(entries: Sequence[dict[str, Any]], log: Callable[[str], None] = print) -> list[str]:
     """report.md's lines saying which evaluation each run was reported from (that of its final checkpoint: a
     later eval.json that scored it, else the trainer's), and each eval.json passed over and why (also logged)."""
+    if all(
+        str(e.get("evaluation_source")).startswith(TRAINER_SOURCE) and not e.get("evaluation_ignored") for e in entries
+    ):
+        return []  # the usual case, which the report's first line states (older reports stay as they were)
     sources: dict[str, int] = defaultdict(int)
     for entry in entries:
         sources[str(entry.get("evaluation_source") or "?").split(" (")[0]] += 1
@@ -484,6 +488,7 @@ def build_report(
         [*plot_fig3c(bc, references, target_dir / "plots"), *plot_training(bc, target_dir / "plots")] if bc else []
     )  # PPO curves: scripts/plot_results.py
     plots += plot_alpha(entries, target_dir / "plots")
+    evaluations_note = evaluations_used(entries, log)
     text = [
         f"# Report: {target_dir.name}\n",
         f"{len(entries)} finished runs"
@@ -497,7 +502,7 @@ def build_report(
         + "` from the runs' stored held-out evaluations.\n",
         "## Held-out evaluation, seeds pooled\n",
         format_table(rows, markdown=True) + "\n",
-        *evaluations_used(entries, log),
+        *evaluations_note,
     ]
     if claim:
         text += [
@@ -589,8 +594,9 @@ def build_report(
         "unfinished": unfinished,
         **({"mixed_numerics": mixed} if mixed else {}),  # only when there is a mix: older reports stay as they were
         "groups": sorted({group_label(e["result"]) for e in entries}),
-        "evaluations": {shown_path(e["run"]): e.get("evaluation_source") for e in entries},
     }
+    if evaluations_note:  # only when an eval.json was used or passed over: older reports stay as they were
+        report["evaluations"] = {shown_path(e["run"]): e.get("evaluation_source") for e in entries}
     target_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target_dir / "report.md", "\n".join(text))
     atomic_write_text(target_dir / "report.json", json.dumps(report, indent=1, default=str))

@@ -17,6 +17,7 @@ from common.errors import BadInputError
 
 ABANDONED = "sweep_abandoned"  # agents/sweeps/sweep.py moves checkpoint-less interrupted cells here
 EVAL_FILE = "eval.json"  # scripts/evaluate.py's evaluation of the run's checkpoint
+TRAINER_SOURCE = "the trainer's final evaluation"  # how reports name the evaluation in results.json
 EVAL_HISTORY = "eval_history.json"  # PPO's periodic evaluations: [{"frames", "success", "spl", "reward", ...}]
 
 
@@ -78,7 +79,7 @@ def choose_evaluation(root: Path, eval_file: Any, results: RunResults | None) ->
     trainer = trainer if trainer is not None and "success" in trainer else None
     final = final_checkpoint_name(results) if results is not None else None
     trainers = (
-        EvaluationChoice(trainer, f"the trainer's final evaluation ({final} at {results.frames} frames)")
+        EvaluationChoice(trainer, f"{TRAINER_SOURCE} ({final} at {results.frames} frames)")
         if trainer is not None and results is not None
         else EvaluationChoice(None, "none")
     )
