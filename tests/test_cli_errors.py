@@ -71,6 +71,8 @@ CASES = [
     ("evaluate", ["--reference", "--set", "env.resolution=abc"], "env.resolution", "'abc' is not a whole number"),
     ("evaluate", ["--reference", "--set", "env.nope=1"], "env.nope", "unknown key"),
     ("evaluate", ["--reference", "--episodes-per-building", "0"], "eval.episodes_per_building", "0 is out of range"),
+    ("evaluate", ["--reference", "--compare", "sidetnue"], "--compare", "did you mean `sidetune`"),
+    ("evaluate", ["--reference", "--compare", "features bsae=random"], "--compare", "'METHOD base=NAME'"),
     ("pretrain_base", ["pretrain.task=depth"], "pretrain.task", "'depth' is unknown"),
     ("pretrain_base", ["--task", "curvature", "pretrain.resolution=40"], "pretrain.resolution", "40 is unsupported"),
     ("pretrain_base", ["pretrain.steps=0", "--task", "denoising"], "pretrain.steps", "0 is out of range"),
@@ -513,3 +515,26 @@ def test_a_full_disk_at_a_checkpoint_is_one_line_keeps_the_previous_one_and_resu
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         assert json.loads((run / "results.json").read_text())["frames"] == 64
         assert before != _snapshot(run / "checkpoints")
+
+
+def test_an_episode_set_outside_the_configs_distance_range_is_refused_and_a_presets_set_can_be_written(tmp_path):
+    """make_episodes.py writes configs/env.yaml's 1-20 m sets by default and a preset's with --config; a run of a
+    1-6 m preset refuses the 1-20 m set in one line, before any run folder."""
+    from envs.episodes import load_episodes
+
+    made = _script("make_episodes", str(tmp_path / "full"))
+    assert made.returncode == 0, made.stderr[-2000:]
+    runs = tmp_path / "runs"
+    _one_line(
+        _script("train_ppo", *TINY_PPO, f"env.episodes_dir={tmp_path / 'full'}", f"run.runs_root={runs}"),
+        "env.episodes_dir",
+        "outside env.episodes' 1-6 m",
+    )
+    assert not runs.exists()
+    preset = _script("make_episodes", str(tmp_path / "ppo"), "--config", str(ROOT / "configs" / "ppo.yaml"))
+    assert preset.returncode == 0, preset.stderr[-2000:]
+    for split in ("train", "heldout"):
+        distances = [e.geodesic_distance for e in load_episodes(tmp_path / "ppo" / split / f"{split}.json.gz")]
+        assert 1.0 <= min(distances) and max(distances) <= 6.0
+        full = [e.geodesic_distance for e in load_episodes(tmp_path / "full" / split / f"{split}.json.gz")]
+        assert max(full) > 6.0
