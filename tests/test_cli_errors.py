@@ -10,6 +10,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -82,6 +83,8 @@ CASES = [
     ("train_ppo", ["policy.merge=alfa"], "policy.merge", "did you mean `alpha`"),
     ("bc", ["policy.alpha_init=1.0"], "policy.alpha_init", "cannot start at exactly 1.0"),
     ("train_ppo", ["--resume", "{tmp}"], "run folder", "has no config.yaml"),
+    ("bc", ["--resume", "{ppo_run}"], "--resume", "is a PPO run, which scripts/bc.py cannot continue"),
+    ("train_ppo", ["--resume", "{bc_run}"], "--resume", "resume it with scripts/bc.py --resume"),
     *(
         []
         if torch.cuda.is_available()
@@ -124,7 +127,13 @@ def outcomes(tmp_path_factory) -> list[tuple[Path, subprocess.CompletedProcess]]
     torch.save({"state_dict": {"w": torch.zeros(64, 64)}}, good)
     truncated = files_dir / "truncated.pth"
     truncated.write_bytes(good.read_bytes()[:200])
+    runs = {}
+    for kind in ("ppo", "bc"):  # a run folder of each trainer (what --resume reads before anything else)
+        runs[f"{kind}_run"] = files_dir / f"{kind}-run"
+        runs[f"{kind}_run"].mkdir()
+        (runs[f"{kind}_run"] / "config.yaml").write_text(f"env: {{}}\nrun: {{}}\n{kind}: {{}}\n")
     files = {"garbage": str(garbage), "truncated": str(truncated), "odd_pickle": str(odd_pickle)}
+    files.update({key: str(path) for key, path in runs.items()})
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
     folders = [tmp_path_factory.mktemp(script) for script, *_ in CASES]
     runs = [
@@ -538,3 +547,41 @@ def test_an_episode_set_outside_the_configs_distance_range_is_refused_and_a_pres
         assert 1.0 <= min(distances) and max(distances) <= 6.0
         full = [e.geodesic_distance for e in load_episodes(tmp_path / "full" / split / f"{split}.json.gz")]
         assert max(full) > 6.0
+
+
+def test_sigterm_is_handled_like_ctrl_c_and_a_checkpoint_path_resumes_its_run(tmp_path):
+    """A batch scheduler's SIGTERM: Ctrl-C's message, the checkpoint intact, exit 143; ``--resume`` given the
+    checkpoint file resumes its run folder; run.runs_root=~/x is the home's x, not a folder named ~."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**ENV, "HOME": str(home)}
+    script = [sys.executable, str(ROOT / "scripts" / "train_ppo.py")]
+    long = [*TINY_PPO, "ppo.total_frames=1000000", "run.runs_root=~/x", "run.name=r", "--no-progress"]
+    run = home / "x" / "ppo" / "r"
+    first = subprocess.Popen([*script, *long], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_for(lambda: (run / "checkpoints" / "last.zip").is_file() or first.poll() is not None, "a checkpoint")
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=120)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == 143, err[-2000:]
+    assert (
+        err.strip().splitlines()[-1]
+        == "interrupted; the last checkpoint in the run folder is intact (use --resume RUN_DIR)"
+    )
+    assert zipfile.is_zipfile(run / "checkpoints" / "last.zip") and not (ROOT / "~").exists()
+    checkpoint = run / "checkpoints" / "last.zip"
+    resumed = subprocess.Popen(
+        [*script, "--resume", str(checkpoint)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        _wait_for(
+            lambda: (run / ".lock").read_text().strip() == str(resumed.pid) or resumed.poll() is not None,
+            "the resume to take the lock",
+        )
+        assert resumed.poll() is None, resumed.stderr.read()[-2000:]
+    finally:
+        resumed.kill()
+        resumed.wait()
