@@ -585,3 +585,27 @@ def test_sigterm_is_handled_like_ctrl_c_and_a_checkpoint_path_resumes_its_run(tm
     finally:
         resumed.kill()
         resumed.wait()
+
+
+def test_models_the_toolkit_builds_leave_no_sb3_folders_in_the_temp_dir(tmp_path, monkeypatch):
+    """SB3's default logger makes a SB3-<time> folder in the temp directory on every learn; the models that
+    bench_train.py times (the toolkit's and plain SB3's) and a loaded checkpoint make none."""
+    import tempfile
+
+    from agents.run.config_loader import load_run_config
+    from agents.run.env_builder import make_vec_env
+    from agents.run.model_builder import build_model, load_model, save_model
+
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # SB3 asks tempfile.gettempdir()
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import bench_train
+
+    settings = [o for o in TINY_PPO if not o.startswith("env.resolution=")] + ["env.resolution=64"]  # NatureCNN's least
+    for name in ("sb3", "sidetune"):
+        bench_train.build_variant(name, settings).model.learn(32)
+    cfg = load_run_config("ppo.yaml", overrides=settings)
+    venv = make_vec_env(cfg, 2, "train", 0)
+    save_model(build_model(cfg, venv, device="cpu"), tmp_path / "m.zip")
+    load_model(tmp_path / "m.zip", device="cpu", env=venv).learn(32)
+    assert sorted(p.name for p in tmp_path.glob("SB3-*")) == []

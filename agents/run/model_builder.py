@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from common.config import ConfigError
@@ -57,7 +58,7 @@ def build_model(cfg: RunConfig, venv: VecEnv, device: str = "auto", tensorboard_
         **kwargs.get("optimizer_kwargs", {}),
         "eps": cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS,
     }
-    return PPO(
+    model = PPO(
         SideTunePolicy,
         venv,
         policy_kwargs=kwargs,
@@ -67,6 +68,15 @@ def build_model(cfg: RunConfig, venv: VecEnv, device: str = "auto", tensorboard_
         verbose=0,
         **(cfg.ppo.sb3_kwargs() if cfg.ppo is not None else {}),
     )
+    return model if tensorboard_log is not None else silence_logger(model)
+
+
+def silence_logger(model: PPO) -> PPO:
+    """Give ``model`` a logger that writes nothing, so ``learn`` does not make one of its own: SB3's default
+    creates a ``SB3-<time>`` folder in the temp directory on every ``learn`` (benchmarks and tests left dozens).
+    The trainers set their TensorBoard logger over it."""
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 def save_model(model: PPO, path: str | Path) -> Path:
@@ -116,6 +126,7 @@ def load_model(path: str | Path, device: str = "auto", env: VecEnv | None = None
         model = PPO.load(path, env=None, device=resolve_device(device))
     except Exception as err:  # SB3 raises many kinds here
         raise CheckpointError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {err})") from None
+    silence_logger(model)
     if env is not None:
         check_spaces(model, env, str(path))
         model.set_env(env)
