@@ -5,6 +5,7 @@ so a failure names its input."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -609,3 +610,43 @@ def test_models_the_toolkit_builds_leave_no_sb3_folders_in_the_temp_dir(tmp_path
     save_model(build_model(cfg, venv, device="cpu"), tmp_path / "m.zip")
     load_model(tmp_path / "m.zip", device="cpu", env=venv).learn(32)
     assert sorted(p.name for p in tmp_path.glob("SB3-*")) == []
+
+
+def test_an_eval_json_is_used_only_for_the_final_checkpoint_as_it_is_now(tmp_path):
+    """A committed run (results.json with the trainer's evaluation, no checkpoints) with an eval.json: one that
+    records no checkpoint counts unless it is older than results.json; one that scored best.zip is not the final
+    checkpoint; one whose last.zip has since been replaced is passed over; the report names each choice."""
+    from agents.evaluation.run_folder import read_run_folder
+
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "runs" / "ppo_prior" / "features-curvature", run)
+    trainer = read_run_folder(run).evaluation
+    scored = {**trainer, "success": {"mean": 0.123}}
+    (run / "eval.json").write_text(json.dumps(scored))
+    os.utime(run / "results.json", ns=(0, 0))
+    assert read_run_folder(run).evaluation["success"]["mean"] == 0.123  # not older: used, though unrecorded
+    os.utime(run / "eval.json", ns=(0, 0))
+    os.utime(run / "results.json")
+    stale = read_run_folder(run)
+    assert stale.evaluation is trainer or stale.evaluation == trainer
+    assert "older than results.json" in stale.chosen.ignored
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.zip").write_bytes(b"now")
+    for name, digest, why in (
+        ("best.zip", "0" * 64, "not the final checkpoint last.zip"),
+        ("last.zip", "0" * 64, "which training has since replaced"),
+    ):
+        record = {"checkpoint_name": name, "checkpoint_frames": 7, "checkpoint_sha256": digest}
+        (run / "eval.json").write_text(json.dumps({**scored, **record}))
+        chosen = read_run_folder(run).chosen
+        assert chosen.evaluation == trainer and why in chosen.ignored and "--checkpoint last" in chosen.ignored
+        assert chosen.source.startswith("the trainer's final evaluation (last.zip at")
+    current = {
+        "checkpoint_name": "last.zip",
+        "checkpoint_frames": 7,
+        "checkpoint_sha256": hashlib.sha256(b"now").hexdigest(),
+    }
+    (run / "eval.json").write_text(json.dumps({**scored, **current}))
+    chosen = read_run_folder(run).chosen
+    assert chosen.evaluation["success"]["mean"] == 0.123 and chosen.source == "eval.json (last.zip at 7 frames)"
+    assert chosen.ignored is None

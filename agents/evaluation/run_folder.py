@@ -62,7 +62,7 @@ def _scored(evaluation: dict[str, Any]) -> str:
     """'last.zip at 1536 frames' of an evaluation that records its checkpoint."""
     name = evaluation.get("checkpoint_name") or Path(str(evaluation.get("checkpoint") or "?")).name
     frames = evaluation.get("checkpoint_frames")
-    return name + (f" at {frames} frames" if frames is not None else "")
+    return name + (f" at {frames} frames" if frames else "")  # BC's checkpoints do not count frames (0)
 
 
 def final_checkpoint_name(results: RunResults) -> str:
