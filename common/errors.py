@@ -28,6 +28,10 @@ class NotWritableError(UserError, PermissionError):
     """A folder the user asked to write into cannot be written (permissions, read-only file system)."""
 
 
+class DiskFullError(UserError, OSError):
+    """The disk (or quota) filled up while writing an output; what was written before is intact."""
+
+
 class RunExistsError(UserError, FileExistsError):
     """A run folder that already holds a run (pick another name or resume it)."""
 

@@ -8,6 +8,7 @@ import dataclasses
 import importlib
 from typing import Any
 
+from common.errors import EnvironmentSetupError
 from envs.backend import Backend
 from envs.backends import backend_names, backend_spec
 from envs.config import ConfigError, EnvConfig, check_choice, check_val_buildings
@@ -51,6 +52,20 @@ def check_backend_data(config: EnvConfig) -> None:
     check = backend_function(config, "check_data")
     if check is not None:
         check(config)
+
+
+def check_render_device(config: EnvConfig) -> None:
+    """An EnvironmentSetupError naming env.render_device when it asks for CUDA on a machine without it, checked
+    when the run config is resolved, before any run folder is made (``--device`` sets run.device only)."""
+    if str(config.render_device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise EnvironmentSetupError(
+                "env.render_device",
+                f"{config.render_device!r} but CUDA is not available on this machine",
+                "set env.render_device=cpu or torch-cpu; --device sets run.device only",
+            )
 
 
 def renders_offline(config: EnvConfig) -> bool:

@@ -58,7 +58,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from agents.run.cli import base_parser, resolve_config  # noqa: E402
 from agents.run.env_builder import make_vec_env  # noqa: E402
-from agents.run.model_builder import build_model  # noqa: E402
+from agents.run.model_builder import build_model, silence_logger  # noqa: E402
 from agents.run.threads import set_threads  # noqa: E402
 from agents.trainers.bc import attach_cache, build_context, train_epoch, wants_cache  # noqa: E402
 from agents.trainers.rollout_env import device_resident_env  # noqa: E402
@@ -294,6 +294,7 @@ def build_variant(name: str, overrides: list[str]) -> Timed:
             verbose=0,
             **cfg.ppo.sb3_kwargs(),
         )
+        silence_logger(model)
     else:
         tokens = variant_tokens(name)
         stored = "recompute" not in tokens  # the trainer's rollout, or SB3's own (the base recomputed, host frames)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,13 @@ import pytest
 # Before torch or numba start their OpenMP threads: passive waiting, so that a busy machine does not stall
 # spinning threads (scripts/test.sh sets the same; this covers a bare `pytest`). See docs/benchmarks.md.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# SB3 PPO models a test builds itself (not through agents.run.model_builder, which silences their logger) make a
+# logger folder on their first learn: in this session's own temp folder, removed when the session ends, instead of
+# a SB3-<time> folder per model in the system's temp directory.
+if "SB3_LOGDIR" not in os.environ:
+    os.environ["SB3_LOGDIR"] = tempfile.mkdtemp(prefix="sidetune-tests-sb3-")
+    atexit.register(shutil.rmtree, os.environ["SB3_LOGDIR"], True)
 
 # The slowest test files, slowest first: seconds of work in the suite's two pytest-xdist workers, measured with this
 # order (2-core AVX2 EPYC, idle otherwise, 2026-12-02; the files that run side by side slow each other). Run by

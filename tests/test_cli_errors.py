@@ -5,14 +5,17 @@ so a failure names its input."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -70,6 +73,8 @@ CASES = [
     ("evaluate", ["--reference", "--set", "env.resolution=abc"], "env.resolution", "'abc' is not a whole number"),
     ("evaluate", ["--reference", "--set", "env.nope=1"], "env.nope", "unknown key"),
     ("evaluate", ["--reference", "--episodes-per-building", "0"], "eval.episodes_per_building", "0 is out of range"),
+    ("evaluate", ["--reference", "--compare", "sidetnue"], "--compare", "did you mean `sidetune`"),
+    ("evaluate", ["--reference", "--compare", "features bsae=random"], "--compare", "'METHOD base=NAME'"),
     ("pretrain_base", ["pretrain.task=depth"], "pretrain.task", "'depth' is unknown"),
     ("pretrain_base", ["--task", "curvature", "pretrain.resolution=40"], "pretrain.resolution", "40 is unsupported"),
     ("pretrain_base", ["pretrain.steps=0", "--task", "denoising"], "pretrain.steps", "0 is out of range"),
@@ -79,12 +84,26 @@ CASES = [
     ("train_ppo", ["policy.merge=alfa"], "policy.merge", "did you mean `alpha`"),
     ("bc", ["policy.alpha_init=1.0"], "policy.alpha_init", "cannot start at exactly 1.0"),
     ("train_ppo", ["--resume", "{tmp}"], "run folder", "has no config.yaml"),
+    ("bc", ["--resume", "{ppo_run}"], "--resume", "is a PPO run, which scripts/bc.py cannot continue"),
+    ("train_ppo", ["--resume", "{bc_run}"], "--resume", "resume it with scripts/bc.py --resume"),
+    *(
+        []
+        if torch.cuda.is_available()
+        else [
+            (
+                "train_ppo",
+                ["--config", "{root}/configs/ppo_gpu.yaml", "--device", "cpu", "--base", "random"],
+                "env.render_device",
+                "'cuda' but CUDA is not available",
+            )
+        ]
+    ),
 ]
 TRAINERS = ("train_ppo", "bc", "make_trajectories")
 
 
 def _arguments(script: str, args: list[str], tmp: Path, files: dict[str, str]) -> list[str]:
-    filled = [a.format(tmp=tmp, **files) for a in args]
+    filled = [a.format(tmp=tmp, root=ROOT, **files) for a in args]
     if script in TRAINERS:
         filled += (
             [f"run.runs_root={tmp / 'runs'}", f"bc.pool_dir={tmp / 'pool'}"]
@@ -109,7 +128,13 @@ def outcomes(tmp_path_factory) -> list[tuple[Path, subprocess.CompletedProcess]]
     torch.save({"state_dict": {"w": torch.zeros(64, 64)}}, good)
     truncated = files_dir / "truncated.pth"
     truncated.write_bytes(good.read_bytes()[:200])
+    runs = {}
+    for kind in ("ppo", "bc"):  # a run folder of each trainer (what --resume reads before anything else)
+        runs[f"{kind}_run"] = files_dir / f"{kind}-run"
+        runs[f"{kind}_run"].mkdir()
+        (runs[f"{kind}_run"] / "config.yaml").write_text(f"env: {{}}\nrun: {{}}\n{kind}: {{}}\n")
     files = {"garbage": str(garbage), "truncated": str(truncated), "odd_pickle": str(odd_pickle)}
+    files.update({key: str(path) for key, path in runs.items()})
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
     folders = [tmp_path_factory.mktemp(script) for script, *_ in CASES]
     runs = [
@@ -391,3 +416,237 @@ def test_a_killed_sweep_drivers_processes_end_with_it(tmp_path):
         time.sleep(0.1)
     else:
         pytest.fail("the killed driver's child outlived it")
+
+
+def test_reports_use_the_final_checkpoints_evaluation_and_say_which(tmp_path):
+    """A run stopped early, evaluated, then resumed to a later checkpoint: report.py reports the trainer's
+    evaluation of the final checkpoint and names the passed-over eval.json; once evaluate.py scores the final
+    checkpoint, its eval.json is the one reported. A checkpoint of another method in the run is refused."""
+    run = tmp_path / "exp" / "r"
+    session = [*TINY_PPO, "ppo.total_frames=1000000", "train.max_minutes=0.02", "train.final_eval=true"]
+    where = [f"run.runs_root={tmp_path}", "run.experiment=exp", "run.name=r"]
+    made = _script("train_ppo", *session, "eval.episodes_per_building=1", *where)
+    assert made.returncode == 0 and (run / "results.json").is_file(), made.stderr[-2000:]
+    first = json.loads((run / "results.json").read_text())["frames"]
+    scored = _script("evaluate", str(run), "--episodes-per-building", "1", "--checkpoint", "last", "--no-progress")
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    stale = json.loads((run / "eval.json").read_text())
+    assert stale["checkpoint_name"] == "last.zip" and stale["checkpoint_frames"] == first
+    assert len(stale["checkpoint_sha256"]) == 64
+    resumed = _script("train_ppo", "--resume", str(run))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    final = json.loads((run / "results.json").read_text())["frames"]
+    assert final > first
+
+    reported = _script("report", str(tmp_path / "exp"))
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    used = json.loads((tmp_path / "exp" / "report.json").read_text())["evaluations"]
+    assert list(used.values()) == [f"the trainer's final evaluation (last.zip at {final} frames)"]
+    note = f"eval.json scored last.zip at {first} frames, which training has since replaced"
+    assert note in reported.stderr and note in (tmp_path / "exp" / "report.md").read_text()
+
+    scored = _script("evaluate", str(run), "--episodes-per-building", "1", "--checkpoint", "last", "--no-progress")
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    reported = _script("report", str(tmp_path / "exp"))
+    used = json.loads((tmp_path / "exp" / "report.json").read_text())["evaluations"]
+    assert list(used.values()) == [f"eval.json (last.zip at {final} frames)"], reported.stderr[-2000:]
+
+    other = _script("train_ppo", *TINY_PPO, "policy.method=features", f"run.runs_root={tmp_path}", "run.name=f")
+    assert other.returncode == 0, other.stderr[-2000:]
+    shutil.copy(tmp_path / "ppo" / "f" / "checkpoints" / "last.zip", run / "checkpoints" / "last.zip")
+    before = _snapshot(run)
+    _one_line(_script("evaluate", str(run), "--checkpoint", "last"), "policy.method", "'features'")
+    assert _snapshot(run) == before
+
+
+TINY_BC = ["env.resolution=32", "policy.base=random", "bc.trajectories=4", "bc.shard_size=4", "bc.generate_envs=4"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None, reason="needs setpriv to drop root's rights")
+def test_read_only_pools_are_one_line_naming_the_field_and_no_run_folder(read_only, tmp_path):
+    """A pool that cannot be made (read-only folder) names bc.pool_dir; a complete pool in a read-only folder that
+    a frozen-base run would put its feature cache in names bc.cache_dir; both before any run folder exists."""
+    runs = f"run.runs_root={tmp_path / 'runs'}"
+    pool = read_only / "pool"
+    _one_line(
+        _script("make_trajectories", *TINY_BC, "--pool-dir", str(pool), unprivileged=True),
+        "bc.pool_dir",
+        "Permission denied",
+    )
+    _one_line(_script("bc", *TINY_BC, "--pool-dir", str(pool), runs, unprivileged=True), "bc.pool_dir", "Permission")
+    assert list(read_only.iterdir()) == [] and not (tmp_path / "runs").exists()
+
+    complete = tmp_path / "complete"
+    made = _script("make_trajectories", *TINY_BC, "--pool-dir", str(complete), "--no-progress")
+    assert made.returncode == 0, made.stderr[-2000:]
+    complete.chmod(0o555)
+    try:
+        frozen = [*TINY_BC, "--pool-dir", str(complete), "policy.method=features", runs]
+        _one_line(_script("bc", *frozen, unprivileged=True), "bc.cache_dir", "feature cache cannot be written")
+    finally:
+        complete.chmod(0o755)
+    assert not (tmp_path / "runs").exists() and not (complete / "feature_cache").exists()
+
+
+FULL_DISK_AT = """import errno, os, runpy, sys
+from stable_baselines3.common import base_class
+real, calls = base_class.save_to_zip_file, []
+def save(*args, **kwargs):
+    calls.append(1)
+    if len(calls) >= int(os.environ["FULL_AT"]):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real(*args, **kwargs)
+base_class.save_to_zip_file = save
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_a_full_disk_at_a_checkpoint_is_one_line_keeps_the_previous_one_and_resumes(tmp_path):
+    """The disk fills up at the first checkpoint (a run with no checkpoint yet) and at a later one: one line each,
+    the earlier checkpoint's bytes intact, no temp file left, and --resume trains the run to its end."""
+    for name, full_at in (("first", 1), ("later", 2)):
+        args = [*TINY_PPO, "ppo.total_frames=64", f"run.runs_root={tmp_path}", f"run.name={name}", "--no-progress"]
+        run = tmp_path / "ppo" / name
+        before: dict[str, tuple[int, int]] = {}
+        command = [sys.executable, "-c", FULL_DISK_AT, str(ROOT / "scripts" / "train_ppo.py"), *args]
+        full = subprocess.run(
+            command, capture_output=True, text=True, env={**ENV, "FULL_AT": str(full_at)}, cwd=ROOT, timeout=300
+        )
+        _one_line(full, "run folder", "No space left on device")
+        assert f"--resume {run}" in full.stderr
+        left = sorted(p.name for p in (run / "checkpoints").iterdir())
+        assert left == ([] if full_at == 1 else ["last.zip"]), left
+        before = _snapshot(run / "checkpoints")
+        if full_at == 2:  # the frame-0 checkpoint the failed save would have replaced
+            assert zipfile.is_zipfile(run / "checkpoints" / "last.zip")
+        resumed = _script("train_ppo", "--resume", str(run))
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert json.loads((run / "results.json").read_text())["frames"] == 64
+        assert before != _snapshot(run / "checkpoints")
+
+
+def test_an_episode_set_outside_the_configs_distance_range_is_refused_and_a_presets_set_can_be_written(tmp_path):
+    """make_episodes.py writes EnvConfig's 1-20 m sets by default and a preset's with --config; a run of a
+    1-6 m preset refuses the 1-20 m set in one line, before any run folder."""
+    from envs.episodes import load_episodes
+
+    made = _script("make_episodes", str(tmp_path / "full"))
+    assert made.returncode == 0, made.stderr[-2000:]
+    runs = tmp_path / "runs"
+    _one_line(
+        _script("train_ppo", *TINY_PPO, f"env.episodes_dir={tmp_path / 'full'}", f"run.runs_root={runs}"),
+        "env.episodes_dir",
+        "outside env.episodes' 1-6 m",
+    )
+    assert not runs.exists()
+    preset = _script("make_episodes", str(tmp_path / "ppo"), "--config", str(ROOT / "configs" / "ppo.yaml"))
+    assert preset.returncode == 0, preset.stderr[-2000:]
+    for split in ("train", "heldout"):
+        distances = [e.geodesic_distance for e in load_episodes(tmp_path / "ppo" / split / f"{split}.json.gz")]
+        assert 1.0 <= min(distances) and max(distances) <= 6.0
+        full = [e.geodesic_distance for e in load_episodes(tmp_path / "full" / split / f"{split}.json.gz")]
+        assert max(full) > 6.0
+
+
+def test_sigterm_is_handled_like_ctrl_c_and_a_checkpoint_path_resumes_its_run(tmp_path):
+    """A batch scheduler's SIGTERM: Ctrl-C's message, the checkpoint intact, exit 143; ``--resume`` given the
+    checkpoint file resumes its run folder; run.runs_root=~/x is the home's x, not a folder named ~."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**ENV, "HOME": str(home)}
+    script = [sys.executable, str(ROOT / "scripts" / "train_ppo.py")]
+    long = [*TINY_PPO, "ppo.total_frames=1000000", "run.runs_root=~/x", "run.name=r", "--no-progress"]
+    run = home / "x" / "ppo" / "r"
+    first = subprocess.Popen([*script, *long], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_for(lambda: (run / "checkpoints" / "last.zip").is_file() or first.poll() is not None, "a checkpoint")
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=120)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == 143, err[-2000:]
+    assert (
+        err.strip().splitlines()[-1]
+        == "interrupted; the last checkpoint in the run folder is intact (use --resume RUN_DIR)"
+    )
+    assert zipfile.is_zipfile(run / "checkpoints" / "last.zip") and not (ROOT / "~").exists()
+    checkpoint = run / "checkpoints" / "last.zip"
+    resumed = subprocess.Popen(
+        [*script, "--resume", str(checkpoint)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        _wait_for(
+            lambda: (run / ".lock").read_text().strip() == str(resumed.pid) or resumed.poll() is not None,
+            "the resume to take the lock",
+        )
+        assert resumed.poll() is None, resumed.stderr.read()[-2000:]
+    finally:
+        resumed.kill()
+        resumed.wait()
+
+
+def test_models_the_toolkit_builds_leave_no_sb3_folders_in_the_temp_dir(tmp_path, monkeypatch):
+    """SB3's default logger makes a SB3-<time> folder in the temp directory on every learn; the models that
+    bench_train.py times (the toolkit's and plain SB3's) and a loaded checkpoint make none."""
+    import tempfile
+
+    from agents.run.config_loader import load_run_config
+    from agents.run.env_builder import make_vec_env
+    from agents.run.model_builder import build_model, load_model, save_model
+
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # SB3 asks tempfile.gettempdir()
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import bench_train
+
+    settings = [o for o in TINY_PPO if not o.startswith("env.resolution=")] + ["env.resolution=64"]  # NatureCNN's least
+    for name in ("sb3", "sidetune"):
+        bench_train.build_variant(name, settings).model.learn(32)
+    cfg = load_run_config("ppo.yaml", overrides=settings)
+    venv = make_vec_env(cfg, 2, "train", 0)
+    save_model(build_model(cfg, venv, device="cpu"), tmp_path / "m.zip")
+    load_model(tmp_path / "m.zip", device="cpu", env=venv).learn(32)
+    assert sorted(p.name for p in tmp_path.glob("SB3-*")) == []
+
+
+def test_an_eval_json_is_used_only_for_the_final_checkpoint_as_it_is_now(tmp_path):
+    """A committed run (results.json with the trainer's evaluation, no checkpoints) with an eval.json: one that
+    records no checkpoint counts unless it is older than results.json; one that scored best.zip is not the final
+    checkpoint; one whose last.zip has since been replaced is passed over; the report names each choice."""
+    from agents.evaluation.run_folder import read_run_folder
+
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "runs" / "ppo_prior" / "features-curvature", run)
+    trainer = read_run_folder(run).evaluation
+    scored = {**trainer, "success": {"mean": 0.123}}
+    (run / "eval.json").write_text(json.dumps(scored))
+    os.utime(run / "results.json", ns=(0, 0))
+    assert read_run_folder(run).evaluation["success"]["mean"] == 0.123  # not older: used, though unrecorded
+    os.utime(run / "eval.json", ns=(0, 0))
+    os.utime(run / "results.json")
+    stale = read_run_folder(run)
+    assert stale.evaluation is trainer or stale.evaluation == trainer
+    assert "older than results.json" in stale.chosen.ignored
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.zip").write_bytes(b"now")
+    for name, digest, why in (
+        ("best.zip", "0" * 64, "not the final checkpoint last.zip"),
+        ("last.zip", "0" * 64, "which training has since replaced"),
+    ):
+        record = {"checkpoint_name": name, "checkpoint_frames": 7, "checkpoint_sha256": digest}
+        (run / "eval.json").write_text(json.dumps({**scored, **record}))
+        chosen = read_run_folder(run).chosen
+        assert chosen.evaluation == trainer and why in chosen.ignored and "--checkpoint last" in chosen.ignored
+        assert chosen.source.startswith("the trainer's final evaluation (last.zip at")
+    current = {
+        "checkpoint_name": "last.zip",
+        "checkpoint_frames": 7,
+        "checkpoint_sha256": hashlib.sha256(b"now").hexdigest(),
+    }
+    (run / "eval.json").write_text(json.dumps({**scored, **current}))
+    chosen = read_run_folder(run).chosen
+    assert chosen.evaluation["success"]["mean"] == 0.123 and chosen.source == "eval.json (last.zip at 7 frames)"
+    assert chosen.ignored is None

@@ -201,17 +201,17 @@ def test_base_of_another_architecture_is_refused(tmp_path, base_file):
     assert not (tmp_path / "runs").exists()
 
 
-def test_resume_without_checkpoint_or_with_another_config_touches_nothing(tmp_path):
-    cfg = tiny_config(tmp_path, "policy.base=random", "run.name=x")
-    run, _, _ = open_run(cfg, None)  # a run folder whose training never wrote a checkpoint
+def test_resume_with_another_config_touches_nothing_and_without_a_checkpoint_starts_over(tmp_path):
+    cfg = tiny_config(tmp_path, "policy.base=random", "run.name=x", "ppo.total_frames=32")
+    run, _, _ = open_run(cfg, None)  # a run folder whose training never wrote a checkpoint (e.g. a full disk)
     before = folder_snapshot(run.root)
-    with pytest.raises(CheckpointError, match="no checkpoint"):
-        run_ppo(cfg, resume=str(run.root), announce=False)
     with pytest.raises(ConfigFileError, match="ppo.n_steps"):
         run_ppo(tiny_config(tmp_path, "policy.base=random", "ppo.n_steps=32"), resume=str(run.root), announce=False)
     with pytest.raises(FileNotFoundError):
         run_ppo(cfg, resume=str(tmp_path / "nowhere"), announce=False)
     assert folder_snapshot(run.root) == before and RunDir.open(run.root).read_config().ppo.n_steps == 16
+    _, results = run_ppo(cfg, resume=str(run.root), announce=False)  # trains from frame 0 in its own folder
+    assert results.frames == 32 and (run.checkpoints / "last.zip").is_file()
 
 
 def test_cli_prints_clear_errors_and_the_resolved_config(tmp_path):

@@ -215,7 +215,7 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="camera_height"):
         Renderer([room], RES, camera_height=3.0)
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="use device='cpu'"):
+        with pytest.raises(RuntimeError, match="env.render_device.*CUDA is not available"):
             Renderer([room], RES, device="cuda")
 
 

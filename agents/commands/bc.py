@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import json
 
-from agents.run.cli import add_policy_flags, base_parser, open_run, parse_args, print_config, resolve_config, run_main
+from agents.run.cli import (
+    add_policy_flags,
+    base_parser,
+    open_run,
+    parse_args,
+    print_config,
+    resolve_config,
+    resume_folder,
+    run_main,
+)
 from agents.run.run_dir import RunDir
 
 FLAGS = {
@@ -41,6 +50,8 @@ def main() -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parse_args(parser)
+    if args.resume:
+        args.resume = resume_folder(args.resume, "bc")
     if args.resume and args.config is None:
         args.config = str(RunDir.open(args.resume).config_path)
     cfg = resolve_config(args, "bc", FLAGS)
@@ -66,4 +77,4 @@ def main() -> None:
 
 def cli() -> None:
     """Console entry point: bad input is one error line and exit code 2."""
-    run_main(main)
+    run_main(main, terminate_like_interrupt=True)

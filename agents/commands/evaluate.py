@@ -25,14 +25,16 @@ from agents.evaluation.eval_report import (
     evaluate_runs,
     format_table,
 )
-from agents.evaluation.evaluate import reference_config
+from agents.evaluation.evaluate import check_checkpoint_policy, reference_config, run_checkpoint
 from agents.evaluation.stats import format_comparisons
 from agents.run.cli import parse_args as parse_intermixed
 from agents.run.cli import read_run_config, run_main
 from agents.run.run_config import CHECKPOINTS, DEVICES
 from agents.run.run_dir import RunDir
 from common.atomic_io import atomic_write_text
-from common.errors import BadInputError
+from common.config import ConfigError, did_you_mean
+from common.errors import BadInputError, UserError
+from policies.methods import method_names
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,15 +75,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parse_intermixed(parser, argv)
 
 
+def check_compare(compare: str) -> None:
+    """A ConfigError for a --compare that names no method (a typo would silently drop the comparison)."""
+    words = compare.split()
+    known = [*method_names(), "blind"]
+    if not words or words[0] not in known or any(not w.startswith("base=") for w in words[1:]):
+        name = words[0] if words else compare
+        raise ConfigError(
+            "--compare",
+            f"{compare!r} is not a method",
+            f"{did_you_mean(name, known)}use 'METHOD' or 'METHOD base=NAME'",
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Evaluate, print the table, return 1 if any run failed."""
     args = parse_args(argv)
     if not args.runs and not args.reference:
         raise BadInputError("RUN_DIR: nothing to evaluate (pass run folders and/or --reference)")
+    check_compare(args.compare)
     reference = reference_config(args.set)  # bad --set and flag values fail here, before any evaluation
     reference.eval.replace(
         episodes_per_building=args.episodes_per_building, num_envs=args.num_envs, videos=args.videos, seed=args.seed
     )
+    for run in args.runs:  # a checkpoint of another network is refused before anything is evaluated
+        try:
+            checkpoint, cfg = run_checkpoint(run, args.checkpoint)
+        except UserError:
+            continue  # a missing or damaged run is a FAILED row below, beside the others
+        check_checkpoint_policy(checkpoint, cfg)
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - progress lines, table on stdout
     shared = {
         "episodes_per_building": args.episodes_per_building,

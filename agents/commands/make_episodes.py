@@ -1,8 +1,10 @@
 """Write the fixed embedded train / held-out / train_val episode sets in Habitat PointNav v1 format.
 
-Usage: python scripts/make_episodes.py OUT_DIR   (writes OUT_DIR/train/train.json.gz,
-OUT_DIR/heldout/heldout.json.gz and OUT_DIR/train_val/train_val.json.gz; point env.episodes_dir at OUT_DIR
-to use them; train_fit is read from the train file).
+Usage: python scripts/make_episodes.py OUT_DIR [--config PRESET] [env.key=value ...]
+(writes OUT_DIR/train/train.json.gz, OUT_DIR/heldout/heldout.json.gz and OUT_DIR/train_val/train_val.json.gz;
+point env.episodes_dir at OUT_DIR to use them; train_fit is read from the train file). ``--config`` takes a preset
+(a name such as ppo, or its file) or a run's config.yaml whose env section decides the set (its distance range,
+episode counts, buildings), so a run of that preset can read it; without it, EnvConfig's defaults.
 """
 
 from __future__ import annotations
@@ -10,7 +12,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from agents.run.cli import run_main
+from agents.run.config_loader import (
+    TRAINER_KEY,
+    apply_strict,
+    load_run_config,
+    parse_overrides,
+    preset_path,
+    read_config_path,
+    read_env_config,
+    to_container,
+)
 from common.atomic_io import check_writable
 from envs.backends import VAL_SPLIT
 from envs.config import EnvConfig
@@ -18,14 +32,30 @@ from envs.episodes import save_episodes
 from envs.factory import load_episodes_for
 
 
+def preset_env(config_file: str | None, overrides: list[str]) -> EnvConfig:
+    """The env section of ``config_file`` (a preset, or any config file such as a run's config.yaml) with the
+    ``env.*`` ``overrides``; EnvConfig's defaults without a file."""
+    if config_file is not None:
+        path = preset_path(config_file)
+        if TRAINER_KEY in read_config_path(path):
+            return load_run_config(path, None, None, overrides).env
+        env = read_env_config(path)
+        tree = apply_strict(OmegaConf.create({"env": env.to_dict()}), parse_overrides(overrides), "key=value overrides")
+        return EnvConfig.from_dict(to_container(tree)["env"])
+    return load_run_config("evaluate", None, None, overrides).env
+
+
 def main() -> None:
     """Check that OUT_DIR can be written, then generate and write every stored split."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--seed", type=int, default=0, help="env.episodes.seed")
-    args = parser.parse_args()
-    config = EnvConfig()
-    config.episodes.seed = args.seed
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="env.* overrides, e.g. env.episodes.seed=1")
+    parser.add_argument("--config", default=None, help="a preset (e.g. ppo) or config file whose env section to write")
+    parser.add_argument("--seed", type=int, default=None, help="env.episodes.seed")
+    args = parser.parse_intermixed_args()
+    overrides = [*args.overrides, *([f"env.episodes.seed={args.seed}"] if args.seed is not None else [])]
+    config = preset_env(args.config, overrides)
+    config.episodes_dir = None  # generate the set, never read it back from a folder the preset names
     check_writable(args.out_dir, "OUT_DIR")  # before any work
     for split in ("train", "heldout", VAL_SPLIT):  # train_fit is cut from train when read
         episodes = load_episodes_for(config, split)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from agents.run.cli import add_policy_flags, base_parser, parse_args, print_config, resolve_config, run_main
+from agents.run.cli import (
+    add_policy_flags,
+    base_parser,
+    parse_args,
+    print_config,
+    resolve_config,
+    resume_folder,
+    run_main,
+)
 from agents.run.run_dir import RunDir
 
 FLAGS = {
@@ -39,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main() -> None:
     """Parse flags, resolve the config (a resumed run's own config.yaml is the layer under the flags), train."""
     args = parse_args(build_parser())
+    if args.resume:
+        args.resume = resume_folder(args.resume, "ppo")
     if args.resume and args.config is None:
         args.config = str(RunDir.open(args.resume).config_path)  # the run's config, so --resume alone suffices
     cfg = resolve_config(args, "ppo", FLAGS)
@@ -54,4 +64,4 @@ def main() -> None:
 
 def cli() -> None:
     """Console entry point: bad input is one error line and exit code 2."""
-    run_main(main)
+    run_main(main, terminate_like_interrupt=True)

@@ -354,12 +354,20 @@ def compare_groups(
 
 
 def policy_entry(folder: Path, with_training: bool = False) -> dict[str, Any]:
-    """An eval_report entry of a finished BC/PPO run folder from its stored held-out evaluation (a later eval.json,
-    else the trainer's; agents/evaluation/run_folder.py); with ``with_training`` the entry also keeps the run's
-    results (``RunResults``, None when absent) as ``training``."""
+    """An eval_report entry of a finished BC/PPO run folder from the stored held-out evaluation of its final
+    checkpoint (a later eval.json that scored it, else the trainer's; agents/evaluation/run_folder.py), naming it
+    as ``evaluation_source`` and why an eval.json was passed over as ``evaluation_ignored``; with
+    ``with_training`` the entry also keeps the run's results (``RunResults``, None when absent) as ``training``."""
     run = read_run_folder(folder)
     if run.evaluation is None or "per_episode" not in run.evaluation:
-        fix = "train.final_eval=false?; run scripts/evaluate.py on it"
-        raise BadInputError(f"{folder} has no held-out evaluation ({fix})")
-    entry = {"run": str(folder), "status": "ok", "result": {**run.summary, **run.evaluation}, "config": run.config}
+        reason = run.chosen.ignored or "train.final_eval=false?; run scripts/evaluate.py on it"
+        raise BadInputError(f"{folder} has no held-out evaluation of its final checkpoint ({reason})")
+    entry = {
+        "run": str(folder),
+        "status": "ok",
+        "result": {**run.summary, **run.evaluation},
+        "config": run.config,
+        "evaluation_source": run.chosen.source,
+        "evaluation_ignored": run.chosen.ignored,
+    }
     return {**entry, "training": run.results} if with_training else entry

@@ -27,12 +27,14 @@ from gymnasium import spaces
 from agents.evaluation.metrics import run_summary, summarize_episodes
 from agents.evaluation.reference_policies import REFERENCE_POLICIES, reference_actor
 from agents.evaluation.run_folder import EVAL_FILE
+from agents.run.checkpoint_info import checkpoint_policy, checkpoint_record, policy_differences
 from agents.run.config_loader import load_run_config
 from agents.run.env_builder import make_vec_env, unwrap_task
 from agents.run.model_builder import CheckpointError, check_spaces, find_checkpoint, load_model
 from agents.run.run_config import EvalSettings, RunConfig
 from agents.run.run_dir import finite_json
 from common.atomic_io import atomic_write_text
+from common.config import ConfigError
 from common.errors import MissingFileError
 from envs.backends import EVALUATION_SPLITS
 from envs.episodes import Episode, select_episodes
@@ -317,6 +319,36 @@ def _run_folder_of(path: Path) -> Path:
     return path
 
 
+def check_checkpoint_policy(ckpt: Path, cfg: RunConfig) -> None:
+    """A ConfigError when the checkpoint's network (method, base and side architectures, merge, width) is not
+    the one the run's config builds, e.g. a features checkpoint copied into a sidetune run: its scores would be
+    labelled with the wrong method."""
+    saved = checkpoint_policy(ckpt)
+    if saved is None:
+        return  # not an SB3 checkpoint of this toolkit: load_model explains
+    differences = policy_differences(saved, cfg.policy)
+    if differences:
+        name, have, want = differences[0]
+        raise ConfigError(
+            f"policy.{name}",
+            f"checkpoint {ckpt} holds a policy with {name}={have!r} but the run's config.yaml says {want!r}",
+            "evaluate a checkpoint from the run folder that trained it",
+        )
+
+
+def run_checkpoint(run_dir_or_checkpoint: str | Path, prefer: str | None = None) -> tuple[Path, RunConfig]:
+    """The checkpoint ``evaluate_run`` would score and the run config it would score it with."""
+    from agents.run.cli import read_run_config
+    from agents.run.run_dir import RunDir
+
+    path = Path(run_dir_or_checkpoint)
+    if not path.exists():
+        raise MissingFileError(f"run folder: {path} does not exist (pass a run folder or a checkpoint file)")
+    cfg = read_run_config(RunDir.open(_run_folder_of(path)))
+    cfg.require("eval", "policy")
+    return find_checkpoint(path, prefer=prefer or cfg.eval.checkpoint), cfg
+
+
 def evaluate_run(
     run_dir_or_checkpoint: str | Path,
     *,
@@ -343,6 +375,8 @@ def evaluate_run(
     cfg.require("eval", "policy")
     s = cfg.eval.replace(**overrides)
     ckpt = find_checkpoint(path, prefer=s.checkpoint)
+    check_checkpoint_policy(ckpt, cfg)
+    record = checkpoint_record(ckpt)  # before loading: the bytes scored are the bytes hashed
     if cfg.run is not None:
         from policies.precision import set_tf32
 
@@ -352,6 +386,7 @@ def evaluate_run(
     result.update(run_summary(cfg.to_dict()))
     result["run_dir"] = str(run.root)
     result["checkpoint"] = str(ckpt)
+    result.update(record)
     if write:
         atomic_write_text(run.root / EVAL_FILE, json.dumps(result, indent=2, sort_keys=True))
     return result

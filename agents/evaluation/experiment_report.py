@@ -46,7 +46,7 @@ from agents.evaluation.eval_report import (
 )
 from agents.evaluation.results import RunResults
 from agents.evaluation.results_plots import pyplot, save_figure
-from agents.evaluation.run_folder import find_run_folders
+from agents.evaluation.run_folder import TRAINER_SOURCE, find_run_folders
 from agents.evaluation.stats import Comparison, bootstrap_mean, format_comparisons, paired_bootstrap
 from agents.run.trainers import find_trainer, is_imitation
 from common.atomic_io import atomic_write_text
@@ -142,6 +142,29 @@ def split_words(entries: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
         return SPLIT_WORDS[splits[0]]
     named = " and ".join(f"'{s}'" for s in splits)
     return f"evaluations on the {named} splits", f"Evaluation on the {named} splits"
+
+
+def evaluations_used(entries: Sequence[dict[str, Any]], log: Callable[[str], None] = print) -> list[str]:
+    """report.md's lines saying which evaluation each run was reported from (that of its final checkpoint: a
+    later eval.json that scored it, else the trainer's), and each eval.json passed over and why (also logged)."""
+    if all(
+        str(e.get("evaluation_source")).startswith(TRAINER_SOURCE) and not e.get("evaluation_ignored") for e in entries
+    ):
+        return []  # the usual case, which the report's first line states (older reports stay as they were)
+    sources: dict[str, int] = defaultdict(int)
+    for entry in entries:
+        sources[str(entry.get("evaluation_source") or "?").split(" (")[0]] += 1
+    lines = [
+        "Each run is reported from the evaluation of its final checkpoint: "
+        + ", ".join(f"{count} from {source}" for source, count in sorted(sources.items()))
+        + " (report.json `evaluations` names each run's).\n"
+    ]
+    ignored = [e for e in entries if e.get("evaluation_ignored")]
+    for entry in ignored:
+        line = f"{shown_path(entry['run'])}: {entry['evaluation_ignored']}; reported from {entry['evaluation_source']}"
+        log(line)
+        lines.append(f"- {line}")
+    return [*lines, ""] if ignored else lines
 
 
 def shown_path(path: Path | str) -> str:
@@ -498,6 +521,7 @@ def build_report(
     )  # PPO curves: scripts/plot_results.py
     plots += plot_alpha(entries, target_dir / "plots")
     evaluations, evaluation_heading = split_words(entries)
+    evaluations_note = evaluations_used(entries, log)
     text = [
         f"# Report: {target_dir.name}\n",
         f"{len(entries)} finished runs"
@@ -511,6 +535,7 @@ def build_report(
         + f"` from the runs' stored {evaluations}.\n",
         f"## {evaluation_heading}, seeds pooled\n",
         format_table(rows, markdown=True) + "\n",
+        *evaluations_note,
     ]
     if claim:
         text += [
@@ -603,6 +628,8 @@ def build_report(
         **({"mixed_numerics": mixed} if mixed else {}),  # only when there is a mix: other reports keep their bytes
         "groups": sorted({group_label(e["result"]) for e in entries}),
     }
+    if evaluations_note:  # only when an eval.json was used or passed over: older reports stay as they were
+        report["evaluations"] = {shown_path(e["run"]): e.get("evaluation_source") for e in entries}
     target_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target_dir / "report.md", "\n".join(text))
     atomic_write_text(target_dir / "report.json", json.dumps(report, indent=1, default=str))

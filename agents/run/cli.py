@@ -11,16 +11,18 @@ traceback (exit code 1).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from agents.run.config_loader import ConfigFileError, load_run_config, to_yaml
 from agents.run.run_config import RunConfig
 from agents.run.run_dir import RunDir
-from common.errors import RunFinished, UserError
+from common.errors import BadInputError, RunFinished, UserError
 from envs.backends import backend_names
-from envs.factory import check_backend_data
+from envs.factory import check_backend_data, check_render_device
 from policies.bases import pretrained_base_names
 from policies.merge import MERGES
 from policies.methods import method_names
@@ -101,7 +103,32 @@ def resolve_config(
         print(format_config_help(cfg, args.config or preset))
         raise SystemExit(0)
     check_backend_data(cfg.env)  # e.g. Habitat: absolute paths, every scene file present, before any run folder
+    check_render_device(cfg.env)
     return cfg
+
+
+TRAINER_SCRIPTS = {"ppo": "train_ppo.py", "bc": "bc.py"}  # the config section that marks a run's trainer -> script
+
+
+def resume_folder(resume: str, kind: str) -> str:
+    """The run folder ``--resume`` names (a checkpoint file inside one counts as its folder; ``~`` is expanded),
+    checked to be a run of trainer ``kind`` ('ppo' or 'bc'), so resuming with the other trainer's script names
+    the right one instead of failing on its config's keys."""
+    from agents.run.config_loader import to_container
+
+    path = Path(resume).expanduser()
+    if path.is_file() and path.parent.name == "checkpoints":
+        path = path.parent.parent
+    run = RunDir.open(path)
+    tree = to_container(run.read_config())
+    for other, script in TRAINER_SCRIPTS.items():
+        if other != kind and other in tree and kind not in tree:
+            raise BadInputError(
+                "--resume",
+                f"{run.root} is a {other.upper()} run, which scripts/{TRAINER_SCRIPTS[kind]} cannot continue",
+                f"resume it with scripts/{script} --resume {run.root}",
+            )
+    return str(run.root)
 
 
 def read_run_config(run: RunDir) -> RunConfig:
@@ -164,14 +191,26 @@ def error_line(err: BaseException) -> str:
     return "error: " + " ".join(str(err).split())
 
 
-def run_main(main: Callable[[], Any]) -> None:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what batch schedulers send) raised where the process stands, so it unwinds as Ctrl-C does."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def run_main(main: Callable[[], Any], terminate_like_interrupt: bool = False) -> None:
     """Run a script's ``main``: a user error (``common.errors.UserError``) becomes one line and exit code 2, a
-    finished run's ``--resume`` a note and exit code 0; anything else propagates (a traceback, exit code 1)."""
+    finished run's ``--resume`` a note and exit code 0; anything else propagates (a traceback, exit code 1).
+    Ctrl-C prints where the run stands (exit 130); with ``terminate_like_interrupt`` (the trainers) SIGTERM
+    does the same (exit 143), so a scheduler's stop leaves a resumable run and says so."""
+    if terminate_like_interrupt:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("interrupted; the last checkpoint in the run folder is intact (use --resume RUN_DIR)", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + signal.SIGTERM if isinstance(stop, Terminated) else 130)
     except RunFinished as done:
         print(" ".join(str(done).split()))
         sys.exit(done.exit_code)

@@ -8,18 +8,21 @@ Checkpoints are SB3 ``.zip`` files written atomically under ``<run>/checkpoints/
 
 from __future__ import annotations
 
+import errno
+import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.trainers.sidetune_ppo import SideTunePPO
 from common.atomic_io import atomic_path
 from common.config import ConfigError
-from common.errors import EnvironmentSetupError, UserError
+from common.errors import DiskFullError, EnvironmentSetupError, UserError
 from policies.extractor import policy_kwargs as extractor_policy_kwargs
 from policies.sb3_policy import SideTunePolicy
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from agents.run.run_config import RunConfig
 
 CHECKPOINT_NAMES = ("best.zip", "last.zip")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # the disk, the user's quota or the file size limit
 DEFAULT_ADAM_EPS = 1e-5  # configs without a ppo: section (behaviour cloning) build the model with this
 
 
@@ -63,7 +67,7 @@ def build_model(
         **kwargs.get("optimizer_kwargs", {}),
         "eps": cfg.ppo.adam_eps if cfg.ppo is not None else DEFAULT_ADAM_EPS,
     }
-    return SideTunePPO(
+    model = SideTunePPO(
         SideTunePolicy,
         venv,
         policy_kwargs=kwargs,
@@ -74,13 +78,33 @@ def build_model(
         store_base_features=store_base_features,
         **(cfg.ppo.sb3_kwargs() if cfg.ppo is not None else {}),
     )
+    return model if tensorboard_log is not None else silence_logger(model)
+
+
+def silence_logger(model: PPO) -> PPO:
+    """Give ``model`` a logger that writes nothing, so ``learn`` does not make one of its own: SB3's default
+    creates a ``SB3-<time>`` folder in the temp directory on every ``learn`` (benchmarks and tests left dozens).
+    The trainers set their TensorBoard logger over it."""
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 def save_model(model: PPO, path: str | Path) -> Path:
-    """Save an SB3 model atomically (a crash never leaves a half-written zip)."""
+    """Save an SB3 model atomically (a crash never leaves a half-written zip); a full disk is a DiskFullError
+    that leaves the previous file at ``path`` as it was."""
     path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        model.save(handle)  # into the open temp file: SB3 given a path would append .zip to its name
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            model.save(handle)  # into the open temp file: SB3 given a path would append .zip to its name
+    except OSError as err:
+        if err.errno not in DISK_FULL:
+            raise
+        run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        raise DiskFullError(
+            "run folder",
+            f"cannot write {path} ({os.strerror(err.errno)}); the checkpoint before it is intact",
+            f"free some space, then continue with --resume {run}",
+        ) from None
     return path
 
 
@@ -113,6 +137,7 @@ def load_model(path: str | Path, device: str = "auto", env: VecEnv | None = None
         model = SideTunePPO.load(path, env=None, device=resolve_device(device))
     except Exception as err:  # SB3 raises many kinds here
         raise CheckpointError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {err})") from None
+    silence_logger(model)
     if env is not None:
         check_spaces(model, env, str(path))
         model.set_env(env)

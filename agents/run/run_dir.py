@@ -66,7 +66,7 @@ class RunDir:
         """Make a fresh run folder (timestamped unless ``name`` is given); refuses to reuse an existing one."""
         code_version()  # read now, when the code is loaded: a commit made while the run trains is not its code
         stamp = name or time.strftime("%Y%m%d-%H%M%S")
-        root = Path(runs_root) / experiment / stamp
+        root = Path(runs_root).expanduser() / experiment / stamp  # run.runs_root=~/runs is the home's
         taken = RunExistsError(
             "run.name",
             f"run folder {root} already exists and is not empty",

@@ -157,7 +157,7 @@ def sweep_from_dict(data: Any, runs_root: str | Path | None = None, base_dir: Pa
         if not config_path.is_file():
             raise _fail("config", f"{config} does not exist", "give a YAML file relative to the working directory")
         config = str(config_path.resolve())
-    root = Path(runs_root if runs_root is not None else data.get("runs_root") or "runs").resolve()
+    root = Path(runs_root if runs_root is not None else data.get("runs_root") or "runs").expanduser().resolve()
     return SweepSpec(trainer, experiment, clean, list(overrides), float(cpus), float(gpus), config, root)
 
 

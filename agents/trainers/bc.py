@@ -42,10 +42,11 @@ from agents.trainers.trajectories import (
     default_pool_dir,
     generate_pool,
 )
-from common.atomic_io import atomic_path
-from common.errors import BadInputError, MissingFileError
+from common.atomic_io import atomic_path, check_writable
+from common.errors import BadInputError, MissingFileError, NotWritableError
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
+from policies.methods import method_spec
 from policies.optim import SideTuneAdam
 from policies.precision import training_autocast
 
@@ -62,6 +63,7 @@ def open_pool(s: BCSettings, env_cfg: EnvConfig, n: int, generate: bool, progres
     root = pool_dir_of(s, env_cfg)
     have = TrajectoryPool(root).num_trajectories if (root / "manifest.json").exists() else 0
     if have < n and generate:
+        check_writable(root, "bc.pool_dir")  # before any output: a read-only pool is one line
         print(
             f"trajectory pool {root} holds {have} trajectories, fewer than {n}: generating the rest (bc.generate=true)"
         )
@@ -92,7 +94,34 @@ def check_pool(cfg: RunConfig, progress: bool = True) -> TrajectoryPool:
     pool = open_pool(s, env_cfg, s.trajectories, s.generate, progress)
     pool.load(s.trajectories, auto_stop=env_cfg.auto_stop, env_cfg=env_cfg)
     pool.verify_frames(env_cfg)
+    check_cache_writable(cfg, pool.root)
     return pool
+
+
+def cache_root_of(s: BCSettings, pool_root: Path) -> Path:
+    """The feature caches' folder: `bc.cache_dir`, or ``feature_cache/`` inside the pool."""
+    return Path(s.cache_dir) if s.cache_dir else Path(pool_root) / "feature_cache"
+
+
+def check_cache_writable(cfg: RunConfig, pool_root: Path) -> None:
+    """A one-line error naming bc.cache_dir, before any run folder exists, when a run that will build a feature
+    cache (bc.feature_cache on, a frozen base, no augmentation) cannot write where the cache goes (e.g. a
+    read-only pool). A folder that already holds caches may hold this run's, which is only read."""
+    s = cfg.bc
+    spec = method_spec(cfg.policy.method)
+    if not (s.feature_cache and spec is not None and spec.frozen_base and s.augment == "none"):
+        return
+    root = cache_root_of(s, pool_root)
+    if root.is_dir() and any(root.iterdir()):
+        return
+    try:
+        check_writable(root, "bc.cache_dir")
+    except NotWritableError:
+        raise NotWritableError(
+            "bc.cache_dir",
+            f"the frozen base's feature cache cannot be written at {root} (Permission denied)",
+            "set bc.cache_dir to a writable folder, or bc.feature_cache=false",
+        ) from None
 
 
 def split_trajectories(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -244,7 +273,7 @@ def attach_cache(ctx: BCContext, progress: bool = True) -> FeatureCache:
             "(set bc.feature_cache=false or bc.augment=none)"
         )
     s = ctx.settings
-    root = Path(s.cache_dir) if s.cache_dir else ctx.pool.root / "feature_cache"
+    root = cache_root_of(s, ctx.pool.root)
     identity = {
         "pool": [e["sha256"] for e in ctx.pool.manifest["shards"] if e["first"] < s.trajectories],
         "trajectories": s.trajectories,
@@ -507,6 +536,9 @@ def _mean(result: Mapping[str, Any], key: str) -> float:
 def _resume(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> dict[str, Any]:
     """Restore model weights, optimizer and bookkeeping from ``run``'s last checkpoint."""
     last, state_file = run.checkpoints / "last.zip", run.checkpoints / STATE_FILE
+    if not state_file.is_file() and not (run.checkpoints / "best.zip").is_file():
+        print(f"{run.checkpoints} holds no finished epoch: training starts at epoch 1", flush=True)
+        return state  # its first save never landed (e.g. a full disk): the fresh model is where it stood
     if not last.is_file() or not state_file.is_file():
         raise MissingFileError(
             f"--resume {run.root}: no last.zip and {STATE_FILE} in {run.checkpoints}; the run never finished an epoch"

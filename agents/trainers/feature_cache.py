@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from agents.trainers.bc_data import ObservationBuilder
-from common.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
+from common.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256, not_writable
 from common.errors import UserError
 from policies.freeze import unwrap
 
@@ -78,7 +78,10 @@ class FeatureCache:
         meta_path, feat_path = folder / "meta.json", folder / "features.npy"
         if meta_path.is_file():
             return cls._open(folder, meta_path, feat_path, key_doc)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise not_writable(folder, err, "bc.cache_dir") from None
         with exclusive(folder / BUILD_LOCK):  # two cells needing one cache: the second waits, then opens it
             if meta_path.is_file():
                 return cls._open(folder, meta_path, feat_path, key_doc)

@@ -25,6 +25,7 @@ from agents.evaluation.results import RunResults, write_run_results
 from agents.run.cli import config_differences, open_run, read_run_config
 from agents.run.env_builder import make_vec_env
 from agents.run.model_builder import (
+    CHECKPOINT_NAMES,
     CheckpointError,
     build_model,
     check_spaces,
@@ -94,6 +95,11 @@ def _make_evaluator(cfg: RunConfig, episodes_per_building: int | None) -> Any:
     return evaluate
 
 
+def has_checkpoint(run: RunDir) -> bool:
+    """Whether a run folder holds a checkpoint to continue from."""
+    return any((run.checkpoints / name).is_file() for name in CHECKPOINT_NAMES)
+
+
 def run_ppo(
     cfg: RunConfig, resume: str | None = None, progress: bool | None = None, announce: bool = True
 ) -> tuple[RunDir, RunResults]:
@@ -104,7 +110,7 @@ def run_ppo(
         # rank 0 checks the config, takes the run folder's lock and removes stale temp files; every rank gets the run
         resumed_run, cfg, _ = context().run_on_main(open_run, cfg, resume)
         cfg.require("run", "policy", "eval", "ppo", "train")
-        checkpoint = find_checkpoint(resumed_run.root, prefer="last")
+        checkpoint = has_checkpoint(resumed_run) and find_checkpoint(resumed_run.root, prefer="last")
     train = cfg.train
     _set_threads(train.threads)
     device = setup_run_device(cfg)
@@ -115,7 +121,7 @@ def run_ppo(
         make_vec_env(cfg, train.num_envs, cfg.env.split, dist.rank_seed(seed)), device
     )
     try:
-        if resumed_run is not None:
+        if resumed_run is not None and checkpoint:
             model = load_model(checkpoint, device=device, env=venv)
             if model.n_steps != cfg.ppo.n_steps or model.n_envs != venv.num_envs:
                 raise CheckpointError(
@@ -131,14 +137,18 @@ def run_ppo(
                 model.set_random_seed(dist.rank_seed(seed))
             if train.init_from:
                 init_policy_from(model, train.init_from, venv, cfg, device)
-            run, cfg, _ = dist.run_on_main(open_run, cfg, None)  # only now: every input has been checked
+            if resumed_run is not None:  # its first checkpoint was never written (e.g. a full disk): start over
+                print(f"{resumed_run.checkpoints} holds no checkpoint: training starts at frame 0", flush=True)
+                run = resumed_run
+            else:
+                run, cfg, _ = dist.run_on_main(open_run, cfg, None)  # only now: every input has been checked
         data_parallel_ppo(model, dist)
         if announce:
             print(f"run folder: {run.root}", flush=True)
             if model.device_observation_keys:
                 keys = ", ".join(model.device_observation_keys)
                 print(f"device-resident rollout: {keys} stay on {model.device}", flush=True)
-        return run, _train(model, cfg, run, total, resumed_run is not None, progress)
+        return run, _train(model, cfg, run, total, bool(resumed_run is not None and checkpoint), progress)
     finally:
         venv.close()
 
@@ -174,12 +184,16 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
     remaining = max(0, total - start_frames)
     if remaining > 0:
         before, after = ppo_sync_callbacks(dist, callbacks)
-        model.learn(
-            remaining,
-            callback=CallbackList([*before, *callbacks, *([bar, checkpoints] if dist.is_main else []), *after]),
-            reset_num_timesteps=not resumed,
-            log_interval=1,
-        )
+        try:
+            model.learn(
+                remaining,
+                callback=CallbackList([*before, *callbacks, *([bar, checkpoints] if dist.is_main else []), *after]),
+                reset_num_timesteps=not resumed,
+                log_interval=1,
+            )
+        except BaseException:
+            bar.on_training_end()  # the bar's last line before the error's (a full disk, an interrupt)
+            raise
     elif dist.is_main and not checkpoints.checkpoint_path("last").exists():
         checkpoints.init_callback(model)
         checkpoints.save("last")

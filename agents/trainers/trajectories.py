@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from common.atomic_io import atomic_path, atomic_write_text, exclusive, file_sha256
+from common.atomic_io import atomic_path, atomic_write_text, check_writable, exclusive, file_sha256, not_writable
 from common.errors import UserError
 from envs.backend import Action
 from envs.backends import FIT_SPLIT
@@ -316,7 +316,11 @@ def generate_pool(
     if storage not in STORAGES:
         raise TrajectoryPoolError(f"bc.storage: {storage!r} is unknown (use one of {', '.join(STORAGES)})")
     root = Path(pool_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    check_writable(root, "bc.pool_dir")  # before the lock file, which a read-only folder cannot hold
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise not_writable(root, err, "bc.pool_dir") from None
     with exclusive(root / GENERATE_LOCK):  # waits while another process extends this pool
         return _extend_pool(env_cfg, root, num_trajectories, seed, shard_size, num_envs, storage, progress)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.backends import EVALUATION_SPLITS, FIT_SPLIT, VAL_SPLIT
-from envs.config import EnvConfig, check_val_buildings
+from envs.config import ConfigError, EnvConfig, check_val_buildings
 from envs.embedded.catalogue import SPLITS, building_names, get_nav_grid, split_of, splits_of
 from envs.embedded.navigation import distance_field
 from envs.episodes import Episode, EpisodeFileError, heading_to_quaternion, load_episodes, save_episodes, xy_to_habitat
@@ -198,7 +198,26 @@ def _fixed_set(config: EnvConfig, split: str) -> list[Episode]:
             _MEMORY[key] = episodes
         episodes = _MEMORY[key]
     validate_episodes(episodes, config, split, where)
+    if config.episodes_dir:
+        check_distance_range(episodes, config, where)
     return episodes
+
+
+def check_distance_range(episodes: list[Episode], config: EnvConfig, where: str) -> None:
+    """A ConfigError naming env.episodes_dir when an episode file's start-goal distances fall outside the run's
+    env.episodes range (e.g. a 1-20 m set under a 1-6 m preset): the run would train or be scored on other
+    episodes than its config says."""
+    low, high = config.episodes.min_geodesic, config.episodes.max_geodesic
+    distances = [ep.geodesic_distance for ep in episodes if math.isfinite(ep.geodesic_distance)]
+    outside = [d for d in distances if not low - 1e-6 <= d <= high + 1e-6]
+    if outside:
+        raise ConfigError(
+            "env.episodes_dir",
+            f"{where} has {len(outside)} of {len(distances)} episodes outside env.episodes' {low:g}-{high:g} m "
+            f"(its range is {min(distances):.1f}-{max(distances):.1f} m)",
+            "write the set for this config with scripts/make_episodes.py OUT_DIR --config <the run's preset>, "
+            "or set env.episodes.min_geodesic / max_geodesic to the set's",
+        )
 
 
 def validate_episodes(episodes: list[Episode], config: EnvConfig, split: str, where: str = "episode set") -> None:

@@ -95,7 +95,7 @@ class TorchRenderer:
     def __init__(self, packed: PackedBuildings, buildings: list[Building], camera: CameraTables, device: str) -> None:
         if device == "cuda" and not torch.cuda.is_available():
             raise EnvironmentSetupError(
-                "render device 'cuda' was requested but CUDA is not available; use device='cpu'"
+                "env.render_device", "'cuda' but CUDA is not available on this machine", "set env.render_device=cpu"
             )
         self.device = torch.device("cpu" if device == "torch-cpu" else device)
         dev, f32 = self.device, torch.float32
