@@ -143,7 +143,8 @@ def test_bf16_base_moves_the_side_tuning_policy_log_probs_within_bound():
 
     models = []
     for precision in ("float32", "bfloat16"):
-        args = base_parser("t").parse_args([f"policy.base_precision={precision}", "run.device=cpu"])
+        overrides = [f"policy.base_precision={precision}", "policy.train_precision=float32", "run.device=cpu"]
+        args = base_parser("t").parse_args(overrides)  # an fp32 update: only the base's precision differs
         cfg = resolve_config(args, "ppo.yaml")
         venv = make_vec_env(cfg, 8, "train", 0)
         models.append(build_model(cfg, venv, device="cpu"))

@@ -89,12 +89,12 @@ def test_a_deleted_scene_fails_before_the_run_folder_is_made(export, tmp_path):
 
 
 def test_default_export_uses_the_ppo_presets_episode_distribution():
-    from agents.commands.export_habitat_scenes import DEFAULT_CONFIG, _env_config
-    from agents.run.config_loader import load_run_config
+    from agents.commands.export_habitat_scenes import DEFAULT_CONFIG
+    from agents.run.config_loader import load_run_config, read_env_config
 
-    assert DEFAULT_CONFIG.name == "ppo.yaml"
-    assert _env_config(str(DEFAULT_CONFIG)).episodes == load_run_config("ppo.yaml").env.episodes
-    assert _env_config(str(DEFAULT_CONFIG)).episodes.max_geodesic != EnvConfig().episodes.max_geodesic  # 6 vs 20 m
+    assert DEFAULT_CONFIG == "ppo"
+    assert read_env_config(DEFAULT_CONFIG).episodes == load_run_config("ppo").env.episodes
+    assert read_env_config(DEFAULT_CONFIG).episodes.max_geodesic != EnvConfig().episodes.max_geodesic  # 6 vs 20 m
 
 
 def test_exporter_names_its_preset_and_times_the_whole_export(tmp_path, capsys):

@@ -84,7 +84,7 @@ def test_bench_train_model_levers_swap_the_fast_paths_and_keep_the_outputs() -> 
     import bench_train
 
     small = ["policy.base=random", "env.resolution=64", "train.num_envs=2", "ppo.n_steps=8", "ppo.batch_size=16"]
-    small.append("policy.base_precision=float32")  # the fast variant folded in fp32 too, so the two can agree
+    small += ["policy.base_precision=float32", "policy.train_precision=float32"]  # both in fp32, so the two can agree
     fast, plain = (bench_train.build_variant(name, small).model for name in ("sidetune", "sidetune-unfused"))
     try:
         plain.policy.load_state_dict(fast.policy.state_dict())

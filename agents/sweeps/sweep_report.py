@@ -111,7 +111,7 @@ def write_report(spec: Any, cells: Sequence[Mapping[str, Any]], wall_seconds: fl
         if counts["done"]:
             try:
                 written += build_report(folder, log=lambda _: None)["written"]
-                figure = " and Fig. 3c with intervals" if spec.engine.imitation else ""
+                figure = " and Fig. 3c with intervals" if trainer_spec(spec.trainer).imitation else ""
                 text.append(f"\nPaired comparisons, learned alpha{figure}: [report.md](report.md)\n")
             except (OSError, ValueError) as err:
                 text.append(f"\nNo report.md: {err}\n")
