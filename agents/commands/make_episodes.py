@@ -12,37 +12,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from agents.run.cli import run_main
-from agents.run.config_loader import (
-    TRAINER_KEY,
-    apply_strict,
-    load_run_config,
-    parse_overrides,
-    preset_path,
-    read_config_path,
-    read_env_config,
-    to_container,
-)
+from agents.run.config_loader import read_env_config
 from common.atomic_io import check_writable
 from envs.backends import VAL_SPLIT
-from envs.config import EnvConfig
 from envs.episodes import save_episodes
 from envs.factory import load_episodes_for
-
-
-def preset_env(config_file: str | None, overrides: list[str]) -> EnvConfig:
-    """The env section of ``config_file`` (a preset, or any config file such as a run's config.yaml) with the
-    ``env.*`` ``overrides``; EnvConfig's defaults without a file."""
-    if config_file is not None:
-        path = preset_path(config_file)
-        if TRAINER_KEY in read_config_path(path):
-            return load_run_config(path, None, None, overrides).env
-        env = read_env_config(path)
-        tree = apply_strict(OmegaConf.create({"env": env.to_dict()}), parse_overrides(overrides), "key=value overrides")
-        return EnvConfig.from_dict(to_container(tree)["env"])
-    return load_run_config("evaluate", None, None, overrides).env
 
 
 def main() -> None:
@@ -54,7 +29,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None, help="env.episodes.seed")
     args = parser.parse_intermixed_args()
     overrides = [*args.overrides, *([f"env.episodes.seed={args.seed}"] if args.seed is not None else [])]
-    config = preset_env(args.config, overrides)
+    config = read_env_config(args.config or "evaluate", overrides)  # evaluate: EnvConfig's defaults
     config.episodes_dir = None  # generate the set, never read it back from a folder the preset names
     check_writable(args.out_dir, "OUT_DIR")  # before any work
     for split in ("train", "heldout", VAL_SPLIT):  # train_fit is cut from train when read

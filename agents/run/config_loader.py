@@ -116,16 +116,20 @@ def read_config_path(path: str | Path) -> DictConfig:
     return _read_yaml(Path(path))
 
 
-def read_env_config(source: str | Path) -> EnvConfig:
+def read_env_config(source: str | Path, overrides: Iterable[str] = ()) -> EnvConfig:
     """The checked ``env:`` section of a preset (a name or its file, over the defaults) or of any other config file
-    such as a run's config.yaml (over EnvConfig's defaults)."""
+    such as a run's config.yaml (over EnvConfig's defaults), with ``env.*`` ``key=value`` overrides."""
     from envs.config import EnvConfig
 
     path = preset_path(source)
     tree = _read_yaml(path)
     if TRAINER_KEY in tree:
-        return load_run_config(path).env
-    return EnvConfig.from_dict(to_container(tree).get("env") or {})
+        return load_run_config(path, None, None, overrides).env
+    env = OmegaConf.create({"env": EnvConfig.from_dict(to_container(tree).get("env") or {}).to_dict()})
+    pairs = list(overrides)
+    if pairs:
+        env = apply_strict(env, parse_overrides(pairs), "key=value overrides")
+    return EnvConfig.from_dict(to_container(env)["env"])
 
 
 def defaults_tree(trainer: str) -> DictConfig:
