@@ -21,12 +21,14 @@ from envs.embedded.episode_gen import generate_episodes
 from envs.habitat.availability import INSTALL_HINT, habitat_sim_available
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTHON = ROOT / ".venv-baselines" / "bin" / "python"
-TORCHRUN = ROOT / ".venv-baselines" / "bin" / "torchrun"
+# the venv habitat-baselines runs in: .venv-baselines, or another one (e.g. a single venv with a torchvision build)
+BASELINES_BIN = Path(os.environ.get("SIDETUNE_BASELINES_BIN", ROOT / ".venv-baselines" / "bin"))
+PYTHON = BASELINES_BIN / "python"
+TORCHRUN = BASELINES_BIN / "torchrun"
 pytestmark = [
     pytest.mark.habitat,
     pytest.mark.skipif(not habitat_sim_available(), reason=f"habitat-sim is not importable; {INSTALL_HINT}"),
-    pytest.mark.skipif(not PYTHON.exists(), reason=".venv-baselines is missing (scripts/setup.sh makes it)"),
+    pytest.mark.skipif(not PYTHON.exists(), reason=f"{PYTHON} is missing (scripts/setup.sh makes .venv-baselines)"),
 ]
 pytest.importorskip(
     "trimesh", reason="trimesh is not installed, so no scene can be exported (pip install -e '.[habitat]')"
