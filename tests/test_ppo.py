@@ -140,6 +140,42 @@ def test_interrupted_run_resumes_frames_and_optimizer_state(tmp_path, monkeypatc
     assert [frames for frames, _ in results.alpha_trajectory] == [32, 64, 96, 128]
 
 
+def test_milestones_keep_and_fully_evaluate_the_policy_at_their_frames(tmp_path, monkeypatch):
+    from agents.evaluation.evaluate import evaluate_policy
+
+    overrides = (
+        "policy.base=random",
+        "ppo.total_frames=128",
+        "train.milestones=[40,128]",
+        "eval.episodes_per_building=1",
+    )
+    cfg = tiny_config(tmp_path, *overrides)
+    original = ppo_callbacks.EpisodeStatsCallback._on_step
+
+    def killed_after_80_frames(self):
+        if self.num_timesteps >= 80:
+            raise KeyboardInterrupt  # after the 40-frame milestone (reached at the 64-frame rollout start)
+        return original(self)
+
+    monkeypatch.setattr(ppo_callbacks.EpisodeStatsCallback, "_on_step", killed_after_80_frames)
+    with pytest.raises(KeyboardInterrupt):
+        run_ppo(cfg, announce=False)
+    monkeypatch.setattr(ppo_callbacks.EpisodeStatsCallback, "_on_step", original)
+    run_root = next((tmp_path / "runs" / "ppo").iterdir())
+    run, results = run_ppo(tiny_config(tmp_path, *overrides), resume=str(run_root), announce=False)
+    rows = json.loads((run.root / "milestones.json").read_text())
+    # one row, kept across the resume; the 128-frame milestone is the run's end, which the final evaluation covers
+    assert [(row["milestone"], row["frames"], row["episodes"]) for row in rows] == [(40, 64, 14)]
+    assert results.training["milestones"] == "milestones.json" and results.frames == 128
+    kept = load_model(run.root / "checkpoints" / "frames-40.zip", device="cpu")
+    assert kept.num_timesteps == 64
+    again = evaluate_policy(kept, cfg, cfg.eval.replace(videos=0), progress=False)  # the kept policy is the one scored
+    assert [ep["success"] for ep in again["per_episode"]] == [ep["success"] for ep in rows[0]["per_episode"]]
+    assert [ep["reward"] for ep in again["per_episode"]] == pytest.approx(
+        [ep["reward"] for ep in rows[0]["per_episode"]]
+    )
+
+
 def test_wall_clock_limit_stops_after_an_update_with_a_checkpoint(tmp_path):
     cfg = tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=100000", "train.max_minutes=0.0001")
     run, results = run_ppo(cfg, announce=False)

@@ -99,6 +99,11 @@ class TrainSettings:
     eval_every: int = opt(25_000, "frames between held-out evaluations (0: none); best.zip follows the best one")
     eval_episodes_per_building: int | None = opt(3, "periodic evaluation: the first K held-out episodes per building")
     eval_at_start: bool = opt(True, "evaluate the untrained policy too (the curve's 0-frame point)")
+    milestones: list[int] = opt(
+        [],
+        "frames (rounded up to whole rollouts) at which the policy is kept as checkpoints/frames-<N>.zip and "
+        "evaluated like the final one (eval.episodes_per_building) -> milestones.json",
+    )
     final_eval: bool = opt(True, "evaluate the final policy on eval.episodes_per_building -> results.json")
     init_from: str | None = opt(None, "a run folder or checkpoint (e.g. behaviour cloning) whose weights start PPO")
     threads: int | None = opt(None, "torch CPU threads; null: torch's default (all cores)")
@@ -110,6 +115,8 @@ class TrainSettings:
         check_range(self.checkpoint_every, "train.checkpoint_every", 0)
         check_range(self.eval_every, "train.eval_every", 0)
         check_range(self.eval_episodes_per_building, "train.eval_episodes_per_building", 1)
+        for frames in self.milestones:
+            check_range(frames, "train.milestones", 1)
         check_range(self.threads, "train.threads", 1)
         check_range(self.max_minutes, "train.max_minutes", 0, low_open=True)
 

@@ -37,7 +37,13 @@ from agents.run.run_dir import RunDir
 from agents.run.threads import set_threads
 from agents.trainers.alpha_callback import AlphaCallback
 from agents.trainers.distributed import context, data_parallel_ppo, ppo_sync_callbacks
-from agents.trainers.ppo_callbacks import EpisodeStatsCallback, EvalCheckpointCallback, ProgressCallback, WallClockLimit
+from agents.trainers.ppo_callbacks import (
+    MILESTONES,
+    EpisodeStatsCallback,
+    EvalCheckpointCallback,
+    ProgressCallback,
+    WallClockLimit,
+)
 from agents.trainers.rollout_env import device_resident_env
 from agents.trainers.run_device import setup_run_device
 
@@ -171,6 +177,9 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         start_frames=start_frames,
         history=history,
         best=best,
+        milestones=[m for m in settings.milestones if m < total],  # the final evaluation covers the last
+        evaluate_full=_make_evaluator(cfg, cfg.eval.episodes_per_building),
+        milestone_history=[row for row in _read_json(run.root / MILESTONES, []) if row["frames"] <= start_frames],
     )
     stats = EpisodeStatsCallback(excluded_seconds=lambda: checkpoints.eval_seconds)
     kept_alphas = [row for row in _read_json(run.root / ALPHA_TRAJECTORY, []) if row[0] <= start_frames]
@@ -212,6 +221,8 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         "best": checkpoints.best,
         "eval_history": "eval_history.json",
     }
+    if settings.milestones:
+        training["milestones"] = MILESTONES
     final = None
     if settings.final_eval:
         from agents.evaluation.evaluate import evaluate_policy

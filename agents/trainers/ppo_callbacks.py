@@ -151,12 +151,34 @@ class ProgressCallback(BaseCallback):
             self.bar = None
 
 
+MILESTONES = "milestones.json"  # the full evaluations at train.milestones: [{"milestone", "frames", ...}]
+
+
+def evaluation_row(result: dict[str, Any], frames: int, seconds: float) -> dict[str, Any]:
+    """One evaluation as eval_history.json and milestones.json store it: means, the success interval and the
+    per-episode outcomes (so that curves over seeds get a seeds-then-episodes interval)."""
+    return {
+        "frames": int(frames),
+        "success": float(result["success"]["mean"]),
+        "spl": float(result["spl"]["mean"]),
+        "reward": float(result["reward"]["mean"]),
+        "distance_to_goal": float(result["distance_to_goal"]["mean"]),
+        "success_ci95": list(result["success"].get("ci95") or []),
+        "episodes": int(result["episodes"]),
+        "per_episode": [{key: ep[key] for key in ("episode_id", *EPISODE_OUTCOMES)} for ep in result["per_episode"]],
+        "seconds": round(seconds, 2),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
 class EvalCheckpointCallback(BaseCallback):
     """Every ``checkpoint_every`` frames write ``last.zip``; every ``eval_every`` frames evaluate on the fixed
     held-out subset (``evaluate(model) -> result dict`` from agents/evaluation/evaluate.py), append to
-    ``eval_history.json``, log ``eval/*`` and keep ``best.zip`` (highest success, then SPL).
+    ``eval_history.json``, log ``eval/*`` and keep ``best.zip`` (highest success, then SPL). At each of
+    ``milestones`` (frames) keep ``frames-<N>.zip`` and evaluate with ``evaluate_full`` into milestones.json, so
+    that a long run also reports the shorter horizons on the full evaluation set.
 
-    Both checks run at rollout starts, so the real intervals are rounded up to whole rollouts."""
+    All checks run at rollout starts, so the real intervals are rounded up to whole rollouts."""
 
     def __init__(
         self,
@@ -168,8 +190,14 @@ class EvalCheckpointCallback(BaseCallback):
         start_frames: int = 0,
         history: list[dict[str, Any]] | None = None,
         best: dict[str, Any] | None = None,
+        milestones: list[int] | tuple[int, ...] = (),
+        evaluate_full: Callable[[Any], dict[str, Any]] | None = None,
+        milestone_history: list[dict[str, Any]] | None = None,
     ):
         super().__init__()
+        self.milestones = sorted(set(int(m) for m in milestones))
+        self.evaluate_full = evaluate_full
+        self.milestone_history: list[dict[str, Any]] = list(milestone_history or [])
         self.root = Path(run_root)
         self.checkpoint_every, self.eval_every = int(checkpoint_every), int(eval_every)
         self.evaluate, self.eval_at_start = evaluate, eval_at_start
@@ -189,6 +217,11 @@ class EvalCheckpointCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         frames = self.num_timesteps
+        if self.evaluate_full is not None:
+            reached = {row["milestone"] for row in self.milestone_history}
+            for milestone in self.milestones:
+                if milestone not in reached and frames >= milestone:
+                    self.evaluate_milestone(milestone)
         if self.evaluate is not None and self.eval_every > 0 and self._eval_due(frames):
             self.evaluate_now()
         if self.checkpoint_every > 0 and (
@@ -237,21 +270,7 @@ class EvalCheckpointCallback(BaseCallback):
         result = self.evaluate(self.model)  # type: ignore[misc]
         seconds = time.perf_counter() - started
         self.eval_seconds += seconds
-        row = {
-            "frames": int(self.num_timesteps),
-            "success": float(result["success"]["mean"]),
-            "spl": float(result["spl"]["mean"]),
-            "reward": float(result["reward"]["mean"]),
-            "distance_to_goal": float(result["distance_to_goal"]["mean"]),
-            "success_ci95": list(result["success"].get("ci95") or []),
-            "episodes": int(result["episodes"]),
-            # per-episode outcomes, so that curves over seeds get a seeds-then-episodes interval (results_plots)
-            "per_episode": [
-                {key: ep[key] for key in ("episode_id", *EPISODE_OUTCOMES)} for ep in result["per_episode"]
-            ],
-            "seconds": round(seconds, 2),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
+        row = evaluation_row(result, self.num_timesteps, seconds)
         self.history.append(row)
         self._last_eval = row["frames"]
         self._updates_at_eval = getattr(self.model, "_n_updates", None)
@@ -261,6 +280,22 @@ class EvalCheckpointCallback(BaseCallback):
             self.best = {key: row[key] for key in ("frames", "success", "spl", "reward")}
             self.save("best")
             atomic_write_text(self.checkpoints / "best.json", json.dumps(self.best, indent=2))
+        return row
+
+    def evaluate_milestone(self, milestone: int) -> dict[str, Any]:
+        """Keep the policy as ``frames-<milestone>.zip`` (and ``last.zip``, so a resume never repeats it), evaluate
+        it on the full set and append the row to milestones.json."""
+        self.save(f"frames-{milestone}")
+        self.save("last")
+        started = time.perf_counter()
+        result = self.evaluate_full(self.model)  # type: ignore[misc]
+        seconds = time.perf_counter() - started
+        self.eval_seconds += seconds
+        row = {"milestone": milestone, **evaluation_row(result, self.num_timesteps, seconds)}
+        row["checkpoint"] = f"checkpoints/frames-{milestone}.zip"
+        self.milestone_history.append(row)
+        atomic_write_text(self.root / MILESTONES, json.dumps(self.milestone_history, indent=2))
+        self._write_scalars({f"milestone/{tag}": row[tag] for tag in EVAL_TAGS}, row["frames"])
         return row
 
 
