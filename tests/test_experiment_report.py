@@ -198,6 +198,48 @@ def test_a_ppo_experiment_is_reported_without_fig3c(tmp_path: Path) -> None:
     assert "plots/ppo_curves.png" in (folder / "report.md").read_text()
 
 
+def _milestone(run: Path, at: int, p_success: float, seed: int) -> None:
+    """The run's full evaluation at ``at`` frames (train.milestones), Bernoulli(p_success) per episode."""
+    rng = np.random.default_rng([seed, at, zlib.crc32(run.name.encode())])
+    success = (rng.uniform(size=EPISODES) < p_success).astype(float)
+    per_episode = [
+        {"episode_id": str(i), "building": f"b{i % 14}", "success": s, "spl": 0.8 * s, "reward": 10 * s - 2}
+        | {"distance_to_goal": 1.0 - s, "collisions": 0, "steps": 20, "path_length": 3.0, "start_distance": 2.0}
+        for i, s in enumerate(success)
+    ]
+    saved = {
+        "per_episode": per_episode,
+        "success": {"mean": success.mean(), "ci95": [0, 1]},
+        "spl": {"mean": 0.8 * success.mean(), "ci95": [0, 1]},
+        "episodes": EPISODES,
+        "backend": "embedded",
+        "split": "heldout",
+        "milestone": at,
+        "frames": at + 32,
+        "checkpoint": f"checkpoints/frames-{at}.zip",
+    }
+    (run / "milestones").mkdir(exist_ok=True)
+    (run / "milestones" / f"frames-{at}.json").write_text(json.dumps(saved))
+
+
+def test_a_ppo_experiment_is_reported_at_a_shorter_horizon_from_its_milestones(tmp_path: Path) -> None:
+    folder = tmp_path / "ppo_1m"  # sidetune leads at the end, features at 300k frames; one cell has not reached it
+    for seed in range(3):
+        _run(folder, "sidetune", "curvature", 1_000_000, seed, 0.80, alpha=0.4, trainer="ppo")
+        _run(folder, "features", "curvature", 1_000_000, seed, 0.60, trainer="ppo")
+        _milestone(folder / f"sidetune-curvature-1000000-seed{seed}", 300_000, 0.40, seed)
+        if seed < 2:
+            _milestone(folder / f"features-curvature-1000000-seed{seed}", 300_000, 0.70, seed)
+    final = build_report(folder, log=lambda _: None)["report"]
+    assert final["claim"][0]["verdict"] == "holds" and final["claim"][0]["mean"] == pytest.approx(0.2, abs=0.08)
+    early = build_report(folder, log=lambda _: None, at=300_000, out=tmp_path / "at_300k")["report"]
+    assert early["claim"][0]["verdict"].startswith("does not hold")
+    assert early["claim"][0]["mean"] == pytest.approx(-0.3, abs=0.08) and early["claim"][0]["seeds"] == [3, 2]
+    text = (tmp_path / "at_300k" / "report.md").read_text()
+    assert "5 finished runs, 1 without an evaluation yet" in text and "--at 300000" in text and "300,000 frames" in text
+    assert early["alphas"] == []  # the final α belongs to the end of training, not to this horizon
+
+
 def test_seeds_whose_auto_precisions_resolved_differently_are_flagged(tmp_path: Path, experiment: Path) -> None:
     """Seeds of one cell trained on machines with and without native bf16 pool two numerics: the report says
     which runs ran which; groups with one numerics, and runs without the record, are not flagged."""

@@ -162,18 +162,19 @@ def test_milestones_keep_and_fully_evaluate_the_policy_at_their_frames(tmp_path,
         run_ppo(cfg, announce=False)
     monkeypatch.setattr(ppo_callbacks.EpisodeStatsCallback, "_on_step", original)
     run_root = next((tmp_path / "runs" / "ppo").iterdir())
+    first = json.loads((run_root / "milestones" / "frames-40.json").read_text())
     run, results = run_ppo(tiny_config(tmp_path, *overrides), resume=str(run_root), announce=False)
-    rows = json.loads((run.root / "milestones.json").read_text())
-    # one row, kept across the resume; the 128-frame milestone is the run's end, which the final evaluation covers
-    assert [(row["milestone"], row["frames"], row["episodes"]) for row in rows] == [(40, 64, 14)]
-    assert results.training["milestones"] == "milestones.json" and results.frames == 128
+    # one evaluation, kept across the resume (not taken again); the 128-frame milestone is the run's end, which the
+    # final evaluation covers
+    assert sorted(p.name for p in (run.root / "milestones").iterdir()) == ["frames-40.json"]
+    saved = json.loads((run.root / "milestones" / "frames-40.json").read_text())
+    assert saved == first and (saved["milestone"], saved["frames"], saved["episodes"]) == (40, 64, 14)
+    assert results.training["milestones"] == "milestones/" and results.frames == 128
     kept = load_model(run.root / "checkpoints" / "frames-40.zip", device="cpu")
     assert kept.num_timesteps == 64
     again = evaluate_policy(kept, cfg, cfg.eval.replace(videos=0), progress=False)  # the kept policy is the one scored
-    assert [ep["success"] for ep in again["per_episode"]] == [ep["success"] for ep in rows[0]["per_episode"]]
-    assert [ep["reward"] for ep in again["per_episode"]] == pytest.approx(
-        [ep["reward"] for ep in rows[0]["per_episode"]]
-    )
+    assert [ep["success"] for ep in again["per_episode"]] == [ep["success"] for ep in saved["per_episode"]]
+    assert [ep["reward"] for ep in again["per_episode"]] == pytest.approx([ep["reward"] for ep in saved["per_episode"]])
 
 
 def test_wall_clock_limit_stops_after_an_update_with_a_checkpoint(tmp_path):

@@ -6,6 +6,7 @@
     python scripts/report.py runs/imitation --exclude '*-4900-seed[3-8]'  # without the runs that joined later
     python scripts/report.py runs/imitation --exclude '*-4900' '*-4900-seed[12]' --out runs/imitation_4900_new_seeds
                                                           # a second report of a subset, in its own folder
+    python scripts/report.py runs/ppo_1m --at 300000 --out runs/ppo_1m/at_300k   # PPO runs at a shorter horizon
 
 The paired comparisons (sidetune minus each other method; features with a pretrained base minus features on a
 random base and minus blind) are agents/evaluation/stats.py's seeds-then-episodes bootstrap (docs/evaluation.md).
@@ -59,7 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         help="write report.md, report.json and plots/ here instead of into the experiment folder (a second report "
         "of the same runs, e.g. with --exclude; one experiment folder only)",
     )
+    parser.add_argument(
+        "--at",
+        type=int,
+        default=None,
+        metavar="FRAMES",
+        help="report each PPO run's evaluation at this many frames (its train.milestones), with --out",
+    )
     args = parser.parse_args(argv)
+    if args.at is not None and args.out is None:
+        raise BadInputError("--at: write the report of a horizon into its own folder (add --out DIR)")
     if args.out is not None and len(args.folders) > 1:
         raise BadInputError("--out: one report folder for several experiment folders (report them one at a time)")
     for folder in args.folders:
@@ -71,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             target=args.target,
             exclude=args.exclude,
             out=args.out,
+            at=args.at,
         )
         for path in out["written"]:
             print(f"wrote {path}")

@@ -353,12 +353,13 @@ def compare_groups(
     return out
 
 
-def policy_entry(folder: Path, with_training: bool = False) -> dict[str, Any]:
+def policy_entry(folder: Path, with_training: bool = False, at: int | None = None) -> dict[str, Any]:
     """An eval_report entry of a finished BC/PPO run folder from the stored held-out evaluation of its final
     checkpoint (a later eval.json that scored it, else the trainer's; agents/evaluation/run_folder.py), naming it
     as ``evaluation_source`` and why an eval.json was passed over as ``evaluation_ignored``; with
-    ``with_training`` the entry also keeps the run's results (``RunResults``, None when absent) as ``training``."""
-    run = read_run_folder(folder)
+    ``with_training`` the entry also keeps the run's results (``RunResults``, None when absent) as ``training``.
+    ``at``: the run's evaluation at that many frames (a PPO milestone); its final α is then not kept."""
+    run = read_run_folder(folder, at)
     if run.evaluation is None or "per_episode" not in run.evaluation:
         reason = run.chosen.ignored or "train.final_eval=false?; run scripts/evaluate.py on it"
         raise BadInputError(f"{folder} has no held-out evaluation of its final checkpoint ({reason})")
@@ -370,4 +371,4 @@ def policy_entry(folder: Path, with_training: bool = False) -> dict[str, Any]:
         "evaluation_source": run.chosen.source,
         "evaluation_ignored": run.chosen.ignored,
     }
-    return {**entry, "training": run.results} if with_training else entry
+    return {**entry, "training": run.results if at is None else None} if with_training else entry

@@ -105,16 +105,19 @@ def claim_verdicts(comparisons: Sequence[Comparison], target: str = CLAIM_METHOD
     return rows
 
 
-def load_entries(*folders: Path, exclude: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[str]]:
+def load_entries(
+    *folders: Path, exclude: Sequence[str] = (), at: int | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """(evaluation entries of the finished runs below ``folders``, folders that have no evaluation yet). Each
     entry also keeps its run's results as ``training`` (α, α trajectory, loss history), read once. Run folders
-    whose name matches a glob pattern of ``exclude`` are left out (e.g. seeds added to an experiment later)."""
+    whose name matches a glob pattern of ``exclude`` are left out (e.g. seeds added to an experiment later).
+    ``at``: each run's evaluation at that many frames (PPO milestones) instead of its final one."""
     entries, unfinished = [], []
     for run in find_run_folders(folders):
         if any(fnmatch.fnmatchcase(run.name, pattern) for pattern in exclude):
             continue
         try:
-            entries.append(policy_entry(Path(run), with_training=True))
+            entries.append(policy_entry(Path(run), with_training=True, at=at))
         except (OSError, ValueError):
             unfinished.append(shown_path(run))
     return entries, unfinished
@@ -480,13 +483,15 @@ def build_report(
     target: str = CLAIM_METHOD,
     exclude: Sequence[str] = (),
     out: Path | None = None,
+    at: int | None = None,
 ) -> dict[str, Any]:
     """Read the runs below ``folder`` (and below ``partners``: other experiments' runs to compare with), write
     report.md / report.json / plots into ``folder`` (or ``out``: a second report of the same runs, e.g. a
     subset of seeds, beside the main one), return the report's numbers. ``target``: the method whose
     claim is tested against every other (the paper's sidetune; e.g. sidetune-l2sp for the method beyond it).
     ``exclude``: glob patterns of run-folder names left out, so that a report stays reproducible when cells
-    join its folders later (the command written into report.md names them)."""
+    join its folders later (the command written into report.md names them). ``at``: report each PPO run's
+    evaluation at that many frames (``train.milestones``), e.g. a 1M-frame experiment at 300k."""
     folder = Path(folder)
     target_dir = Path(out) if out is not None else folder
     for f in (folder, *map(Path, partners)):
@@ -494,7 +499,7 @@ def build_report(
             raise MissingFileError(
                 f"experiment folder: {f} does not exist (e.g. runs/imitation after scripts/sweep.py)"
             )
-    entries, unfinished = load_entries(folder, *map(Path, partners), exclude=exclude)
+    entries, unfinished = load_entries(folder, *map(Path, partners), exclude=exclude, at=at)
     if not entries:
         raise MissingFileError(
             f"experiment folder: no finished run below {folder} ({len(unfinished)} without an evaluation yet)"
@@ -532,7 +537,14 @@ def build_report(
         + (f" --target {target}" if target != CLAIM_METHOD else "")
         + "".join(f" --exclude {shlex.quote(pattern)}" for pattern in exclude)
         + (f" --out {shown_path(target_dir)}" if out is not None else "")
-        + f"` from the runs' stored {evaluations}.\n",
+        + (f" --at {at}" if at is not None else "")
+        + f"` from the runs' stored {evaluations}"
+        + (
+            f" at {at:,} frames (each run's milestone evaluation; α is reported at the end of training only)"
+            if at is not None
+            else ""
+        )
+        + ".\n",
         f"## {evaluation_heading}, seeds pooled\n",
         format_table(rows, markdown=True) + "\n",
         *evaluations_note,

@@ -119,9 +119,21 @@ def _json(path: Path) -> Any:
         raise BadInputError(f"{path} is not readable JSON ({err}); it may still be being written") from None
 
 
-def read_run_folder(path: str | Path) -> RunFolder:
+def milestone_evaluation(root: Path, at: int) -> EvaluationChoice:
+    """The full evaluation a PPO run took at ``at`` frames (``train.milestones``), as reports use it."""
+    from agents.trainers.ppo_callbacks import milestone_path
+
+    path = milestone_path(root, at)
+    saved = _json(path)
+    if not isinstance(saved, dict) or "success" not in saved:
+        return EvaluationChoice(None, "none", f"no evaluation at {at} frames ({path.relative_to(root)} is absent)")
+    return EvaluationChoice(saved, f"{path.relative_to(root)} ({saved['checkpoint']} at {saved['frames']} frames)")
+
+
+def read_run_folder(path: str | Path, at: int | None = None) -> RunFolder:
     """Read the run folder at ``path``; a MissingFileError (a FileNotFoundError) when it is not one (no config.yaml),
-    a BadInputError (a ValueError) when a file in it is unreadable."""
+    a BadInputError (a ValueError) when a file in it is unreadable. ``at``: report the run's evaluation at that
+    many frames (a PPO milestone) instead of its final checkpoint's."""
     from agents.run.config_loader import to_container
     from agents.run.run_dir import RunDir
 
@@ -139,7 +151,9 @@ def read_run_folder(path: str | Path) -> RunFolder:
         results=results,
         eval_file=eval_file,
         eval_history=history if isinstance(history, list) else None,
-        chosen=choose_evaluation(run.root, eval_file, results),
+        chosen=milestone_evaluation(run.root, at)
+        if at is not None
+        else choose_evaluation(run.root, eval_file, results),
     )
 
 

@@ -102,7 +102,7 @@ class TrainSettings:
     milestones: list[int] = opt(
         [],
         "frames (rounded up to whole rollouts) at which the policy is kept as checkpoints/frames-<N>.zip and "
-        "evaluated like the final one (eval.episodes_per_building) -> milestones.json",
+        "evaluated like the final one (eval.episodes_per_building) -> milestones/frames-<N>.json",
     )
     final_eval: bool = opt(True, "evaluate the final policy on eval.episodes_per_building -> results.json")
     init_from: str | None = opt(None, "a run folder or checkpoint (e.g. behaviour cloning) whose weights start PPO")

@@ -179,7 +179,6 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         best=best,
         milestones=[m for m in settings.milestones if m < total],  # the final evaluation covers the last
         evaluate_full=_make_evaluator(cfg, cfg.eval.episodes_per_building),
-        milestone_history=[row for row in _read_json(run.root / MILESTONES, []) if row["frames"] <= start_frames],
     )
     stats = EpisodeStatsCallback(excluded_seconds=lambda: checkpoints.eval_seconds)
     kept_alphas = [row for row in _read_json(run.root / ALPHA_TRAJECTORY, []) if row[0] <= start_frames]
@@ -222,7 +221,7 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         "eval_history": "eval_history.json",
     }
     if settings.milestones:
-        training["milestones"] = MILESTONES
+        training["milestones"] = f"{MILESTONES}/"
     final = None
     if settings.final_eval:
         from agents.evaluation.evaluate import evaluate_policy

@@ -151,12 +151,12 @@ class ProgressCallback(BaseCallback):
             self.bar = None
 
 
-MILESTONES = "milestones.json"  # the full evaluations at train.milestones: [{"milestone", "frames", ...}]
+MILESTONES = "milestones"  # <run>/milestones/frames-<N>.json: the full evaluations at train.milestones
 
 
 def evaluation_row(result: dict[str, Any], frames: int, seconds: float) -> dict[str, Any]:
-    """One evaluation as eval_history.json and milestones.json store it: means, the success interval and the
-    per-episode outcomes (so that curves over seeds get a seeds-then-episodes interval)."""
+    """One periodic evaluation as eval_history.json stores it: means, the success interval and the per-episode
+    outcomes (so that curves over seeds get a seeds-then-episodes interval)."""
     return {
         "frames": int(frames),
         "success": float(result["success"]["mean"]),
@@ -171,12 +171,29 @@ def evaluation_row(result: dict[str, Any], frames: int, seconds: float) -> dict[
     }
 
 
+def milestone_path(run_root: Path, milestone: int) -> Path:
+    """Where the full evaluation at ``milestone`` frames is kept."""
+    return Path(run_root) / MILESTONES / f"frames-{int(milestone)}.json"
+
+
+def milestones_reached(run_root: Path, up_to_frames: int) -> set[int]:
+    """The milestones whose evaluation was taken at or before ``up_to_frames`` (a resumed run from an earlier
+    checkpoint takes the later ones again)."""
+    reached = set()
+    for path in sorted((Path(run_root) / MILESTONES).glob("frames-*.json")):
+        saved = json.loads(path.read_text())
+        if saved["frames"] <= up_to_frames:
+            reached.add(int(saved["milestone"]))
+    return reached
+
+
 class EvalCheckpointCallback(BaseCallback):
     """Every ``checkpoint_every`` frames write ``last.zip``; every ``eval_every`` frames evaluate on the fixed
     held-out subset (``evaluate(model) -> result dict`` from agents/evaluation/evaluate.py), append to
     ``eval_history.json``, log ``eval/*`` and keep ``best.zip`` (highest success, then SPL). At each of
-    ``milestones`` (frames) keep ``frames-<N>.zip`` and evaluate with ``evaluate_full`` into milestones.json, so
-    that a long run also reports the shorter horizons on the full evaluation set.
+    ``milestones`` (frames) keep ``frames-<N>.zip`` and evaluate it with ``evaluate_full`` into
+    ``milestones/frames-<N>.json`` (the final evaluation's format), so that a long run also reports its shorter
+    horizons on the full evaluation set.
 
     All checks run at rollout starts, so the real intervals are rounded up to whole rollouts."""
 
@@ -192,12 +209,11 @@ class EvalCheckpointCallback(BaseCallback):
         best: dict[str, Any] | None = None,
         milestones: list[int] | tuple[int, ...] = (),
         evaluate_full: Callable[[Any], dict[str, Any]] | None = None,
-        milestone_history: list[dict[str, Any]] | None = None,
     ):
         super().__init__()
         self.milestones = sorted(set(int(m) for m in milestones))
         self.evaluate_full = evaluate_full
-        self.milestone_history: list[dict[str, Any]] = list(milestone_history or [])
+        self.reached = milestones_reached(Path(run_root), start_frames) if self.milestones else set()
         self.root = Path(run_root)
         self.checkpoint_every, self.eval_every = int(checkpoint_every), int(eval_every)
         self.evaluate, self.eval_at_start = evaluate, eval_at_start
@@ -218,9 +234,8 @@ class EvalCheckpointCallback(BaseCallback):
     def _on_rollout_start(self) -> None:
         frames = self.num_timesteps
         if self.evaluate_full is not None:
-            reached = {row["milestone"] for row in self.milestone_history}
             for milestone in self.milestones:
-                if milestone not in reached and frames >= milestone:
+                if milestone not in self.reached and frames >= milestone:
                     self.evaluate_milestone(milestone)
         if self.evaluate is not None and self.eval_every > 0 and self._eval_due(frames):
             self.evaluate_now()
@@ -284,19 +299,25 @@ class EvalCheckpointCallback(BaseCallback):
 
     def evaluate_milestone(self, milestone: int) -> dict[str, Any]:
         """Keep the policy as ``frames-<milestone>.zip`` (and ``last.zip``, so a resume never repeats it), evaluate
-        it on the full set and append the row to milestones.json."""
+        it on the full set and write ``milestones/frames-<milestone>.json``."""
         self.save(f"frames-{milestone}")
         self.save("last")
         started = time.perf_counter()
         result = self.evaluate_full(self.model)  # type: ignore[misc]
-        seconds = time.perf_counter() - started
-        self.eval_seconds += seconds
-        row = {"milestone": milestone, **evaluation_row(result, self.num_timesteps, seconds)}
-        row["checkpoint"] = f"checkpoints/frames-{milestone}.zip"
-        self.milestone_history.append(row)
-        atomic_write_text(self.root / MILESTONES, json.dumps(self.milestone_history, indent=2))
-        self._write_scalars({f"milestone/{tag}": row[tag] for tag in EVAL_TAGS}, row["frames"])
-        return row
+        self.eval_seconds += time.perf_counter() - started
+        result = {
+            **result,
+            "milestone": milestone,
+            "frames": int(self.num_timesteps),
+            "checkpoint": f"checkpoints/frames-{milestone}.zip",
+        }
+        path = milestone_path(self.root, milestone)
+        path.parent.mkdir(exist_ok=True)
+        atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True))
+        self.reached.add(milestone)
+        scalars = {f"milestone/{tag}": float(result[tag]["mean"]) for tag in EVAL_TAGS}
+        self._write_scalars(scalars, int(self.num_timesteps))
+        return result
 
 
 class WallClockLimit(BaseCallback):
