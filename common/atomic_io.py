@@ -1,6 +1,7 @@
 """Atomic file writes: write to a temporary file in the same folder, fsync, then rename over the target.
 
-A crash or SIGKILL mid-write leaves the previous file intact, never a half-written one. Shared by every
+A crash or SIGKILL mid-write leaves the previous file intact, never a half-written one; `atomic_paths` does
+the same for a set of files that belong together (a BC epoch's checkpoints and trainer state). Shared by every
 part of the toolkit that writes results, episode sets, trajectories or checkpoints. Files get the mode a
 plain ``open`` would give them (0666 less the umask, usually 0644). A folder that cannot be written is a
 ``NotWritableError`` (a user error) naming it, not a PermissionError traceback.
@@ -13,7 +14,9 @@ import errno
 import hashlib
 import os
 import re
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,9 +63,8 @@ def file_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``path`` atomically, on error it is removed."""
-    target = Path(path)
+def _temp_beside(target: Path) -> Iterator[Path]:
+    """A new empty temp file in ``target``'s folder (made if absent), removed on exit unless renamed by then."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
@@ -72,13 +74,65 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        with open(tmp_path, "rb+") as handle:
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), file_mode())
-        os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _sync(tmp: Path) -> None:
+    """Flush a written temp file to the disk and give it the mode ``open`` would have given it."""
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+        os.fchmod(handle.fileno(), file_mode())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path`` atomically, on error it is removed."""
+    target = Path(path)
+    with _temp_beside(target) as tmp:
+        yield tmp
+        _sync(tmp)
+        os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
+    """Yield one temporary path per target, to write a set of files that belong together. Only when all are
+    written and synced do they replace their targets, in the order given (put the file that records the set
+    last), with SIGINT and SIGTERM held until the last rename; on an error or interrupt before that every temp
+    file is removed and every target stays as it was. (Only a SIGKILL between two renames can split the set.)"""
+    targets = [Path(p) for p in paths]
+    with contextlib.ExitStack() as stack:
+        temps = [stack.enter_context(_temp_beside(target)) for target in targets]
+        yield temps
+        for tmp in temps:
+            _sync(tmp)
+        with signals_held():
+            for tmp, target in zip(temps, targets, strict=True):
+                os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def signals_held(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold these signals' Python handlers (Ctrl-C's KeyboardInterrupt, the trainers' SIGTERM) until the block
+    ends, then deliver each one that arrived, so a few quick steps run whole. Python runs handlers only in the
+    main thread, so elsewhere this holds nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {}
+    for signum in signums:
+        if signal.getsignal(signum) is not None:  # None: a handler set outside Python, which this cannot restore
+            previous[signum] = signal.signal(signum, lambda number, frame: arrived.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(arrived):
+            signal.raise_signal(signum)
 
 
 @contextlib.contextmanager

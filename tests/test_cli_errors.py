@@ -208,6 +208,7 @@ ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
 # root ignores file permissions; without these two capabilities it is refused like any user
 UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
 TINY_PPO = [*TINY_PPO_SETTINGS, "ppo.total_frames=32", "policy.base=random"]
+TINY_BC = ["env.resolution=32", "policy.base=random", "bc.trajectories=4", "bc.shard_size=4", "bc.generate_envs=4"]
 
 
 def _script(name: str, *args: str, unprivileged: bool = False) -> subprocess.CompletedProcess:
@@ -378,6 +379,34 @@ def test_atomic_files_get_the_mode_open_gives_and_results_are_strict_json(tmp_pa
     assert results["best_val_loss"] is None and results["history"] == [{"val_loss": None}] and results["n"] == 3
 
 
+def test_a_set_of_files_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """atomic_paths (BC's epoch checkpoints): a failure while writing the set leaves every target as it was and
+    no temp file; Ctrl-C during the renames is delivered once the whole set is in place."""
+    from common import atomic_io
+
+    targets = [tmp_path / "last.zip", tmp_path / "state.pt"]
+    for path in targets:
+        path.write_text("old")
+    with pytest.raises(OSError, match="No space"):
+        with atomic_io.atomic_paths(*targets) as temps:
+            temps[0].write_text("new")
+            raise OSError(28, "No space left on device")
+    assert [p.read_text() for p in targets] == ["old", "old"] and sorted(tmp_path.iterdir()) == targets
+    real = os.replace
+
+    def replace_then_ctrl_c(src, dst):
+        real(src, dst)
+        if Path(dst) == targets[0]:
+            os.kill(os.getpid(), signal.SIGINT)  # Python's handler raises KeyboardInterrupt at once, unless held
+
+    monkeypatch.setattr(atomic_io.os, "replace", replace_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_io.atomic_paths(*targets) as temps:
+            for tmp in temps:
+                tmp.write_text("new")
+    assert [p.read_text() for p in targets] == ["new", "new"] and sorted(tmp_path.iterdir()) == targets
+
+
 def test_a_killed_sweep_drivers_processes_end_with_it(tmp_path):
     """The reaper start_ray starts (agents/sweeps/ray_reaper.py) ends what a killed driver leaves, as it does for
     Ray's agents (checked by hand with a real local Ray, see the module): here a stand-in tree that would outlive it."""
@@ -459,9 +488,6 @@ def test_reports_use_the_final_checkpoints_evaluation_and_say_which(tmp_path):
     assert _snapshot(run) == before
 
 
-TINY_BC = ["env.resolution=32", "policy.base=random", "bc.trajectories=4", "bc.shard_size=4", "bc.generate_envs=4"]
-
-
 @pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None, reason="needs setpriv to drop root's rights")
 def test_read_only_pools_are_one_line_naming_the_field_and_no_run_folder(read_only, tmp_path):
     """A pool that cannot be made (read-only folder) names bc.pool_dir; a complete pool in a read-only folder that
@@ -503,27 +529,74 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def test_a_full_disk_at_a_checkpoint_is_one_line_keeps_the_previous_one_and_resumes(tmp_path):
+# BC through scripts/bc.py: 20-step episodes (a short final evaluation), no validation trajectories (every epoch
+# is best, so each epoch saves last.zip and best.zip), no α probe
+TINY_BC_RUN = [
+    *TINY_BC,
+    "env.max_steps=20",
+    "bc.val_fraction=0",
+    "eval.episodes_per_building=1",
+    "eval.alpha_probe_episodes=0",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_bc_pool(tmp_path_factory) -> Path:
+    """A 4-trajectory pool of TINY_BC_RUN's settings (made in this process: no script start)."""
+    from agents.run.config_loader import load_run_config
+    from agents.trainers.trajectories import generate_pool
+
+    cfg = load_run_config("bc.yaml", overrides=TINY_BC_RUN)
+    root = tmp_path_factory.mktemp("bc-pool")
+    generate_pool(cfg.env, root, 4, cfg.bc.pool_seed, cfg.bc.shard_size, cfg.bc.generate_envs, cfg.bc.storage)
+    return root
+
+
+def _tiny_bc(pool: Path) -> list[str]:
+    return [*TINY_BC_RUN, f"bc.pool_dir={pool}"]
+
+
+def _same_policy(a: Path, b: Path) -> bool:
+    """Whether two checkpoints hold the same policy weights (SB3 zips: their policy.pth members)."""
+    return zipfile.ZipFile(a).read("policy.pth") == zipfile.ZipFile(b).read("policy.pth")
+
+
+def _epoch_lines(text: str) -> list[str]:
+    return [line.split(":")[0] for line in text.splitlines() if line.startswith("epoch ")]
+
+
+@pytest.mark.parametrize("script", ["train_ppo", "bc"])
+def test_a_full_disk_at_a_checkpoint_is_one_line_keeps_the_previous_one_and_resumes(script, tmp_path, request):
     """The disk fills up at the first checkpoint (a run with no checkpoint yet) and at a later one: one line each,
-    the earlier checkpoint's bytes intact, no temp file left, and --resume trains the run to its end."""
-    for name, full_at in (("first", 1), ("later", 2)):
-        args = [*TINY_PPO, "ppo.total_frames=64", f"run.runs_root={tmp_path}", f"run.name={name}", "--no-progress"]
-        run = tmp_path / "ppo" / name
-        before: dict[str, tuple[int, int]] = {}
-        command = [sys.executable, "-c", FULL_DISK_AT, str(ROOT / "scripts" / "train_ppo.py"), *args]
+    the earlier checkpoint's bytes intact, no temp file left, and --resume trains the run to its end. BC saves a
+    set per epoch (last.zip, best.zip, bc_state.pt): a failure inside the set leaves the previous epoch's whole."""
+    if script == "train_ppo":  # a checkpoint at frame 0 and at 32: the 1st and 2nd saves
+        args, kind, cases, finished = [*TINY_PPO, "ppo.total_frames=64"], "ppo", ((1, []), (2, ["last.zip"])), 64
+    else:  # two epochs, each saving last.zip then best.zip: the 2nd save is epoch 1's best.zip, the 4th epoch 2's
+        args, kind, finished = [*_tiny_bc(request.getfixturevalue("tiny_bc_pool")), "bc.epochs=2"], "bc", 2
+        cases = ((2, []), (4, ["bc_state.pt", "best.zip", "last.zip"]))
+    for (full_at, kept), name in zip(cases, ("first", "later"), strict=True):
+        where = [f"run.runs_root={tmp_path}", f"run.name={name}", "--no-progress"]
+        run = tmp_path / kind / name
+        command = [sys.executable, "-c", FULL_DISK_AT, str(ROOT / "scripts" / f"{script}.py"), *args, *where]
         full = subprocess.run(
             command, capture_output=True, text=True, env={**ENV, "FULL_AT": str(full_at)}, cwd=ROOT, timeout=300
         )
         _one_line(full, "run folder", "No space left on device")
         assert f"--resume {run}" in full.stderr
         left = sorted(p.name for p in (run / "checkpoints").iterdir())
-        assert left == ([] if full_at == 1 else ["last.zip"]), left
+        assert left == kept, left
         before = _snapshot(run / "checkpoints")
-        if full_at == 2:  # the frame-0 checkpoint the failed save would have replaced
+        if kept:  # the checkpoint the failed save would have replaced
             assert zipfile.is_zipfile(run / "checkpoints" / "last.zip")
-        resumed = _script("train_ppo", "--resume", str(run))
+        if "best.zip" in kept:  # BC: epoch 1's last.zip and best.zip, not epoch 2's last.zip beside epoch 1's state
+            assert _same_policy(run / "checkpoints" / "last.zip", run / "checkpoints" / "best.zip")
+        resumed = _script(script, "--resume", str(run))
         assert resumed.returncode == 0, resumed.stderr[-2000:]
-        assert json.loads((run / "results.json").read_text())["frames"] == 64
+        results = json.loads((run / "results.json").read_text())
+        assert results["frames" if kind == "ppo" else "epochs"] == finished
+        if kind == "bc":  # the resume trains the epochs the failed run did not finish, no more
+            assert _epoch_lines(resumed.stdout) == (["epoch 2/2"] if kept else ["epoch 1/2", "epoch 2/2"])
         assert before != _snapshot(run / "checkpoints")
 
 
@@ -550,16 +623,22 @@ def test_an_episode_set_outside_the_configs_distance_range_is_refused_and_a_pres
         assert max(full) > 6.0
 
 
-def test_sigterm_is_handled_like_ctrl_c_and_a_checkpoint_path_resumes_its_run(tmp_path):
+@pytest.mark.parametrize("script", ["train_ppo", "bc"])
+def test_sigterm_is_handled_like_ctrl_c_and_a_checkpoint_path_resumes_its_run(script, tmp_path, request):
     """A batch scheduler's SIGTERM: Ctrl-C's message, the checkpoint intact, exit 143; ``--resume`` given the
-    checkpoint file resumes its run folder; run.runs_root=~/x is the home's x, not a folder named ~."""
+    checkpoint file resumes its run folder (BC: at the epoch after its saved state's); run.runs_root=~/x is the
+    home's x, not a folder named ~."""
     home = tmp_path / "home"
     home.mkdir()
     env = {**ENV, "HOME": str(home)}
-    script = [sys.executable, str(ROOT / "scripts" / "train_ppo.py")]
-    long = [*TINY_PPO, "ppo.total_frames=1000000", "run.runs_root=~/x", "run.name=r", "--no-progress"]
-    run = home / "x" / "ppo" / "r"
-    first = subprocess.Popen([*script, *long], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    command = [sys.executable, str(ROOT / "scripts" / f"{script}.py")]
+    if script == "train_ppo":
+        long, kind = [*TINY_PPO, "ppo.total_frames=1000000"], "ppo"
+    else:
+        long, kind = [*_tiny_bc(request.getfixturevalue("tiny_bc_pool")), "bc.epochs=100000"], "bc"
+    long += ["run.runs_root=~/x", "run.name=r", "--no-progress"]
+    run = home / "x" / kind / "r"
+    first = subprocess.Popen([*command, *long], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     try:
         _wait_for(lambda: (run / "checkpoints" / "last.zip").is_file() or first.poll() is not None, "a checkpoint")
         first.send_signal(signal.SIGTERM)
@@ -572,10 +651,13 @@ def test_sigterm_is_handled_like_ctrl_c_and_a_checkpoint_path_resumes_its_run(tm
         err.strip().splitlines()[-1]
         == "interrupted; the last checkpoint in the run folder is intact (use --resume RUN_DIR)"
     )
-    assert zipfile.is_zipfile(run / "checkpoints" / "last.zip") and not (ROOT / "~").exists()
     checkpoint = run / "checkpoints" / "last.zip"
+    assert zipfile.is_zipfile(checkpoint) and not (ROOT / "~").exists()
+    if kind == "bc":  # the epoch's set is whole: last.zip is the state's epoch's (every epoch is best)
+        assert _same_policy(checkpoint, run / "checkpoints" / "best.zip")
+        saved = torch.load(run / "checkpoints" / "bc_state.pt", weights_only=False)["epoch"]
     resumed = subprocess.Popen(
-        [*script, "--resume", str(checkpoint)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+        [*command, "--resume", str(checkpoint)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     try:
         _wait_for(
@@ -583,6 +665,9 @@ def test_sigterm_is_handled_like_ctrl_c_and_a_checkpoint_path_resumes_its_run(tm
             "the resume to take the lock",
         )
         assert resumed.poll() is None, resumed.stderr.read()[-2000:]
+        if kind == "bc":  # its first epoch is the one after the saved state's (a dead process ends the lines)
+            line = next((line for line in resumed.stdout if line.startswith("epoch ")), "")
+            assert line.startswith(f"epoch {saved + 1}/100000:"), (line, resumed.stderr.read()[-2000:])
     finally:
         resumed.kill()
         resumed.wait()

@@ -398,3 +398,17 @@ def test_table_has_a_backend_column_and_keeps_backends_apart():
     header, _, first, second = format_table(rows).splitlines()
     assert header.split()[:2] == ["group", "backend"]
     assert "embedded" in first and "100.0" in first and "habitat" in second and "0.0" in second
+
+
+def test_an_evaluation_on_habitat_batches_at_most_one_buildings_episodes(cfg):
+    """Habitat has a simulator per scene (~20 s each to create on a CPU): 14 envs over one episode per building
+    would create 14, so its evaluations batch at most one building's episodes (sharing one or two simulators);
+    the embedded backend batches eval.num_envs. Results do not depend on the number (one stream per episode)."""
+    from agents.evaluation.evaluate import eval_num_envs
+
+    habitat = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, backend="habitat"))
+    for per_building, on_habitat in ((1, 1), (5, 5), (30, 14), (None, 14)):
+        settings = cfg.eval.replace(num_envs=14, episodes_per_building=per_building)
+        count = 14 * (per_building or 30)
+        assert eval_num_envs(cfg, settings, count) == 14 and eval_num_envs(habitat, settings, count) == on_habitat
+    assert eval_num_envs(cfg, cfg.eval.replace(num_envs=14, episodes_per_building=1), 3) == 3  # no idle rows

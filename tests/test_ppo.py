@@ -99,6 +99,22 @@ def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_
         assert len(steps[tag]) == len(set(steps[tag])), (tag, steps[tag])
 
 
+def test_a_run_shorter_than_eval_every_evaluates_neither_at_its_start_nor_at_its_end(tmp_path):
+    """train.eval_at_start is the curve's 0-frame point: a run that never reaches train.eval_every has no curve,
+    so it runs no periodic evaluation at all (a 256-frame Habitat run spent 176 s on one at its start)."""
+    cfg = tiny_config(
+        tmp_path,
+        "policy.base=random",
+        "ppo.total_frames=32",
+        "train.eval_every=64",
+        "train.eval_at_start=true",
+        "train.eval_episodes_per_building=1",
+    )
+    run, results = run_ppo(cfg, announce=False)
+    assert results.frames == 32 and results.training["eval_seconds_this_session"] == 0
+    assert not (run.root / "eval_history.json").exists()
+
+
 def _tensorboard_steps(folder: Path) -> dict[str, list[int]]:
     """The logged steps of every scalar tag of the run's TensorBoard files."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -69,7 +69,7 @@ def main() -> None:
         with dist.main_first():
             check_pool(cfg, progress=not args.no_progress)  # bad data fails before a run folder exists
     run, cfg, resumed = dist.run_on_main(open_run, cfg, args.resume)
-    print(f"run folder: {run.root}")
+    print(f"run folder: {run.root}", flush=True)
     results = train_bc(cfg, run, resumed=resumed, progress=not args.no_progress)
     print(json.dumps(results.summary()))
     print(f"run folder: {run.root}")

@@ -7,8 +7,9 @@ each episode exactly once: the vector env autoresets finished envs, and an env h
 the set keeps stepping but its results are ignored. Sampled actions come from one random stream per
 episode (``EpisodeStreams``), so results do not depend on the batch size. Success gets a Wilson interval,
 the other metrics a percentile bootstrap (agents/evaluation/metrics.py). ``evaluate_run`` loads a run
-folder's config and checkpoint, evaluates, and writes ``eval.json`` atomically beside them. Nothing here is
-backend-specific: the Habitat backend is evaluated by the same code (see docs/evaluation.md).
+folder's config and checkpoint, evaluates, and writes ``eval.json`` atomically beside them. Nothing here names
+a backend: the Habitat backend is evaluated by the same code, with fewer envs where its registry entry says each
+scene costs a simulator (``eval_num_envs``; see docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from agents.run.run_dir import finite_json
 from common.atomic_io import atomic_write_text
 from common.config import ConfigError
 from common.errors import MissingFileError
-from envs.backends import EVALUATION_SPLITS
+from envs.backends import EVALUATION_SPLITS, backend_spec
 from envs.episodes import Episode, select_episodes
 
 VIDEO_MIN_HEIGHT = 256  # camera images are enlarged to at least this many rows in videos (64-px runs stay watchable)
@@ -255,15 +256,26 @@ def with_heldout_episodes(cfg: RunConfig, split: str, per_building: int | None) 
     return dataclasses.replace(cfg, env=dataclasses.replace(env, episodes=episodes))
 
 
+def eval_num_envs(cfg: RunConfig, s: EvalSettings, count: int) -> int:
+    """How many envs evaluate ``count`` episodes: ``s.num_envs``, never more than the episodes (no batch row
+    idles) and, on a backend with a simulator per scene (Habitat), never more than one building's episodes.
+    Episodes are handed out building by building, so those envs share one or two simulators, where one env per
+    building would create a simulator for each (14 at ~20 s each for one episode per held-out building).
+    Results do not depend on the number (one random stream per episode)."""
+    n = min(s.num_envs, count)
+    if backend_spec(cfg.env.backend).simulator_per_scene and s.episodes_per_building:
+        n = min(n, s.episodes_per_building)
+    return n
+
+
 def _make_eval_env(cfg: RunConfig, s: EvalSettings) -> Any:
-    """The training pipeline's vec env over the selected episodes, handed out in order (never more envs
-    than episodes, so no batch row idles)."""
+    """The training pipeline's vec env over the selected episodes, handed out in order (`eval_num_envs` envs)."""
     from envs.factory import load_episodes_for
 
     cfg = with_heldout_episodes(cfg, s.split, s.episodes_per_building)
     count = len(load_episodes_for(cfg.env, s.split, s.episodes_per_building))
     return make_vec_env(
-        cfg, min(s.num_envs, count), s.split, s.seed, sampling="sequential", per_building=s.episodes_per_building
+        cfg, eval_num_envs(cfg, s, count), s.split, s.seed, sampling="sequential", per_building=s.episodes_per_building
     )
 
 

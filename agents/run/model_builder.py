@@ -8,9 +8,11 @@ Checkpoints are SB3 ``.zip`` files written atomically under ``<run>/checkpoints/
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,19 +95,34 @@ def save_model(model: PPO, path: str | Path) -> Path:
     """Save an SB3 model atomically (a crash never leaves a half-written zip); a full disk is a DiskFullError
     that leaves the previous file at ``path`` as it was."""
     path = Path(path)
+    with checkpoint_disk_full(path), atomic_path(path) as tmp:
+        write_model(model, tmp)
+    return path
+
+
+def write_model(model: PPO, path: str | Path) -> None:
+    """Write an SB3 model's zip to exactly ``path`` (SB3 given a path would append .zip to its name)."""
+    with open(path, "wb") as handle:
+        model.save(handle)
+
+
+@contextlib.contextmanager
+def checkpoint_disk_full(path: str | Path) -> Iterator[None]:
+    """Turn a full disk (or quota, or file size limit) while writing ``path`` (a checkpoint, or a run's
+    ``checkpoints/`` folder for a set of files) into a DiskFullError naming the run folder and ``--resume``; the
+    caller writes atomically, so the checkpoint before it is intact."""
     try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            model.save(handle)  # into the open temp file: SB3 given a path would append .zip to its name
+        yield
     except OSError as err:
         if err.errno not in DISK_FULL:
             raise
+        path = Path(path)
         run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         raise DiskFullError(
             "run folder",
             f"cannot write {path} ({os.strerror(err.errno)}); the checkpoint before it is intact",
             f"free some space, then continue with --resume {run}",
         ) from None
-    return path
 
 
 def find_checkpoint(run_or_file: str | Path, prefer: str = "best") -> Path:

@@ -98,7 +98,9 @@ class TrainSettings:
     checkpoint_every: int = opt(20_000, "frames between checkpoints/last.zip (rounded up to whole rollouts)")
     eval_every: int = opt(25_000, "frames between held-out evaluations (0: none); best.zip follows the best one")
     eval_episodes_per_building: int | None = opt(3, "periodic evaluation: the first K held-out episodes per building")
-    eval_at_start: bool = opt(True, "evaluate the untrained policy too (the curve's 0-frame point)")
+    eval_at_start: bool = opt(
+        True, "evaluate the untrained policy too (the curve's 0-frame point) in a run of at least eval_every frames"
+    )
     milestones: list[int] = opt(
         [],
         "frames (rounded up to whole rollouts) at which the policy is kept as checkpoints/frames-<N>.zip and "

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from agents.evaluation.alpha_probe import probe_after_training
 from agents.evaluation.results import RunResults, write_run_results
 from agents.run.env_builder import make_vec_env
-from agents.run.model_builder import build_model, load_model, save_model
+from agents.run.model_builder import build_model, checkpoint_disk_full, load_model, write_model
 from agents.run.run_config import BCSettings, RunConfig
 from agents.run.run_dir import RunDir
 from agents.run.threads import set_threads
@@ -42,7 +42,7 @@ from agents.trainers.trajectories import (
     default_pool_dir,
     generate_pool,
 )
-from common.atomic_io import atomic_path, check_writable
+from common.atomic_io import atomic_paths, check_writable
 from common.errors import BadInputError, MissingFileError, NotWritableError
 from envs.config import EnvConfig
 from policies.extractor import BASE_FEATURES_KEY
@@ -376,18 +376,23 @@ def validate(ctx: BCContext, max_batches: int | None = None) -> dict[str, float]
     return {"loss": loss / count, "accuracy": acc / count}
 
 
-def _save_state(ctx: BCContext, run: RunDir, state: dict[str, Any]) -> None:
-    """Atomically write the trainer state (optimizer, epoch, early-stopping bookkeeping) for --resume."""
-    with atomic_path(run.checkpoints / STATE_FILE) as tmp:
-        torch.save(
-            {
-                "optimizer": ctx.optimizer.state_dict(),
-                "global_step": ctx.global_step,
-                "frames_seen": ctx.frames_seen,
-                **state,
-            },
-            tmp,
-        )
+def _save_epoch(ctx: BCContext, run: RunDir, state: dict[str, Any], improved: bool) -> None:
+    """Write a finished epoch's checkpoint set as one unit: ``last.zip``, ``best.zip`` when it improved, and
+    the trainer state --resume reads with ``last.zip`` (optimizer, epoch, early-stopping bookkeeping). A full
+    disk (one line, DiskFullError) or an interrupt leaves the previous epoch's set as it was, never a
+    ``last.zip`` ahead of its state."""
+    names = ["last.zip", *(["best.zip"] if improved else []), STATE_FILE]
+    with checkpoint_disk_full(run.checkpoints), atomic_paths(*(run.checkpoints / n for n in names)) as tmp:
+        for path in tmp[:-1]:
+            write_model(ctx.model, path)
+        trainer_state = {
+            "optimizer": ctx.optimizer.state_dict(),
+            "global_step": ctx.global_step,
+            "frames_seen": ctx.frames_seen,
+            **state,
+        }
+        with open(tmp[-1], "wb") as handle:  # a handle: a full disk is then an OSError, not torch's RuntimeError
+            torch.save(trainer_state, handle)
 
 
 def heldout_eval(model: Any, cfg: RunConfig, episodes_per_building: int | None, progress: bool) -> dict[str, Any]:
@@ -427,7 +432,8 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
     print(
         f"BC: {ctx.data.num_trajectories} trajectories "
         f"({len(ctx.train_steps)} training / {len(ctx.val_steps)} validation "
-        f"frames), method {ctx.extractor.encoder.method}, {epochs} epochs, cache {'on' if ctx.cache else 'off'}"
+        f"frames), method {ctx.extractor.encoder.method}, {epochs} epochs, cache {'on' if ctx.cache else 'off'}",
+        flush=True,
     )
     for epoch in range(int(state["epoch"]), epochs):
         if state["bad_epochs"] >= patience > 0:
@@ -469,9 +475,6 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
             writer.add_scalar(key, value, epoch + 1)
         for name, value in alphas.items():
             writer.add_scalar(f"policy/{name}", value, epoch + 1)
-        save_model(ctx.model, run.checkpoints / "last.zip")
-        if improved:
-            save_model(ctx.model, run.checkpoints / "best.zip")
         every = s.eval_every
         if every and (epoch + 1) % every == 0 and epoch + 1 < epochs:
             ev = heldout_eval(ctx.model, cfg, s.eval_episodes_per_building, progress)
@@ -480,12 +483,13 @@ def train_bc(cfg: RunConfig, run: RunDir, resumed: bool = False, progress: bool 
             row.update(eval_success=_mean(ev, "success"), eval_spl=_mean(ev, "spl"))
         state["history"].append(row)
         state["epoch"] = epoch + 1
-        _save_state(ctx, run, state)
+        _save_epoch(ctx, run, state, improved)
         writer.flush()
         print(
             f"epoch {epoch + 1}/{epochs}: train loss {tr['loss']:.4f} acc {tr['accuracy']:.3f} | val loss "
             f"{va['loss']:.4f} acc {va['accuracy']:.3f} | {tr['seconds']:.1f}s"
-            + (f" | alpha {alphas['alpha']:.3f}" if "alpha" in alphas else "")
+            + (f" | alpha {alphas['alpha']:.3f}" if "alpha" in alphas else ""),
+            flush=True,  # a log file or pipe shows each epoch as it ends
         )
     train_seconds = time.perf_counter() - wall
     if writer is None:

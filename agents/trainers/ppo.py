@@ -173,7 +173,7 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         settings.checkpoint_every,
         settings.eval_every,
         evaluator,
-        eval_at_start=settings.eval_at_start,
+        eval_at_start=settings.eval_at_start and total >= settings.eval_every,  # a curve needs a 2nd point
         start_frames=start_frames,
         history=history,
         best=best,
