@@ -1,4 +1,5 @@
-"""Pictures of episodes: observation frames, a top-down map (building plan, path, start, goal) and MP4 videos.
+"""Pictures of episodes: observation frames, a top-down map (building plan, path, start, goal), MP4 videos and
+their last frames as PNGs.
 
 All functions take channel-first observations (as the envs return them) and produce HWC RGB ``uint8``
 frames; the video writer converts to BGR for OpenCV and writes atomically (temporary file, then rename).
@@ -14,6 +15,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from common.atomic_io import atomic_write_bytes
 
 TEXT_COLOUR = (255, 255, 255)
 PATH_COLOUR = (40, 110, 230)
@@ -145,6 +148,7 @@ class EpisodeVideoWriter:
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self.frames_written = 0
+        self.last_frame: np.ndarray | None = None
 
     def add_frame(self, frame: np.ndarray) -> None:
         """Append one ``uint8[H, W, 3]`` RGB frame (all frames must share the first one's size)."""
@@ -164,6 +168,7 @@ class EpisodeVideoWriter:
             )
         self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.frames_written += 1
+        self.last_frame = frame
 
     def close(self) -> Path:
         """Finish the file and move it to ``path``; returns ``path``."""
@@ -225,8 +230,9 @@ def record_episode(
     min_height: int = 0,
 ) -> dict[str, Any]:
     """Run env 0 of a one-env ``PointNavTask`` for one episode with ``policy(obs) -> action`` and write a
-    video; returns the episode's final info (metrics). ``min_height`` upscales small camera images (nearest
-    neighbour) in the video only, so low-resolution runs still give watchable videos."""
+    video, and its last frame (the whole path on the top-down map) as a PNG beside it; returns the episode's final
+    info (metrics). ``min_height`` upscales small camera images (nearest neighbour) in the video only, so
+    low-resolution runs still give watchable videos."""
     if task.num_envs != 1:
         raise ValueError(f"record_episode needs a task with one env, got {task.num_envs}")
     obs = {k: v[0] for k, v in task.reset().items()}
@@ -243,4 +249,14 @@ def record_episode(
             result = task.step(np.asarray([policy(obs)]), autoreset=False)
             obs = {k: v[0] for k, v in result.observations.items()}
             info = result.infos[0]
+    write_png(Path(path).with_suffix(".png"), writer.last_frame)
     return info
+
+
+def write_png(path: str | os.PathLike, frame: np.ndarray) -> Path:
+    """Write an HWC RGB ``uint8`` frame as a PNG, atomically."""
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(np.asarray(frame, dtype=np.uint8), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode a PNG for {path}")
+    atomic_write_bytes(path, encoded.tobytes())
+    return Path(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -17,10 +18,13 @@ def test_record_episode_writes_a_readable_video(tmp_path):
     path = tmp_path / "videos" / "episode.mp4"
     info = record_episode(task, lambda obs: 1, path)  # always forward: truncated after 12 steps
     assert info["steps"] == 12 and path.exists()
-    assert not [p for p in path.parent.iterdir() if p.name != "episode.mp4"]  # temp file renamed away
+    # temp files renamed away; the last frame (the whole path) beside the video
+    assert sorted(p.name for p in path.parent.iterdir()) == ["episode.mp4", "episode.png"]
     frames = read_video(path)
     assert len(frames) == 13  # the start plus one frame per step
     assert frames[0].shape == (64, 3 * 64, 3)  # first-person | visited map | top-down
+    still = cv2.cvtColor(cv2.imread(str(path.with_suffix(".png"))), cv2.COLOR_BGR2RGB)
+    assert still.shape == frames[-1].shape and np.abs(still.astype(int) - frames[-1]).mean() < 10  # mp4v is lossy
 
 
 def test_writer_leaves_nothing_on_error(tmp_path):

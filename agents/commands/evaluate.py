@@ -2,6 +2,11 @@
 
     .venv/bin/python scripts/evaluate.py runs/ppo/seed0 runs/ppo/seed1 runs/bc/* --reference
     .venv/bin/python scripts/evaluate.py --reference --set env.resolution=64   # reference rows only
+    .venv/bin/python scripts/evaluate.py ppo-sidetune-curvature --videos 2     # a shipped trained agent, watched
+
+A RUN_DIR that is no path but a shipped agent's name (trained_agents/, docs/trained_agents.md) is first made
+into a run folder under runs/agents/ and evaluated like any run; `--videos K` writes MP4s of its first K episodes
+and a PNG of each one's path.
 
 Each run folder (or checkpoint file) is evaluated with its own config.yaml and gets an eval.json; runs of
 one method, base and data size are pooled across seeds; a run that fails is listed with the reason and the
@@ -31,6 +36,7 @@ from agents.run.cli import parse_args as parse_intermixed
 from agents.run.cli import read_run_config, run_main
 from agents.run.run_config import CHECKPOINTS, DEVICES
 from agents.run.run_dir import RunDir
+from agents.trained_agents import agent_names, materialize
 from common.atomic_io import atomic_write_text
 from common.config import ConfigError, did_you_mean
 from common.errors import BadInputError, UserError
@@ -40,7 +46,9 @@ from policies.methods import method_names
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run folders or checkpoint files")
+    parser.add_argument(
+        "runs", nargs="*", metavar="RUN_DIR", help="run folders, checkpoint files or shipped agents' names"
+    )
     parser.add_argument(
         "--episodes-per-building", type=int, default=None, help="eval.episodes_per_building (default 10)"
     )
@@ -88,12 +96,30 @@ def check_compare(compare: str) -> None:
         )
 
 
+def shipped_agent_run(run: str) -> str:
+    """``run`` itself, or, when no such path exists and it names a shipped agent, that agent's run folder."""
+    if Path(run).exists() or "/" in run:
+        return run
+    names = agent_names()
+    if run not in names:
+        hint = did_you_mean(run, names)
+        if hint:  # a misspelt agent; anything else is a missing run folder, reported in its row
+            raise BadInputError(
+                "RUN_DIR", f"{run!r} is neither a path nor a shipped agent", f"{hint}see docs/trained_agents.md"
+            )
+        return run
+    folder = materialize(run)
+    print(f"shipped agent {run}: {folder}", file=sys.stderr, flush=True)
+    return str(folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Evaluate, print the table, return 1 if any run failed."""
     args = parse_args(argv)
     if not args.runs and not args.reference:
         raise BadInputError("RUN_DIR: nothing to evaluate (pass run folders and/or --reference)")
     check_compare(args.compare)
+    args.runs = [shipped_agent_run(run) for run in args.runs]
     reference = reference_config(args.set)  # bad --set and flag values fail here, before any evaluation
     reference.eval.replace(
         episodes_per_building=args.episodes_per_building, num_envs=args.num_envs, videos=args.videos, seed=args.seed

@@ -291,7 +291,8 @@ def write_videos(
 ) -> list[dict[str, Any]]:
     """Replay the first ``count`` evaluated episodes' actions in a one-env task and write MP4s.
 
-    Each frame is first-person RGB | visited map | top-down map with path and goal (envs/visualize.py).
+    Each frame is first-person RGB | visited map | top-down map with path and goal (envs/visualize.py); the last
+    frame is also written as a PNG beside the video.
     Replaying the recorded actions shows exactly the evaluated episode; each video's entry says whether
     the replay reproduced the episode's success and step count.
     """
@@ -312,6 +313,7 @@ def write_videos(
             written.append(
                 {
                     "path": str(path),
+                    "still": str(path.with_suffix(".png")),  # the last frame: the whole path on the top-down map
                     "episode_index": index,
                     "episode_id": row["episode_id"],
                     "reproduced": bool(

@@ -4,23 +4,14 @@ against a checkpoint before anything is loaded."""
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from common.atomic_io import file_sha256
 from policies.methods import PolicyConfig
 
 CHECKED_POLICY_FIELDS = ("method", "base_arch", "side", "merge", "blind", "features_dim")  # what shapes the network
-
-
-def file_sha256(path: str | Path) -> str:
-    """The hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _saved_data(path: Path) -> dict[str, Any] | None:

@@ -217,10 +217,14 @@ def finite_json(value: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def code_version() -> dict[str, Any]:
-    """The checkout's git commit and whether tracked files other than runs/ differ from it, so a result names
-    the code that made it (both None outside a git checkout, e.g. an installed wheel). Read once per process,
+    """This code's checkout: its git commit and whether tracked files other than runs/ differ from it, so a result
+    names the code that made it (both None outside a git checkout, e.g. an installed wheel). Read once per process,
     when a run folder is created or opened."""
-    root = Path(__file__).resolve().parents[2]
+    return checkout_version(Path(__file__).resolve().parents[2])
+
+
+def checkout_version(root: Path) -> dict[str, Any]:
+    """The git commit of the checkout holding ``root`` and whether its tracked files other than runs/ differ."""
 
     def git(*args: str) -> str:
         return subprocess.run(
