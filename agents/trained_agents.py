@@ -134,18 +134,17 @@ def materialize(name: str, runs_root: str | Path = "runs", folder: Path = TRAINE
 
 
 def recorded_evaluation(run: RunDir, checkpoint: Path) -> dict[str, Any] | None:
-    """The full held-out evaluation the source run recorded for this checkpoint: its milestone evaluation for
-    ``frames-<N>.zip``, the final evaluation in results.json otherwise (None when there is none yet)."""
-    from agents.trainers.ppo_callbacks import milestone_path
+    """The full held-out evaluation the source run recorded for this checkpoint, as reports read it
+    (agents/evaluation/run_folder.py): the milestone evaluation of ``frames-<N>.zip``, else that of the run's final
+    checkpoint; None when there is none yet."""
+    from agents.evaluation.run_folder import read_run_folder
 
-    if checkpoint.stem.startswith("frames-"):
-        path = milestone_path(run.root, int(checkpoint.stem.split("-")[1]))
-        return json.loads(path.read_text()) if path.is_file() else None
-    if not run.results_path.is_file():
-        return None
-    saved = json.loads(run.results_path.read_text())
-    evaluation = saved.get("evaluation")
-    return {**evaluation, "frames": saved.get("frames"), "numerics": saved.get("numerics")} if evaluation else None
+    at = int(checkpoint.stem.split("-")[1]) if checkpoint.stem.startswith("frames-") else None
+    folder = read_run_folder(run.root, at)
+    if folder.evaluation is None or at is not None:
+        return folder.evaluation
+    results = folder.results  # the final evaluation: with the frames and numerics of the run that made it
+    return {**folder.evaluation, "frames": results.frames, "numerics": results.numerics} if results else None
 
 
 def evaluation_summary(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
