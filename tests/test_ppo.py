@@ -124,21 +124,26 @@ def _tensorboard_steps(folder: Path) -> dict[str, list[int]]:
     return {tag: [event.step for event in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
-def test_interrupted_run_resumes_frames_and_optimizer_state(tmp_path, monkeypatch):
-    cfg = tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=128")
-
+def train_until_killed(cfg, tmp_path: Path, monkeypatch, frames: int) -> Path:
+    """Train ``cfg`` until the process "dies" (KeyboardInterrupt) at the first step past ``frames``; its run folder."""
     original = ppo_callbacks.EpisodeStatsCallback._on_step
 
-    def killed_after_80_frames(self):
-        if self.num_timesteps >= 80:
-            raise KeyboardInterrupt  # the process dies mid-rollout, after the 64-frame checkpoint
+    def killed(self):
+        if self.num_timesteps >= frames:
+            raise KeyboardInterrupt
         return original(self)
 
-    monkeypatch.setattr(ppo_callbacks.EpisodeStatsCallback, "_on_step", killed_after_80_frames)
+    monkeypatch.setattr(ppo_callbacks.EpisodeStatsCallback, "_on_step", killed)
     with pytest.raises(KeyboardInterrupt):
         run_ppo(cfg, announce=False)
     monkeypatch.setattr(ppo_callbacks.EpisodeStatsCallback, "_on_step", original)
-    run_root = next((tmp_path / "runs" / "ppo").iterdir())
+    return next((tmp_path / "runs" / "ppo").iterdir())
+
+
+def test_interrupted_run_resumes_frames_and_optimizer_state(tmp_path, monkeypatch):
+    cfg = tiny_config(tmp_path, "policy.base=random", "ppo.total_frames=128")
+
+    run_root = train_until_killed(cfg, tmp_path, monkeypatch, 80)  # mid-rollout, after the 64-frame checkpoint
     checkpoint = load_model(run_root / "checkpoints" / "last.zip", device="cpu")
     assert checkpoint.num_timesteps == 64  # at most one checkpoint interval (32 frames) + one rollout lost
     steps_before = max(int(s["step"]) for s in checkpoint.policy.optimizer.state_dict()["state"].values())
@@ -166,18 +171,7 @@ def test_milestones_keep_and_fully_evaluate_the_policy_at_their_frames(tmp_path,
         "eval.episodes_per_building=1",
     )
     cfg = tiny_config(tmp_path, *overrides)
-    original = ppo_callbacks.EpisodeStatsCallback._on_step
-
-    def killed_after_80_frames(self):
-        if self.num_timesteps >= 80:
-            raise KeyboardInterrupt  # after the 40-frame milestone (reached at the 64-frame rollout start)
-        return original(self)
-
-    monkeypatch.setattr(ppo_callbacks.EpisodeStatsCallback, "_on_step", killed_after_80_frames)
-    with pytest.raises(KeyboardInterrupt):
-        run_ppo(cfg, announce=False)
-    monkeypatch.setattr(ppo_callbacks.EpisodeStatsCallback, "_on_step", original)
-    run_root = next((tmp_path / "runs" / "ppo").iterdir())
+    run_root = train_until_killed(cfg, tmp_path, monkeypatch, 80)  # after the 40-frame milestone (at 64 frames)
     first = json.loads((run_root / "milestones" / "frames-40.json").read_text())
     run, results = run_ppo(tiny_config(tmp_path, *overrides), resume=str(run_root), announce=False)
     # one evaluation, kept across the resume (not taken again); the 128-frame milestone is the run's end, which the
