@@ -735,3 +735,16 @@ def test_an_eval_json_is_used_only_for_the_final_checkpoint_as_it_is_now(tmp_pat
     chosen = read_run_folder(run).chosen
     assert chosen.evaluation["success"]["mean"] == 0.123 and chosen.source == "eval.json (last.zip at 7 frames)"
     assert chosen.ignored is None
+
+
+def test_setup_with_a_python_that_is_not_there_is_one_line_and_makes_no_venv(tmp_path):
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "setup.sh", tmp_path / "scripts" / "setup.sh")
+    env = {**os.environ, "PYTHON": "/nonexistent/python3.11"}
+    done = subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")], env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: PYTHON: /nonexistent/python3.11 is not an executable "
+        "(set PYTHON to a Python 3.11, or unset it to use python3.11)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scripts"]

@@ -2,15 +2,17 @@
 exported scenes, log α to its TensorBoard, and its evaluator evaluates the checkpoint.
 
 Stock ``python -m habitat_baselines.run --config-name=sidetune_pointnav`` (and ``torchrun`` for DD-PPO, gloo, 2
-ranks) runs in ``.venv-baselines``, which scripts/setup.sh makes: habitat-baselines imports torchvision, whose
-PyPI wheels are CUDA builds that cannot load beside the CPU torch of ``.venv`` (docs/habitat.md). Skipped, with
-the reason, where that venv or habitat-sim is missing.
+ranks) runs in the venv that runs the tests (``.venv`` under scripts/test.sh), or in the one whose bin folder
+SIDETUNE_BASELINES_BIN names. Skipped, with the reason, where habitat-sim or torchvision (which habitat-baselines
+imports; scripts/setup.sh installs it with torch) is missing.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,15 +22,19 @@ from envs.embedded.catalogue import building_names
 from envs.embedded.episode_gen import generate_episodes
 from envs.habitat.availability import INSTALL_HINT, habitat_sim_available
 
-ROOT = Path(__file__).resolve().parents[1]
-# the venv habitat-baselines runs in: .venv-baselines, or another one (e.g. a single venv with a torchvision build)
-BASELINES_BIN = Path(os.environ.get("SIDETUNE_BASELINES_BIN", ROOT / ".venv-baselines" / "bin"))
+# the venv habitat-baselines runs in: this one, or the one whose bin folder SIDETUNE_BASELINES_BIN names
+OTHER_BIN = os.environ.get("SIDETUNE_BASELINES_BIN")
+BASELINES_BIN = Path(OTHER_BIN or Path(sys.executable).parent)
 PYTHON = BASELINES_BIN / "python"
 TORCHRUN = BASELINES_BIN / "torchrun"
 pytestmark = [
     pytest.mark.habitat,
     pytest.mark.skipif(not habitat_sim_available(), reason=f"habitat-sim is not importable; {INSTALL_HINT}"),
-    pytest.mark.skipif(not PYTHON.exists(), reason=f"{PYTHON} is missing (scripts/setup.sh makes .venv-baselines)"),
+    pytest.mark.skipif(not PYTHON.exists(), reason=f"{PYTHON} is missing (check SIDETUNE_BASELINES_BIN)"),
+    pytest.mark.skipif(
+        not OTHER_BIN and importlib.util.find_spec("torchvision") is None,
+        reason="torchvision is not installed, and habitat-baselines imports it (bash scripts/setup.sh installs it)",
+    ),
 ]
 pytest.importorskip(
     "trimesh", reason="trimesh is not installed, so no scene can be exported (pip install -e '.[habitat]')"
