@@ -519,6 +519,11 @@ def bench_env(rounds: int, seconds: float) -> dict[str, Any]:
     return out
 
 
+def _ratio(value: float | None) -> str:
+    """A speed ratio as the tables print it; "n/a" when its baseline (the `sb3` variant) was not benchmarked."""
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
 def report(results: dict[str, Any]) -> None:
     """Print the ratios against their goals."""
     print(
@@ -539,14 +544,14 @@ def report(results: dict[str, Any]) -> None:
             print(
                 f"| {name} | {r['trainable_params'] / 1e6:.2f} M / {r['params'] / 1e6:.2f} M | "
                 f"{r['frames_per_s']:.1f} | "
-                f"{r['vs_sb3']:.2f}x | {r['update_gmac']:.1f} | {r['update_gmac_per_s']:.1f} | "
+                f"{_ratio(r['vs_sb3'])} | {r['update_gmac']:.1f} | {r['update_gmac_per_s']:.1f} | "
                 f"{r['update_gmac_per_s'] / mm:.0%} |"
             )
         side, features = results["ppo"].get("sidetune"), results["ppo"].get("features")
         if side:  # the training-speed goals, at load average 2 or less
             print(
-                f"goals: side-tuning >= 1.5x SB3: {side['vs_sb3']:.2f}x"
-                + (f"; features >= 2x SB3: {features['vs_sb3']:.2f}x" if features else "")
+                f"goals: side-tuning >= 1.5x SB3: {_ratio(side['vs_sb3'])}"
+                + (f"; features >= 2x SB3: {_ratio(features['vs_sb3'])}" if features else "")
                 + f"; side-tuning's update at {side['update_gmac_per_s'] / mm:.0%} of the fp32 matmul rate"
             )
     print(

@@ -748,3 +748,42 @@ def test_setup_with_a_python_that_is_not_there_is_one_line_and_makes_no_venv(tmp
         "(set PYTHON to a Python 3.11, or unset it to use python3.11)"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scripts"]
+
+
+def test_ppo_best_checkpoint_and_its_record_are_written_as_one_set(tmp_path, monkeypatch):
+    """best.zip and best.json (the evaluation it won) are replaced together: a full disk while writing the
+    record is one DiskFullError and leaves the previous best.zip and best.json as they were."""
+    from types import SimpleNamespace
+
+    from agents.trainers.ppo_callbacks import EvalCheckpointCallback
+    from common.errors import DiskFullError
+
+    class Model:
+        def __init__(self, payload: bytes):
+            self.payload = payload
+
+        def save(self, handle):
+            handle.write(self.payload)
+
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    callback = SimpleNamespace(checkpoints=checkpoints, model=Model(b"first"), best=None)
+    callback.checkpoint_path = lambda name: checkpoints / f"{name}.zip"
+    EvalCheckpointCallback.save_best(callback, {"frames": 100, "success": 0.5})
+    assert (checkpoints / "best.zip").read_bytes() == b"first"
+    assert json.loads((checkpoints / "best.json").read_text())["frames"] == 100
+    callback.model = Model(b"second")
+    real_write_text = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.name.startswith(".best.json."):
+            raise OSError(28, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(DiskFullError):
+        EvalCheckpointCallback.save_best(callback, {"frames": 200, "success": 0.9})
+    monkeypatch.undo()
+    assert (checkpoints / "best.zip").read_bytes() == b"first"
+    assert json.loads((checkpoints / "best.json").read_text())["frames"] == 100 and callback.best["frames"] == 100
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best.json", "best.zip"]

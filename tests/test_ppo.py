@@ -84,6 +84,7 @@ def test_short_run_keeps_frozen_base_bit_identical_and_fills_the_run_folder(tmp_
         assert np.mean([ep["success"] for ep in row["per_episode"]]) == pytest.approx(row["success"])
     saved = json.loads(run.results_path.read_text())
     assert saved["schema_version"] == 2 and saved["kind"] == "ppo" and saved["frames"] == 96
+    assert saved["training"]["eval_history"] == "eval_history.json"  # the periodic evaluations above
     numerics = saved["numerics"]  # what the run's precisions resolved to on this machine, as the policy ran them
     assert numerics["device"] == "cpu" and numerics["base_dtype"] == str(encoder.base.dtype_for(model.device))[6:]
     assert numerics["train_precision"] == resolve_train_precision(cfg.policy.train_precision, "cpu")
@@ -113,6 +114,7 @@ def test_a_run_shorter_than_eval_every_evaluates_neither_at_its_start_nor_at_its
     run, results = run_ppo(cfg, announce=False)
     assert results.frames == 32 and results.training["eval_seconds_this_session"] == 0
     assert not (run.root / "eval_history.json").exists()
+    assert "eval_history" not in json.loads((run.root / "results.json").read_text())["training"]  # names no file
 
 
 def _tensorboard_steps(folder: Path) -> dict[str, list[int]]:

@@ -107,3 +107,21 @@ def test_bench_train_model_levers_swap_the_fast_paths_and_keep_the_outputs() -> 
     finally:
         fast.env.close()
         plain.env.close()
+
+
+def test_bench_train_reports_without_the_sb3_baseline(capsys) -> None:
+    """Benchmarking only the toolkit's variants (no `sb3`) prints their table with "n/a" for the ratio to SB3."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bench_train
+
+    row = {"frames_per_s": 120.0, "update_gmac": 3.0, "update_gmac_per_s": 30.0, "trainable_params": 1e6}
+    results = {
+        "machine": {"cpu": "test CPU", "nproc": 2, "amx_bf16": False, "uptime": "load 1.0"},
+        "load_end": "load 1.0",
+        "matmul_gmac_per_s": {"float32": 60.0},
+        "ppo": {"sidetune": {**row, "params": 2e6, "vs_sb3": None}, "_matmul_fp32_gmac_per_s_interleaved": 60.0},
+    }
+    bench_train.report(results)
+    out = capsys.readouterr().out
+    assert "| sidetune | 1.00 M / 2.00 M | 120.0 | n/a | 3.0 | 30.0 | 50% |" in out
+    assert "side-tuning >= 1.5x SB3: n/a" in out

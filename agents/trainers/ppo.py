@@ -218,8 +218,9 @@ def _train(model: PPO, cfg: RunConfig, run: RunDir, total: int, resumed: bool, p
         "eval_seconds_this_session": round(checkpoints.eval_seconds, 1),
         "frames_per_second": round(trained / max(1e-9, wall - checkpoints.eval_seconds), 1) if trained else None,
         "best": checkpoints.best,
-        "eval_history": "eval_history.json",
     }
+    if (run.root / "eval_history.json").exists():  # a run shorter than train.eval_every has none
+        training["eval_history"] = "eval_history.json"
     if settings.milestones:
         training["milestones"] = f"{MILESTONES}/"
     final = None

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.run.model_builder import save_model
-from common.atomic_io import atomic_write_text
+from agents.run.model_builder import checkpoint_disk_full, save_model, write_model
+from common.atomic_io import atomic_paths, atomic_write_text
 
 EPISODE_KEYS = ("success", "spl", "distance_to_goal", "episode_reward", "steps", "collisions")
 EVAL_TAGS = ("success", "spl", "reward", "distance_to_goal")
@@ -279,6 +279,15 @@ class EvalCheckpointCallback(BaseCallback):
             self._last_ckpt = self.num_timesteps
         return path
 
+    def save_best(self, best: dict[str, Any]) -> None:
+        """Write ``best.zip`` and the ``best.json`` that describes it as one set, so a full disk or an interrupt
+        never leaves one of them describing the other's predecessor."""
+        paths = (self.checkpoint_path("best"), self.checkpoints / "best.json")
+        with checkpoint_disk_full(self.checkpoints), atomic_paths(*paths) as (zip_tmp, json_tmp):
+            write_model(self.model, zip_tmp)
+            json_tmp.write_text(json.dumps(best, indent=2))
+        self.best = best
+
     def evaluate_now(self) -> dict[str, Any]:
         """Evaluate the current policy on the held-out subset; log, record and maybe save it as best."""
         started = time.perf_counter()
@@ -292,9 +301,7 @@ class EvalCheckpointCallback(BaseCallback):
         atomic_write_text(self.root / "eval_history.json", json.dumps(self.history, indent=2))
         self._write_scalars({**{f"eval/{tag}": row[tag] for tag in EVAL_TAGS}, "eval/seconds": seconds}, row["frames"])
         if self.best is None or (row["success"], row["spl"]) > (self.best["success"], self.best["spl"]):
-            self.best = {key: row[key] for key in ("frames", "success", "spl", "reward")}
-            self.save("best")
-            atomic_write_text(self.checkpoints / "best.json", json.dumps(self.best, indent=2))
+            self.save_best({key: row[key] for key in ("frames", "success", "spl", "reward")})
         return row
 
     def evaluate_milestone(self, milestone: int) -> dict[str, Any]:
