@@ -100,17 +100,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     """Yield one temporary path per target, to write a set of files that belong together. Only when all are
     written and synced do they replace their targets, in the order given (put the file that records the set
-    last), with SIGINT and SIGTERM held until the last rename; on an error or interrupt before that every temp
-    file is removed and every target stays as it was. (Only a SIGKILL between two renames can split the set.)"""
+    last). SIGINT and SIGTERM are held from the first write to the last rename, then delivered: an interrupt
+    inside a writer (torch.save's zip writer turns it into a RuntimeError) would hide what stopped the run. On an
+    error every temp file is removed and every target stays as it was. (Only a SIGKILL between two renames can
+    split the set.)"""
     targets = [Path(p) for p in paths]
-    with contextlib.ExitStack() as stack:
+    with signals_held(), contextlib.ExitStack() as stack:
         temps = [stack.enter_context(_temp_beside(target)) for target in targets]
         yield temps
         for tmp in temps:
             _sync(tmp)
-        with signals_held():
-            for tmp, target in zip(temps, targets, strict=True):
-                os.replace(tmp, target)
+        for tmp, target in zip(temps, targets, strict=True):
+            os.replace(tmp, target)
 
 
 @contextlib.contextmanager

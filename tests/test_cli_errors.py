@@ -381,7 +381,7 @@ def test_atomic_files_get_the_mode_open_gives_and_results_are_strict_json(tmp_pa
 
 def test_a_set_of_files_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     """atomic_paths (BC's epoch checkpoints): a failure while writing the set leaves every target as it was and
-    no temp file; Ctrl-C during the renames is delivered once the whole set is in place."""
+    no temp file; Ctrl-C while writing or renaming is delivered once the whole set is in place."""
     from common import atomic_io
 
     targets = [tmp_path / "last.zip", tmp_path / "state.pt"]
@@ -405,6 +405,21 @@ def test_a_set_of_files_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
             for tmp in temps:
                 tmp.write_text("new")
     assert [p.read_text() for p in targets] == ["new", "new"] and sorted(tmp_path.iterdir()) == targets
+    monkeypatch.undo()
+
+    def torch_like_writer(path: Path) -> None:
+        """Like torch.save's zip writer, which turns an exception raised inside it into a RuntimeError."""
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives while the file is being written
+            path.write_text("newer")
+        except KeyboardInterrupt:
+            raise RuntimeError("unexpected pos") from None
+
+    with pytest.raises(KeyboardInterrupt):  # what stopped the run, once the set is in place; not the RuntimeError
+        with atomic_io.atomic_paths(*targets) as temps:
+            for tmp in temps:
+                torch_like_writer(tmp)
+    assert [p.read_text() for p in targets] == ["newer", "newer"] and sorted(tmp_path.iterdir()) == targets
 
 
 def test_a_killed_sweep_drivers_processes_end_with_it(tmp_path):

@@ -22,7 +22,7 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.trainers.sidetune_ppo import SideTunePPO
-from common.atomic_io import atomic_path
+from common.atomic_io import atomic_path, signals_held
 from common.config import ConfigError
 from common.errors import DiskFullError, EnvironmentSetupError, UserError
 from policies.extractor import policy_kwargs as extractor_policy_kwargs
@@ -93,9 +93,10 @@ def silence_logger(model: PPO) -> PPO:
 
 def save_model(model: PPO, path: str | Path) -> Path:
     """Save an SB3 model atomically (a crash never leaves a half-written zip); a full disk is a DiskFullError
-    that leaves the previous file at ``path`` as it was."""
+    that leaves the previous file at ``path`` as it was. Ctrl-C and SIGTERM wait for the few seconds of the
+    write: raised inside torch.save's zip writer they would surface as its RuntimeError instead."""
     path = Path(path)
-    with checkpoint_disk_full(path), atomic_path(path) as tmp:
+    with signals_held(), checkpoint_disk_full(path), atomic_path(path) as tmp:
         write_model(model, tmp)
     return path
 
