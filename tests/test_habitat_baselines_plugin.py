@@ -126,6 +126,8 @@ def _train_and_evaluate(export: Path, name: str, launcher: list[str], threaded_e
         export,
         threaded_envs,
     )
+    assert not (export / "outputs").exists()  # Hydra's record of each run goes under runs/, not the working folder
+    assert list((export / "runs" / "habitat_baselines" / "hydra").glob("*/.hydra/config.yaml"))
     return _scalars(out / "tb"), _scalars(out / "eval_tb")
 
 
