@@ -238,6 +238,8 @@ def test_a_ppo_experiment_is_reported_at_a_shorter_horizon_from_its_milestones(t
     text = (tmp_path / "at_300k" / "report.md").read_text()
     assert "5 finished runs, 1 without an evaluation yet" in text and "--at 300000" in text and "300,000 frames" in text
     assert early["alphas"] == []  # the final α belongs to the end of training, not to this horizon
+    assert {row["data"] for row in early["claim"]} == {300_000}  # tables name the horizon, not the runs' total
+    assert "data=300000 frames" in text and "data=1000000" not in text
 
 
 def test_seeds_whose_auto_precisions_resolved_differently_are_flagged(tmp_path: Path, experiment: Path) -> None:

@@ -147,7 +147,7 @@ def read_run_folder(path: str | Path, at: int | None = None) -> RunFolder:
     return RunFolder(
         root=run.root,
         config=config,
-        summary=summary,
+        summary=summary if at is None else {**summary, "data": at},  # tables group a horizon by its frames
         results=results,
         eval_file=eval_file,
         eval_history=history if isinstance(history, list) else None,

@@ -14,8 +14,8 @@ if [ -n "$(git status --porcelain -- 'runs/*/report.md' 'runs/*/report.json')" ]
   echo "error: runs/*/report.md or report.json has uncommitted changes (commit or 'git checkout runs/' first, so the comparison means something)" >&2
   exit 2
 fi
-shopt -s nullglob
-for report in runs/*/report.md; do
+shopt -s nullglob globstar
+for report in runs/**/report.md; do  # runs/<experiment>/ and a horizon's runs/<experiment>/at_<N>/
   command=$(grep -m1 -o 'Written by `python scripts/[a-z_/]*\.py [^`]*`' "$report" || true)
   if [ -z "$command" ]; then
     continue  # not written by scripts/report.py (the head pilots', below)
