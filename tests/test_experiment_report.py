@@ -630,3 +630,22 @@ def test_runs_without_a_policy_field_pool_with_runs_setting_its_default(experime
     assert sidetune["[policy.base_precision=bfloat16]"]["seeds"] == 2
     l2sp = [a for a in out["alphas"] if a["method"] == "sidetune-l2sp"]
     assert l2sp and all(a["mean"] == pytest.approx(0.9) for a in l2sp)  # never pooled with sidetune's α
+
+
+def test_runs_without_an_env_field_pool_with_runs_setting_its_default(experiment: Path, tmp_path: Path) -> None:
+    """Seeds that record env.num_val_buildings=8 (the default; a field added after the grid's seeds ran) pool with
+    the grid's seeds, whose configs lack it; a seed with another value stays a variant of its own."""
+    later = tmp_path / "imitation_more"
+    for seed, val in ((3, 8), (4, 8), (5, 4)):
+        _run(later, "features", "curvature", 49, seed, 0.70)
+        path = later / f"features-curvature-49-seed{seed}" / "config.yaml"
+        cfg = yaml.safe_load(path.read_text())
+        assert "num_val_buildings" not in cfg["env"]
+        cfg["env"]["num_val_buildings"] = val
+        path.write_text(yaml.safe_dump(cfg))
+    rows = build_report(later, log=lambda _: None, partners=[experiment])["report"]["rows"]
+    features = {r["group"]: r["runs"] for r in rows if r["group"].startswith("bc features base=curvature data=49 ")}
+    assert features == {
+        "bc features base=curvature data=49 traj [env.num_val_buildings=8]": 5,  # the grid's seeds 0-2 + seeds 3-4
+        "bc features base=curvature data=49 traj [env.num_val_buildings=4]": 1,
+    }

@@ -28,6 +28,7 @@ from agents.evaluation.stats import Comparison, PairingError, compare_methods
 from agents.run.run_config import RunConfig
 from agents.run.trainers import find_trainer
 from common.errors import BadInputError
+from envs.config import EnvConfig
 from policies.methods import PolicyConfig, method_spec
 
 SEED_ONLY_SECTIONS = ("run", "eval")  # runs whose configs differ only here are seeds of one group
@@ -147,24 +148,20 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 @functools.cache
-def _policy_defaults() -> dict[str, Any]:
-    """PolicyConfig's field defaults: a field added later defaults to the behaviour runs had before it existed."""
-    out = {}
-    for f in dataclasses.fields(PolicyConfig):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
+def _section_defaults() -> dict[str, dict[str, Any]]:
+    """The ``policy`` and ``env`` sections' field defaults (PolicyConfig, EnvConfig): a field added later defaults
+    to the behaviour runs had before it existed."""
+    return {"policy": dataclasses.asdict(PolicyConfig()), "env": EnvConfig().to_dict()}
 
 
 def _fingerprint(entry: Mapping[str, Any]) -> str:
-    """The entry's config without its seed-only sections (reference rows: their env setup). Policy fields a
+    """The entry's config without its seed-only sections (reference rows: their env setup). Policy and env fields a
     run's config lacks count as their defaults, so such runs still pool with runs that set them to the default,
-    e.g. ``policy.base_precision=float32``."""
+    e.g. ``policy.base_precision=float32`` or ``env.num_val_buildings=8``."""
     config = {k: v for k, v in (entry.get("config") or {}).items() if k not in SEED_ONLY_SECTIONS}
-    if isinstance(config.get("policy"), Mapping):
-        config["policy"] = {**_policy_defaults(), **config["policy"]}
+    for section, defaults in _section_defaults().items():
+        if isinstance(config.get(section), Mapping):
+            config[section] = {**defaults, **config[section]}
     return json.dumps(config, sort_keys=True, default=str)
 
 
