@@ -102,8 +102,7 @@ def _train_and_evaluate(export: Path, name: str, launcher: list[str], threaded_e
     paths = [
         f"habitat_baselines.tensorboard_dir={out}/tb",
         f"habitat_baselines.checkpoint_folder={out}/ckpt",
-        f"habitat_baselines.log_file={out}/train.log",
-    ]
+    ]  # the log file keeps its default, beside Hydra's record of the run
     _run(
         [*launcher, "-m", "habitat_baselines.run", "--config-name=sidetune_pointnav", *QUICK, *paths],
         export,
@@ -120,7 +119,6 @@ def _train_and_evaluate(export: Path, name: str, launcher: list[str], threaded_e
             *QUICK,
             f"habitat_baselines.tensorboard_dir={out}/eval_tb",
             f"habitat_baselines.eval_ckpt_path_dir={checkpoints[-1]}",
-            f"habitat_baselines.log_file={out}/eval.log",
             "habitat_baselines.evaluate=True",
         ],
         export,
@@ -128,6 +126,8 @@ def _train_and_evaluate(export: Path, name: str, launcher: list[str], threaded_e
     )
     assert not (export / "outputs").exists()  # Hydra's record of each run goes under runs/, not the working folder
     assert list((export / "runs" / "habitat_baselines" / "hydra").glob("*/.hydra/config.yaml"))
+    assert list((export / "runs" / "habitat_baselines" / "hydra").glob("*/train.log"))  # the trainer's log
+    assert not (export / "train.log").exists()
     return _scalars(out / "tb"), _scalars(out / "eval_tb")
 
 
