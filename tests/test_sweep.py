@@ -7,6 +7,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from agents.sweeps.sweep import (
     expand,
     format_deadline,
     load_sweep,
+    placement_problem,
     resolve_deadline,
     run_cell,
     run_sweep,
@@ -228,6 +230,9 @@ def test_a_queued_cell_is_judged_when_a_worker_takes_it_not_when_it_was_queued(t
             (c.folder / "results.json").write_text("{}")
 
     class NoRay:
+        def nodes(self):
+            return [{"Alive": True, "Resources": {"CPU": 1.0}}]
+
         def shutdown(self):
             pass
 
@@ -247,6 +252,79 @@ def test_a_deadline_is_the_next_such_time_so_one_after_midnight_is_tonight():
 
 def _results(folder: Path) -> dict[str, tuple[float, bytes]]:
     return {p.parent.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.glob("*/results.json")}
+
+
+NODE = {"Alive": True, "Resources": {"CPU": 16.0, "GPU": 1.0}}
+
+
+@pytest.mark.parametrize(
+    "cpus, gpus, nodes, message",
+    [
+        (4, 0.5, [NODE], None),
+        (4, 0, [{"Alive": True, "Resources": {"CPU": 2.0}}, NODE], None),
+        (
+            1,
+            1,
+            [{"Alive": True, "Resources": {"CPU": 2.0}}],
+            r"^resources\.gpus: each cell asks for 1 GPU, but the largest Ray node has 0 \(",
+        ),
+        (1, 2, [NODE, {"Alive": False, "Resources": {"CPU": 8.0, "GPU": 8.0}}], r"^resources\.gpus: .* has 1 \("),
+        (
+            32,
+            0,
+            [NODE],
+            r"^resources\.cpus: each cell asks for 32 CPUs, but the largest Ray node has 16 \(.*--num-cpus\)$",
+        ),
+        (
+            16,
+            1,
+            [{"Alive": True, "Resources": {"CPU": 4.0, "GPU": 1.0}}, {"Alive": True, "Resources": {"CPU": 16.0}}],
+            r"^resources: .* no Ray node has both",
+        ),
+    ],
+)
+def test_a_cell_no_ray_node_can_hold_is_named_with_the_fix(cpus, gpus, nodes, message):
+    problem = placement_problem(cpus, gpus, nodes)
+    if message is None:
+        assert problem is None
+    else:
+        assert problem is not None and re.search(message, problem), problem
+
+
+def test_a_sweep_asking_more_than_the_local_ray_has_stops_at_once_with_exit_2(tmp_path):
+    """Ray would queue such cells forever, printing nothing: the sweep says so and exits before any work."""
+    pytest.importorskip("ray")
+    sweep_file = tmp_path / "big.yaml"
+    sweep_file.write_text(
+        yaml.safe_dump(
+            {**spec_dict(), "overrides": [f"bc.pool_dir={tmp_path / 'pool'}"], "resources": {"cpus": 1, "gpus": 64}}
+        )
+    )
+    runs = tmp_path / "runs"
+    started = time.time()
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "sweep.py"),
+            str(sweep_file),
+            "--runs-root",
+            str(runs),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: resources.gpus: each cell asks for 64 GPU, but the largest Ray node has")
+    ), done.stderr
+    assert not runs.exists() and not (tmp_path / "pool").exists()  # nothing written, no pool generated
+    assert time.time() - started < 200
 
 
 def test_sweep_on_local_ray_is_interrupted_then_resumed_without_rerunning_finished_cells(tmp_path):

@@ -452,6 +452,31 @@ def _elsewhere(pid: str) -> str:
     return f"another process (pid {pid}) is running it; run this sweep again once that ends"
 
 
+def placement_problem(cpus: float, gpus: float, nodes: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why no live Ray node can hold one cell (``resources`` per cell against each node's CPUs and GPUs, as
+    ``ray.nodes()`` lists them), as ``<field>: <problem> (<fix>)``; None when one can. Ray would queue such a
+    task forever without a word."""
+    alive = [node.get("Resources") or {} for node in nodes if node.get("Alive", True)]
+    if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in alive):
+        return None
+    most_cpus = max((r.get("CPU", 0) for r in alive), default=0)
+    most_gpus = max((r.get("GPU", 0) for r in alive), default=0)
+    if gpus > most_gpus:
+        return (
+            f"resources.gpus: each cell asks for {gpus:g} GPU, but the largest Ray node has {most_gpus:g} (run it "
+            "where there are GPUs, or set resources.gpus: 0 with run.device=cpu)"
+        )
+    if cpus > most_cpus:
+        return (
+            f"resources.cpus: each cell asks for {cpus:g} CPUs, but the largest Ray node has {most_cpus:g} (lower "
+            "resources.cpus, or give a local Ray more with --num-cpus)"
+        )
+    return (
+        f"resources: each cell asks for {cpus:g} CPUs and {gpus:g} GPU together, but no Ray node has both (lower "
+        "resources.cpus, or run it on larger nodes)"
+    )
+
+
 def start_ray(address: str | None, num_cpus: float | None, num_gpus: float | None) -> Any:
     """Connect to the cluster at ``address``, or start a local Ray (this machine's cores unless ``num_cpus``)."""
     try:
@@ -511,9 +536,14 @@ def run_sweep(
     started = time.perf_counter()
     interrupted = False
     if todo:
-        prepare_data(spec, todo, progress)
         ray = start_ray(address, num_cpus, num_gpus)
         try:
+            problem = placement_problem(spec.cpus, spec.gpus, ray.nodes())
+            if problem and not address:  # a local Ray never grows: its tasks would wait forever, unsaid
+                raise SweepError(problem)
+            if problem:
+                log(f"sweep {spec.experiment}: warning: {problem}; its cells wait until the cluster has such a node")
+            prepare_data(spec, todo, progress)
             _run_on_ray(ray, spec, todo, outcomes, deadline, progress, log, configs)
         except KeyboardInterrupt:
             interrupted = True
