@@ -300,6 +300,28 @@ def test_plot_results_from_fabricated_runs(tmp_path):
         plot_results([tmp_path / "fake" / "bc-still-running"], tmp_path / "none")
 
 
+def test_a_figure_names_the_split_its_runs_were_evaluated_on(tmp_path):
+    from agents.evaluation.results_plots import evaluated_on
+
+    history = [{"frames": f, "success": 0.5, "spl": 0.3, "reward": 1.0} for f in (0, 25_000)]
+    for name, split in (("held", None), ("held2", "heldout"), ("val", "train_val")):
+        eval_section = {"eval": {"split": split}} if split else {}
+        _fake_run(
+            tmp_path,
+            name,
+            {"policy": {"method": "features", "base": "curvature"}, "ppo": {}, **eval_section},
+            {"eval_history.json": history, "results.json": {}},
+        )
+    runs = tmp_path / "fake"
+    assert evaluated_on([runs / "held", runs / "held2"]) == "held-out buildings"
+    assert evaluated_on([runs / "val"]) == "the 'train_val' split"
+    assert evaluated_on([runs / "held", runs / "val"]) == "the 'heldout' and 'train_val' splits"
+    plot_results([runs / "val"], tmp_path / "plots")
+    assert b"PPO on the 'train_val' split; bands" in (tmp_path / "plots" / "ppo_curves.svg").read_bytes().replace(
+        b"&#39;", b"'"
+    )
+
+
 def test_ppo_band_is_the_seeds_then_episodes_interval_where_episodes_were_kept():
     from agents.evaluation.results_plots import _ppo_band
 

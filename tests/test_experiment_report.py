@@ -551,12 +551,15 @@ def test_the_report_names_the_split_its_runs_evaluated(tmp_path: Path) -> None:
     text = (folder / "report.md").read_text()
     assert "from the runs' stored evaluations on the training buildings." in text
     assert "## Evaluation on the training buildings, seeds pooled" in text and "held-out evaluation" not in text.lower()
+    figure = (folder / "plots" / "fig3c.svg").read_text().replace("&#39;", "'")
+    assert "Behaviour cloning, evaluations on the training buildings; bars" in figure and "held-out" not in figure
 
     heldout = tmp_path / "heldout"
     _run(heldout, "sidetune", "curvature", 49, 1, 0.5, alpha=0.5)
     build_report(heldout, log=lambda _: None)
     text = (heldout / "report.md").read_text()
     assert "from the runs' stored held-out evaluations." in text and "## Held-out evaluation, seeds pooled" in text
+    assert "Behaviour cloning, 420 held-out episodes; bars" in (heldout / "plots" / "fig3c.svg").read_text()
 
 
 def test_folders_a_sweep_set_aside_are_not_runs(experiment: Path) -> None:

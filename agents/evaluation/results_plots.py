@@ -38,6 +38,18 @@ def _read_runs(runs: Sequence[Path]) -> list[RunFolder]:
     return read
 
 
+def evaluated_on(runs: Sequence[Path]) -> str:
+    """Where the runs' evaluations played, for a figure's title: 'held-out buildings', or the split(s) their
+    configs' ``eval.split`` name (a design choice's runs evaluate the validation buildings, 'train_val')."""
+    from agents.run.run_config import EvalSettings
+
+    default = EvalSettings().split
+    splits = sorted({str((run.config.get("eval") or {}).get("split") or default) for run in _read_runs(runs)})
+    if splits in ([], ["heldout"]):
+        return "held-out buildings"
+    return "the " + " and ".join(f"'{s}'" for s in splits) + (" split" if len(splits) == 1 else " splits")
+
+
 def _metric(evaluation: Mapping[str, Any], key: str) -> tuple[float, tuple[float, float] | None] | None:
     """(mean, ci95 or None) of summary ``key`` of an evaluation (None when it has no mean)."""
     value = evaluation.get(key)
@@ -122,8 +134,13 @@ def save_figure(fig: Any, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]], out_dir: Path) -> list[Path]:
-    """Success and SPL vs number of expert trajectories, one line per method (Fig. 3c style)."""
+def plot_bc(
+    points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]],
+    out_dir: Path,
+    where: str = "held-out buildings",
+) -> list[Path]:
+    """Success and SPL vs number of expert trajectories, one line per method (Fig. 3c style), evaluated on
+    ``where`` (evaluated_on)."""
     plt = pyplot()
 
     bases = {base for _, base in points}
@@ -147,7 +164,7 @@ def plot_bc(points: Mapping[tuple[str, str], Mapping[int, list[dict[str, Any]]]]
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Behaviour cloning on held-out buildings")
+    fig.suptitle(f"Behaviour cloning on {where}")
     return save_figure(fig, out_dir, "bc_vs_trajectories")
 
 
@@ -189,8 +206,13 @@ def _ppo_band(
     return frames, values.mean(axis=0), values.min(axis=0), values.max(axis=0)
 
 
-def plot_ppo(curves: Mapping[tuple[str, str], list[list[dict[str, float]]]], out_dir: Path) -> list[Path]:
-    """Held-out reward, success and SPL vs frames, one line per method with its band (``_ppo_band``) (Fig. 3d)."""
+def plot_ppo(
+    curves: Mapping[tuple[str, str], list[list[dict[str, float]]]],
+    out_dir: Path,
+    where: str = "held-out buildings",
+) -> list[Path]:
+    """Reward, success and SPL on ``where`` (evaluated_on) vs frames, one line per method with its band
+    (``_ppo_band``) (Fig. 3d)."""
     plt = pyplot()
 
     bases = {base for _, base in curves}
@@ -208,7 +230,7 @@ def plot_ppo(curves: Mapping[tuple[str, str], list[list[dict[str, float]]]], out
         ax.set_ylabel(title)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("PPO on held-out buildings; bands: 95% seeds x episodes bootstrap interval of the mean")
+    fig.suptitle(f"PPO on {where}; bands: 95% seeds x episodes bootstrap interval of the mean")
     return save_figure(fig, out_dir, "ppo_curves")
 
 
@@ -221,11 +243,11 @@ def plot_results(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, 
     written: list[Path] = []
     skipped: list[str] = []
     if points:
-        written += plot_bc(points, out)
+        written += plot_bc(points, out, evaluated_on(runs))
     else:
         skipped.append("BC figure: no run with bc.trajectories in config.yaml and an eval.json/results.json")
     if curves:
-        written += plot_ppo(curves, out)
+        written += plot_ppo(curves, out, evaluated_on(runs))
     else:
         skipped.append(f"PPO figure: no run with a non-empty {EVAL_HISTORY}")
     if not written:
