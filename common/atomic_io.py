@@ -125,7 +125,8 @@ def signals_held(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> 
     arrived: list[int] = []
     previous = {}
     for signum in signums:
-        if signal.getsignal(signum) is not None:  # None: a handler set outside Python, which this cannot restore
+        # None: a handler set outside Python, which this cannot restore; SIG_IGN: an ignored signal stays ignored
+        if signal.getsignal(signum) not in (None, signal.SIG_IGN):
             previous[signum] = signal.signal(signum, lambda number, frame: arrived.append(number))
     try:
         yield

@@ -384,6 +384,9 @@ def test_a_set_of_files_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     no temp file; Ctrl-C while writing or renaming is delivered once the whole set is in place."""
     from common import atomic_io
 
+    # Ctrl-C raises KeyboardInterrupt here even when the suite was started in the background (`... &`), whose
+    # shell hands it SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     targets = [tmp_path / "last.zip", tmp_path / "state.pt"]
     for path in targets:
         path.write_text("old")
