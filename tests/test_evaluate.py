@@ -322,6 +322,29 @@ def test_a_figure_names_the_split_its_runs_were_evaluated_on(tmp_path):
     )
 
 
+def test_runs_of_one_method_on_different_set_ups_are_separate_curves(tmp_path):
+    """Seeds pool into one curve; runs whose configs differ beyond the seed (here the episode length) do not, and
+    are named by what sets them apart, as the reports name them."""
+    history = [{"frames": f, "success": 0.5, "spl": 0.3, "reward": 1.0} for f in (0, 25_000)]
+    for name, seed, steps in (("short", 0, 250), ("short-seed1", 1, 250), ("long", 0, 500)):
+        _fake_run(
+            tmp_path,
+            name,
+            {
+                "policy": {"method": "features", "base": "curvature"},
+                "ppo": {},
+                "run": {"seed": seed},
+                "env": {"max_steps": steps},
+            },
+            {"eval_history.json": history, "results.json": {}},
+        )
+    curves = collect_ppo_curves(sorted((tmp_path / "fake").iterdir()))
+    assert {key: len(seeds) for key, seeds in curves.items()} == {
+        ("features [env.max_steps=250]", "curvature"): 2,
+        ("features [env.max_steps=500]", "curvature"): 1,
+    }
+
+
 def test_ppo_band_is_the_seeds_then_episodes_interval_where_episodes_were_kept():
     from agents.evaluation.results_plots import _ppo_band
 

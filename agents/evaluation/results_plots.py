@@ -4,7 +4,8 @@ Inputs per run folder, read by agents/evaluation/run_folder.py: ``config.yaml`` 
 ``bc.trajectories``), and the held-out evaluation (``eval.json`` from scripts/evaluate.py when present, else the
 trainer's own in ``results.json``) for BC points, and ``eval_history.json`` (a list of
 ``{"frames", "success", "spl", "reward", "per_episode"}`` written by the PPO trainer) for PPO curves. Seeds of
-one method and base are averaged. PPO bands: the 95% seeds-then-episodes bootstrap interval of the mean
+one method and base are averaged; runs whose configs differ beyond the seed are kept apart, named as the
+reports name them. PPO bands: the 95% seeds-then-episodes bootstrap interval of the mean
 (agents.evaluation.stats.bootstrap_mean) at the evaluations every seed made with per-episode outcomes; histories without
 them get the spread across seeds (min to max). BC error bars: the spread across seeds, or the
 run's 95% interval when there is one seed. Writes PNG and SVG.
@@ -64,16 +65,31 @@ def _label(method: Any, base: Any, bases: set[Any]) -> str:
     return f"{method} ({base})" if len(bases) > 1 else str(method)
 
 
+def _pooled_names(runs: Sequence[RunFolder]) -> list[str]:
+    """Each run's method as figures name it: with its variant (e.g. 'features [env.max_steps=500]') when its
+    config differs beyond the seed from another run of its method, base and data, as the reports name it
+    (agents/evaluation/experiment_report.py ``trained_runs``), so such runs never pool into one curve or point."""
+    from agents.evaluation.experiment_report import trained_runs
+
+    entries = [{"status": "ok", "result": dict(run.summary), "config": run.config} for run in runs]
+    variants = [variant for _, variant in trained_runs(entries)]
+    if len(variants) != len(runs):  # a reference row among them: no variants to tell apart
+        variants = [""] * len(runs)
+    return [f"{run.summary['method']} {variant}".strip() for run, variant in zip(runs, variants, strict=True)]
+
+
 def collect_bc_points(runs: Sequence[Path]) -> dict[tuple[str, str], dict[int, list[dict[str, Any]]]]:
     """(method, base) -> trajectories -> per-seed {metric: (mean, ci)} from BC runs with a held-out evaluation."""
     points: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for run in _read_runs(runs):
-        trajectories = (run.config.get("bc") or {}).get("trajectories")
-        if trajectories is None or run.evaluation is None:
-            continue
+    read = [
+        run
+        for run in _read_runs(runs)
+        if (run.config.get("bc") or {}).get("trajectories") is not None and run.evaluation is not None
+    ]
+    for run, method in zip(read, _pooled_names(read), strict=True):
         metrics = {key: _metric(run.evaluation, key) for key, _ in BC_METRICS}
         if all(metrics.values()):
-            points[(str(run.summary["method"]), str(run.summary["base"]))][int(trajectories)].append(metrics)
+            points[(method, str(run.summary["base"]))][int(run.config["bc"]["trajectories"])].append(metrics)
     return points
 
 
@@ -82,12 +98,13 @@ def collect_ppo_curves(runs: Sequence[Path]) -> dict[tuple[str, str], list[list[
     count where a method has any: a seed still training would cut every seed's curve to its own frames."""
     finished: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
     running: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
-    for run in _read_runs(runs):
+    read = [run for run in _read_runs(runs) if run.eval_history]
+    for run, method in zip(read, _pooled_names(read), strict=True):
         rows = [r for r in run.eval_history or [] if isinstance(r, Mapping) and "frames" in r]
         rows.sort(key=lambda r: r["frames"])
         if rows:
             group = finished if run.finished else running
-            group[(str(run.summary["method"]), str(run.summary["base"]))].append(rows)
+            group[(method, str(run.summary["base"]))].append(rows)
     return {key: finished.get(key) or running[key] for key in sorted({*finished, *running})}
 
 
