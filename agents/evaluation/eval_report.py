@@ -185,6 +185,12 @@ def _labels(entries: Sequence[dict[str, Any]]) -> list[str]:
     return labels
 
 
+def config_variants(entries: Sequence[dict[str, Any]]) -> list[str]:
+    """Each entry's variant: '' or the config keys that set it apart from other runs of its group (e.g.
+    '[env.max_steps=500]'), as the pooled table names it; such runs are never pooled."""
+    return [label[len(group_label(e["result"])) :].strip() for e, label in zip(entries, _labels(entries), strict=True)]
+
+
 def aggregate(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Table rows: one per group of successful runs (seeds pooled) and backend they were evaluated on, then
     one per failed run."""

@@ -36,9 +36,9 @@ import numpy as np
 
 from agents.evaluation.alpha_probe import ALPHAS, loss_key
 from agents.evaluation.eval_report import (
-    _labels,
     aggregate,
     compare_groups,
+    config_variants,
     evaluate_references,
     format_table,
     group_label,
@@ -200,9 +200,7 @@ def trained_runs(entries: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any]
     """(entry, variant) of every trained run: variant is '' or the config keys that set it apart from other runs
     of its method (e.g. '[policy.alpha_lr=None]'), as the pooled table names it (agents/evaluation/eval_report.py)."""
     trained = [e for e in entries if e["status"] == "ok" and e["result"].get("kind") != "reference"]
-    return [
-        (e, label[len(group_label(e["result"])) :].strip()) for e, label in zip(trained, _labels(trained), strict=False)
-    ]
+    return list(zip(trained, config_variants(trained), strict=True))
 
 
 def _runs_by_variant(

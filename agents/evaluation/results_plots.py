@@ -68,14 +68,14 @@ def _label(method: Any, base: Any, bases: set[Any]) -> str:
 def _pooled_names(runs: Sequence[RunFolder]) -> list[str]:
     """Each run's method as figures name it: with its variant (e.g. 'features [env.max_steps=500]') when its
     config differs beyond the seed from another run of its method, base and data, as the reports name it
-    (agents/evaluation/experiment_report.py ``trained_runs``), so such runs never pool into one curve or point."""
-    from agents.evaluation.experiment_report import trained_runs
+    (agents/evaluation/eval_report.py ``config_variants``), so such runs never pool into one curve or point."""
+    from agents.evaluation.eval_report import config_variants
 
-    entries = [{"status": "ok", "result": dict(run.summary), "config": run.config} for run in runs]
-    variants = [variant for _, variant in trained_runs(entries)]
-    if len(variants) != len(runs):  # a reference row among them: no variants to tell apart
-        variants = [""] * len(runs)
-    return [f"{run.summary['method']} {variant}".strip() for run, variant in zip(runs, variants, strict=True)]
+    entries = [{"result": dict(run.summary), "config": run.config} for run in runs]
+    return [
+        f"{run.summary['method']} {variant}".strip()
+        for run, variant in zip(runs, config_variants(entries), strict=True)
+    ]
 
 
 def collect_bc_points(runs: Sequence[Path]) -> dict[tuple[str, str], dict[int, list[dict[str, Any]]]]:
