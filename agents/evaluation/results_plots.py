@@ -257,14 +257,15 @@ def plot_results(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, 
     runs = find_run_folders(paths)
     out = Path(out_dir)
     points, curves = collect_bc_points(runs), collect_ppo_curves(runs)
+    where = evaluated_on(runs) if points or curves else ""
     written: list[Path] = []
     skipped: list[str] = []
     if points:
-        written += plot_bc(points, out, evaluated_on(runs))
+        written += plot_bc(points, out, where)
     else:
         skipped.append("BC figure: no run with bc.trajectories in config.yaml and an eval.json/results.json")
     if curves:
-        written += plot_ppo(curves, out, evaluated_on(runs))
+        written += plot_ppo(curves, out, where)
     else:
         skipped.append(f"PPO figure: no run with a non-empty {EVAL_HISTORY}")
     if not written:
