@@ -28,18 +28,19 @@ PPO_METRICS = (("reward", "episode reward"), ("success", "success rate"), ("spl"
 BC_METRICS = (("success", "success rate"), ("spl", "SPL"))
 
 
-def _read_runs(runs: Sequence[Path]) -> list[RunFolder]:
-    """The readable run folders among ``runs`` (agents/evaluation/run_folder.py); one being written is left out."""
+def _read_runs(runs: Sequence[Path | RunFolder]) -> list[RunFolder]:
+    """The readable run folders among ``runs``, paths read here (agents/evaluation/run_folder.py) and folders
+    already read kept; one being written is left out."""
     read = []
     for run in runs:
         try:
-            read.append(read_run_folder(run))
+            read.append(run if isinstance(run, RunFolder) else read_run_folder(run))
         except (OSError, ValueError):
             continue
     return read
 
 
-def evaluated_on(runs: Sequence[Path]) -> str:
+def evaluated_on(runs: Sequence[Path | RunFolder]) -> str:
     """Where the runs' evaluations played, for a figure's title: 'held-out buildings', or the split(s) their
     configs' ``eval.split`` name (a design choice's runs evaluate the validation buildings, 'train_val')."""
     from agents.run.run_config import EvalSettings
@@ -78,7 +79,7 @@ def _pooled_names(runs: Sequence[RunFolder]) -> list[str]:
     ]
 
 
-def collect_bc_points(runs: Sequence[Path]) -> dict[tuple[str, str], dict[int, list[dict[str, Any]]]]:
+def collect_bc_points(runs: Sequence[Path | RunFolder]) -> dict[tuple[str, str], dict[int, list[dict[str, Any]]]]:
     """(method, base) -> trajectories -> per-seed {metric: (mean, ci)} from BC runs with a held-out evaluation."""
     points: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     read = [
@@ -93,14 +94,14 @@ def collect_bc_points(runs: Sequence[Path]) -> dict[tuple[str, str], dict[int, l
     return points
 
 
-def collect_ppo_curves(runs: Sequence[Path]) -> dict[tuple[str, str], list[list[dict[str, float]]]]:
+def collect_ppo_curves(runs: Sequence[Path | RunFolder]) -> dict[tuple[str, str], list[list[dict[str, float]]]]:
     """(method, base) -> one eval history per seed, sorted by frames. Only finished runs (results.json written)
     count where a method has any: a seed still training would cut every seed's curve to its own frames."""
     finished: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
     running: dict[tuple[str, str], list[list[dict[str, float]]]] = defaultdict(list)
     read = [run for run in _read_runs(runs) if run.eval_history]
     for run, method in zip(read, _pooled_names(read), strict=True):
-        rows = [r for r in run.eval_history or [] if isinstance(r, Mapping) and "frames" in r]
+        rows = [r for r in run.eval_history if isinstance(r, Mapping) and "frames" in r]
         rows.sort(key=lambda r: r["frames"])
         if rows:
             group = finished if run.finished else running
@@ -255,9 +256,10 @@ def plot_results(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, 
     """Find runs under ``paths``, draw the figures their results allow, and say what was drawn and skipped."""
     paths = list(paths)
     runs = find_run_folders(paths)
+    read = _read_runs(runs)  # each folder read once for both figures and their titles
     out = Path(out_dir)
-    points, curves = collect_bc_points(runs), collect_ppo_curves(runs)
-    where = evaluated_on(runs) if points or curves else ""
+    points, curves = collect_bc_points(read), collect_ppo_curves(read)
+    where = evaluated_on(read) if points or curves else ""
     written: list[Path] = []
     skipped: list[str] = []
     if points:
